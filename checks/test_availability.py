@@ -1,0 +1,23 @@
+"""Availability: is the site up? Runbook 000 §1 and "HTTP Status Codes", 001 post-deploy step 4,
+002 "System Down", 003 RB1, 004 "Application Won't Start"."""
+
+from healthsuite import assessments
+from healthsuite.checkapi import check
+
+
+@check("AV1")
+def test_page_answers_with_expected_status_and_type(page, probes, expect):
+    response = expect.reached(probes.http(page))
+    expect.finding(assessments.page(page, response, expect.catalogue))
+
+
+@check("AV2")
+def test_health_endpoint_is_healthy(health_endpoint, probes, expect):
+    response = expect.reached(probes.http(health_endpoint))
+    expect.finding(assessments.health(health_endpoint, response, expect.catalogue))
+
+
+@check("AV3")
+def test_endpoint_answers_without_server_error(http_endpoint, probes, expect):
+    response = expect.reached(probes.http(http_endpoint), expected="an answer below HTTP 500")
+    expect.finding(assessments.no_server_error(http_endpoint, response, expect.catalogue))

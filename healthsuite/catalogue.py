@@ -1,0 +1,113 @@
+"""The diagnosis catalogue: what each diagnosis ID checks, where it comes from, and what to do.
+
+The text lives in `catalogue.yaml` (data, not code); this module validates it and answers lookups.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
+Category = Literal[
+    "availability", "booking", "payments", "auth", "performance", "database", "cache",
+    "network", "deployment", "backups", "security", "integrations", "logs", "business",
+]
+CATEGORIES: tuple[Category, ...] = Category.__args__  # type: ignore[attr-defined]
+Area = Literal["security", "infrastructure", "application", "database", "business", "external_apis"]
+AREAS: tuple[Area, ...] = Area.__args__  # type: ignore[attr-defined]
+Service = Literal["http", "postgres", "sqlite", "redis"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunbookRef(_Data):
+    runbook: str
+    section: str
+
+
+class Runbook(_Data):
+    title: str
+    file: str
+
+
+class Escalation(_Data):
+    area: str
+    primary: str
+    secondary: str
+    within: str
+
+
+class Tier(_Data):
+    tier: str
+    within: str
+
+
+class Diagnosis(_Data):
+    id: str = ""
+    title: str
+    category: Category
+    severity: Severity
+    runbooks: tuple[RunbookRef, ...] = Field(min_length=1)
+    verifies: str
+    causes: tuple[str, ...]
+    remediation: tuple[str, ...]
+    escalation: Area
+    thresholds: dict[str, float] = {}
+    reporting: bool = False
+
+
+class HttpStatus(_Data):
+    name: str
+    meaning: str
+    causes: tuple[str, ...] = ()
+
+
+class ErrorCode(_Data):
+    meaning: str
+    resolution: str
+
+
+class FailureKind(_Data):
+    means: str
+    causes: tuple[str, ...] = ()
+    remediation: dict[Service, tuple[str, ...]] = {}
+
+
+class Catalogue(_Data):
+    version: int
+    runbooks: dict[str, Runbook]
+    escalation_matrix: dict[Area, Escalation]
+    severity_tiers: dict[Severity, Tier]
+    diagnoses: dict[str, Diagnosis]
+    http_statuses: dict[int, HttpStatus] = {}
+    application_error_codes: dict[str, ErrorCode] = {}
+    failure_kinds: dict[str, FailureKind] = {}
+
+    def diagnosis(self, diagnosis_id: str) -> Diagnosis:
+        try:
+            return self.diagnoses[diagnosis_id]
+        except KeyError:
+            raise KeyError(f"unknown diagnosis {diagnosis_id!r}: not in healthsuite/catalogue.yaml") from None
+
+    def runbook_refs(self, diagnosis: Diagnosis) -> list[str]:
+        """Readable references, e.g. `runbook 000 (docs/runbooks/000-...md) §1 ...`."""
+        return [
+            f"{ref.runbook} {ref.section} ({self.runbooks[ref.runbook].file})" for ref in diagnosis.runbooks
+        ]
+
+
+@lru_cache(maxsize=1)
+def load_catalogue() -> Catalogue:
+    text = resources.files("healthsuite").joinpath("catalogue.yaml").read_text(encoding="utf-8")
+    catalogue = Catalogue.model_validate(yaml.safe_load(text))
+    # each entry knows its own ID, so callers can pass entries around alone
+    fixed = {key: entry.model_copy(update={"id": key}) for key, entry in catalogue.diagnoses.items()}
+    return catalogue.model_copy(update={"diagnoses": fixed})

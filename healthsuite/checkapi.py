@@ -1,0 +1,135 @@
+"""What a check in `checks/` uses: the `check` decorator and the `expect` helper.
+
+    from healthsuite.checkapi import check
+    from healthsuite import assessments
+
+    @check("AV1")
+    def test_page_answers(page, probes, expect):
+        response = expect.reached(probes.http(page))
+        expect.finding(assessments.page(page, response, expect.catalogue))
+
+`check("AV1")` attaches the diagnosis, its category and its severity as markers, from the catalogue.
+`expect.reached` turns a probe's transport error into a failure with the catalogue's sentence for
+that kind of error; `expect.finding` records observed/expected for the reports and fails with the
+composed message when the finding is not ok.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from .catalogue import Catalogue, Severity, load_catalogue
+from .environment import HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
+from .envfile import LoadedEnvironment
+from .failure import Finding, compose, probe_failure
+from .probes.errors import ProbeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+O = TypeVar("O")
+
+SEVERITY_MARKS = ("critical", "high", "medium", "low")
+
+
+def check(diagnosis: str, *, smoke: bool = False, mutating: bool = False) -> Callable[[F], F]:
+    """Mark a check with its diagnosis ID, category and default severity (from the catalogue)."""
+    entry = load_catalogue().diagnosis(diagnosis)  # an unknown ID fails at import, naming it
+
+    def decorate(function: F) -> F:
+        marks = [
+            pytest.mark.diagnosis(diagnosis, id=diagnosis),
+            getattr(pytest.mark, entry.category),
+            getattr(pytest.mark, entry.severity),
+        ]
+        if smoke:
+            marks.append(pytest.mark.smoke)
+        if mutating:
+            marks.append(pytest.mark.mutating)
+        for mark in marks:
+            function = mark(function)
+        return function
+
+    return decorate
+
+
+class _HasError(Protocol):
+    error: ProbeError | None
+
+
+H = TypeVar("H", bound=_HasError)
+
+
+def describe_target(env: LoadedEnvironment, target: Target) -> str:
+    if isinstance(target, HttpTarget):
+        return f"{target.kind_label} {target.name!r}: {target.method} {env.display_url(target)}"
+    if isinstance(target, PostgresDatabase):
+        from .probes.postgres import address_of
+
+        try:
+            where = address_of(env.resolve(target.dsn))
+        except LookupError:
+            where = target.dsn.raw
+        return f"PostgreSQL database {target.name!r} at {where}"
+    if isinstance(target, SqliteDatabase):
+        return f"SQLite database {target.name!r} at {target.path.raw}"
+    if isinstance(target, RedisCache):
+        from .probes.redis import address_of as redis_address
+
+        try:
+            where = redis_address(env.resolve(target.url))
+        except LookupError:
+            where = target.url.raw
+        return f"Redis {target.name!r} at {where}"
+    return f"{target.kind_label} {target.name!r}"
+
+
+class Expect:
+    """Bound to one check item: its diagnosis, effective severity, target and environment."""
+
+    def __init__(self, item: pytest.Item, env: LoadedEnvironment, contacts: dict[str, Any]) -> None:
+        self.item = item
+        self.env = env
+        self.catalogue: Catalogue = load_catalogue()
+        mark = item.get_closest_marker("diagnosis")
+        if mark is None:
+            raise pytest.UsageError(f"{item.nodeid}: the `expect` fixture needs a check decorated with @check(ID)")
+        self.entry = self.catalogue.diagnosis(mark.args[0])
+        self.severity: Severity = next(
+            (m.name for m in item.iter_markers() if m.name in SEVERITY_MARKS), self.entry.severity
+        )  # type: ignore[assignment]
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        self.target: Target | None = next((v for v in params.values() if isinstance(v, Target)), None)
+        self._contacts = contacts
+
+    def target_label(self) -> str:
+        return describe_target(self.env, self.target) if self.target is not None else self.env.name
+
+    def _record(self, finding: Finding) -> None:
+        redact = self.env.redactor.redact
+        props = [p for p in self.item.user_properties if p[0] not in ("observed", "expected")]
+        props += [("observed", redact(finding.observed)), ("expected", redact(finding.expected))]
+        self.item.user_properties[:] = props
+
+    def finding(self, finding: Finding) -> None:
+        """Record observed/expected; fail with the composed message unless the finding is ok."""
+        __tracebackhide__ = True
+        self._record(finding)
+        if not finding.ok:
+            message = compose(
+                self.entry,
+                finding,
+                severity=self.severity,
+                target=self.target_label(),
+                catalogue=self.catalogue,
+                contacts=self._contacts,
+            )
+            pytest.fail(self.env.redactor.redact(message), pytrace=False)
+
+    def reached(self, observation: H, expected: str | None = None) -> H:
+        """The observation, unless its probe met a transport error: then the check fails."""
+        __tracebackhide__ = True
+        if observation.error is not None:
+            self.finding(probe_failure(observation.error, self.catalogue, expected or self.entry.verifies))
+        return observation

@@ -1,0 +1,148 @@
+"""The bundled demo: `python -m healthsuite.demo run` starts the demo stack, runs the checks against
+it with `--env demo`, and stops it.
+
+    python -m healthsuite.demo run                      # real checks, all passing
+    python -m healthsuite.demo run --break all          # one fault per diagnosis: real failures
+    python -m healthsuite.demo run -- -m critical       # anything after -- goes to pytest
+    python -m healthsuite.demo up [--break DB1]         # keep it running; Ctrl-C stops it
+    python -m healthsuite.demo break DB1                # break a running demo (from another terminal)
+    python -m healthsuite.demo heal                     # undo every fault of a running demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from .stack import DEFAULT_HTTPS_PORT, DEFAULT_PG_PORT, DEFAULT_REDIS_PORT, FAULTS, DemoPorts, DemoStack
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _ports() -> DemoPorts:
+    return DemoPorts(
+        https=int(os.environ.get("HEALTHSUITE_DEMO_HTTPS_PORT", DEFAULT_HTTPS_PORT)),
+        postgres=int(os.environ.get("HEALTHSUITE_DEMO_PG_PORT", DEFAULT_PG_PORT)),
+        redis=int(os.environ.get("HEALTHSUITE_DEMO_REDIS_PORT", DEFAULT_REDIS_PORT)),
+    )
+
+
+def _directory() -> Path:
+    return Path(os.environ.get("HEALTHSUITE_DEMO_DIR", PROJECT / ".demo"))
+
+
+def _start(faults: str) -> DemoStack:
+    stack = DemoStack(_directory(), _ports())
+    started = time.monotonic()
+    print(f"demo: starting the booking-platform demo in {stack.directory} ...", flush=True)
+    stack.start(faults.split(",") if faults else ())
+    assert stack.app is not None
+    print(
+        f"demo: up in {time.monotonic() - started:.1f} s: app {stack.app.url}, PostgreSQL 127.0.0.1:{stack.ports.postgres}, "
+        f"Redis 127.0.0.1:{stack.ports.redis}"
+        + (f"; broken: {', '.join(sorted(stack.broken))}" if stack.broken else ""),
+        flush=True,
+    )
+    return stack
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = _start(args.break_)
+    try:
+        pytest_args = [a for a in args.pytest_args if a != "--"]
+        command = [sys.executable, "-m", "pytest", "--env", "demo", *pytest_args]
+        print(f"demo: {' '.join(command[1:])}", flush=True)
+        env = {**os.environ, **stack.environ()}
+        return subprocess.call(command, cwd=PROJECT, env=env)
+    finally:
+        stack.stop()
+        print("demo: stopped", flush=True)
+
+
+def up(args: argparse.Namespace) -> int:
+    stack = _start(args.break_)
+    exports = " ".join(f"{k}={v}" for k, v in stack.environ().items() if k != "HEALTHSUITE_DEMO_DIR" or v != str(PROJECT / ".demo"))
+    print(
+        "demo: running. In another terminal:\n"
+        f"  {exports + ' ' if exports else ''}pytest --env demo -m critical\n"
+        "  python -m healthsuite.demo break DB1      # stop its PostgreSQL; `heal` undoes it\n"
+        "Ctrl-C stops the demo.",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("demo: stopped", flush=True)
+    return 0
+
+
+def _admin(method: str, payload: dict[str, object] | None = None) -> dict[str, object]:
+    """Talk to a running demo's fault switch (loopback only, trusting the demo's own CA)."""
+    context = ssl.create_default_context(cafile=str(_directory() / "ca.pem"))
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{_ports().https}/__demo/faults",
+        method=method,
+        data=json.dumps(payload).encode() if payload is not None else None,
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def break_(args: argparse.Namespace) -> int:
+    try:
+        print(f"demo: broken: {', '.join(_admin('POST', {'break': args.faults.split(',')})['broken'])}")  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"demo: is the demo running (python -m healthsuite.demo up)? {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def heal(args: argparse.Namespace) -> int:
+    try:
+        print(f"demo: healed: {', '.join(_admin('DELETE')['healed']) or 'nothing was broken'}")  # type: ignore[arg-type]
+    except OSError as exc:
+        print(f"demo: is the demo running (python -m healthsuite.demo up)? {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    faults_help = "comma-separated diagnosis IDs to break, or all: " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
+    parser = argparse.ArgumentParser(prog="python -m healthsuite.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_run = commands.add_parser("run", help="start the demo, run the checks against it, stop it")
+    p_run.add_argument("--break", dest="break_", default=os.environ.get("HEALTHSUITE_DEMO_BREAK", ""), help=faults_help)
+    p_run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest, after --")
+    p_run.set_defaults(func=run)
+    p_up = commands.add_parser("up", help="start the demo and keep it running")
+    p_up.add_argument("--break", dest="break_", default="", help=faults_help)
+    p_up.set_defaults(func=up)
+    p_break = commands.add_parser("break", help="inject faults into a running demo")
+    p_break.add_argument("faults", help=faults_help)
+    p_break.set_defaults(func=break_)
+    commands.add_parser("heal", help="undo every fault of a running demo").set_defaults(func=heal)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (RuntimeError, ValueError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Serve an ASGI app on loopback over HTTPS (a `trustme` CA) or HTTP, in a background thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+import uvicorn
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # what a client trusts
+    chain: Path  # the server's certificate chain
+    key: Path
+
+
+def make_tls_files(directory: Path, *names: str) -> TlsFiles:
+    """A fresh CA and a server certificate for `names` (default: 127.0.0.1 and localhost)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA(organization_name="healthsuite demo CA")
+    cert = ca.issue_cert(*(names or (LOOPBACK, "localhost")))
+    files = TlsFiles(directory / "ca.pem", directory / "server-chain.pem", directory / "server-key.pem")
+    ca.cert_pem.write_to_path(str(files.ca))
+    with files.chain.open("wb") as chain:
+        for blob in cert.cert_chain_pems:
+            chain.write(blob.bytes())
+    cert.private_key_pem.write_to_path(str(files.key))
+    files.key.chmod(0o600)
+    return files
+
+
+class ServedApp:
+    """`with ServedApp(app, tls=files) as served: httpx.get(served.url + "/")`."""
+
+    def __init__(self, app: Any, *, tls: TlsFiles | None = None, port: int = 0, host: str = LOOPBACK) -> None:
+        self.app = app
+        self.tls = tls
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> ServedApp:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.requested_port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror}") from None
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            ssl_certfile=str(self.tls.chain) if self.tls else None,
+            ssl_keyfile=str(self.tls.key) if self.tls else None,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"served-app-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the app did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> ServedApp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,196 @@
+"""The demo stack: the target app over HTTPS, its own throwaway PostgreSQL and Redis, and a SQLite
+file standing in for the D1 database. It never touches a database the user already runs.
+
+`environments/demo.yaml` points at it through HEALTHSUITE_DEMO_* variables (directory and ports) and
+the secrets file the stack writes (`<dir>/secrets.env`, the generated passwords).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .app import Fault, Faults, create_app
+from .server import ServedApp, make_tls_files
+from .services import PostgresServer, RedisServer
+
+DEFAULT_HTTPS_PORT = 8443
+DEFAULT_PG_PORT = 55432
+DEFAULT_REDIS_PORT = 56379
+MONITOR_ROLE = "healthsuite"
+DATABASE = "booking"
+
+# One fault per diagnosis the suite has: `--break AV1,DB1` or `--break all`.
+FAULTS: dict[str, str] = {
+    "AV1": "the home page answers 404 Not Found",
+    "AV2": 'the health endpoint reports {"status": "degraded"}',
+    "AV3": "/api/appointments answers 502 Bad Gateway",
+    "DB1": "the demo's PostgreSQL is stopped",
+    "CACHE1": "the demo's Redis is stopped",
+    "DEP1": "the health endpoint answers 503 Service Unavailable (the smoke set fails)",
+}
+
+SCHEMA = """
+CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE users (
+    id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), email text NOT NULL UNIQUE,
+    name text, role text, status text NOT NULL DEFAULT 'active',
+    created_at timestamptz NOT NULL DEFAULT now(), last_login timestamptz);
+CREATE TABLE services (
+    id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), name text NOT NULL,
+    price_cents integer NOT NULL, duration_min integer NOT NULL);
+CREATE TABLE appointments (
+    id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), user_id text REFERENCES users(id),
+    service_id text REFERENCES services(id), scheduled_time timestamptz NOT NULL, status text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX idx_appointments_tenant_created ON appointments (tenant_id, created_at DESC);
+CREATE TABLE payments (
+    id text PRIMARY KEY, appointment_id text REFERENCES appointments(id), reference text NOT NULL UNIQUE,
+    amount integer NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
+    processed_at timestamptz);
+CREATE TABLE user_sessions (
+    id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), last_activity timestamptz NOT NULL DEFAULT now());
+"""
+
+SEED = """
+INSERT INTO tenants (id, name) VALUES ('instylehairboutique', 'InStyle Hair Boutique');
+INSERT INTO users (id, tenant_id, email, name, role, last_login) VALUES
+    ('usr-1', 'instylehairboutique', 'owner@instylehairboutique.example', 'Owner', 'admin', now()),
+    ('usr-2', 'instylehairboutique', 'client@gmail.example', 'Client', 'user', now());
+INSERT INTO services (id, tenant_id, name, price_cents, duration_min) VALUES
+    ('svc-1', 'instylehairboutique', 'Cut and style', 35000, 60);
+INSERT INTO appointments (id, tenant_id, user_id, service_id, scheduled_time, status) VALUES
+    ('apt-1', 'instylehairboutique', 'usr-2', 'svc-1', now() + interval '1 day', 'confirmed');
+INSERT INTO payments (id, appointment_id, reference, amount, status, processed_at) VALUES
+    ('pay-1', 'apt-1', 'demo-ref-1', 35000, 'success', now());
+INSERT INTO user_sessions (id, user_id) VALUES ('ses-1', 'usr-2');
+"""
+
+
+def _sqlite_sql(sql: str) -> str:
+    """The PostgreSQL schema in SQLite's dialect (D1 is SQLite)."""
+    return (
+        sql.replace("timestamptz", "text")
+        .replace("DEFAULT now()", "DEFAULT CURRENT_TIMESTAMP")
+        .replace("now() + interval '1 day'", "datetime('now', '+1 day')")
+        .replace("now()", "datetime('now')")
+    )
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    https: int = DEFAULT_HTTPS_PORT
+    postgres: int = DEFAULT_PG_PORT
+    redis: int = DEFAULT_REDIS_PORT
+
+
+class DemoStack:
+    """Start with `start()`, stop with `stop()`; `environ()` is what points demo.yaml here."""
+
+    def __init__(self, directory: Path, ports: DemoPorts = DemoPorts()) -> None:
+        self.directory = directory.resolve()
+        self.ports = ports
+        self.faults = Faults()
+        self.postgres: PostgresServer | None = None
+        self.redis: RedisServer | None = None
+        self.app: ServedApp | None = None
+        self.broken: set[str] = set()
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "HEALTHSUITE_DEMO_DIR": str(self.directory),
+            "HEALTHSUITE_DEMO_HTTPS_PORT": str(self.ports.https),
+            "HEALTHSUITE_DEMO_PG_PORT": str(self.ports.postgres),
+            "HEALTHSUITE_DEMO_REDIS_PORT": str(self.ports.redis),
+        }
+
+    def start(self, faults: Iterable[str] = ()) -> DemoStack:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        pg_password = secrets.token_urlsafe(18)
+        redis_password = secrets.token_urlsafe(18)
+        try:
+            self.postgres = PostgresServer(
+                self.directory / "postgres", port=self.ports.postgres, superuser_password=secrets.token_urlsafe(18)
+            ).start()
+            self.postgres.create_role(MONITOR_ROLE, pg_password, extra="IN ROLE pg_monitor")
+            self.postgres.create_database(DATABASE)
+            self.postgres.psql(SCHEMA + SEED, dbname=DATABASE)
+            self.postgres.psql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}", dbname=DATABASE)
+            self.redis = RedisServer(self.directory / "redis", port=self.ports.redis, password=redis_password).start()
+            self._write_sqlite(self.directory / "d1.sqlite")
+            tls = make_tls_files(self.directory / "tls")
+            (self.directory / "ca.pem").write_bytes(tls.ca.read_bytes())
+            self.app = ServedApp(create_app(self.faults, self.break_, self.heal), tls=tls, port=self.ports.https).start()
+            self._write_secrets(pg_password, redis_password)
+        except BaseException:
+            self.stop()
+            raise
+        self.break_(faults)
+        return self
+
+    def _write_secrets(self, pg_password: str, redis_password: str) -> None:
+        path = self.directory / "secrets.env"
+        path.touch(mode=0o600)
+        path.write_text(
+            "# written by the healthsuite demo: the passwords of its throwaway servers\n"
+            f"HEALTHSUITE_DEMO_PG_PASSWORD={pg_password}\nHEALTHSUITE_DEMO_REDIS_PASSWORD={redis_password}\n",
+            encoding="utf-8",
+        )
+
+    @staticmethod
+    def _write_sqlite(path: Path) -> None:
+        path.unlink(missing_ok=True)
+        with sqlite3.connect(path) as conn:
+            conn.executescript(_sqlite_sql(SCHEMA + SEED))
+        conn.close()
+
+    def break_(self, names: Iterable[str]) -> list[str]:
+        """Inject the named faults (diagnosis IDs, or `all`); returns what was broken."""
+        wanted = [n.strip().upper() for n in names if n.strip()]
+        if "ALL" in wanted:
+            wanted = list(FAULTS)
+        unknown = [n for n in wanted if n not in FAULTS]
+        if unknown:
+            raise ValueError(f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all")
+        for name in wanted:
+            if name == "AV1":
+                self.faults.set("/", Fault(status=404))
+            elif name == "AV2":
+                self.faults.set("/api/health", Fault(body='{"status": "degraded"}', content_type="application/json"))
+            elif name == "AV3":
+                self.faults.set("/api/appointments", Fault(status=502))
+            elif name == "DEP1":
+                self.faults.set("/api/health", Fault(status=503))
+            elif name == "DB1" and self.postgres is not None:
+                self.postgres.stop()
+            elif name == "CACHE1" and self.redis is not None:
+                self.redis.stop()
+            self.broken.add(name)
+        return sorted(self.broken)
+
+    def heal(self) -> list[str]:
+        self.faults.clear()
+        if self.postgres is not None and not self.postgres.is_running():
+            self.postgres.start()
+        if self.redis is not None and not self.redis.is_running():
+            self.redis.start()
+        healed, self.broken = sorted(self.broken), set()
+        return healed
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+            self.app = None
+        for server in (self.redis, self.postgres):
+            if server is not None:
+                server.remove()
+        self.redis = self.postgres = None
+
+    def __enter__(self) -> DemoStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,377 @@
+"""Find, read and validate an environment file, and resolve its `${VAR}` references.
+
+Every problem is reported as `file: line N: key.path: problem` plus a `fix:` line, all problems of
+the file at once, so one edit fixes them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .environment import Environment, HttpTarget, SecretTemplate, Target
+from .redaction import Redactor
+from .templates import MissingVariable, Template, read_dotenv
+
+ENV_VARIABLE = "HEALTHSUITE_ENV"
+
+
+class EnvironmentFileError(Exception):
+    """The environment file cannot be used; the message names the file, the key path and the fix."""
+
+
+@dataclass(frozen=True)
+class EnvironmentChoice:
+    value: str
+    source: str  # "--env", "HEALTHSUITE_ENV", "ini healthsuite_env"
+
+
+def choose_environment(cli: str | None, environ: Mapping[str, str], ini: str | None) -> EnvironmentChoice | None:
+    """One precedence: --env, then HEALTHSUITE_ENV, then the ini setting."""
+    if cli:
+        return EnvironmentChoice(cli, "--env")
+    if environ.get(ENV_VARIABLE):
+        return EnvironmentChoice(environ[ENV_VARIABLE], ENV_VARIABLE)
+    if ini:
+        return EnvironmentChoice(ini, "ini healthsuite_env")
+    return None
+
+
+def locate(value: str, environments_dir: Path, invocation_dir: Path) -> Path:
+    """`NAME` means `environments/NAME.yaml`; anything with a slash or a .yaml/.yml suffix is a path."""
+    if "/" in value or os.sep in value or value.endswith((".yaml", ".yml")):
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else invocation_dir / path
+        if not path.is_file():
+            raise EnvironmentFileError(f"{value}: environment file not found (looked at {path})")
+        return path
+    path = environments_dir / f"{value}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in environments_dir.glob("*.yaml")) if environments_dir.is_dir() else []
+        hint = f"available: {', '.join(available)}" if available else f"no environment files in {environments_dir}"
+        raise EnvironmentFileError(
+            f"--env {value}: no environment named {value!r} ({path} does not exist); {hint}; "
+            "or pass a path: --env path/to/file.yaml"
+        )
+    return path
+
+
+# --- reading YAML with positions ------------------------------------------------------------------
+
+
+def _parse(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
+        raise EnvironmentFileError(
+            f"{path}: {where}: not valid YAML: {exc.problem or exc.context}\n"
+            "  fix: check the indentation and quoting on that line and the one above it"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise EnvironmentFileError(f"{path}: not valid YAML: {exc}") from None
+    return data, node
+
+
+def _duplicate_keys(node: yaml.Node, trail: str = "") -> Iterator[str]:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            name = f"{trail}.{key}" if trail else str(key)
+            if key in seen:
+                yield (
+                    f"line {key_node.start_mark.line + 1}: {name}: declared twice (first on line {seen[key]}); "
+                    "YAML keeps only the last one\n    fix: merge the two blocks into one"
+                )
+            seen[key] = key_node.start_mark.line + 1
+            yield from _duplicate_keys(value_node, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, f"{trail}[{index}]")
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest YAML node on the path `loc` (pydantic's error location)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == part or str(key_node.value) == str(part):
+                    # an unknown key is reported at the key itself
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    if not isinstance(value_node, (yaml.MappingNode, yaml.SequenceNode)):
+                        line = value_node.start_mark.line + 1
+                    break
+            else:
+                continue  # a tag of a union or a missing key: stay on the parent
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
+
+
+# --- explaining validation errors -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return Environment.model_json_schema()
+
+
+def _deref(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _schema_at(loc: tuple[Any, ...]) -> dict[str, Any] | None:
+    """Walk the JSON schema along an error location (skipping union tags)."""
+    schema = _deref(_schema())
+    for part in loc:
+        if "anyOf" in schema or "oneOf" in schema:
+            variants = [_deref(v) for v in schema.get("anyOf", schema.get("oneOf", []))]
+            tagged = [v for v in variants if any(p.get("const") == part for p in v.get("properties", {}).values())]
+            if tagged:
+                schema = tagged[0]
+                continue
+            objects = [v for v in variants if v.get("type") in ("object", "array")]
+            if len(objects) == 1:
+                schema = objects[0]
+        if isinstance(part, int) and schema.get("type") == "array":
+            schema = _deref(schema.get("items", {}))
+        elif isinstance(part, str) and part in schema.get("properties", {}):
+            schema = _deref(schema["properties"][part])
+        elif isinstance(part, str) and isinstance(schema.get("additionalProperties"), dict):
+            schema = _deref(schema["additionalProperties"])
+        else:
+            return None
+    return schema
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    schema_loc: list[Any] = []
+    for part in loc:
+        if isinstance(part, str) and schema_loc and _schema_at(tuple(schema_loc)) is not None:
+            parent = _schema_at(tuple(schema_loc)) or {}
+            if ("anyOf" in parent or "oneOf" in parent) and part not in parent.get("properties", {}):
+                schema_loc.append(part)  # a union tag, not a key the user wrote
+                continue
+        schema_loc.append(part)
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _fix_for(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    ctx = error.get("ctx") or {}
+    if kind == "healthsuite_rule":
+        return str(ctx.get("fix", ""))
+    if kind == "extra_forbidden":
+        parent = _schema_at(loc[:-1]) or {}
+        allowed = sorted(parent.get("properties", {}))
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        guess = f"did you mean `{close[0]}`? " if close else ""
+        return f"{guess}remove it or correct the spelling; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        here = _schema_at(loc) or {}
+        about = f" ({here['description']})" if here.get("description") else ""
+        return f"add `{loc[-1]}`{about}"
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        tags = ctx.get("expected_tags") or "'postgresql', 'sqlite'"
+        return f"add `{ctx.get('discriminator', 'engine')}` with one of {tags}".replace("'", "")
+    if kind == "literal_error":
+        return f"use one of: {ctx.get('expected', '')}".replace("'", "")
+    if kind == "string_pattern_mismatch":
+        return "use lower-case letters, digits, '-', '_' or '.', starting with a letter or digit, e.g. main-db"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "write a whole number, e.g. 200"
+    if kind in ("float_parsing", "float_type"):
+        return "write a number, e.g. 5 or 2.5"
+    if kind in ("bool_parsing", "bool_type"):
+        return "write true or false"
+    if kind in ("string_type",):
+        return "write a string (quote it if it starts with a special character)"
+    if kind in ("list_type", "tuple_type"):
+        return "write a list: one `- item` per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "write a mapping of `key: value` lines under this key"
+    if kind.startswith(("greater_than", "less_than")):
+        return "give a value within the limits stated above"
+    return "see environments/schema.json, or the README section 'Environment files'"
+
+
+def _explain(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
+    lines = [f"{path}: invalid environment file ({exc.error_count()} problem{'s' * (exc.error_count() > 1)})"]
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        line = _line_of(root, loc)
+        where = f"line {line}: " if line else ""
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        given = error.get("input")
+        if (
+            error["type"] not in ("healthsuite_rule", "missing", "extra_forbidden")
+            and isinstance(given, (str, int, float, bool))
+            and len(str(given)) <= 60
+        ):
+            message += f" (got {given!r})"
+        lines.append(f"  {where}{_key_path(loc)}: {message}")
+        lines.append(f"    fix: {_fix_for(error)}")
+    return "\n".join(lines)
+
+
+# --- the loaded environment -----------------------------------------------------------------------
+
+
+@dataclass
+class LoadedEnvironment:
+    """An environment file, validated, with the variables its `${VAR}` references read from."""
+
+    path: Path
+    model: Environment
+    variables: Mapping[str, str]
+    redactor: Redactor = field(default_factory=Redactor)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def where(self, target: Target, key: str) -> str:
+        return f"{target.collection}[{target.name}].{key} in {self.path.name}"
+
+    def resolve(self, template: Template, where: str = "") -> str:
+        """The value of a template; raises MissingVariable naming the unset variable."""
+        value = template.resolve(self.variables, where)
+        if isinstance(template, SecretTemplate):
+            self._register(value, tuple(self.variables.get(name, "") for name in template.variables))
+        return value
+
+    def resolve_path(self, template: Template, where: str = "") -> Path:
+        path = Path(self.resolve(template, where)).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    def url_of(self, target: HttpTarget) -> str:
+        if target.url is not None:
+            return self.resolve(target.url, self.where(target, "url"))
+        base_name = self.model.base_name(target)
+        base = self.resolve(self.model.base_urls[base_name], f"base_urls.{base_name} in {self.path.name}")
+        return base.rstrip("/") + (target.path or "/")
+
+    def display_url(self, target: HttpTarget) -> str:
+        """The URL for people: resolved where possible, `${VAR}` where not, secrets masked."""
+        try:
+            return self.redactor.redact(self.url_of(target))
+        except MissingVariable:
+            base = target.url or self.model.base_urls.get(self.model.base_name(target))
+            return f"{base}{target.path or ''}"
+
+    def missing_variables(self) -> list[str]:
+        return sorted({name for t in self._templates() for name in t.missing(self.variables)})
+
+    def _register(self, value: str, parts_of_value: tuple[str, ...] = ()) -> None:
+        """Register the secret parts of a resolved secret: a URL's password and query values, or
+        the whole value when it is not a URL (a password, a token, a header value)."""
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or not parts.scheme or not parts.netloc:
+            self.redactor.add(value)
+            for part in parts_of_value:
+                self.redactor.add(part)
+            return
+        if parts.password:
+            self.redactor.add(parts.password)
+            self.redactor.add(unquote(parts.password))
+        for item in parts.query.split("&"):
+            self.redactor.add(unquote(item.partition("=")[2]))
+
+    def _templates(self) -> Iterator[Template]:
+        yield from _templates_in(self.model)
+
+    def register_secrets(self) -> None:
+        """Register every secret that can be resolved now, so nothing prints it, even by accident."""
+        for template in self._templates():
+            if isinstance(template, SecretTemplate) and not template.missing(self.variables):
+                values = tuple(self.variables.get(name, "") for name in template.variables)
+                self._register(template.resolve(self.variables), values)
+
+
+def _templates_in(value: Any) -> Iterator[Template]:
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _templates_in(getattr(value, name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _templates_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _templates_in(item)
+
+
+def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> LoadedEnvironment:
+    """Read and validate `path`; raise EnvironmentFileError with every problem found."""
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EnvironmentFileError(f"{path}: cannot read the environment file: {exc.strerror}") from None
+    data, root = _parse(path, text)
+    if not isinstance(data, dict):
+        raise EnvironmentFileError(
+            f"{path}: an environment file is a mapping of keys (name, kind, base_urls, ...), "
+            f"not {type(data).__name__}\n  fix: start from environments/local.yaml"
+        )
+    duplicates = list(_duplicate_keys(root)) if root is not None else []
+    if duplicates:
+        raise EnvironmentFileError(f"{path}: invalid environment file\n  " + "\n  ".join(duplicates))
+    data.setdefault("name", path.stem.lower())
+    try:
+        model = Environment.model_validate(data)
+    except ValidationError as exc:
+        raise EnvironmentFileError(_explain(path, exc, root)) from None
+
+    variables: dict[str, str] = {}
+    notes: list[str] = []
+    if model.secrets_file is not None:
+        try:
+            secrets_path = Path(model.secrets_file.resolve(environ)).expanduser()
+        except MissingVariable as exc:
+            raise EnvironmentFileError(f"{path}: secrets_file: {exc.reason()}") from None
+        secrets_path = secrets_path if secrets_path.is_absolute() else (path.parent / secrets_path).resolve()
+        if secrets_path.is_file():
+            try:
+                variables.update(read_dotenv(secrets_path))
+            except (OSError, ValueError) as exc:
+                raise EnvironmentFileError(f"{path}: secrets_file: {exc}") from None
+        else:
+            notes.append(f"secrets_file {secrets_path} does not exist; only the process environment is used")
+    variables.update(environ)
+    loaded = LoadedEnvironment(path=path, model=model, variables=variables, notes=notes)
+    loaded.register_secrets()
+    return loaded

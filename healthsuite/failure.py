@@ -1,0 +1,97 @@
+"""A failing check's message: a sentence a person can act on at 3 a.m.
+
+Built from the catalogue entry of the check's diagnosis: what was checked, observed against
+expected, the likely causes, the documented remediation, the runbook section, and who to call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .catalogue import Catalogue, Diagnosis, Severity
+from .environment import Contact
+from .probes.errors import ProbeError
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The outcome of one assertion: ok or not, observed against expected, and what it means."""
+
+    ok: bool
+    observed: str
+    expected: str
+    meaning: str = ""  # e.g. what an HTTP 502 means
+    causes: tuple[str, ...] = ()  # specific to this observation, listed before the diagnosis's own
+    remediation: tuple[str, ...] = ()
+    facts: Mapping[str, object] = field(default_factory=dict)  # extra structured data for reports
+
+
+def probe_failure(error: ProbeError, catalogue: Catalogue, expected: str) -> Finding:
+    """A transport error as a failed finding: never a pass, never a traceback."""
+    kind = catalogue.failure_kinds.get(error.kind) or catalogue.failure_kinds.get("other")
+    means = kind.means.format(address=error.address) if kind else error.kind_name
+    return Finding(
+        ok=False,
+        observed=f"{error.kind_name}: {means} ({error.detail})",
+        expected=expected,
+        causes=kind.causes if kind else (),
+        remediation=kind.remediation.get(error.service, ()) if kind else (),
+        facts={"failure_kind": error.kind, "address": error.address},
+    )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for item in items:
+        if item and item not in seen:
+            seen.append(item)
+    return seen
+
+
+def escalation_line(
+    entry: Diagnosis, severity: Severity, catalogue: Catalogue, contacts: Mapping[str, Contact]
+) -> str:
+    tier = catalogue.severity_tiers[severity]
+    area = catalogue.escalation_matrix[entry.escalation]
+    contact = contacts.get(entry.escalation)
+    primary = f"{area.primary} ({contact.primary})" if contact else area.primary
+    secondary = area.secondary
+    if contact and contact.secondary and contact.secondary != area.secondary:
+        secondary = f"{area.secondary} ({contact.secondary})"
+    channel = f"; channel {contact.channel}" if contact and contact.channel else ""
+    return (
+        f"{severity}: {tier.tier.lower()} ({tier.within}). {area.area}: call {primary}, "
+        f"then {secondary} if no answer within {area.within}{channel}"
+    )
+
+
+def compose(
+    entry: Diagnosis,
+    finding: Finding,
+    *,
+    severity: Severity,
+    target: str,
+    catalogue: Catalogue,
+    contacts: Mapping[str, Contact],
+) -> str:
+    lines = [
+        f"{entry.id} {entry.title} [{severity}, {entry.category}]",
+        f"  checked:     {entry.verifies}",
+        f"  target:      {target}",
+        f"  observed:    {finding.observed}",
+        f"  expected:    {finding.expected}",
+    ]
+    if finding.meaning:
+        lines.append(f"  meaning:     {finding.meaning}")
+    causes = _unique([*finding.causes, *entry.causes])
+    if causes:
+        lines.append("  likely causes:")
+        lines.extend(f"    - {cause}" for cause in causes)
+    steps = _unique([*finding.remediation, *entry.remediation])
+    if steps:
+        lines.append("  what to do:")
+        lines.extend(f"    {number}. {step}" for number, step in enumerate(steps, start=1))
+    lines.append(f"  runbook:     {'; '.join(catalogue.runbook_refs(entry))}")
+    lines.append(f"  escalate:    {escalation_line(entry, severity, catalogue, contacts)}")
+    return "\n".join(lines)

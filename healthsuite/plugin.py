@@ -1,0 +1,474 @@
+"""The pytest plugin: every hook of healthsuite lives here.
+
+- options: --env, --diagnosis, --reports-dir (and ini healthsuite_env, healthsuite_reports_dir)
+- pytest_configure: load and validate the environment file (a UsageError names file, key and fix),
+  reject unknown markers in -m and unknown IDs in --diagnosis
+- pytest_generate_tests: parametrize target fixtures (page, database, ...) from the environment
+- pytest_collection_modifyitems: effective severity (overrides visible to -m), report properties,
+  allure labels, refusal of mutating checks
+- reports: JSON written once by the controller; JUnit/allure carry the same properties
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest.mark.expression import Expression
+
+from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
+from .checkapi import SEVERITY_MARKS, Expect, describe_target
+from .environment import ApiEndpoint, Environment, HealthEndpoint, Page, Target
+from .envfile import EnvironmentChoice, EnvironmentFileError, LoadedEnvironment, choose_environment, load_environment, locate
+from .probes import ProbeSession
+from .reports import RecordBook, build_report, write_report
+from .templates import MissingVariable
+
+# Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
+# registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
+MARKERS = {
+    "diagnosis(id)": "the DIAGNOSES.md ID a check implements",
+    **{name: f"severity {name}" for name in SEVERITIES},
+    **{name: f"category {name}" for name in CATEGORIES},
+    "smoke": "the post-deploy smoke set (DEP1)",
+    "mutating": "writes something; refused unless the environment sets allow_mutating: true",
+}
+ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
+
+
+@dataclass
+class RunState:
+    choice: EnvironmentChoice | None = None
+    env: LoadedEnvironment | None = None
+    probes: ProbeSession | None = None
+    diagnoses: set[str] = field(default_factory=set)
+    book: RecordBook = field(default_factory=RecordBook)
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    collected: int = 0  # checks collected (before -m/-k/--diagnosis)
+    selected: int = 0  # checks left to run
+    worker_counts: list[tuple[int, int]] = field(default_factory=list)
+    report_path: Path | None = None
+
+
+STATE = pytest.StashKey[RunState]()
+
+
+# --- options ----------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthsuite", "healthsuite: runbook checks")
+    group.addoption(
+        "--env",
+        dest="healthsuite_env",
+        metavar="NAME|PATH",
+        help="environment to check: NAME loads environments/NAME.yaml, a path loads that file "
+        "(default: $HEALTHSUITE_ENV, then the ini setting healthsuite_env)",
+    )
+    group.addoption(
+        "--diagnosis",
+        dest="healthsuite_diagnosis",
+        action="append",
+        default=[],
+        metavar="ID[,ID...]",
+        help="run only the checks of these diagnosis IDs (exact match), e.g. --diagnosis AV1,DB1",
+    )
+    group.addoption(
+        "--reports-dir",
+        dest="healthsuite_reports_dir",
+        metavar="DIR",
+        help="directory of the JSON report (default: ini healthsuite_reports_dir, 'reports' under rootdir)",
+    )
+    parser.addini("healthsuite_env", "environment when neither --env nor HEALTHSUITE_ENV is given", default="")
+    parser.addini("healthsuite_reports_dir", "directory of the JSON reports, relative to rootdir", default="reports")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _registered_markers(config: pytest.Config) -> set[str]:
+    return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
+
+
+def _check_mark_expression(config: pytest.Config) -> None:
+    expression = config.option.markexpr
+    strict = config.getini("strict_markers") or config.getini("strict") or config.option.strict_markers
+    if not expression or not strict:
+        return
+    try:
+        names = Expression.compile(expression).idents()
+    except SyntaxError:
+        return  # pytest reports the syntax error itself
+    known = _registered_markers(config)
+    unknown = sorted(set(names) - known)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise pytest.UsageError(
+            f"-m {expression!r}: unknown marker {', '.join(hints)}; a typo would deselect every check. "
+            f"Categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)}; also smoke, mutating, "
+            "diagnosis(id='AV1'). See `pytest --markers`."
+        )
+
+
+def _diagnosis_filter(config: pytest.Config) -> set[str]:
+    wanted = {part.strip().upper() for value in config.option.healthsuite_diagnosis for part in value.split(",")}
+    wanted.discard("")
+    known = load_catalogue().diagnoses
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        hints = [
+            f"{name}" + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, known, n=1)) else "")
+            for name in unknown
+        ]
+        raise pytest.UsageError(
+            f"--diagnosis: unknown diagnosis ID {', '.join(hints)}; IDs are listed in docs/DIAGNOSES.md"
+        )
+    return wanted
+
+
+@pytest.hookimpl(trylast=True)  # after other plugins registered their markers
+def pytest_configure(config: pytest.Config) -> None:
+    registered = _registered_markers(config)
+    for name, description in MARKERS.items():
+        if name.split("(")[0] not in registered:
+            config.addinivalue_line("markers", f"{name}: {description}")
+    state = RunState()
+    config.stash[STATE] = state
+    config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
+    _check_mark_expression(config)
+    state.diagnoses = _diagnosis_filter(config)
+    state.choice = choose_environment(
+        config.option.healthsuite_env, os.environ, str(config.getini("healthsuite_env") or "")
+    )
+    if state.choice is not None:
+        try:
+            path = locate(state.choice.value, config.rootpath / "environments", config.invocation_params.dir)
+            state.env = load_environment(path)
+        except EnvironmentFileError as exc:
+            raise pytest.UsageError(f"{exc}\n(environment selected by {state.choice.source})") from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[STATE]
+    env = state.env
+    if env is None or state.choice is None:
+        return ["healthsuite: no environment selected (--env NAME, HEALTHSUITE_ENV or ini healthsuite_env)"]
+    model = env.model
+    counts = ", ".join(
+        f"{len(getattr(model, key))} {key}" for key in ("pages", "health", "endpoints", "databases", "caches")
+    )
+    lines = [
+        f"healthsuite: environment {model.name} ({model.kind}) from {env.path} [selected by {state.choice.source}]",
+        f"healthsuite: {counts}; mutating checks {'allowed' if model.allow_mutating else 'refused'}",
+    ]
+    missing = env.missing_variables()
+    if missing:
+        lines.append(f"healthsuite: unset variables (checks that need them skip): {', '.join(missing)}")
+    if not model.http.verify_tls:
+        lines.append("healthsuite: WARNING http.verify_tls is off: certificates and host names are not verified")
+    lines += [f"healthsuite: {note}" for note in env.notes]
+    return lines
+
+
+# --- parametrization ----------------------------------------------------------------------------
+
+
+def _prefixed(target: Target) -> str:
+    prefix = {Page: "page", HealthEndpoint: "health", ApiEndpoint: "endpoint"}.get(type(target), target.collection[:-1])
+    return f"{prefix}-{target.name}"
+
+
+# fixture name -> (targets of the environment, what to declare when there are none, id of a target)
+TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str, Callable[[Target], str]]] = {
+    "page": (lambda m: m.pages, "`pages`", lambda t: t.name),
+    "health_endpoint": (lambda m: m.health, "`health` endpoints", lambda t: t.name),
+    "http_endpoint": (lambda m: m.http_targets(), "`pages`, `health` or `endpoints`", _prefixed),
+    "database": (lambda m: m.databases, "`databases`", lambda t: t.name),
+    "cache": (lambda m: m.caches, "`caches`", lambda t: t.name),
+    "smoke_target": (lambda m: m.smoke_targets(), "targets with `smoke: true`", _prefixed),
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    env = metafunc.config.stash[STATE].env
+    for fixture, (targets_of, what, id_of) in TARGET_FIXTURES.items():
+        if fixture not in metafunc.fixturenames:
+            continue
+        if env is None:
+            params = [pytest.param(None, id="no-environment", marks=pytest.mark.skip(reason="no environment selected"))]
+        else:
+            targets = sorted(targets_of(env.model), key=id_of)
+            params = [pytest.param(t, id=id_of(t)) for t in targets] or [
+                pytest.param(None, id="none", marks=pytest.mark.skip(reason=f"no {what} declared in {env.path.name}"))
+            ]
+        metafunc.parametrize(fixture, params)
+
+
+# --- collection ---------------------------------------------------------------------------------------
+
+
+def _target_of(item: pytest.Item) -> Target | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((v for v in params.values() if isinstance(v, Target)), None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    checks = [item for item in items if item.get_closest_marker("diagnosis")]
+    state.collected = len(checks)
+    if not checks:
+        return
+    env = state.env
+    if env is None:
+        raise pytest.UsageError(
+            "no environment selected: pass --env NAME (environments/NAME.yaml) or --env path/to/file.yaml, "
+            "or set HEALTHSUITE_ENV"
+        )
+    catalogue = load_catalogue()
+    allure = config.pluginmanager.hasplugin("allure_pytest")
+    for item in checks:
+        diagnosis_id = item.get_closest_marker("diagnosis").args[0]  # type: ignore[union-attr]
+        entry = catalogue.diagnosis(diagnosis_id)
+        target = _target_of(item)
+        severity = (
+            (target.severity if target is not None else None)
+            or env.model.severity_overrides.get(diagnosis_id)
+            or entry.severity
+        )
+        # the effective severity replaces the decorator's, so `-m critical` selects what is critical *here*
+        item.own_markers[:] = [m for m in item.own_markers if m.name not in SEVERITY_MARKS]
+        item.add_marker(severity)
+        item.user_properties.extend(
+            [
+                ("diagnosis", diagnosis_id),
+                ("category", entry.category),
+                ("severity", severity),
+                ("target", target.name if target is not None else ""),
+                ("runbook", " | ".join(catalogue.runbook_refs(entry))),
+            ]
+        )
+        if allure:
+            for label_type, value in (
+                ("feature", entry.category),
+                ("story", f"{diagnosis_id} {entry.title}"),
+                ("severity", ALLURE_SEVERITY[severity]),
+                ("tag", diagnosis_id),
+                ("tag", severity),
+                ("diagnosis", diagnosis_id),
+                ("category", entry.category),
+                ("healthsuite_severity", severity),
+            ):
+                item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+        if item.get_closest_marker("mutating") and not env.model.allow_mutating:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"mutating check refused: {env.path.name} does not allow mutating checks "
+                    f"(kind {env.model.kind}, allow_mutating: false)"
+                )
+            )
+    if state.diagnoses:
+        keep = [i for i in items if not i.get_closest_marker("diagnosis") or i.get_closest_marker("diagnosis").args[0] in state.diagnoses]  # type: ignore[union-attr]
+        dropped = [i for i in items if i not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash[STATE]
+    state.selected = sum(1 for item in session.items if item.get_closest_marker("diagnosis"))
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def healthsuite_env(pytestconfig: pytest.Config) -> LoadedEnvironment:
+    """The loaded environment file of this run."""
+    env = pytestconfig.stash[STATE].env
+    if env is None:
+        pytest.skip("no environment selected")
+    return env
+
+
+@pytest.fixture(scope="session")
+def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> ProbeSession:
+    """The run's probes: each (observation, target) probed once, shared by every check."""
+    state = pytestconfig.stash[STATE]
+    if state.probes is None:
+        state.probes = ProbeSession(healthsuite_env)
+    return state.probes
+
+
+@pytest.fixture
+def expect(request: pytest.FixtureRequest, healthsuite_env: LoadedEnvironment) -> Expect:
+    """Assertions that fail with the catalogue's message (see healthsuite.checkapi)."""
+    return Expect(request.node, healthsuite_env, dict(healthsuite_env.model.escalation))
+
+
+# --- running ----------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    except MissingVariable as missing:
+        pytest.skip(missing.reason())
+
+
+def _redact_report(report: pytest.TestReport, redact: Callable[[str], str]) -> None:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        report.longrepr = (longrepr[0], longrepr[1], redact(longrepr[2]))
+    elif longrepr is not None:
+        text = str(longrepr)
+        cleaned = redact(text)
+        if cleaned != text:
+            report.longrepr = cleaned
+    report.sections = [(title, redact(content)) for title, content in report.sections]
+    report.user_properties = [(k, redact(v) if isinstance(v, str) else v) for k, v in report.user_properties]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    env = item.config.stash[STATE].env
+    if env is not None:
+        _redact_report(report, env.redactor.redact)
+    return report
+
+
+def _message(report: pytest.TestReport) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if report.failed:
+        return report.longreprtext
+    return ""
+
+
+def _selection(config: pytest.Config) -> str:
+    parts = []
+    if config.option.markexpr:
+        parts.append(f"-m {config.option.markexpr!r}")
+    if config.option.keyword:
+        parts.append(f"-k {config.option.keyword!r}")
+    if config.option.healthsuite_diagnosis:
+        parts.append(f"--diagnosis {','.join(config.option.healthsuite_diagnosis)}")
+    return " and ".join(parts) or "the selection"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.probes is not None:
+        state.probes.close()
+
+
+class RunReporter:
+    """Per-run hooks that need the config: records, the no-check error, the JSON report, the summary.
+
+    Registered in pytest_configure (like pytest's own junitxml), so nested pytester runs keep their
+    own state. Under xdist the controller receives every worker's reports here, and workers send
+    their collection counts through `workeroutput`.
+    """
+
+    def __init__(self, config: pytest.Config, state: RunState) -> None:
+        self.config = config
+        self.state = state
+        self.no_checks_message = ""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = {k: v for k, v in report.user_properties if isinstance(v, str)}
+        if "diagnosis" in properties:
+            self.state.book.add_phase(
+                report.nodeid, report.when, report.outcome, report.duration, properties, _message(report)
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}).get("healthsuite")
+        if output:
+            self.state.worker_counts.append((int(output["collected"]), int(output["selected"])))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        config, state = self.config, self.state
+        if _is_worker(config):
+            config.workeroutput["healthsuite"] = {"collected": state.collected, "selected": state.selected}  # type: ignore[attr-defined]
+            return
+        collected, selected = state.collected, state.selected
+        if state.worker_counts:  # under xdist every worker collects the same list
+            collected = max(c for c, _ in state.worker_counts)
+            selected = max(s for _, s in state.worker_counts)
+        if config.option.collectonly or state.env is None or not collected:
+            return
+        if selected == 0:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            self.no_checks_message = (
+                f"healthsuite: no check selected: {collected} checks were collected for {state.env.name}, "
+                f"and {_selection(config)} deselected all of them. Check the expression (`pytest --markers` "
+                "lists markers, `pytest --collect-only -q` lists checks)."
+            )
+            return
+        self._write_report(int(session.exitstatus))
+
+    def _write_report(self, exit_status: int) -> None:
+        config, state = self.config, self.state
+        env = state.env
+        assert env is not None
+        finished = datetime.now(timezone.utc)
+        report = build_report(
+            environment={
+                "name": env.name,
+                "kind": env.model.kind,
+                "file": str(env.path),
+                "selected_by": state.choice.source if state.choice else "",
+                "allow_mutating": env.model.allow_mutating,
+            },
+            records=state.book.records(),
+            started=state.started,
+            finished=finished,
+            exit_status=exit_status,
+        )
+        option = config.option.healthsuite_reports_dir
+        directory = Path(option or config.getini("healthsuite_reports_dir") or "reports")
+        if not directory.is_absolute():
+            directory = (config.invocation_params.dir if option else config.rootpath) / directory
+        state.report_path = write_report(directory, env.name, env.redactor.redact_data(report), finished)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        state = self.state
+        if self.no_checks_message:
+            terminalreporter.write_line(self.no_checks_message, red=True, bold=True)
+            return
+        if state.report_path is None or state.env is None:
+            return
+        records = state.book.records()
+        order = {name: index for index, name in enumerate(SEVERITIES)}
+        failing = sorted(
+            (r for r in records if r.outcome in ("failed", "error")),
+            key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),
+        )
+        if failing:
+            terminalreporter.section("healthsuite: failing diagnoses, most severe first", sep="-")
+        for record in failing:
+            first_line = record.message.splitlines()[0] if record.message else ""
+            terminalreporter.write_line(
+                f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
+                f"{record.target or '-'}: {record.observed or first_line}",
+                red=record.severity in ("critical", "high"),
+            )
+        counts = {o: sum(1 for r in records if r.outcome == o) for o in ("passed", "failed", "error", "skipped")}
+        summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+        terminalreporter.write_line(f"healthsuite: {state.env.name}: {summary}; report {state.report_path}")

@@ -1,0 +1,89 @@
+"""PostgreSQL: connect read-only and answer `SELECT 1` within the timeout."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from .errors import ProbeError, classify
+
+APPLICATION_NAME = "healthsuite"
+
+
+@dataclass(frozen=True)
+class PostgresObservation:
+    address: str
+    answered: bool = False
+    server_version: str = ""
+    in_recovery: bool | None = None
+    read_only: bool | None = None
+    elapsed_s: float = 0.0
+    error: ProbeError | None = None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"{self.error.kind_name}: {self.error.detail}"
+        role = "standby" if self.in_recovery else "primary"
+        return (
+            f"SELECT 1 answered in {self.elapsed_s * 1000:.0f} ms "
+            f"(PostgreSQL {self.server_version}, {role}, read-only session: {'on' if self.read_only else 'off'})"
+        )
+
+
+def address_of(dsn: str) -> str:
+    """host:port/dbname (user) of a DSN, without its password."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(unparsable DSN)"
+    host = info.get("host") or info.get("hostaddr") or "localhost"
+    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''} (user {info.get('user') or '-'})"
+
+
+def session_options(timeout_s: float) -> str:
+    """Every session the suite opens is read-only and cannot wait long on a statement or a lock."""
+    millis = max(1, int(timeout_s * 1000))
+    return (
+        f"-c default_transaction_read_only=on -c statement_timeout={millis} "
+        f"-c lock_timeout={millis} -c idle_in_transaction_session_timeout={millis * 2}"
+    )
+
+
+def connect(dsn: str, timeout_s: float) -> psycopg.Connection[tuple[object, ...]]:
+    conn = psycopg.connect(
+        dsn,
+        connect_timeout=max(2, math.ceil(timeout_s)),  # libpq's minimum useful value is 2 s
+        options=session_options(timeout_s),
+        application_name=APPLICATION_NAME,
+        autocommit=False,
+    )
+    conn.read_only = True
+    return conn
+
+
+def select_one(dsn: str, timeout_s: float) -> PostgresObservation:
+    address = address_of(dsn)
+    started = time.perf_counter()
+    try:
+        with connect(dsn, timeout_s) as conn:
+            row = conn.execute(
+                "SELECT 1, current_setting('server_version'), pg_is_in_recovery(), "
+                "current_setting('transaction_read_only')"
+            ).fetchone()
+            conn.rollback()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
+        return PostgresObservation(address, elapsed_s=time.perf_counter() - started, error=classify(exc, "postgres", address))
+    elapsed = time.perf_counter() - started
+    assert row is not None
+    return PostgresObservation(
+        address,
+        answered=row[0] == 1,
+        server_version=str(row[1]),
+        in_recovery=bool(row[2]),
+        read_only=row[3] == "on",
+        elapsed_s=elapsed,
+    )

@@ -1,0 +1,64 @@
+"""Redis: PING with the configured credentials within the timeout."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .errors import ProbeError, classify
+
+
+@dataclass(frozen=True)
+class RedisObservation:
+    address: str
+    pong: bool = False
+    server_version: str = ""
+    elapsed_s: float = 0.0
+    error: ProbeError | None = None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"{self.error.kind_name}: {self.error.detail}"
+        version = f" (Redis {self.server_version})" if self.server_version else ""
+        return f"PONG in {self.elapsed_s * 1000:.0f} ms{version}"
+
+
+def address_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
+
+
+def client(url: str, username: str | None, password: str | None, timeout_s: float) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        username=username,
+        password=password,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),  # one attempt: a retried pass would hide the failure
+        health_check_interval=0,
+        client_name="healthsuite",
+    )
+
+
+def ping(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisObservation:
+    address = address_of(url)
+    started = time.perf_counter()
+    conn = client(url, username, password, timeout_s)
+    try:
+        pong = conn.ping()
+        elapsed = time.perf_counter() - started
+        try:
+            version = str(conn.info("server").get("redis_version", ""))
+        except redis.RedisError:
+            version = ""  # INFO may be renamed or forbidden for this user: PING is what counts
+    except Exception as exc:  # noqa: BLE001
+        return RedisObservation(address, elapsed_s=time.perf_counter() - started, error=classify(exc, "redis", address))
+    finally:
+        conn.close()
+    return RedisObservation(address, pong=pong is True, server_version=version, elapsed_s=elapsed)

@@ -1,0 +1,149 @@
+"""The JSON report: one record per check and a summary by category and severity.
+
+Written once per run by the controller (never by xdist workers) to `reports/<env>-<timestamp>.json`
+and copied to `reports/latest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class CheckRecord:
+    id: str  # the pytest node id
+    diagnosis: str
+    category: str
+    severity: str
+    target: str = ""
+    outcome: str = "passed"  # passed | failed | error | skipped
+    observed: str = ""
+    expected: str = ""
+    duration_s: float = 0.0
+    message: str = ""
+    runbook: list[str] = field(default_factory=list)
+
+
+class RecordBook:
+    """Folds the setup/call/teardown reports of each check into one record."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, CheckRecord] = {}
+
+    def add_phase(
+        self,
+        nodeid: str,
+        when: str,
+        outcome: str,
+        duration: float,
+        properties: dict[str, str],
+        message: str,
+    ) -> None:
+        record = self._records.get(nodeid)
+        if record is None:
+            record = CheckRecord(
+                id=nodeid,
+                diagnosis=properties.get("diagnosis", ""),
+                category=properties.get("category", ""),
+                severity=properties.get("severity", ""),
+                target=properties.get("target", ""),
+                runbook=[r for r in properties.get("runbook", "").split(" | ") if r],
+            )
+            self._records[nodeid] = record
+        record.duration_s = round(record.duration_s + duration, 6)
+        record.observed = properties.get("observed", record.observed)
+        record.expected = properties.get("expected", record.expected)
+        if outcome == "skipped":
+            if record.outcome == "passed":
+                record.outcome = "skipped"
+                record.message = message
+        elif outcome == "failed":
+            if when == "call":
+                record.outcome = "failed"
+            elif record.outcome != "failed":
+                record.outcome = "error"  # setup or teardown failed: the check itself did not run
+            record.message = message if not record.message or when == "call" else record.message
+
+    def records(self) -> list[CheckRecord]:
+        return sorted(self._records.values(), key=lambda r: r.id)
+
+
+def summarize(records: Iterable[CheckRecord]) -> dict[str, Any]:
+    records = list(records)
+    totals = Counter(r.outcome for r in records)
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    by_severity: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        by_category[record.category][record.outcome] += 1
+        by_severity[record.severity][record.outcome] += 1
+
+    def table(groups: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+        return {name: {o: groups[name][o] for o in OUTCOMES} for name in sorted(groups)}
+
+    return {
+        "total": len(records),
+        **{outcome: totals[outcome] for outcome in OUTCOMES},
+        "by_category": table(by_category),
+        "by_severity": table(by_severity),
+        "failed_diagnoses": sorted({r.diagnosis for r in records if r.outcome in ("failed", "error")}),
+    }
+
+
+def build_report(
+    *,
+    environment: dict[str, Any],
+    records: list[CheckRecord],
+    started: datetime,
+    finished: datetime,
+    exit_status: int,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": f"healthsuite {__version__}",
+        "environment": environment,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": round((finished - started).total_seconds(), 3),
+        "exit_status": exit_status,
+        "summary": summarize(records),
+        "checks": [asdict(r) for r in records],
+    }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(directory: Path, env_name: str, report: dict[str, Any], now: datetime | None = None) -> Path:
+    """Write `<env>-<UTC timestamp>.json` and `latest.json`; return the timestamped path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"{env_name}-{stamp}.json"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = directory / f"{env_name}-{stamp}-{counter}.json"
+    text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    _write_atomically(path, text)
+    _write_atomically(directory / "latest.json", text)
+    return path

@@ -1,0 +1,40 @@
+"""Write the environment file JSON Schema: `python -m healthsuite.schema [environments/schema.json]`.
+
+Editors with a YAML language server validate environment files against it (each file starts with
+`# yaml-language-server: $schema=schema.json`). A test fails when the committed file is stale.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .environment import Environment
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "environments" / "schema.json"
+
+
+def environment_schema() -> dict[str, Any]:
+    schema = Environment.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://healthsuite.invalid/environment.schema.json",
+        **schema,
+    }
+
+
+def render() -> str:
+    return json.dumps(environment_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else DEFAULT_PATH
+    path.write_text(render(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
