@@ -1,0 +1,75 @@
+"""Whole runs in subprocesses: `-n 2` gives the same report as a serial run, written once by the
+controller; and the README's demo command works end to end, healthy and broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthsuite.demo.services import free_port
+from healthsuite.demo.stack import DemoStack
+
+from .conftest import CHECKS, PROJECT
+
+
+def _comparable(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def normal(text: str) -> str:
+        return re.sub(r"\d+ ms", "N ms", text)
+
+    return [
+        (r["id"], r["diagnosis"], r["category"], r["severity"], r["target"], r["outcome"], normal(r["observed"]), r["expected"])
+        for r in report["checks"]
+    ]
+
+
+def test_xdist_run_matches_the_serial_run(pytester: pytest.Pytester, stack: DemoStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in stack.environ().items():
+        monkeypatch.setenv(key, value)
+    stack.break_(["AV3", "CACHE1"])
+    reports: dict[str, dict[str, Any]] = {}
+    for mode, extra in (("serial", []), ("xdist", ["-n", "2"])):
+        directory = pytester.path / mode
+        result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "--reports-dir", str(directory), *extra)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+        files = sorted(p.name for p in directory.iterdir())
+        assert len(files) == 2 and files[1] == "latest.json", files  # written once, by the controller
+        reports[mode] = json.loads((directory / "latest.json").read_text())
+    assert _comparable(reports["xdist"]) == _comparable(reports["serial"])
+    assert reports["xdist"]["summary"] == reports["serial"]["summary"]
+    assert reports["xdist"]["summary"]["failed_diagnoses"] == ["AV3", "CACHE1"]
+
+
+def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environ = {
+        **os.environ,
+        "HEALTHSUITE_DEMO_DIR": str(tmp_path / "demo"),
+        "HEALTHSUITE_DEMO_HTTPS_PORT": str(free_port()),
+        "HEALTHSUITE_DEMO_PG_PORT": str(free_port()),
+        "HEALTHSUITE_DEMO_REDIS_PORT": str(free_port()),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "healthsuite.demo", "run", *args], cwd=PROJECT, env=environ,
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_demo_run_passes_the_critical_checks(tmp_path: Path) -> None:
+    done = _demo(tmp_path, "--", "-m", "critical", "--reports-dir", str(tmp_path / "reports"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"=+ 11 passed, 3 deselected in", done.stdout), done.stdout
+    assert "demo: stopped" in done.stdout
+
+
+def test_demo_with_postgres_stopped_fails_db1_naming_the_kind_and_the_fix(tmp_path: Path) -> None:
+    done = _demo(tmp_path, "--break", "DB1", "--", "--diagnosis", "DB1", "--reports-dir", str(tmp_path / "reports"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "observed:    connection refused: nothing accepted the connection at 127.0.0.1:" in done.stdout
+    assert "pg_isready" in done.stdout and "escalate:" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
