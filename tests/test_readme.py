@@ -1,0 +1,43 @@
+"""The README's two set-up commands exist, and CI runs the README's test command verbatim."""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import PROJECT
+
+README = (PROJECT / "README.md").read_text()
+SETUP = re.search(r"## Set up.*?```bash\n(.*?)```", README, re.S)
+
+
+def setup_commands() -> list[str]:
+    assert SETUP, "README.md has a '## Set up' section with a bash block"
+    return [line.split("#")[0].strip() for line in SETUP.group(1).splitlines() if line.strip()]
+
+
+def test_readme_has_the_two_setup_commands() -> None:
+    demo, tests = setup_commands()
+    assert demo == "bash scripts/demo.sh" and (PROJECT / "scripts" / "demo.sh").is_file()
+    assert tests.startswith(".venv/bin/python -m pytest tests")
+
+
+def test_ci_runs_the_readme_test_command_after_installing() -> None:
+    ci = (PROJECT / ".ci" / "run").read_text()
+    lines = [line.strip() for line in ci.splitlines()]
+    _, tests = setup_commands()
+    assert tests in lines, f"{tests!r} is not a line of .ci/run"
+    assert lines.index("bash scripts/install.sh") < lines.index(tests)
+    assert "set -euo pipefail" in lines
+
+
+def test_demo_script_installs_then_runs_the_demo() -> None:
+    script = (PROJECT / "scripts" / "demo.sh").read_text()
+    assert "bash scripts/install.sh" in script and "-m healthsuite.demo run" in script
+
+
+def test_every_marker_the_plugin_needs_is_registered_in_pyproject() -> None:
+    from healthsuite.plugin import MARKERS
+
+    pyproject = (PROJECT / "pyproject.toml").read_text()
+    for name in MARKERS:
+        assert f'"{name.split("(")[0]}' in pyproject, name
