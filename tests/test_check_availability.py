@@ -193,3 +193,16 @@ def test_dep1_fails_when_the_database_is_down(run_checks: RunChecks, stack: Demo
     run = run_checks("-m", "smoke")
     record = run.assert_outcome("DEP1", "booking", "failed", category="deployment", severity="critical")
     assert record["observed"].startswith("connection refused")
+
+
+# --- probe once, assert many --------------------------------------------------------------------------
+
+
+def test_each_url_is_requested_once_per_run(run_checks: RunChecks, stack: DemoStack) -> None:
+    run = run_checks()
+    run.result.assert_outcomes(passed=14)
+    # AV1, AV3 and DEP1 judge the home page; AV2, AV3 and DEP1 the health endpoint: one GET each
+    assert stack.faults.requests == {
+        "GET /": 1, "GET /book/instylehairboutique": 1, "GET /api/health": 1,
+        "GET /api/appointments": 1, "GET /api/employees": 1,
+    }

@@ -18,6 +18,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 def up(args: argparse.Namespace) -> int:
     stack = _start(args.break_)
-    exports = " ".join(f"{k}={v}" for k, v in stack.environ().items() if k != "HEALTHSUITE_DEMO_DIR" or v != str(PROJECT / ".demo"))
+    defaults = {**DemoStack(PROJECT / ".demo").environ(), "HEALTHSUITE_DEMO_DIR": str((PROJECT / ".demo").resolve())}
+    exports = " ".join(f"{k}={v}" for k, v in stack.environ().items() if defaults.get(k) != v)
     print(
         "demo: running. In another terminal:\n"
         f"  {exports + ' ' if exports else ''}pytest --env demo -m critical\n"
@@ -77,12 +79,12 @@ def up(args: argparse.Namespace) -> int:
         "Ctrl-C stops the demo.",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stopping.set())
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        while not stopping.wait(3600):
+            pass
     finally:
         stack.stop()
         print("demo: stopped", flush=True)

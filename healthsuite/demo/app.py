@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,11 +35,17 @@ class Fault:
 
 
 class Faults:
-    """Thread-safe map from path to fault, shared between the server thread and the tests."""
+    """Thread-safe map from path to fault, shared between the server thread and the tests; it also
+    counts the requests each path received (`requests["GET /"]`), to show what a run sent."""
 
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+
+    def count(self, method: str, path: str) -> None:
+        with self._lock:
+            self.requests[f"{method} {path}"] += 1
 
     def set(self, path: str, fault: Fault) -> None:
         with self._lock:
@@ -119,6 +126,8 @@ class FaultMiddleware:
         self.faults = faults
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.faults.count(scope["method"], scope["path"])
         fault = self.faults.get(scope.get("path", "")) if scope["type"] == "http" else None
         if fault is None:
             await self.app(scope, receive, send)

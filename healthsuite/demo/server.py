@@ -56,6 +56,8 @@ class ServedApp:
     def start(self, timeout_s: float = 10.0) -> ServedApp:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted sockets inherit it: no 40 ms Nagle/delayed-ACK stall between header and body writes
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self.host, self.requested_port))
         except OSError as exc:

@@ -173,6 +173,7 @@ class DemoStack:
 
     def heal(self) -> list[str]:
         self.faults.clear()
+        self.faults.requests.clear()
         if self.postgres is not None and not self.postgres.is_running():
             self.postgres.start()
         if self.redis is not None and not self.redis.is_running():
