@@ -16,19 +16,18 @@ composed message when the finding is not ok.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 
-from .catalogue import Catalogue, Severity, load_catalogue
-from .environment import HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
+from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
+from .environment import Contact, HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
 from .failure import Finding, compose, probe_failure
 from .probes.errors import ProbeError
 
 F = TypeVar("F", bound=Callable[..., Any])
-O = TypeVar("O")
 
 SEVERITY_MARKS = ("critical", "high", "medium", "low")
 
@@ -88,7 +87,7 @@ def describe_target(env: LoadedEnvironment, target: Target) -> str:
 class Expect:
     """Bound to one check item: its diagnosis, effective severity, target and environment."""
 
-    def __init__(self, item: pytest.Item, env: LoadedEnvironment, contacts: dict[str, Any]) -> None:
+    def __init__(self, item: pytest.Item, env: LoadedEnvironment, contacts: Mapping[Area, Contact]) -> None:
         self.item = item
         self.env = env
         self.catalogue: Catalogue = load_catalogue()
@@ -96,9 +95,8 @@ class Expect:
         if mark is None:
             raise pytest.UsageError(f"{item.nodeid}: the `expect` fixture needs a check decorated with @check(ID)")
         self.entry = self.catalogue.diagnosis(mark.args[0])
-        self.severity: Severity = next(
-            (m.name for m in item.iter_markers() if m.name in SEVERITY_MARKS), self.entry.severity
-        )  # type: ignore[assignment]
+        effective = next((m.name for m in item.iter_markers() if m.name in SEVERITY_MARKS), self.entry.severity)
+        self.severity = cast(Severity, effective)
         params = getattr(getattr(item, "callspec", None), "params", {})
         self.target: Target | None = next((v for v in params.values() if isinstance(v, Target)), None)
         self._contacts = contacts

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .catalogue import Catalogue, Diagnosis, Severity
+from .catalogue import Area, Catalogue, Diagnosis, Severity
 from .environment import Contact
 from .probes.errors import ProbeError
 
@@ -50,7 +50,7 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def escalation_line(
-    entry: Diagnosis, severity: Severity, catalogue: Catalogue, contacts: Mapping[str, Contact]
+    entry: Diagnosis, severity: Severity, catalogue: Catalogue, contacts: Mapping[Area, Contact]
 ) -> str:
     tier = catalogue.severity_tiers[severity]
     area = catalogue.escalation_matrix[entry.escalation]
@@ -73,7 +73,7 @@ def compose(
     severity: Severity,
     target: str,
     catalogue: Catalogue,
-    contacts: Mapping[str, Contact],
+    contacts: Mapping[Area, Contact],
 ) -> str:
     lines = [
         f"{entry.id} {entry.title} [{severity}, {entry.category}]",

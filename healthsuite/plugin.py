@@ -15,7 +15,7 @@ import difflib
 import os
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,23 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from .checkapi import SEVERITY_MARKS, Expect, describe_target
+from .checkapi import SEVERITY_MARKS, Expect
+from .envfile import (
+    EnvironmentChoice,
+    EnvironmentFileError,
+    LoadedEnvironment,
+    choose_environment,
+    load_environment,
+    locate,
+)
 from .environment import ApiEndpoint, Environment, HealthEndpoint, Page, Target
-from .envfile import EnvironmentChoice, EnvironmentFileError, LoadedEnvironment, choose_environment, load_environment, locate
 from .probes import ProbeSession
 from .reports import RecordBook, build_report, write_report
 from .templates import MissingVariable
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
-MARKERS = {
+MARKERS: dict[str, str] = {
     "diagnosis(id)": "the DIAGNOSES.md ID a check implements",
     **{name: f"severity {name}" for name in SEVERITIES},
     **{name: f"category {name}" for name in CATEGORIES},
@@ -49,7 +56,7 @@ class RunState:
     probes: ProbeSession | None = None
     diagnoses: set[str] = field(default_factory=set)
     book: RecordBook = field(default_factory=RecordBook)
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     collected: int = 0  # checks collected (before -m/-k/--diagnosis)
     selected: int = 0  # checks left to run
     worker_counts: list[tuple[int, int]] = field(default_factory=list)
@@ -126,10 +133,10 @@ def _diagnosis_filter(config: pytest.Config) -> set[str]:
     known = load_catalogue().diagnoses
     unknown = sorted(wanted - set(known))
     if unknown:
-        hints = [
-            f"{name}" + (f" (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, known, n=1)) else "")
-            for name in unknown
-        ]
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(name + (f" (did you mean {close[0]}?)" if close else ""))
         raise pytest.UsageError(
             f"--diagnosis: unknown diagnosis ID {', '.join(hints)}; IDs are listed in docs/DIAGNOSES.md"
         )
@@ -217,6 +224,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # --- collection ---------------------------------------------------------------------------------------
 
 
+def _diagnosis_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("diagnosis")
+    return str(mark.args[0]) if mark is not None else None
+
+
 def _target_of(item: pytest.Item) -> Target | None:
     params = getattr(getattr(item, "callspec", None), "params", {})
     return next((v for v in params.values() if isinstance(v, Target)), None)
@@ -225,7 +237,7 @@ def _target_of(item: pytest.Item) -> Target | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
-    checks = [item for item in items if item.get_closest_marker("diagnosis")]
+    checks = [item for item in items if _diagnosis_of(item)]
     state.collected = len(checks)
     if not checks:
         return
@@ -238,7 +250,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     catalogue = load_catalogue()
     allure = config.pluginmanager.hasplugin("allure_pytest")
     for item in checks:
-        diagnosis_id = item.get_closest_marker("diagnosis").args[0]  # type: ignore[union-attr]
+        diagnosis_id = _diagnosis_of(item) or ""
         entry = catalogue.diagnosis(diagnosis_id)
         target = _target_of(item)
         severity = (
@@ -278,8 +290,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 )
             )
     if state.diagnoses:
-        keep = [i for i in items if not i.get_closest_marker("diagnosis") or i.get_closest_marker("diagnosis").args[0] in state.diagnoses]  # type: ignore[union-attr]
-        dropped = [i for i in items if i not in keep]
+        keep: list[pytest.Item] = []
+        dropped: list[pytest.Item] = []
+        for item in items:
+            diagnosis = _diagnosis_of(item)
+            (keep if diagnosis is None or diagnosis in state.diagnoses else dropped).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
@@ -287,7 +302,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
-    state.selected = sum(1 for item in session.items if item.get_closest_marker("diagnosis"))
+    state.selected = sum(1 for item in session.items if _diagnosis_of(item))
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -314,7 +329,7 @@ def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> P
 @pytest.fixture
 def expect(request: pytest.FixtureRequest, healthsuite_env: LoadedEnvironment) -> Expect:
     """Assertions that fail with the catalogue's message (see healthsuite.checkapi)."""
-    return Expect(request.node, healthsuite_env, dict(healthsuite_env.model.escalation))
+    return Expect(request.node, healthsuite_env, healthsuite_env.model.escalation)
 
 
 # --- running ----------------------------------------------------------------------------------------------
@@ -342,7 +357,9 @@ def _redact_report(report: pytest.TestReport, redact: Callable[[str], str]) -> N
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     env = item.config.stash[STATE].env
     if env is not None:
@@ -427,7 +444,7 @@ class RunReporter:
         config, state = self.config, self.state
         env = state.env
         assert env is not None
-        finished = datetime.now(timezone.utc)
+        finished = datetime.now(UTC)
         report = build_report(
             environment={
                 "name": env.name,
@@ -455,7 +472,7 @@ class RunReporter:
         if state.report_path is None or state.env is None:
             return
         records = state.book.records()
-        order = {name: index for index, name in enumerate(SEVERITIES)}
+        order: dict[str, int] = {name: index for index, name in enumerate(SEVERITIES)}
         failing = sorted(
             (r for r in records if r.outcome in ("failed", "error")),
             key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),

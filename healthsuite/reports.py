@@ -12,7 +12,7 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +137,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def write_report(directory: Path, env_name: str, report: dict[str, Any], now: datetime | None = None) -> Path:
     """Write `<env>-<UTC timestamp>.json` and `latest.json`; return the timestamped path."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"{env_name}-{stamp}.json"
     counter = 1
     while path.exists():

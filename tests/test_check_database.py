@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from healthsuite.demo.services import GarbageListener, PostgresServer, SilentListener, free_port
+from healthsuite.demo.services import GarbageListener, PostgresServer, SilentListener
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes import postgres, sqlite
 

@@ -47,7 +47,8 @@ def _start(faults: str) -> DemoStack:
     stack.start(faults.split(",") if faults else ())
     assert stack.app is not None
     print(
-        f"demo: up in {time.monotonic() - started:.1f} s: app {stack.app.url}, PostgreSQL 127.0.0.1:{stack.ports.postgres}, "
+        f"demo: up in {time.monotonic() - started:.1f} s: app {stack.app.url}, "
+        f"PostgreSQL 127.0.0.1:{stack.ports.postgres}, "
         f"Redis 127.0.0.1:{stack.ports.redis}"
         + (f"; broken: {', '.join(sorted(stack.broken))}" if stack.broken else ""),
         flush=True,

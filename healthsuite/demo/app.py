@@ -74,7 +74,8 @@ HOME = """<!doctype html>
 
 
 def _page(title: str) -> str:
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1></body></html>"
+    head = f"<head><meta charset='utf-8'><title>{title}</title></head>"
+    return f"<!doctype html><html>{head}<body><h1>{title}</h1></body></html>"
 
 
 async def home(request: Request) -> Response:

@@ -123,7 +123,8 @@ class DemoStack:
             self._write_sqlite(self.directory / "d1.sqlite")
             tls = make_tls_files(self.directory / "tls")
             (self.directory / "ca.pem").write_bytes(tls.ca.read_bytes())
-            self.app = ServedApp(create_app(self.faults, self.break_, self.heal), tls=tls, port=self.ports.https).start()
+            app = create_app(self.faults, self.break_, self.heal)
+            self.app = ServedApp(app, tls=tls, port=self.ports.https).start()
             self._write_secrets(pg_password, redis_password)
         except BaseException:
             self.stop()

@@ -41,7 +41,8 @@ def address_of(dsn: str) -> str:
     except psycopg.ProgrammingError:
         return "(unparsable DSN)"
     host = info.get("host") or info.get("hostaddr") or "localhost"
-    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''} (user {info.get('user') or '-'})"
+    database = info.get("dbname") or info.get("user") or ""
+    return f"{host}:{info.get('port') or 5432}/{database} (user {info.get('user') or '-'})"
 
 
 def session_options(timeout_s: float) -> str:
@@ -76,7 +77,8 @@ def select_one(dsn: str, timeout_s: float) -> PostgresObservation:
             ).fetchone()
             conn.rollback()
     except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
-        return PostgresObservation(address, elapsed_s=time.perf_counter() - started, error=classify(exc, "postgres", address))
+        error = classify(exc, "postgres", address)
+        return PostgresObservation(address, elapsed_s=time.perf_counter() - started, error=error)
     elapsed = time.perf_counter() - started
     assert row is not None
     return PostgresObservation(

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from ..environment import HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
 from ..envfile import LoadedEnvironment
+from ..environment import HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
 from . import http, postgres, redis, sqlite
 from .cache import ProbeCache
 
