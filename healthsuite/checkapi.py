@@ -26,6 +26,8 @@ from .envfile import LoadedEnvironment
 from .environment import Contact, HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
 from .failure import Finding, compose, probe_failure
 from .probes.errors import ProbeError
+from .probes.postgres import address_of as postgres_address
+from .probes.redis import address_of as redis_address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,26 +63,17 @@ H = TypeVar("H", bound=_HasError)
 
 
 def describe_target(env: LoadedEnvironment, target: Target) -> str:
+    """`page 'home': GET https://...`, `PostgreSQL database 'main' at db:5432/app (user monitor)`."""
     if isinstance(target, HttpTarget):
         return f"{target.kind_label} {target.name!r}: {target.method} {env.display_url(target)}"
     if isinstance(target, PostgresDatabase):
-        from .probes.postgres import address_of
-
-        try:
-            where = address_of(env.resolve(target.dsn))
-        except LookupError:
-            where = target.dsn.raw
-        return f"PostgreSQL database {target.name!r} at {where}"
+        dsn = env.try_resolve(target.dsn)
+        return f"PostgreSQL database {target.name!r} at {postgres_address(dsn) if dsn else target.dsn.raw}"
     if isinstance(target, SqliteDatabase):
         return f"SQLite database {target.name!r} at {target.path.raw}"
     if isinstance(target, RedisCache):
-        from .probes.redis import address_of as redis_address
-
-        try:
-            where = redis_address(env.resolve(target.url))
-        except LookupError:
-            where = target.url.raw
-        return f"Redis {target.name!r} at {where}"
+        url = env.try_resolve(target.url)
+        return f"Redis {target.name!r} at {redis_address(url) if url else target.url.raw}"
     return f"{target.kind_label} {target.name!r}"
 
 

@@ -269,6 +269,13 @@ class LoadedEnvironment:
             self._register(value, tuple(self.variables.get(name, "") for name in template.variables))
         return value
 
+    def try_resolve(self, template: Template) -> str | None:
+        """The value, or None while a variable it needs is unset."""
+        try:
+            return self.resolve(template)
+        except MissingVariable:
+            return None
+
     def resolve_path(self, template: Template, where: str = "") -> Path:
         path = Path(self.resolve(template, where)).expanduser()
         return path if path.is_absolute() else (self.path.parent / path).resolve()

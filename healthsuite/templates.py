@@ -32,7 +32,7 @@ class MissingVariable(LookupError):
         where = f" (referenced by {self.where})" if self.where else ""
         return (
             f"{', '.join(self.names)} {plural} not set{where}: set it in the environment that runs "
-            "the checks (DEP3 reports missing secrets)"
+            "the checks (a missing secret is diagnosis DEP3)"
         )
 
 

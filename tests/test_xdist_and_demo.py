@@ -16,7 +16,7 @@ import pytest
 from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoStack
 
-from .conftest import CHECKS, PROJECT
+from .conftest import CHECKS, PROJECT, _parse_junit
 
 
 def _comparable(report: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -34,16 +34,24 @@ def test_xdist_run_matches_the_serial_run(pytester: pytest.Pytester, stack: Demo
         monkeypatch.setenv(key, value)
     stack.break_(["AV3", "CACHE1"])
     reports: dict[str, dict[str, Any]] = {}
+    junit: dict[str, list[tuple[str, ...]]] = {}
     for mode, extra in (("serial", []), ("xdist", ["-n", "2"])):
         directory = pytester.path / mode
-        result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "--reports-dir", str(directory), *extra)
+        result = pytester.runpytest_subprocess(
+            str(CHECKS), "--env", "demo", "--reports-dir", str(directory), f"--junitxml={directory}.xml", *extra
+        )
         assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
         files = sorted(p.name for p in directory.iterdir())
         assert len(files) == 2 and files[1] == "latest.json", files  # written once, by the controller
         reports[mode] = json.loads((directory / "latest.json").read_text())
+        junit[mode] = sorted(
+            (case["name"], case["diagnosis"], case["category"], case["severity"], case["target"], case["outcome"])
+            for case in _parse_junit(Path(f"{directory}.xml"))
+        )
     assert _comparable(reports["xdist"]) == _comparable(reports["serial"])
     assert reports["xdist"]["summary"] == reports["serial"]["summary"]
     assert reports["xdist"]["summary"]["failed_diagnoses"] == ["AV3", "CACHE1"]
+    assert junit["xdist"] == junit["serial"] and len(junit["serial"]) == 14  # properties survive -n
 
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -105,22 +105,23 @@ def _admin(method: str, payload: dict[str, object] | None = None) -> dict[str, o
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def break_(args: argparse.Namespace) -> int:
+def _tell(method: str, payload: dict[str, object] | None, key: str) -> int:
+    """Send one request to a running demo and print which faults it reports under `key`."""
     try:
-        print(f"demo: broken: {', '.join(_admin('POST', {'break': args.faults.split(',')})['broken'])}")  # type: ignore[arg-type]
+        names = _admin(method, payload)[key]
     except OSError as exc:
         print(f"demo: is the demo running (python -m healthsuite.demo up)? {exc}", file=sys.stderr)
         return 1
+    print(f"demo: {key}: {', '.join(names) or 'nothing'}")  # type: ignore[arg-type]
     return 0
+
+
+def break_(args: argparse.Namespace) -> int:
+    return _tell("POST", {"break": args.faults.split(",")}, "broken")
 
 
 def heal(args: argparse.Namespace) -> int:
-    try:
-        print(f"demo: healed: {', '.join(_admin('DELETE')['healed']) or 'nothing was broken'}")  # type: ignore[arg-type]
-    except OSError as exc:
-        print(f"demo: is the demo running (python -m healthsuite.demo up)? {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return _tell("DELETE", None, "healed")
 
 
 def main(argv: list[str] | None = None) -> int:
