@@ -62,6 +62,18 @@ class _HasError(Protocol):
 H = TypeVar("H", bound=_HasError)
 
 
+def diagnosis_of(item: pytest.Item) -> str | None:
+    """The diagnosis ID a check item carries (None for a test that is not a check)."""
+    mark = item.get_closest_marker("diagnosis")
+    return str(mark.args[0]) if mark is not None else None
+
+
+def target_of(item: pytest.Item) -> Target | None:
+    """The environment target a check item was parametrized with."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((v for v in params.values() if isinstance(v, Target)), None)
+
+
 def describe_target(env: LoadedEnvironment, target: Target) -> str:
     """`page 'home': GET https://...`, `PostgreSQL database 'main' at db:5432/app (user monitor)`."""
     if isinstance(target, HttpTarget):
@@ -84,14 +96,13 @@ class Expect:
         self.item = item
         self.env = env
         self.catalogue: Catalogue = load_catalogue()
-        mark = item.get_closest_marker("diagnosis")
-        if mark is None:
+        diagnosis = diagnosis_of(item)
+        if diagnosis is None:
             raise pytest.UsageError(f"{item.nodeid}: the `expect` fixture needs a check decorated with @check(ID)")
-        self.entry = self.catalogue.diagnosis(mark.args[0])
+        self.entry = self.catalogue.diagnosis(diagnosis)
         effective = next((m.name for m in item.iter_markers() if m.name in SEVERITY_MARKS), self.entry.severity)
         self.severity = cast(Severity, effective)
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        self.target: Target | None = next((v for v in params.values() if isinstance(v, Target)), None)
+        self.target = target_of(item)
         self._contacts = contacts
 
     def target_label(self) -> str:

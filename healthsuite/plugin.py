@@ -23,7 +23,7 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from .checkapi import SEVERITY_MARKS, Expect
+from .checkapi import SEVERITY_MARKS, Expect, diagnosis_of, target_of
 from .envfile import (
     EnvironmentChoice,
     EnvironmentFileError,
@@ -224,20 +224,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # --- collection ---------------------------------------------------------------------------------------
 
 
-def _diagnosis_of(item: pytest.Item) -> str | None:
-    mark = item.get_closest_marker("diagnosis")
-    return str(mark.args[0]) if mark is not None else None
-
-
-def _target_of(item: pytest.Item) -> Target | None:
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    return next((v for v in params.values() if isinstance(v, Target)), None)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
-    checks = [item for item in items if _diagnosis_of(item)]
+    checks = [item for item in items if diagnosis_of(item)]
     state.collected = len(checks)
     if not checks:
         return
@@ -250,9 +240,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     catalogue = load_catalogue()
     allure = config.pluginmanager.hasplugin("allure_pytest")
     for item in checks:
-        diagnosis_id = _diagnosis_of(item) or ""
+        diagnosis_id = diagnosis_of(item) or ""
         entry = catalogue.diagnosis(diagnosis_id)
-        target = _target_of(item)
+        target = target_of(item)
         severity = (
             (target.severity if target is not None else None)
             or env.model.severity_overrides.get(diagnosis_id)
@@ -293,7 +283,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keep: list[pytest.Item] = []
         dropped: list[pytest.Item] = []
         for item in items:
-            diagnosis = _diagnosis_of(item)
+            diagnosis = diagnosis_of(item)
             (keep if diagnosis is None or diagnosis in state.diagnoses else dropped).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -302,7 +292,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
-    state.selected = sum(1 for item in session.items if _diagnosis_of(item))
+    state.selected = sum(1 for item in session.items if diagnosis_of(item))
 
 
 # --- fixtures -------------------------------------------------------------------------------------------

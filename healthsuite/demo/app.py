@@ -127,9 +127,10 @@ class FaultMiddleware:
         self.faults = faults
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        fault = None
         if scope["type"] == "http":
             self.faults.count(scope["method"], scope["path"])
-        fault = self.faults.get(scope.get("path", "")) if scope["type"] == "http" else None
+            fault = self.faults.get(scope["path"])
         if fault is None:
             await self.app(scope, receive, send)
             return
