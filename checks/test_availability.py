@@ -2,6 +2,7 @@
 002 "System Down", 003 RB1, 004 "Application Won't Start"."""
 
 from healthsuite import assessments
+from healthsuite.assessments import edge
 from healthsuite.checkapi import check
 
 
@@ -21,3 +22,15 @@ def test_health_endpoint_is_healthy(health_endpoint, probes, expect):
 def test_endpoint_answers_without_server_error(http_endpoint, probes, expect):
     response = expect.reached(probes.http(http_endpoint), expected="an answer below HTTP 500")
     expect.finding(assessments.no_server_error(http_endpoint, response, expect.catalogue))
+
+
+@check("AV4")
+def test_service_port_accepts_connections(service_port, probes, expect):
+    observation = expect.reached(probes.tcp(service_port), expected="the port accepts a TCP connection in time")
+    expect.finding(edge.port_open(observation))
+
+
+@check("AV5")
+def test_platform_reports_no_incident(status_page, probes, expect):
+    response = expect.reached(probes.http(status_page), expected="the status API answers with status.indicator")
+    expect.finding(edge.platform_status(response))

@@ -16,6 +16,7 @@ composed message when the finding is not ok.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
@@ -23,7 +24,17 @@ import pytest
 
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
-from .environment import Contact, HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
+from .environment import (
+    Contact,
+    Hostname,
+    HttpTarget,
+    PostgresDatabase,
+    RedisCache,
+    ServicePort,
+    SqliteDatabase,
+    Target,
+    TlsEndpoint,
+)
 from .failure import Finding, compose, probe_failure
 from .probes.errors import ProbeError
 from .probes.postgres import address_of as postgres_address
@@ -86,6 +97,17 @@ def describe_target(env: LoadedEnvironment, target: Target) -> str:
     if isinstance(target, RedisCache):
         url = env.try_resolve(target.url)
         return f"Redis {target.name!r} at {redis_address(url) if url else target.url.raw}"
+    if isinstance(target, Hostname):
+        return f"hostname {target.name!r}: {env.try_resolve(target.host) or target.host.raw}"
+    if isinstance(target, ServicePort):
+        return f"port {target.name!r}: {env.try_resolve(target.address) or target.address.raw}"
+    if isinstance(target, TlsEndpoint):
+        if target.url is not None:
+            where = env.try_resolve(target.url) or target.url.raw
+        else:
+            base = env.model.base_urls.get(target.base or "")
+            where = (env.try_resolve(base) or base.raw) if base is not None else str(target.base)
+        return f"TLS endpoint {target.name!r}: {where}"
     return f"{target.kind_label} {target.name!r}"
 
 
@@ -105,24 +127,38 @@ class Expect:
         self.target = target_of(item)
         self._contacts = contacts
 
+    def threshold(self, name: str) -> float:
+        """This diagnosis's threshold: the environment's `thresholds`, else the catalogue default."""
+        return self.env.model.threshold(self.entry.id, name)
+
     def target_label(self) -> str:
         return describe_target(self.env, self.target) if self.target is not None else self.env.name
 
-    def _record(self, finding: Finding) -> None:
+    def _record(self, finding: Finding, severity: Severity) -> None:
         redact = self.env.redactor.redact
-        props = [p for p in self.item.user_properties if p[0] not in ("observed", "expected")]
-        props += [("observed", redact(finding.observed)), ("expected", redact(finding.expected))]
+        props = [p for p in self.item.user_properties if p[0] not in ("observed", "expected", "facts", "severity")]
+        props += [
+            ("severity", severity),
+            ("observed", redact(finding.observed)),
+            ("expected", redact(finding.expected)),
+        ]
+        if finding.facts:
+            props.append(("facts", redact(json.dumps(finding.facts, default=str, sort_keys=True))))
         self.item.user_properties[:] = props
 
     def finding(self, finding: Finding) -> None:
-        """Record observed/expected; fail with the composed message unless the finding is ok."""
+        """Record observed/expected (and facts); fail with the composed message unless the finding is ok.
+
+        A failing finding may carry its own severity (NET5's expiry windows): the report, JUnit and the
+        message then show that one, while `-m` selection keeps the check's."""
         __tracebackhide__ = True
-        self._record(finding)
+        severity = finding.severity if (finding.severity and not finding.ok) else self.severity
+        self._record(finding, severity)
         if not finding.ok:
             message = compose(
                 self.entry,
                 finding,
-                severity=self.severity,
+                severity=severity,
                 target=self.target_label(),
                 catalogue=self.catalogue,
                 contacts=self._contacts,

@@ -8,6 +8,7 @@ an unknown key or a wrong type is an error that names the file, the key path and
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
@@ -26,6 +27,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .catalogue import AREAS, Area, Severity, load_catalogue
+from .netaddr import parse_address
+from .providers import shipped_ranges
 from .templates import Template
 
 
@@ -161,6 +164,9 @@ class HttpTarget(Target):
     content_type: str | None = Field(None, description="Expected media type, e.g. text/html (parameters ignored).")
     follow_redirects: bool = Field(False, description="Follow redirects (default: report them, as curl -I does).")
     timeout_s: Seconds | None = Field(None, description="Overrides timeouts.http_s for this target.")
+    max_total_ms: float | None = Field(
+        None, gt=0, description="PERF1 limit on the total time of this request (default: thresholds.PERF1)."
+    )
 
     kind_label: ClassVar[str] = "endpoint"
 
@@ -240,10 +246,212 @@ class RedisCache(Target):
         return value
 
 
+# --- the network edge (NET1-NET8, AV4, AV5, DEP2) ----------------------------------------------------
+
+Address = Annotated[
+    Template,
+    PlainValidator(_template_validator(Template)),
+    PlainSerializer(lambda t: t.raw, return_type=str),
+    WithJsonSchema({"type": "string", "description": "host:port ([v6]:port); " + _TEMPLATE_DOC}),
+]
+
+
+def _literal_address(value: Template, default_port: int | None = None) -> Template:
+    if value.is_literal:
+        try:
+            parse_address(value.raw, default_port)
+        except ValueError as exc:
+            raise rule_error(str(exc), "write host:port, e.g. db.internal:5432 or [2001:db8::1]:5432") from None
+    return value
+
+
+class Hostname(Target):
+    """A DNS name resolved through the environment's resolver (NET1-NET4)."""
+
+    host: Text = Field(description="The name to resolve, e.g. www.example.com.")
+    records: list[Literal["A", "AAAA"]] = Field(
+        ["A", "AAAA"], min_length=1, description="Address types queried; NET1 passes when any of them answers."
+    )
+    expect_in: list[str] = Field(
+        [],
+        description="NET2: every answer lies in one of these: a provider name (e.g. cloudflare, see dns.providers), "
+        "a CIDR range or an IP address.",
+    )
+    cname: Text | None = Field(None, description="NET3: the name must be a CNAME to this target (e.g. the apex).")
+    max_resolution_ms: float | None = Field(None, gt=0, description="NET4 limit for this name (default: thresholds).")
+    timeout_s: Seconds | None = Field(None, description="Overrides timeouts.dns_s.")
+
+    kind_label: ClassVar[str] = "hostname"
+    collection: ClassVar[str] = "hostnames"
+
+    @field_validator("expect_in")
+    @classmethod
+    def _known_expectations(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if re.fullmatch(r"[a-z][a-z0-9_-]*", entry):
+                continue  # a provider name; checked against dns.providers by the environment
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise rule_error(
+                    f"expect_in entry {entry!r} is neither a provider name, a CIDR range nor an IP address",
+                    "write e.g. cloudflare, 104.16.0.0/13 or 203.0.113.7",
+                ) from None
+        return value
+
+
+class DnsSettings(Model):
+    nameservers: list[Address] = Field(
+        [],
+        description="Resolvers to ask, as ip or ip:port ([v6]:port). Default: the system resolver (/etc/resolv.conf).",
+    )
+    providers: dict[Name, list[str]] = Field(
+        {},
+        description="Address ranges by provider name for NET2 expect_in; adds to or replaces the shipped ones "
+        "(cloudflare).",
+    )
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameserver_addresses(cls, value: list[Template]) -> list[Template]:
+        for entry in value:
+            if not entry.is_literal:
+                continue  # checked when resolved
+            try:
+                host, _ = parse_address(entry.raw, 53)
+                ipaddress.ip_address(host)
+            except ValueError as exc:
+                problem = str(exc) if "port" in str(exc) else f"{entry.raw!r} is not an IP address"
+                raise rule_error(
+                    f"dns.nameservers: {problem}", "write a resolver's IP: 10.0.0.2, 10.0.0.2:5353 or [2001:db8::53]:53"
+                ) from None
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _cidrs(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, ranges in value.items():
+            for entry in ranges:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise rule_error(
+                        f"providers.{name}: {entry!r} is not a CIDR range", "write e.g. 104.16.0.0/13"
+                    ) from None
+        return value
+
+
+class TlsEndpoint(Target):
+    """A TLS service whose certificate and protocol are checked (NET5, NET6)."""
+
+    url: Text | None = Field(None, description="https://host[:port] to check (instead of base).")
+    base: Name | None = Field(None, description="Key of base_urls whose host is checked (instead of url).")
+    server_name: Text | None = Field(None, description="Name sent as SNI and verified (default: the URL's host).")
+    http_redirect: bool = Field(True, description="NET6: plain HTTP must redirect to HTTPS.")
+    http_url: Text | None = Field(None, description="Plain-HTTP URL expected to redirect (default: http://host/).")
+    timeout_s: Seconds | None = Field(None, description="Overrides timeouts.http_s.")
+
+    kind_label: ClassVar[str] = "TLS endpoint"
+    collection: ClassVar[str] = "tls"
+
+    @model_validator(mode="after")
+    def _url_or_base(self) -> TlsEndpoint:
+        if (self.url is None) == (self.base is None):
+            raise rule_error("give either `url` or `base`, not both or neither", "e.g. base: app")
+        if self.url is not None and self.url.is_literal and not self.url.raw.startswith("https://"):
+            raise rule_error(f"url {self.url.raw!r} is not an https URL", "write https://host[:port]")
+        if self.http_url is not None and self.http_url.is_literal and not self.http_url.raw.startswith("http://"):
+            raise rule_error(f"http_url {self.http_url.raw!r} is not a plain-HTTP URL", "write http://host/")
+        return self
+
+
+class CorsPolicy(HttpTarget):
+    """A CORS preflight expectation (NET7): `OPTIONS` from each allowed origin, and from a foreign one."""
+
+    origins: list[Text] = Field(min_length=1, description="Origins that must be allowed, e.g. https://www.example.com.")
+    request_method: str = Field("GET", description="Access-Control-Request-Method sent; it must be allowed.")
+    request_headers: list[str] = Field([], description="Access-Control-Request-Headers sent; they must be allowed.")
+    credentials: bool = Field(False, description="Requests carry credentials: Allow-Credentials must be true.")
+    allow_any_origin: bool = Field(False, description="A public API: `*` is acceptable (never with credentials).")
+    foreign_origin: str = Field(
+        "https://foreign-origin.healthsuite.invalid", description="An origin that must not be allowed."
+    )
+
+    kind_label: ClassVar[str] = "CORS policy"
+    collection: ClassVar[str] = "cors"
+
+    @field_validator("origins", "foreign_origin")
+    @classmethod
+    def _origin(cls, value: Any) -> Any:
+        for origin in value if isinstance(value, list) else [value]:
+            text = origin.raw if isinstance(origin, Template) else origin
+            if not re.fullmatch(r"https?://[^/\s]+", text):
+                raise rule_error(f"{text!r} is not an origin", "write scheme://host[:port] without a path")
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsPolicy:
+        if self.allow_any_origin and self.credentials:
+            raise rule_error(
+                "allow_any_origin with credentials: browsers refuse `*` on credentialed requests",
+                "drop one of them",
+            )
+        return self
+
+
+class ProxiedPath(HttpTarget):
+    """A path served through the reverse proxy; 502/504 mean it cannot reach its upstream (NET8)."""
+
+    kind_label: ClassVar[str] = "proxied path"
+    collection: ClassVar[str] = "proxies"
+
+
+class ServicePort(Target):
+    """A TCP port that must accept connections (AV4)."""
+
+    address: Address = Field(description="host:port, e.g. 127.0.0.1:5432.")
+    timeout_s: Seconds | None = Field(None, description="Connect timeout (default: timeouts.connect_s).")
+
+    kind_label: ClassVar[str] = "port"
+    collection: ClassVar[str] = "ports"
+
+    _address = field_validator("address")(_literal_address)
+
+
+class StatusPage(HttpTarget):
+    """A hosting provider's status API in Statuspage format (`status.indicator`), for AV5."""
+
+    kind_label: ClassVar[str] = "status page"
+    collection: ClassVar[str] = "status_pages"
+
+
+class VersionSource(HttpTarget):
+    """Where the deployed version is read (DEP2): a JSON field or a response header."""
+
+    json_path: str | None = Field(None, description="Dot path into the JSON body, e.g. version or build.sha.")
+    header: str | None = Field(None, description="Response header carrying the version, e.g. x-app-version.")
+    expected: Text | None = Field(
+        None,
+        description="Expected version when neither --expected-version nor HEALTHSUITE_EXPECTED_VERSION is given, "
+        "e.g. ${GIT_SHA}.",
+    )
+
+    kind_label: ClassVar[str] = "version source"
+    collection: ClassVar[str] = "versions"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VersionSource:
+        if (self.json_path is None) == (self.header is None):
+            raise rule_error("give either `json_path` or `header`", "e.g. json_path: version")
+        return self
+
+
 class Timeouts(Model):
     http_s: Seconds = Field(10.0, description="HTTP request timeout (connect + read).")
     database_s: Seconds = Field(5.0, description="Database connect and statement timeout.")
     cache_s: Seconds = Field(3.0, description="Cache connect and command timeout.")
+    dns_s: Seconds = Field(3.0, description="DNS query timeout (all tries of one name and type).")
+    connect_s: Seconds = Field(3.0, description="TCP connect timeout of port checks (AV4).")
 
 
 class HttpSettings(Model):
@@ -257,6 +465,12 @@ class Contact(Model):
     primary: str = Field(description="Who to call first: name, address or pager.")
     secondary: str | None = None
     channel: str | None = Field(None, description="e.g. #incident-db")
+
+
+TARGET_COLLECTIONS = (
+    "pages", "health", "endpoints", "databases", "caches", "hostnames", "tls", "cors", "proxies", "ports",
+    "status_pages", "versions",
+)
 
 
 class Environment(Model):
@@ -279,6 +493,14 @@ class Environment(Model):
     endpoints: list[ApiEndpoint] = Field([], description="API endpoints that must not answer 5xx (AV3).")
     databases: list[Database] = Field([], description="PostgreSQL and SQLite databases (DB1).")
     caches: list[RedisCache] = Field([], description="Redis instances (CACHE1).")
+    dns: DnsSettings = DnsSettings()
+    hostnames: list[Hostname] = Field([], description="DNS names to resolve (NET1-NET4).")
+    tls: list[TlsEndpoint] = Field([], description="TLS endpoints: certificate and protocol (NET5, NET6).")
+    cors: list[CorsPolicy] = Field([], description="CORS preflight expectations (NET7).")
+    proxies: list[ProxiedPath] = Field([], description="Paths served through the reverse proxy (NET8).")
+    ports: list[ServicePort] = Field([], description="TCP ports that must accept connections (AV4).")
+    status_pages: list[StatusPage] = Field([], description="Provider status APIs, Statuspage format (AV5).")
+    versions: list[VersionSource] = Field([], description="Where the deployed version is read (DEP2).")
     thresholds: dict[str, dict[str, float]] = Field(
         {}, description="Per-diagnosis thresholds, e.g. DB3: {max_connections_pct: 70}."
     )
@@ -294,7 +516,7 @@ class Environment(Model):
                 "a production environment cannot allow mutating checks",
                 "remove allow_mutating (mutating checks run only against staging or local stacks)",
             )
-        for collection in ("pages", "health", "endpoints", "databases", "caches"):
+        for collection in TARGET_COLLECTIONS:
             seen: set[str] = set()
             for target in getattr(self, collection):
                 if target.name in seen:
@@ -302,7 +524,7 @@ class Environment(Model):
                         f"{collection}: the name {target.name!r} is used twice", "give every entry its own name"
                     )
                 seen.add(target.name)
-        for target in self.http_targets():
+        for target in self.located_targets():
             if target.path is not None and self.base_name(target) not in self.base_urls:
                 known = ", ".join(self.base_urls) or "none declared"
                 raise rule_error(
@@ -310,6 +532,21 @@ class Environment(Model):
                     f"which base_urls does not declare (known: {known})",
                     "add it under base_urls or set `base:` to a declared one",
                 )
+        for tls in self.tls:
+            if tls.base is not None and tls.base not in self.base_urls:
+                raise rule_error(
+                    f"tls: {tls.name!r} uses base {tls.base!r}, which base_urls does not declare",
+                    "add it under base_urls or write `url: https://host`",
+                )
+        providers = self.provider_ranges()
+        for host in self.hostnames:
+            for entry in host.expect_in:
+                if re.fullmatch(r"[a-z][a-z0-9_-]*", entry) and entry not in providers:
+                    raise rule_error(
+                        f"hostnames: {host.name!r} expects provider {entry!r}, which is not known "
+                        f"(known: {', '.join(sorted(providers))})",
+                        "add its ranges under dns.providers, or write CIDR ranges",
+                    )
         return self
 
     @field_validator("thresholds")
@@ -340,9 +577,22 @@ class Environment(Model):
     # --- queries -----------------------------------------------------------------------------
 
     def http_targets(self) -> Iterator[HttpTarget]:
+        """The targets of the availability checks (AV3, PERF1): pages, health and API endpoints."""
         yield from self.pages
         yield from self.health
         yield from self.endpoints
+
+    def located_targets(self) -> Iterator[HttpTarget]:
+        """Every target located by base URL + path or by URL."""
+        yield from self.http_targets()
+        yield from self.cors
+        yield from self.proxies
+        yield from self.status_pages
+        yield from self.versions
+
+    def provider_ranges(self) -> dict[str, list[str]]:
+        """NET2 provider ranges: the shipped ones, then the file's dns.providers."""
+        return {**shipped_ranges(), **self.dns.providers}
 
     def base_name(self, target: HttpTarget) -> str:
         if target.base is not None:

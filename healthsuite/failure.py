@@ -25,6 +25,9 @@ class Finding:
     causes: tuple[str, ...] = ()  # specific to this observation, listed before the diagnosis's own
     remediation: tuple[str, ...] = ()
     facts: Mapping[str, object] = field(default_factory=dict)  # extra structured data for reports
+    # the severity this observation deserves when it differs from the check's (NET5: a certificate
+    # inside the 30-day window fails one level below the one inside 7 days); None keeps the check's
+    severity: Severity | None = None
 
 
 def probe_failure(error: ProbeError, catalogue: Catalogue, expected: str) -> Finding:
@@ -95,3 +98,25 @@ def compose(
     lines.append(f"  runbook:     {'; '.join(catalogue.runbook_refs(entry))}")
     lines.append(f"  escalate:    {escalation_line(entry, severity, catalogue, contacts)}")
     return "\n".join(lines)
+
+
+def combine(findings: Iterable[Finding]) -> Finding:
+    """Several assertions of one diagnosis (NET6: protocol and redirect) as one finding.
+
+    It fails when any fails; observed/expected list every part; meaning, causes, remediation and the
+    severity come from the failing parts."""
+    parts = list(findings)
+    failing = [f for f in parts if not f.ok]
+    facts: dict[str, object] = {}
+    for finding in parts:
+        facts.update(finding.facts)
+    return Finding(
+        ok=not failing,
+        observed="; ".join(f.observed for f in parts),
+        expected="; ".join(f.expected for f in parts),
+        meaning=" ".join(f.meaning for f in failing if f.meaning),
+        causes=tuple(_unique(c for f in failing for c in f.causes)),
+        remediation=tuple(_unique(r for f in failing for r in f.remediation)),
+        facts=facts,
+        severity=next((f.severity for f in failing if f.severity), None),
+    )

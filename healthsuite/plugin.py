@@ -32,7 +32,7 @@ from .envfile import (
     load_environment,
     locate,
 )
-from .environment import ApiEndpoint, Environment, HealthEndpoint, Page, Target
+from .environment import TARGET_COLLECTIONS, ApiEndpoint, Environment, HealthEndpoint, Page, Target
 from .probes import ProbeSession
 from .reports import RecordBook, build_report, write_report
 from .templates import MissingVariable
@@ -46,6 +46,7 @@ MARKERS: dict[str, str] = {
     "smoke": "the post-deploy smoke set (DEP1)",
     "mutating": "writes something; refused unless the environment sets allow_mutating: true",
 }
+EXPECTED_VERSION_VARIABLE = "HEALTHSUITE_EXPECTED_VERSION"
 ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
@@ -61,6 +62,7 @@ class RunState:
     selected: int = 0  # checks left to run
     worker_counts: list[tuple[int, int]] = field(default_factory=list)
     report_path: Path | None = None
+    platform_incident: dict[str, Any] | None = None
 
 
 STATE = pytest.StashKey[RunState]()
@@ -85,6 +87,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="ID[,ID...]",
         help="run only the checks of these diagnosis IDs (exact match), e.g. --diagnosis AV1,DB1",
+    )
+    group.addoption(
+        "--expected-version",
+        dest="healthsuite_expected_version",
+        metavar="VERSION",
+        help="DEP2: the version that should be deployed, e.g. a git SHA or tag "
+        f"(default: ${EXPECTED_VERSION_VARIABLE}, then each version source's `expected`)",
     )
     group.addoption(
         "--reports-dir",
@@ -172,8 +181,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return ["healthsuite: no environment selected (--env NAME, HEALTHSUITE_ENV or ini healthsuite_env)"]
     model = env.model
     counts = ", ".join(
-        f"{len(getattr(model, key))} {key}" for key in ("pages", "health", "endpoints", "databases", "caches")
-    )
+        f"{len(getattr(model, key))} {key}" for key in TARGET_COLLECTIONS if getattr(model, key)
+    ) or "no targets"
     lines = [
         f"healthsuite: environment {model.name} ({model.kind}) from {env.path} [selected by {state.choice.source}]",
         f"healthsuite: {counts}; mutating checks {'allowed' if model.allow_mutating else 'refused'}",
@@ -203,6 +212,19 @@ TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str,
     "database": (lambda m: m.databases, "`databases`", lambda t: t.name),
     "cache": (lambda m: m.caches, "`caches`", lambda t: t.name),
     "smoke_target": (lambda m: m.smoke_targets(), "targets with `smoke: true`", _prefixed),
+    "hostname": (lambda m: m.hostnames, "`hostnames`", lambda t: t.name),
+    "hostname_with_ranges": (
+        lambda m: [h for h in m.hostnames if h.expect_in], "`hostnames` with `expect_in`", lambda t: t.name
+    ),
+    "hostname_with_cname": (
+        lambda m: [h for h in m.hostnames if h.cname is not None], "`hostnames` with `cname`", lambda t: t.name
+    ),
+    "tls_endpoint": (lambda m: m.tls, "`tls` endpoints", lambda t: t.name),
+    "cors_policy": (lambda m: m.cors, "`cors` policies", lambda t: t.name),
+    "proxied_path": (lambda m: m.proxies, "`proxies`", lambda t: t.name),
+    "service_port": (lambda m: m.ports, "`ports`", lambda t: t.name),
+    "status_page": (lambda m: m.status_pages, "`status_pages`", lambda t: t.name),
+    "version_source": (lambda m: m.versions, "`versions`", lambda t: t.name),
 }
 
 
@@ -314,6 +336,24 @@ def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> P
     if state.probes is None:
         state.probes = ProbeSession(healthsuite_env)
     return state.probes
+
+
+@dataclass(frozen=True)
+class ExpectedVersion:
+    value: str
+    source: str  # where it came from, for the message
+
+
+@pytest.fixture(scope="session")
+def expected_version(pytestconfig: pytest.Config) -> ExpectedVersion | None:
+    """DEP2's expected version from --expected-version or $HEALTHSUITE_EXPECTED_VERSION (None: neither)."""
+    option = pytestconfig.option.healthsuite_expected_version
+    if option:
+        return ExpectedVersion(option.strip(), "--expected-version")
+    variable = os.environ.get(EXPECTED_VERSION_VARIABLE, "").strip()
+    if variable:
+        return ExpectedVersion(variable, f"${EXPECTED_VERSION_VARIABLE}")
+    return None
 
 
 @pytest.fixture
@@ -452,6 +492,7 @@ class RunReporter:
         directory = Path(option or config.getini("healthsuite_reports_dir") or "reports")
         if not directory.is_absolute():
             directory = (config.invocation_params.dir if option else config.rootpath) / directory
+        state.platform_incident = report["platform_incident"]
         state.report_path = write_report(directory, env.name, env.redactor.redact_data(report), finished)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -473,8 +514,15 @@ class RunReporter:
             first_line = record.message.splitlines()[0] if record.message else ""
             terminalreporter.write_line(
                 f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
-                f"{record.target or '-'}: {record.observed or first_line}",
+                f"{record.target or '-'}: {record.observed or first_line}"
+                + (" [likely part of the platform incident]" if record.likely_platform_incident else ""),
                 red=record.severity in ("critical", "high"),
+            )
+        incident = state.platform_incident
+        if incident is not None:
+            pages = ", ".join(f"{p['target']} ({p['observed']})" for p in incident["status_pages"])
+            terminalreporter.write_line(
+                f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
             )
         counts = {o: sum(1 for r in records if r.outcome == o) for o in ("passed", "failed", "error", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)

@@ -35,6 +35,8 @@ class CheckRecord:
     duration_s: float = 0.0
     message: str = ""
     runbook: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # structured observations, e.g. PERF1's timing phases
+    likely_platform_incident: bool = False  # set when AV5 saw the provider report an incident
 
 
 class RecordBook:
@@ -66,6 +68,12 @@ class RecordBook:
         record.duration_s = round(record.duration_s + duration, 6)
         record.observed = properties.get("observed", record.observed)
         record.expected = properties.get("expected", record.expected)
+        record.severity = properties.get("severity", record.severity)
+        if "facts" in properties:
+            try:
+                record.facts = json.loads(properties["facts"])
+            except ValueError:
+                record.facts = {"unparsed": properties["facts"]}
         if outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
@@ -102,6 +110,29 @@ def summarize(records: Iterable[CheckRecord]) -> dict[str, Any]:
     }
 
 
+PLATFORM_STATUS_DIAGNOSIS = "AV5"
+
+
+def platform_incident(records: list[CheckRecord]) -> dict[str, Any] | None:
+    """When AV5 saw a provider report an incident, mark every other failure as a likely part of it.
+
+    Returns the report's `platform_incident` section (None when no status page reported one)."""
+    reporting = [r for r in records if r.diagnosis == PLATFORM_STATUS_DIAGNOSIS and r.outcome == "failed"]
+    if not reporting:
+        return None
+    others = [r for r in records if r.outcome in ("failed", "error") and r.diagnosis != PLATFORM_STATUS_DIAGNOSIS]
+    for record in others:
+        record.likely_platform_incident = True
+    return {
+        "status_pages": [{"target": r.target, "observed": r.observed} for r in reporting],
+        "affected_checks": [r.id for r in others],
+        "note": (
+            f"{len(others)} other failing check(s) are likely part of the provider's incident: "
+            "check the provider's status page before debugging the application"
+        ),
+    }
+
+
 def build_report(
     *,
     environment: dict[str, Any],
@@ -110,6 +141,7 @@ def build_report(
     finished: datetime,
     exit_status: int,
 ) -> dict[str, Any]:
+    incident = platform_incident(records)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"healthsuite {__version__}",
@@ -119,6 +151,7 @@ def build_report(
         "duration_s": round((finished - started).total_seconds(), 3),
         "exit_status": exit_status,
         "summary": summarize(records),
+        "platform_incident": incident,
         "checks": [asdict(r) for r in records],
     }
 

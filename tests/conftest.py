@@ -24,7 +24,8 @@ CHECKS = PROJECT / "checks"
 @pytest.fixture(scope="session")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     """The demo's app, PostgreSQL and Redis on free ports: one per xdist worker."""
-    stack = DemoStack(tmp_path_factory.mktemp("demo"), DemoPorts(free_port(), free_port(), free_port()))
+    ports = DemoPorts(**{name: free_port() for name in DemoPorts.__dataclass_fields__})
+    stack = DemoStack(tmp_path_factory.mktemp("demo"), ports)
     stack.start()
     yield stack
     stack.stop()

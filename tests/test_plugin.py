@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from healthsuite.demo.app import Fault
 from healthsuite.demo.stack import DemoStack
 
 from .conftest import CHECKS, PROJECT, RunChecks
@@ -101,15 +102,15 @@ def test_unknown_diagnosis_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 def test_diagnosis_selects_exactly_and_marker_kwargs_work(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(str(CHECKS), "--env", "demo", "--diagnosis", "db1", "--collect-only", "-q")
-    contains(result.stdout, "test_database_answers_select_1[booking]", "test_database_answers_select_1[d1]", "2/14 tests collected")
+    contains(result.stdout, "test_database_answers_select_1[booking]", "test_database_answers_select_1[d1]", "2/37 tests collected")
     result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "diagnosis(id='AV2')", "--collect-only", "-q")
-    contains(result.stdout, "test_health_endpoint_is_healthy[api]", "1/14 tests collected")
+    contains(result.stdout, "test_health_endpoint_is_healthy[api]", "1/37 tests collected")
 
 
 def test_a_run_that_selects_no_check_is_an_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "payments", "--reports-dir", "out")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["healthsuite: no check selected: 14 checks were collected for demo, and -m 'payments' deselected all of them*"])
+    result.stdout.fnmatch_lines(["healthsuite: no check selected: 37 checks were collected for demo, and -m 'payments' deselected all of them*"])
     assert not (pytester.path / "out").exists()
 
 
@@ -203,18 +204,19 @@ def test_secrets_never_reach_output_reports_or_junit(pytester: pytest.Pytester, 
 
 
 def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoStack) -> None:
-    stack.break_(["AV3"])
+    stack.faults.set("/api/employees", Fault(status=502))
     run = run_checks()
     report = run.report
     assert report["environment"]["name"] == "demo" and report["environment"]["selected_by"] == "--env"
     summary = report["summary"]
-    assert (summary["total"], summary["passed"], summary["failed"]) == (14, 13, 1)
-    assert summary["by_category"]["availability"] == {"passed": 7, "failed": 1, "error": 0, "skipped": 0}
+    assert (summary["total"], summary["passed"], summary["failed"]) == (37, 36, 1)
+    assert summary["by_category"]["availability"] == {"passed": 13, "failed": 1, "error": 0, "skipped": 0}
     assert summary["by_severity"]["critical"]["failed"] == 1 and summary["failed_diagnoses"] == ["AV3"]
-    record = run.record("AV3", "appointments")
+    assert report["platform_incident"] is None
+    record = run.record("AV3", "employees")
     assert set(record) == {"id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected",
-                           "duration_s", "message", "runbook"}
-    assert record["id"].endswith("test_endpoint_answers_without_server_error[endpoint-appointments]")
+                           "duration_s", "message", "runbook", "facts", "likely_platform_incident"}
+    assert record["id"].endswith("test_endpoint_answers_without_server_error[endpoint-employees]")
     assert record["runbook"][0].startswith("000 ")
     files = sorted(p.name for p in run.reports_dir.iterdir())
     assert len(files) == 2 and files[1] == "latest.json" and files[0].startswith("demo-2"), files

@@ -23,16 +23,18 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .stack import DEFAULT_HTTPS_PORT, DEFAULT_PG_PORT, DEFAULT_REDIS_PORT, FAULTS, DemoPorts, DemoStack
+from .stack import FAULTS, PORT_VARIABLES, DemoPorts, DemoStack
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
 def _ports() -> DemoPorts:
+    defaults = DemoPorts()
     return DemoPorts(
-        https=int(os.environ.get("HEALTHSUITE_DEMO_HTTPS_PORT", DEFAULT_HTTPS_PORT)),
-        postgres=int(os.environ.get("HEALTHSUITE_DEMO_PG_PORT", DEFAULT_PG_PORT)),
-        redis=int(os.environ.get("HEALTHSUITE_DEMO_REDIS_PORT", DEFAULT_REDIS_PORT)),
+        **{
+            field: int(os.environ.get(variable, getattr(defaults, field)))
+            for field, variable in PORT_VARIABLES.items()
+        }
     )
 
 
@@ -49,7 +51,8 @@ def _start(faults: str) -> DemoStack:
     print(
         f"demo: up in {time.monotonic() - started:.1f} s: app {stack.app.url}, "
         f"PostgreSQL 127.0.0.1:{stack.ports.postgres}, "
-        f"Redis 127.0.0.1:{stack.ports.redis}"
+        f"Redis 127.0.0.1:{stack.ports.redis}, plain HTTP 127.0.0.1:{stack.ports.http}, "
+        f"DNS 127.0.0.1:{stack.ports.dns}"
         + (f"; broken: {', '.join(sorted(stack.broken))}" if stack.broken else ""),
         flush=True,
     )

@@ -21,7 +21,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 VERSION = "2026.11.22-demo"
+OLD_VERSION = "2026.11.01-demo"  # what the DEP2 fault serves: the previous build
 TENANTS = ("instylehairboutique",)
+CORS_ORIGINS = ("https://booking.demo.test",)
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_HEADERS = "authorization, content-type, x-tenant-id"
+# Switches beyond per-path faults, with their allowed values (the first is the healthy one).
+MODES: dict[str, tuple[str, ...]] = {
+    "cors": ("correct", "reflect", "none"),  # NET7: reflect any origin, or send no CORS headers
+    "http": ("redirect", "serve"),  # NET6: plain HTTP redirects to HTTPS, or serves the site
+    "platform": ("none", "minor", "major", "critical"),  # AV5: the status API's indicator
+    "version": ("current", "old"),  # DEP2: the build that is served
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,19 @@ class Faults:
 
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
+        self._modes: dict[str, str] = {}
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+
+    def set_mode(self, name: str, value: str) -> None:
+        if value not in MODES[name]:
+            raise ValueError(f"mode {name} is one of {', '.join(MODES[name])}, not {value!r}")
+        with self._lock:
+            self._modes[name] = value
+
+    def mode(self, name: str) -> str:
+        with self._lock:
+            return self._modes.get(name, MODES[name][0])
 
     def count(self, method: str, path: str) -> None:
         with self._lock:
@@ -55,6 +77,7 @@ class Faults:
         with self._lock:
             if path is None:
                 self._faults.clear()
+                self._modes.clear()
             else:
                 self._faults.pop(path, None)
 
@@ -64,7 +87,7 @@ class Faults:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {path: asdict(fault) for path, fault in self._faults.items()}
+            return {**{path: asdict(fault) for path, fault in self._faults.items()}, "modes": dict(self._modes)}
 
 
 HOME = """<!doctype html>
@@ -94,6 +117,31 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": VERSION, "uptime_s": round(time.monotonic() - started, 1)})
 
 
+async def version(request: Request) -> Response:
+    """The deployed build (DEP2): the current one, or the previous one when the fault is on."""
+    faults: Faults = request.app.state.faults
+    served = OLD_VERSION if faults.mode("version") == "old" else VERSION
+    return JSONResponse({"version": served, "commit": "0f3c2a1" if served == VERSION else "9b7e5d4"})
+
+
+async def platform_status(request: Request) -> Response:
+    """A stand-in for Cloudflare's status API (Statuspage format, /api/v2/status.json)."""
+    faults: Faults = request.app.state.faults
+    indicator = faults.mode("platform")
+    descriptions = {
+        "none": "All Systems Operational",
+        "minor": "Minor Service Outage",
+        "major": "Partial System Outage",
+        "critical": "Major System Outage",
+    }
+    return JSONResponse(
+        {
+            "page": {"id": "demo", "name": "Demo Cloud Status", "url": "https://status.demo.test"},
+            "status": {"indicator": indicator, "description": descriptions[indicator]},
+        }
+    )
+
+
 async def appointments(request: Request) -> Response:
     return JSONResponse({"appointments": [{"id": "apt-1", "tenant_id": "instylehairboutique", "status": "confirmed"}]})
 
@@ -117,6 +165,52 @@ async def faults_admin(request: Request) -> Response:
         path = payload.pop("path")
         app_faults.set(path, Fault(**payload))
     return JSONResponse(app_faults.snapshot())
+
+
+class CorsMiddleware:
+    """CORS as the booking API does it (allow-list of origins), or broken on purpose (MODES["cors"])."""
+
+    def __init__(self, app: Any, faults: Faults) -> None:
+        self.app = app
+        self.faults = faults
+
+    def _headers(self, origin: str) -> list[tuple[bytes, bytes]]:
+        mode = self.faults.mode("cors")
+        if mode == "none" or (mode == "correct" and origin not in CORS_ORIGINS):
+            return []
+        return [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"Origin"),
+        ]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_headers = dict(scope["headers"])
+        origin = request_headers.get(b"origin", b"").decode("latin-1")
+        if not origin:
+            await self.app(scope, receive, send)
+            return
+        extra = self._headers(origin)
+        if scope["method"] == "OPTIONS" and b"access-control-request-method" in request_headers:
+            if extra:
+                extra += [
+                    (b"access-control-allow-methods", CORS_METHODS.encode()),
+                    (b"access-control-allow-headers", CORS_HEADERS.encode()),
+                    (b"access-control-max-age", b"600"),
+                ]
+            await send({"type": "http.response.start", "status": 204 if extra else 400, "headers": extra})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 class FaultMiddleware:
@@ -161,6 +255,8 @@ def create_app(
             Route("/health", health),
             Route("/api/appointments", appointments),
             Route("/api/employees", employees),
+            Route("/api/version", version),
+            Route("/__demo/status.json", platform_status),
             Route("/__demo/faults", faults_admin, methods=["GET", "POST", "DELETE"]),
         ]
     )
@@ -168,4 +264,20 @@ def create_app(
     app.state.started = time.monotonic()
     app.state.on_break = on_break
     app.state.on_heal = on_heal
-    return FaultMiddleware(app, faults)
+    return FaultMiddleware(CorsMiddleware(app, faults), faults)
+
+
+def create_http_app(faults: Faults, https_port: Callable[[], int]) -> Any:
+    """The plain-HTTP side (port 80's stand-in): redirects to HTTPS, or serves the site (NET6 fault)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if faults.mode("http") == "serve":
+            await HTMLResponse(HOME)(scope, receive, send)
+            return
+        query = f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+        location = f"https://127.0.0.1:{https_port()}{scope['path']}{query}"
+        await Response(status_code=301, headers={"location": location})(scope, receive, send)
+
+    return app

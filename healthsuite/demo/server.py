@@ -1,4 +1,4 @@
-"""Serve an ASGI app on loopback over HTTPS (a `trustme` CA) or HTTP, in a background thread."""
+"""Serve an ASGI app on loopback over HTTPS (its own test CA) or HTTP, in a background thread."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import trustme
 import uvicorn
+
+from .certs import TestCA
 
 LOOPBACK = "127.0.0.1"
 
@@ -20,21 +21,16 @@ class TlsFiles:
     ca: Path  # what a client trusts
     chain: Path  # the server's certificate chain
     key: Path
+    authority: TestCA | None = None  # issues replacement certificates (the demo's NET5 fault)
 
 
 def make_tls_files(directory: Path, *names: str) -> TlsFiles:
-    """A fresh CA and a server certificate for `names` (default: 127.0.0.1 and localhost)."""
+    """A fresh CA and a 90-day server certificate for `names` (default: 127.0.0.1 and localhost)."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA(organization_name="healthsuite demo CA")
-    cert = ca.issue_cert(*(names or (LOOPBACK, "localhost")))
-    files = TlsFiles(directory / "ca.pem", directory / "server-chain.pem", directory / "server-key.pem")
-    ca.cert_pem.write_to_path(str(files.ca))
-    with files.chain.open("wb") as chain:
-        for blob in cert.cert_chain_pems:
-            chain.write(blob.bytes())
-    cert.private_key_pem.write_to_path(str(files.key))
-    files.key.chmod(0o600)
-    return files
+    authority = TestCA.create("healthsuite demo CA")
+    leaf = authority.issue(*(names or (LOOPBACK, "localhost")))
+    chain, key = leaf.write(directory, "server")
+    return TlsFiles(authority.write(directory / "ca.pem"), chain, key, authority)
 
 
 class ServedApp:
@@ -85,6 +81,12 @@ class ServedApp:
                 raise RuntimeError(f"the app did not start on {self.url}")
             time.sleep(0.02)
         return self
+
+    def reload_certificate(self, chain: Path, key: Path) -> None:
+        """Serve another certificate from the next handshake on (the demo's NET5 fault)."""
+        if self._server is None or self._server.config.ssl is None:
+            raise RuntimeError("the app is not serving TLS")
+        self._server.config.ssl.load_cert_chain(str(chain), str(key))
 
     def stop(self) -> None:
         if self._server is not None:

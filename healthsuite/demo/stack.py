@@ -11,15 +11,20 @@ import secrets
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .app import Fault, Faults, create_app
-from .server import ServedApp, make_tls_files
-from .services import PostgresServer, RedisServer
+from .app import Fault, Faults, create_app, create_http_app
+from .dns import DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
+from .server import ServedApp, TlsFiles, make_tls_files
+from .services import PostgresServer, RedisServer, SilentListener
 
 DEFAULT_HTTPS_PORT = 8443
 DEFAULT_PG_PORT = 55432
 DEFAULT_REDIS_PORT = 56379
+DEFAULT_HTTP_PORT = 8080
+DEFAULT_BACKEND_PORT = 58000
+DEFAULT_DNS_PORT = 8053
 MONITOR_ROLE = "healthsuite"
 DATABASE = "booking"
 
@@ -31,6 +36,15 @@ FAULTS: dict[str, str] = {
     "DB1": "the demo's PostgreSQL is stopped",
     "CACHE1": "the demo's Redis is stopped",
     "DEP1": "the health endpoint answers 503 Service Unavailable (the smoke set fails)",
+    "AV4": "the backend's port stops accepting connections",
+    "AV5": "the platform status API reports indicator `major`",
+    "NET6": "plain HTTP serves the site instead of redirecting to HTTPS",
+    "NET7": "the API reflects any origin in Access-Control-Allow-Origin, with credentials",
+    "NET8": "the reverse proxy answers 504 Gateway Timeout on /api/health (its upstream is gone)",
+    "PERF1": "/api/employees takes 2.5 s to answer (limit 2 s)",
+    "DEP2": "the previous build (2026.11.01-demo) is served instead of the expected one",
+    "NET5": "the server certificate is replaced by one that expires in 5 days",
+    **DEMO_FAULTS,
 }
 
 SCHEMA = """
@@ -85,6 +99,20 @@ class DemoPorts:
     https: int = DEFAULT_HTTPS_PORT
     postgres: int = DEFAULT_PG_PORT
     redis: int = DEFAULT_REDIS_PORT
+    http: int = DEFAULT_HTTP_PORT
+    backend: int = DEFAULT_BACKEND_PORT
+    dns: int = DEFAULT_DNS_PORT
+
+
+# DemoPorts field -> the variable environments/demo.yaml reads it from
+PORT_VARIABLES = {
+    "https": "HEALTHSUITE_DEMO_HTTPS_PORT",
+    "postgres": "HEALTHSUITE_DEMO_PG_PORT",
+    "redis": "HEALTHSUITE_DEMO_REDIS_PORT",
+    "http": "HEALTHSUITE_DEMO_HTTP_PORT",
+    "backend": "HEALTHSUITE_DEMO_BACKEND_PORT",
+    "dns": "HEALTHSUITE_DEMO_DNS_PORT",
+}
 
 
 class DemoStack:
@@ -97,15 +125,16 @@ class DemoStack:
         self.postgres: PostgresServer | None = None
         self.redis: RedisServer | None = None
         self.app: ServedApp | None = None
+        self.http: ServedApp | None = None
+        self.backend: SilentListener | None = None
+        self.dns: DnsServer | None = None
+        self.tls: TlsFiles | None = None
+        self._certificate_swapped = False
         self.broken: set[str] = set()
 
     def environ(self) -> dict[str, str]:
-        return {
-            "HEALTHSUITE_DEMO_DIR": str(self.directory),
-            "HEALTHSUITE_DEMO_HTTPS_PORT": str(self.ports.https),
-            "HEALTHSUITE_DEMO_PG_PORT": str(self.ports.postgres),
-            "HEALTHSUITE_DEMO_REDIS_PORT": str(self.ports.redis),
-        }
+        ports = {variable: str(getattr(self.ports, field)) for field, variable in PORT_VARIABLES.items()}
+        return {"HEALTHSUITE_DEMO_DIR": str(self.directory), **ports}
 
     def start(self, faults: Iterable[str] = ()) -> DemoStack:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -121,10 +150,13 @@ class DemoStack:
             self.postgres.psql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}", dbname=DATABASE)
             self.redis = RedisServer(self.directory / "redis", port=self.ports.redis, password=redis_password).start()
             self._write_sqlite(self.directory / "d1.sqlite")
-            tls = make_tls_files(self.directory / "tls")
+            tls = self.tls = make_tls_files(self.directory / "tls")
             (self.directory / "ca.pem").write_bytes(tls.ca.read_bytes())
             app = create_app(self.faults, self.break_, self.heal)
             self.app = ServedApp(app, tls=tls, port=self.ports.https).start()
+            self.http = ServedApp(create_http_app(self.faults, lambda: self.ports.https), port=self.ports.http).start()
+            self.backend = SilentListener(port=self.ports.backend)
+            self.dns = DnsServer(DEMO_ZONE, port=self.ports.dns).start()
             self._write_secrets(pg_password, redis_password)
         except BaseException:
             self.stop()
@@ -169,6 +201,29 @@ class DemoStack:
                 self.postgres.stop()
             elif name == "CACHE1" and self.redis is not None:
                 self.redis.stop()
+            elif name == "AV4" and self.backend is not None:
+                self.backend.close()
+                self.backend = None
+            elif name == "AV5":
+                self.faults.set_mode("platform", "major")
+            elif name == "NET6":
+                self.faults.set_mode("http", "serve")
+            elif name == "NET7":
+                self.faults.set_mode("cors", "reflect")
+            elif name == "NET8":
+                self.faults.set("/api/health", Fault(status=504, body="<html><body>504 Gateway Time-out</body></html>"))
+            elif name == "PERF1":
+                self.faults.set("/api/employees", Fault(delay_s=2.5))
+            elif name == "DEP2":
+                self.faults.set_mode("version", "old")
+            elif name == "NET5" and self.app is not None and self.tls is not None and self.tls.authority:
+                leaf = self.tls.authority.issue(
+                    "127.0.0.1", "localhost", not_after=datetime.now(UTC) + timedelta(days=5, hours=1)
+                )
+                self.app.reload_certificate(*leaf.write(self.tls.chain.parent, "expiring"))
+                self._certificate_swapped = True
+            elif name in DEMO_FAULTS and self.dns is not None:
+                break_demo(self.dns, name)
             self.broken.add(name)
         return sorted(self.broken)
 
@@ -179,13 +234,27 @@ class DemoStack:
             self.postgres.start()
         if self.redis is not None and not self.redis.is_running():
             self.redis.start()
+        if self.backend is None and self.app is not None:
+            self.backend = SilentListener(port=self.ports.backend)
+        if self.dns is not None:
+            self.dns.reset()
+        if self._certificate_swapped and self.app is not None and self.tls is not None:
+            self.app.reload_certificate(self.tls.chain, self.tls.key)
+            self._certificate_swapped = False
         healed, self.broken = sorted(self.broken), set()
         return healed
 
     def stop(self) -> None:
-        if self.app is not None:
-            self.app.stop()
-            self.app = None
+        for served in (self.app, self.http):
+            if served is not None:
+                served.stop()
+        self.app = self.http = None
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+        if self.dns is not None:
+            self.dns.stop()
+            self.dns = None
         for server in (self.redis, self.postgres):
             if server is not None:
                 server.remove()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -28,6 +32,46 @@ class HttpRequest:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Milliseconds from the start of the request, cumulative like curl -w: `dns` = time_namelookup,
+    `connect` = time_connect, `tls` = time_appconnect, `first_byte` = time_starttransfer,
+    `total` = time_total. None: the phase did not happen (no DNS for an IP, no TLS for http://)."""
+
+    dns: float | None
+    connect: float | None
+    tls: float | None
+    first_byte: float | None
+    total: float
+
+    def phases(self) -> dict[str, float | None]:
+        """Each phase's own duration: dns, connect, tls, server (wait for the first byte), transfer."""
+        marks = [("dns", self.dns), ("connect", self.connect), ("tls", self.tls), ("server", self.first_byte)]
+        phases: dict[str, float | None] = {}
+        previous = 0.0
+        for name, mark in marks:
+            phases[name] = None if mark is None else round(mark - previous, 1)
+            previous = mark if mark is not None else previous
+        phases["transfer"] = round(self.total - previous, 1)
+        return phases
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "phases_ms": self.phases(),
+            "cumulative_ms": {
+                "time_namelookup": self.dns,
+                "time_connect": self.connect,
+                "time_appconnect": self.tls,
+                "time_starttransfer": self.first_byte,
+                "time_total": self.total,
+            },
+        }
+
+    def summary(self) -> str:
+        parts = [f"{name} {value:.0f}" for name, value in self.phases().items() if value is not None]
+        return " + ".join(parts) + f" = {self.total:.0f} ms"
+
+
+@dataclass(frozen=True)
 class HttpObservation:
     method: str
     url: str
@@ -38,6 +82,8 @@ class HttpObservation:
     truncated: bool = False
     elapsed_s: float = 0.0
     http_version: str = ""
+    timings: Timings | None = None  # the curl -w breakdown of this request
+    peer: str = ""  # the address connected to (after DNS)
     error: ProbeError | None = None
 
     @property
@@ -73,23 +119,92 @@ def tls_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
 
 
 def make_client(verify: ssl.SSLContext | bool) -> httpx.Client:
-    # trust_env=False: no proxy or netrc from the environment changes what is probed
-    return httpx.Client(verify=verify, trust_env=False, headers={"user-agent": USER_AGENT}, http2=False)
+    """trust_env=False: no proxy or netrc from the environment changes what is probed. No keep-alive:
+    every request opens its own connection, so each carries its full timing breakdown (as curl does)."""
+    return httpx.Client(
+        verify=verify,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT},
+        http2=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
+_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="healthsuite-getaddrinfo")
+
+
+def _resolve(host: str, port: int, timeout_s: float) -> str:
+    """The system resolver's first address for host (IPv4 first), within the timeout.
+
+    getaddrinfo has no timeout of its own, so it runs in a worker thread that is abandoned if slow."""
+    future = _RESOLVERS.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout_s)
+    except FutureTimeout:
+        raise socket.gaierror(f"no answer from the system resolver for {host} within {timeout_s:g} s") from None
+    infos.sort(key=lambda info: 0 if info[0] == socket.AF_INET else 1)
+    return str(infos[0][4][0])
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Trace:
+    """httpcore trace events -> milliseconds since the start (the first occurrence of each)."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.marks: dict[str, float] = {}
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        self.marks.setdefault(event, (time.perf_counter() - self.started) * 1000)
+
+    def get(self, event: str) -> float | None:
+        value = self.marks.get(event)
+        return None if value is None else round(value, 1)
 
 
 def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> HttpObservation:
-    """Send one request; the whole exchange, body included, is bounded by the timeout."""
+    """Send one request; the whole exchange, body included, is bounded by the timeout.
+
+    Like `curl --resolve`, the host name is resolved first (timed: the DNS phase) and the connection
+    goes to that address, with the name kept for the Host header, SNI and certificate checks. When
+    redirects are followed the client resolves by itself (a redirect may lead to another host), and
+    the DNS time is part of the connect phase."""
     parts = urlsplit(request.url)
-    address = f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = f"{parts.scheme}://{host}:{port}"
     started = time.perf_counter()
     deadline = started + request.timeout_s
+    trace = _Trace(started)
+    headers = dict(request.headers)
+    extensions: dict[str, Any] = {"trace": trace}
+    url = request.url
+    dns_ms: float | None = None
+    peer = host
     try:
+        if not _is_ip(host) and not request.follow_redirects:
+            peer = _resolve(host, port, request.timeout_s)
+            dns_ms = round((time.perf_counter() - started) * 1000, 1)
+            netloc = f"[{peer}]" if ":" in peer else peer
+            url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
+            headers.setdefault("host", parts.netloc.rpartition("@")[2])
+            if parts.scheme == "https":
+                extensions["sni_hostname"] = host
+        remaining = max(deadline - time.perf_counter(), 0.001)
         with client.stream(
             request.method,
-            request.url,
-            headers=dict(request.headers),
+            url,
+            headers=headers,
             follow_redirects=request.follow_redirects,
-            timeout=httpx.Timeout(request.timeout_s),
+            timeout=httpx.Timeout(remaining),
+            extensions=extensions,
         ) as response:
             chunks: list[bytes] = []
             size = 0
@@ -113,6 +228,14 @@ def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> Ht
                 truncated=truncated,
                 elapsed_s=time.perf_counter() - started,
                 http_version=response.http_version,
+                timings=Timings(
+                    dns=dns_ms,
+                    connect=trace.get("connection.connect_tcp.complete"),
+                    tls=trace.get("connection.start_tls.complete"),
+                    first_byte=trace.get("http11.receive_response_headers.complete"),
+                    total=round((time.perf_counter() - started) * 1000, 1),
+                ),
+                peer=peer,
             )
     except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
         return HttpObservation(

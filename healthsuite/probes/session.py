@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..envfile import LoadedEnvironment
-from ..environment import HttpTarget, PostgresDatabase, RedisCache, SqliteDatabase, Target
-from . import http, postgres, redis, sqlite
+from ..environment import (
+    CorsPolicy,
+    Hostname,
+    HttpTarget,
+    PostgresDatabase,
+    RedisCache,
+    ServicePort,
+    SqliteDatabase,
+    Target,
+    TlsEndpoint,
+)
+from ..netaddr import parse_address
+from . import http, postgres, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
+from .http import HttpObservation, HttpRequest
 
 DatabaseObservation = postgres.PostgresObservation | sqlite.SqliteObservation
 
@@ -22,15 +35,16 @@ class ProbeSession:
         self.cache = ProbeCache()
         self._client: httpx.Client | None = None
 
+    def ca_bundle(self) -> str | None:
+        """The file's extra CA bundle (http.ca_bundle), resolved; None when it declares none."""
+        settings = self.env.model.http
+        if settings.ca_bundle is None:
+            return None
+        return str(self.env.resolve_path(settings.ca_bundle, f"http.ca_bundle in {self.env.path.name}"))
+
     def _http_client(self) -> httpx.Client:
         if self._client is None:
-            settings = self.env.model.http
-            ca_bundle = (
-                str(self.env.resolve_path(settings.ca_bundle, f"http.ca_bundle in {self.env.path.name}"))
-                if settings.ca_bundle is not None
-                else None
-            )
-            self._client = http.make_client(http.tls_context(settings.verify_tls, ca_bundle))
+            self._client = http.make_client(http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()))
         return self._client
 
     def close(self) -> None:
@@ -40,7 +54,7 @@ class ProbeSession:
 
     # --- requests, resolved from the environment file --------------------------------------------
 
-    def http_request(self, target: HttpTarget) -> http.HttpRequest:
+    def http_request(self, target: HttpTarget) -> HttpRequest:
         env = self.env
         headers = {**env.model.http.headers, **target.headers}
         return http.HttpRequest(
@@ -53,14 +67,90 @@ class ProbeSession:
             timeout_s=target.timeout_s or env.model.timeouts.http_s,
         )
 
+    def tls_address(self, target: TlsEndpoint) -> tuple[str, int, str]:
+        """(host, port, server name) of a TLS endpoint."""
+        env = self.env
+        if target.url is not None:
+            url = env.resolve(target.url, env.where(target, "url"))
+        else:
+            assert target.base is not None
+            url = env.resolve(env.model.base_urls[target.base], f"base_urls.{target.base} in {env.path.name}")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        server_name = env.resolve(target.server_name, env.where(target, "server_name")) if target.server_name else host
+        return host, parts.port or 443, server_name
+
+    def plain_http_url(self, target: TlsEndpoint) -> str:
+        """Where plain HTTP is expected to answer a redirect to HTTPS (NET6)."""
+        if target.http_url is not None:
+            return self.env.resolve(target.http_url, self.env.where(target, "http_url"))
+        host, _, _ = self.tls_address(target)
+        return f"http://{'[' + host + ']' if ':' in host else host}/"
+
     # --- observations ----------------------------------------------------------------------------
 
-    def http(self, target: HttpTarget) -> http.HttpObservation:
-        request = self.http_request(target)
+    def _fetch(self, request: HttpRequest) -> HttpObservation:
         return self.cache.get(
             ("http", request),
             lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
         )
+
+    def http(self, target: HttpTarget) -> HttpObservation:
+        return self._fetch(self.http_request(target))
+
+    def fetch_url(self, url: str, timeout_s: float | None = None) -> HttpObservation:
+        """GET a URL the file does not list as a target (NET6's plain-HTTP URL); no redirect followed."""
+        headers = tuple(
+            sorted((k, self.env.resolve(v, f"http.headers.{k}")) for k, v in self.env.model.http.headers.items())
+        )
+        return self._fetch(
+            http.HttpRequest("GET", url, headers=headers, timeout_s=timeout_s or self.env.model.timeouts.http_s)
+        )
+
+    def cors_origins(self, target: CorsPolicy) -> list[str]:
+        return [self.env.resolve(o, self.env.where(target, f"origins[{i}]")) for i, o in enumerate(target.origins)]
+
+    def cors_preflight(self, target: CorsPolicy, origin: str) -> HttpObservation:
+        """The browser's preflight: OPTIONS with Origin and the Access-Control-Request-* headers."""
+        base = self.http_request(target)
+        headers = dict(base.headers)
+        headers["origin"] = origin
+        headers["access-control-request-method"] = target.request_method
+        if target.request_headers:
+            headers["access-control-request-headers"] = ", ".join(target.request_headers)
+        return self._fetch(
+            http.HttpRequest("OPTIONS", base.url, tuple(sorted(headers.items())), False, base.timeout_s)
+        )
+
+    def dns(self, target: Hostname) -> resolver.DnsObservation:
+        """A and/or AAAA (and CNAME when a shape is declared) of one name, through the file's resolver."""
+        env = self.env
+        host = env.resolve(target.host, env.where(target, "host")).rstrip(".").lower()
+        rdtypes = tuple(target.records) + (("CNAME",) if target.cname is not None else ())
+        nameservers = tuple(
+            parse_address(env.resolve(ns, f"dns.nameservers in {env.path.name}"), 53)
+            for ns in env.model.dns.nameservers
+        )
+        timeout = target.timeout_s or env.model.timeouts.dns_s
+        return self.cache.get(
+            ("dns", host, rdtypes, nameservers, timeout),
+            lambda: resolver.resolve(host, rdtypes, nameservers, timeout),
+        )
+
+    def tls(self, target: TlsEndpoint) -> tls.TlsObservation:
+        host, port, server_name = self.tls_address(target)
+        timeout = target.timeout_s or self.env.model.timeouts.http_s
+        ca_bundle = self.ca_bundle()
+        return self.cache.get(
+            ("tls", host, port, server_name, ca_bundle, timeout),
+            lambda: tls.handshake(host, port, server_name, ca_bundle, timeout),
+        )
+
+    def tcp(self, target: ServicePort) -> tcp.TcpObservation:
+        env = self.env
+        host, port = parse_address(env.resolve(target.address, env.where(target, "address")))
+        timeout = target.timeout_s or env.model.timeouts.connect_s
+        return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout))
 
     def database(self, target: Target) -> DatabaseObservation:
         env = self.env

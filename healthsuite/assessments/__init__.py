@@ -9,19 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .catalogue import Catalogue
-from .environment import BodyCondition, HealthEndpoint, HttpTarget
-from .failure import Finding
-from .probes.http import HttpObservation
-from .probes.postgres import PostgresObservation
-from .probes.redis import RedisObservation
-from .probes.sqlite import SqliteObservation
+from ..catalogue import Catalogue
+from ..environment import BodyCondition, HealthEndpoint, HttpTarget
+from ..failure import Finding
+from ..probes.http import HttpObservation
+from ..probes.postgres import PostgresObservation
+from ..probes.redis import RedisObservation
+from ..probes.sqlite import SqliteObservation
 
 BODY_EXCERPT = 200
 _MISSING = object()
 
 
-def _status_meaning(status: int | None, catalogue: Catalogue) -> tuple[str, tuple[str, ...]]:
+def status_meaning(status: int | None, catalogue: Catalogue) -> tuple[str, tuple[str, ...]]:
     if status is None or status not in catalogue.http_statuses:
         return "", ()
     info = catalogue.http_statuses[status]
@@ -40,7 +40,7 @@ def _observed_response(obs: HttpObservation) -> str:
     return ", ".join(parts)
 
 
-def _json_at(document: Any, path: str) -> Any:
+def json_at(document: Any, path: str) -> Any:
     current = document
     for key in path.split("."):
         if isinstance(current, dict) and key in current:
@@ -62,7 +62,7 @@ def check_body(condition: BodyCondition, obs: HttpObservation) -> tuple[bool, st
             document = obs.json()
         except ValueError:
             return False, f"the body is not JSON: {obs.text(BODY_EXCERPT)!r}"
-        value = _json_at(document, condition.path)
+        value = json_at(document, condition.path)
         if value is _MISSING:
             found = condition.exists is False
             return found, f"body.{condition.path} is absent"
@@ -87,7 +87,7 @@ def page(target: HttpTarget, obs: HttpObservation, catalogue: Catalogue) -> Find
     expected = f"HTTP {_expected_statuses(target)}"
     if target.content_type:
         expected += f", content-type {target.content_type}"
-    meaning, causes = _status_meaning(obs.status, catalogue) if not status_ok else ("", ())
+    meaning, causes = status_meaning(obs.status, catalogue) if not status_ok else ("", ())
     if status_ok and not type_ok:
         meaning = (
             f"the page answers, but as {obs.content_type or 'no content type'}: an error page, a wrong "
@@ -133,7 +133,7 @@ def no_server_error(target: HttpTarget, obs: HttpObservation, catalogue: Catalog
     """AV3: anything but 5xx; 502/503/504 are named with their usual causes."""
     assert obs.status is not None
     ok = obs.status < 500
-    meaning, causes = _status_meaning(obs.status, catalogue) if not ok else ("", ())
+    meaning, causes = status_meaning(obs.status, catalogue) if not ok else ("", ())
     return Finding(
         ok=ok,
         observed=_observed_response(obs),

@@ -1,0 +1,70 @@
+"""Network edge: DNS, TLS certificates and protocol, CORS, the reverse proxy.
+
+What runbooks 000 §1 ("dig", "curl -I"), 003 RB5 (SSL/DNS path), 002 "SSL Certificate Issues" and
+"Load Balancer Errors", and 004 "Network Issues", "SSL/HTTPS Issues", "CORS Configuration" and
+"Nginx Proxy Issues" ask a person to do by hand with dig, openssl s_client and curl.
+"""
+
+from healthsuite.assessments import certificates, edge, names
+from healthsuite.checkapi import check
+from healthsuite.failure import combine
+
+
+@check("NET1")
+def test_hostname_resolves(hostname, probes, expect):
+    expect.finding(names.resolves(probes.dns(hostname)))
+
+
+@check("NET2")
+def test_hostname_points_at_expected_addresses(hostname_with_ranges, probes, expect):
+    ranges = expect.env.model.provider_ranges()
+    expect.finding(names.addresses_in(hostname_with_ranges, probes.dns(hostname_with_ranges), ranges))
+
+
+@check("NET3")
+def test_hostname_has_declared_record_shape(hostname_with_cname, probes, expect):
+    env = expect.env
+    cname = env.resolve(hostname_with_cname.cname, env.where(hostname_with_cname, "cname"))
+    expect.finding(names.record_shape(probes.dns(hostname_with_cname), cname))
+
+
+@check("NET4")
+def test_hostname_resolves_quickly(hostname, probes, expect):
+    limit = hostname.max_resolution_ms or expect.threshold("max_resolution_ms")
+    expect.finding(names.resolution_time(probes.dns(hostname), limit))
+
+
+@check("NET5")
+def test_certificate_is_valid_and_not_expiring(tls_endpoint, probes, expect):
+    observation = expect.reached(probes.tls(tls_endpoint), expected="a TLS handshake with a valid certificate")
+    expect.finding(
+        certificates.certificate(
+            observation,
+            warning_days=expect.threshold("warning_days"),
+            critical_days=expect.threshold("critical_days"),
+            severity=expect.severity,
+        )
+    )
+
+
+@check("NET6")
+def test_modern_tls_and_https_redirect(tls_endpoint, probes, expect):
+    observation = expect.reached(probes.tls(tls_endpoint), expected="a TLS handshake")
+    findings = [certificates.protocol(observation, expect.threshold("min_tls_version"))]
+    if tls_endpoint.http_redirect:
+        url = probes.plain_http_url(tls_endpoint)
+        findings.append(edge.https_redirect(url, probes.fetch_url(url), observation.server_name, expect.catalogue))
+    expect.finding(combine(findings))
+
+
+@check("NET7")
+def test_cors_preflight_allows_only_declared_origins(cors_policy, probes, expect):
+    allowed = {origin: probes.cors_preflight(cors_policy, origin) for origin in probes.cors_origins(cors_policy)}
+    foreign = probes.cors_preflight(cors_policy, cors_policy.foreign_origin)
+    expect.finding(edge.cors(cors_policy, allowed, foreign))
+
+
+@check("NET8")
+def test_reverse_proxy_reaches_upstream(proxied_path, probes, expect):
+    response = expect.reached(probes.http(proxied_path), expected="the proxy answers without 502/504")
+    expect.finding(edge.proxy_upstream(response, expect.catalogue))

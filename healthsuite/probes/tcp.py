@@ -1,0 +1,38 @@
+"""Does a TCP port accept a connection within its timeout? (AV4, what `nc -zv host port` tells.)"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from ..netaddr import format_address
+from .errors import ProbeError, classify
+
+
+@dataclass(frozen=True)
+class TcpObservation:
+    address: str
+    elapsed_s: float = 0.0
+    peer: str = ""  # the address that answered (after DNS)
+    error: ProbeError | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.error is None
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"{self.error.kind_name} after {self.elapsed_s * 1000:.0f} ms ({self.error.detail})"
+        return f"connected to {self.peer} in {self.elapsed_s * 1000:.1f} ms"
+
+
+def connect(host: str, port: int, timeout_s: float) -> TcpObservation:
+    address = format_address(host, port)
+    started = time.perf_counter()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            peer_host, peer_port = sock.getpeername()[:2]
+            return TcpObservation(address, time.perf_counter() - started, format_address(peer_host, peer_port))
+    except OSError as exc:
+        return TcpObservation(address, time.perf_counter() - started, error=classify(exc, "tcp", address))
