@@ -139,6 +139,27 @@ def test_net7_fails_when_cors_is_missing(run_checks: RunChecks, stack: DemoStack
     assert "browsers block the site's own calls" in record["message"]
 
 
+def test_net7_never_accepts_a_wildcard_with_credentials(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
+) -> None:
+    stack.faults.set_mode("cors", "wildcard")  # `*` and Allow-Credentials: true
+    run = run_checks("--diagnosis", "NET7")
+    record = run.assert_outcome("NET7", "api", "failed", category="network", severity="high")
+    assert "Access-Control-Allow-Origin is `*`, which browsers refuse on credentialed requests" in record["observed"]
+    assert "the foreign origin gets `*` with credentials allowed" in record["observed"]
+    public = env_file(
+        edge_env(
+            stack,
+            """cors:
+  - {name: public, path: /api/employees, origins: [https://any.example], allow_any_origin: true}
+""",
+        )
+    )
+    run = run_checks("--diagnosis", "NET7", env=public)  # a public API may answer `*`, not with credentials
+    record = run.assert_outcome("NET7", "public", "failed", category="network", severity="high")
+    assert record["observed"] == "the foreign origin gets `*` with credentials allowed"
+
+
 def test_net7_fails_on_an_origin_the_server_does_not_allow(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
 ) -> None:

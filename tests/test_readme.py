@@ -41,3 +41,12 @@ def test_every_marker_the_plugin_needs_is_registered_in_pyproject() -> None:
     pyproject = (PROJECT / "pyproject.toml").read_text()
     for name in MARKERS:
         assert f'"{name.split("(")[0]}' in pyproject, name
+
+
+def test_the_table_of_diagnoses_lists_exactly_the_implemented_checks() -> None:
+    """Every diagnosis a check in checks/ carries is a row of the README's table, and no row is a promise."""
+    implemented = set(re.findall(r'@check\("([A-Z]+[0-9]+)"', "".join(p.read_text() for p in (PROJECT / "checks").glob("*.py"))))
+    table = re.search(r"\| ID \| check \|.*?\n\n", README, re.S)
+    assert table, "README.md has the table of implemented diagnoses"
+    rows = set(re.findall(r"^\| ([A-Z]+[0-9]+) \|", table.group(0), re.M))
+    assert rows == implemented, f"missing from README: {sorted(implemented - rows)}; not implemented: {sorted(rows - implemented)}"

@@ -28,7 +28,7 @@ CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "authorization, content-type, x-tenant-id"
 # Switches beyond per-path faults, with their allowed values (the first is the healthy one).
 MODES: dict[str, tuple[str, ...]] = {
-    "cors": ("correct", "reflect", "none"),  # NET7: reflect any origin, or send no CORS headers
+    "cors": ("correct", "reflect", "wildcard", "none"),  # NET7: reflect any origin, `*`, or no CORS headers
     "http": ("redirect", "serve"),  # NET6: plain HTTP redirects to HTTPS, or serves the site
     "platform": ("none", "minor", "major", "critical"),  # AV5: the status API's indicator
     "version": ("current", "old"),  # DEP2: the build that is served
@@ -178,8 +178,9 @@ class CorsMiddleware:
         mode = self.faults.mode("cors")
         if mode == "none" or (mode == "correct" and origin not in CORS_ORIGINS):
             return []
+        allowed = "*" if mode == "wildcard" else origin
         return [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-origin", allowed.encode("latin-1")),
             (b"access-control-allow-credentials", b"true"),
             (b"vary", b"Origin"),
         ]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from .errors import ProbeError, classify
+from .lookup import first_address, is_ip
 
 USER_AGENT = "healthsuite/0.1 (+runbook checks)"
 
@@ -130,30 +127,6 @@ def make_client(verify: ssl.SSLContext | bool) -> httpx.Client:
     )
 
 
-_RESOLVERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="healthsuite-getaddrinfo")
-
-
-def _resolve(host: str, port: int, timeout_s: float) -> str:
-    """The system resolver's first address for host (IPv4 first), within the timeout.
-
-    getaddrinfo has no timeout of its own, so it runs in a worker thread that is abandoned if slow."""
-    future = _RESOLVERS.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=timeout_s)
-    except FutureTimeout:
-        raise socket.gaierror(f"no answer from the system resolver for {host} within {timeout_s:g} s") from None
-    infos.sort(key=lambda info: 0 if info[0] == socket.AF_INET else 1)
-    return str(infos[0][4][0])
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class _Trace:
     """httpcore trace events -> milliseconds since the start (the first occurrence of each)."""
 
@@ -189,8 +162,8 @@ def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> Ht
     dns_ms: float | None = None
     peer = host
     try:
-        if not _is_ip(host) and not request.follow_redirects:
-            peer = _resolve(host, port, request.timeout_s)
+        if not is_ip(host) and not request.follow_redirects:
+            peer = first_address(host, port, request.timeout_s)
             dns_ms = round((time.perf_counter() - started) * 1000, 1)
             netloc = f"[{peer}]" if ":" in peer else peer
             url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))

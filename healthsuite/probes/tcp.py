@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..netaddr import format_address
 from .errors import ProbeError, classify
+from .lookup import first_address
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ def connect(host: str, port: int, timeout_s: float) -> TcpObservation:
     address = format_address(host, port)
     started = time.perf_counter()
     try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        ip = first_address(host, port, timeout_s)
+        remaining = max(timeout_s - (time.perf_counter() - started), 0.001)
+        with socket.create_connection((ip, port), timeout=remaining) as sock:
             peer_host, peer_port = sock.getpeername()[:2]
             return TcpObservation(address, time.perf_counter() - started, format_address(peer_host, peer_port))
     except OSError as exc:

@@ -41,6 +41,7 @@ from cryptography.x509.verification import (
 from OpenSSL import SSL
 
 from .errors import ProbeError, classify
+from .lookup import first_address
 
 VERIFY_PROBLEMS = ("", "expired", "not_yet_valid", "hostname", "self_signed", "untrusted", "other")
 FALLBACK_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
@@ -428,7 +429,8 @@ def handshake(
         )
 
     try:
-        sock = socket.create_connection((host, port), timeout=timeout_s)
+        ip = first_address(host, port, timeout_s)
+        sock = socket.create_connection((ip, port), timeout=max(deadline - time.monotonic(), 0.001))
     except OSError as exc:
         return failed(exc)
     try:
