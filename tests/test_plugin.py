@@ -176,7 +176,8 @@ def test_leaky(expect, healthsuite_env):
     token = healthsuite_env.resolve(healthsuite_env.model.caches[0].password)
     print("stdout carries", token)
     logging.getLogger("team").warning("log carries %s", token)
-    expect.finding(Finding(ok=False, observed=f"token {token} rejected", expected=f"token {token} accepted"))
+    expect.finding(Finding(ok=False, observed=f"token {token} rejected", expected=f"token {token} accepted",
+                           facts={"sent": {"authorization": f"Bearer {token}"}}))
 """
 
 
@@ -198,6 +199,8 @@ def test_secrets_never_reach_output_reports_or_junit(pytester: pytest.Pytester, 
             everything += path.read_text(errors="replace")
     assert secret not in everything
     assert "stdout carries ***" in (pytester.path / "junit.xml").read_text()
+    report = json.loads((pytester.path / "reports" / "latest.json").read_text())
+    assert report["checks"][0]["facts"] == {"sent": {"authorization": "Bearer ***"}}  # facts are redacted too
 
 
 # --- reports -----------------------------------------------------------------------------------------
