@@ -45,11 +45,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 SEVERITY_MARKS = ("critical", "high", "medium", "low")
 
 
-def check(diagnosis: str, *, smoke: bool = False, mutating: bool = False) -> Callable[[F], F]:
-    """Mark a check with its diagnosis ID, category and default severity (from the catalogue)."""
+def check(diagnosis: str, *, smoke: bool = False, mutating: bool = False, needs: str | None = None) -> Callable[[F], F]:
+    """Mark a check with its diagnosis ID, category and default severity (from the catalogue).
+
+    `needs="schema.tables"`: the check runs only for targets where that key of the environment file is
+    declared (non-empty); without any, it is skipped saying so."""
     entry = load_catalogue().diagnosis(diagnosis)  # an unknown ID fails at import, naming it
 
     def decorate(function: F) -> F:
+        if needs is not None:
+            function.healthsuite_needs = needs  # type: ignore[attr-defined]
         marks = [
             pytest.mark.diagnosis(diagnosis, id=diagnosis),
             getattr(pytest.mark, entry.category),
@@ -77,6 +82,16 @@ def diagnosis_of(item: pytest.Item) -> str | None:
     """The diagnosis ID a check item carries (None for a test that is not a check)."""
     mark = item.get_closest_marker("diagnosis")
     return str(mark.args[0]) if mark is not None else None
+
+
+def declared(target: Target, key: str) -> bool:
+    """Whether a dotted environment-file key (`schema.tables`, `data.payments`) is declared on a target."""
+    value: object = target
+    for part in key.split("."):
+        value = getattr(value, "schema_" if part == "schema" else part, None)
+        if value is None:
+            return False
+    return bool(value) if isinstance(value, (list, dict, str)) else True
 
 
 def target_of(item: pytest.Item) -> Target | None:

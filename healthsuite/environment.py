@@ -15,8 +15,6 @@ from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
@@ -24,56 +22,25 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from .catalogue import AREAS, Area, Severity, load_catalogue
+from .data_model import DataMapping
+from .modeltypes import (
+    TEMPLATE_DOC,
+    HttpStatusCode,
+    Model,
+    Name,
+    Seconds,
+    SecretTemplate,
+    SecretText,
+    Text,
+    rule_error,
+    template_validator,
+)
 from .netaddr import parse_address
 from .providers import shipped_ranges
+from .schema_model import SchemaDeclaration
 from .templates import Template
-
-
-class SecretTemplate(Template):
-    """A template whose resolved value is a secret: masked in every output."""
-
-
-def _template_validator(cls: type[Template]) -> Any:
-    def validate(value: Any) -> Template:
-        if isinstance(value, Template):
-            return value
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise PydanticCustomError("string_type", "Input should be a valid string")
-        return cls(str(value))
-
-    return validate
-
-
-_TEMPLATE_DOC = "May reference variables: ${NAME} or ${NAME:-default}."
-Text = Annotated[
-    Template,
-    PlainValidator(_template_validator(Template)),
-    PlainSerializer(lambda t: t.raw, return_type=str),
-    WithJsonSchema({"type": "string", "description": _TEMPLATE_DOC}),
-]
-SecretText = Annotated[
-    SecretTemplate,
-    PlainValidator(_template_validator(SecretTemplate)),
-    PlainSerializer(lambda t: t.raw, return_type=str),
-    WithJsonSchema({"type": "string", "description": "A secret: write it as ${VARIABLE}, never literally."}),
-]
-Name = Annotated[
-    str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
-        description="Lower-case name used in check ids: letters, digits, '-', '_', '.'.",
-    ),
-]
-Seconds = Annotated[float, Field(gt=0, le=600)]
-HttpStatusCode = Annotated[int, Field(ge=100, le=599)]
-
-
-def rule_error(problem: str, fix: str) -> PydanticCustomError:
-    """A validation error that carries its own fix (shown after the problem)."""
-    return PydanticCustomError("healthsuite_rule", "{problem}", {"problem": problem, "fix": fix})
 
 
 def _no_literal_secret(value: SecretTemplate | None) -> SecretTemplate | None:
@@ -96,10 +63,6 @@ def _no_literal_url_password(value: SecretTemplate) -> SecretTemplate:
             "write the password as a variable, e.g. postgresql://monitor:${PGPASSWORD}@host/db",
         )
     return value
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
 
 class Target(Model):
@@ -206,6 +169,10 @@ class PostgresDatabase(Target):
     engine: Literal["postgresql"]
     dsn: SecretText = Field(description="libpq URL, e.g. postgresql://monitor:${PGPASSWORD}@db:5432/app.")
     timeout_s: Seconds | None = Field(None, description="Overrides timeouts.database_s.")
+    schema_: SchemaDeclaration = Field(
+        SchemaDeclaration(), alias="schema", description="Tables, relations, invariants, migrations, indexes."
+    )
+    data: DataMapping = Field(DataMapping(), description="Tables and columns of the data diagnoses (PAY4, SEC1, ...).")
 
     kind_label: ClassVar[str] = "database"
     collection: ClassVar[str] = "databases"
@@ -250,9 +217,9 @@ class RedisCache(Target):
 
 Address = Annotated[
     Template,
-    PlainValidator(_template_validator(Template)),
+    PlainValidator(template_validator(Template)),
     PlainSerializer(lambda t: t.raw, return_type=str),
-    WithJsonSchema({"type": "string", "description": "host:port ([v6]:port); " + _TEMPLATE_DOC}),
+    WithJsonSchema({"type": "string", "description": "host:port ([v6]:port); " + TEMPLATE_DOC}),
 ]
 
 
@@ -418,6 +385,17 @@ class ServicePort(Target):
     _address = field_validator("address")(_literal_address)
 
 
+class PoolStatus(HttpTarget):
+    """The application's connection-pool status endpoint (DB4), read as JSON."""
+
+    size_path: str = Field("pool_size", description="Dot path of the pool size in the JSON body.")
+    checked_out_path: str = Field("checked_out", description="Dot path of the checked-out connections.")
+    overflow_path: str = Field("overflow", description="Dot path of the overflow count.")
+
+    kind_label: ClassVar[str] = "pool status endpoint"
+    collection: ClassVar[str] = "pools"
+
+
 class StatusPage(HttpTarget):
     """A hosting provider's status API in Statuspage format (`status.indicator`), for AV5."""
 
@@ -469,7 +447,7 @@ class Contact(Model):
 
 TARGET_COLLECTIONS = (
     "pages", "health", "endpoints", "databases", "caches", "hostnames", "tls", "cors", "proxies", "ports",
-    "status_pages", "versions",
+    "status_pages", "versions", "pools",
 )
 
 
@@ -501,6 +479,7 @@ class Environment(Model):
     ports: list[ServicePort] = Field([], description="TCP ports that must accept connections (AV4).")
     status_pages: list[StatusPage] = Field([], description="Provider status APIs, Statuspage format (AV5).")
     versions: list[VersionSource] = Field([], description="Where the deployed version is read (DEP2).")
+    pools: list[PoolStatus] = Field([], description="Application connection-pool status endpoints (DB4).")
     thresholds: dict[str, dict[str, float]] = Field(
         {}, description="Per-diagnosis thresholds, e.g. DB3: {max_connections_pct: 70}."
     )
@@ -589,6 +568,7 @@ class Environment(Model):
         yield from self.proxies
         yield from self.status_pages
         yield from self.versions
+        yield from self.pools
 
     def provider_ranges(self) -> dict[str, list[str]]:
         """NET2 provider ranges: the shipped ones, then the file's dns.providers."""

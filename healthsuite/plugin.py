@@ -23,7 +23,7 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from .checkapi import SEVERITY_MARKS, Expect, diagnosis_of, target_of
+from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, target_of
 from .envfile import (
     EnvironmentChoice,
     EnvironmentFileError,
@@ -32,7 +32,15 @@ from .envfile import (
     load_environment,
     locate,
 )
-from .environment import TARGET_COLLECTIONS, ApiEndpoint, Environment, HealthEndpoint, Page, Target
+from .environment import (
+    TARGET_COLLECTIONS,
+    ApiEndpoint,
+    Environment,
+    HealthEndpoint,
+    Page,
+    PostgresDatabase,
+    Target,
+)
 from .probes import ProbeSession
 from .reports import RecordBook, build_report, write_report
 from .templates import MissingVariable
@@ -225,18 +233,29 @@ TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str,
     "service_port": (lambda m: m.ports, "`ports`", lambda t: t.name),
     "status_page": (lambda m: m.status_pages, "`status_pages`", lambda t: t.name),
     "version_source": (lambda m: m.versions, "`versions`", lambda t: t.name),
+    "postgres": (
+        lambda m: [d for d in m.databases if isinstance(d, PostgresDatabase)],
+        "PostgreSQL `databases`",
+        lambda t: t.name,
+    ),
+    "pool_status": (lambda m: m.pools, "`pools`", lambda t: t.name),
 }
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     env = metafunc.config.stash[STATE].env
+    needs: str | None = getattr(metafunc.function, "healthsuite_needs", None)
     for fixture, (targets_of, what, id_of) in TARGET_FIXTURES.items():
         if fixture not in metafunc.fixturenames:
             continue
+        if needs is not None:
+            what = f"{what} with `{needs}`"
         if env is None:
             params = [pytest.param(None, id="no-environment", marks=pytest.mark.skip(reason="no environment selected"))]
         else:
-            targets = sorted(targets_of(env.model), key=id_of)
+            targets = sorted(
+                (t for t in targets_of(env.model) if needs is None or declared(t, needs)), key=id_of
+            )
             params = [pytest.param(t, id=id_of(t)) for t in targets] or [
                 pytest.param(None, id="none", marks=pytest.mark.skip(reason=f"no {what} declared in {env.path.name}"))
             ]

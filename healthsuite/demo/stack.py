@@ -47,29 +47,66 @@ FAULTS: dict[str, str] = {
     **DEMO_FAULTS,
 }
 
+# The booking platform's schema (runbooks 000/001), as the demo and the suite's tests serve it: the
+# tables the data diagnoses read by default (healthsuite/data_model.py), with every foreign-key column
+# indexed and an Alembic head.
 SCHEMA = """
 CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE users (
     id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), email text NOT NULL UNIQUE,
     name text, role text, status text NOT NULL DEFAULT 'active',
     created_at timestamptz NOT NULL DEFAULT now(), last_login timestamptz);
+CREATE INDEX idx_users_tenant ON users (tenant_id);
 CREATE TABLE services (
     id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), name text NOT NULL,
     price_cents integer NOT NULL, duration_min integer NOT NULL);
+CREATE INDEX idx_services_tenant ON services (tenant_id);
 CREATE TABLE appointments (
     id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), user_id text REFERENCES users(id),
     service_id text REFERENCES services(id), scheduled_time timestamptz NOT NULL, status text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX idx_appointments_tenant_created ON appointments (tenant_id, created_at DESC);
+CREATE INDEX idx_appointments_user ON appointments (user_id);
+CREATE INDEX idx_appointments_service ON appointments (service_id);
 CREATE TABLE payments (
     id text PRIMARY KEY, appointment_id text REFERENCES appointments(id), reference text NOT NULL UNIQUE,
     amount integer NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
     processed_at timestamptz);
+CREATE INDEX idx_payments_appointment ON payments (appointment_id);
+CREATE INDEX idx_payments_status_created ON payments (status, created_at);
 CREATE TABLE user_sessions (
-    id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), last_activity timestamptz NOT NULL DEFAULT now());
+    id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), created_at timestamptz NOT NULL DEFAULT now(),
+    last_activity timestamptz NOT NULL DEFAULT now());
+CREATE INDEX idx_user_sessions_user ON user_sessions (user_id);
+CREATE TABLE invoices (
+    id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(id), subtotal integer NOT NULL,
+    tax_amount integer NOT NULL, total_amount integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX idx_invoices_tenant ON invoices (tenant_id);
+CREATE TABLE auth_attempts (
+    id text PRIMARY KEY, email text, ip_address text NOT NULL, success boolean NOT NULL,
+    timestamp timestamptz NOT NULL DEFAULT now());
+CREATE INDEX idx_auth_attempts_ip_time ON auth_attempts (ip_address, timestamp);
+CREATE TABLE audit_logs (
+    id text PRIMARY KEY, user_id text REFERENCES users(id), action text NOT NULL, resource_type text,
+    ip_address text, user_agent text, timestamp timestamptz NOT NULL DEFAULT now());
+CREATE INDEX idx_audit_logs_user ON audit_logs (user_id);
+CREATE TABLE api_keys (
+    id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), last_used timestamptz, expires_at timestamptz,
+    is_active boolean NOT NULL DEFAULT true);
+CREATE INDEX idx_api_keys_user ON api_keys (user_id);
+CREATE TABLE api_usage_logs (
+    id text PRIMARY KEY, user_id text REFERENCES users(id), ip_address text,
+    timestamp timestamptz NOT NULL DEFAULT now(), response_time_ms integer);
+CREATE INDEX idx_api_usage_logs_user_time ON api_usage_logs (user_id, timestamp);
+CREATE TABLE alembic_version (version_num text PRIMARY KEY);
 """
 
-SEED = """
+ALEMBIC_HEAD = "3f2a9c1d7b64"
+# pg_stat_statements for PERF4; room for the faults that hold sessions (DB3)
+POSTGRES_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+
+SEED = f"""
 INSERT INTO tenants (id, name) VALUES ('instylehairboutique', 'InStyle Hair Boutique');
 INSERT INTO users (id, tenant_id, email, name, role, last_login) VALUES
     ('usr-1', 'instylehairboutique', 'owner@instylehairboutique.example', 'Owner', 'admin', now()),
@@ -81,6 +118,17 @@ INSERT INTO appointments (id, tenant_id, user_id, service_id, scheduled_time, st
 INSERT INTO payments (id, appointment_id, reference, amount, status, processed_at) VALUES
     ('pay-1', 'apt-1', 'demo-ref-1', 35000, 'success', now());
 INSERT INTO user_sessions (id, user_id) VALUES ('ses-1', 'usr-2');
+INSERT INTO invoices (id, tenant_id, subtotal, tax_amount, total_amount) VALUES
+    ('inv-1', 'instylehairboutique', 30435, 4565, 35000);
+INSERT INTO auth_attempts (id, email, ip_address, success) VALUES
+    ('att-1', 'client@gmail.example', '198.51.100.7', true);
+INSERT INTO audit_logs (id, user_id, action, resource_type, ip_address) VALUES
+    ('aud-1', 'usr-2', 'appointment.create', 'appointment', '198.51.100.7');
+INSERT INTO api_keys (id, user_id, name, last_used, expires_at, is_active) VALUES
+    ('key-1', 'usr-1', 'booking widget', now(), now() + interval '180 days', true);
+INSERT INTO api_usage_logs (id, user_id, ip_address, response_time_ms) VALUES
+    ('req-1', 'usr-2', '198.51.100.7', 42);
+INSERT INTO alembic_version (version_num) VALUES ('{ALEMBIC_HEAD}');
 """
 
 
@@ -90,6 +138,7 @@ def _sqlite_sql(sql: str) -> str:
         sql.replace("timestamptz", "text")
         .replace("DEFAULT now()", "DEFAULT CURRENT_TIMESTAMP")
         .replace("now() + interval '1 day'", "datetime('now', '+1 day')")
+        .replace("now() + interval '180 days'", "datetime('now', '+180 days')")
         .replace("now()", "datetime('now')")
     )
 
@@ -129,6 +178,7 @@ class DemoStack:
         self.backend: SilentListener | None = None
         self.dns: DnsServer | None = None
         self.tls: TlsFiles | None = None
+        self.pg_password = ""
         self._certificate_swapped = False
         self.broken: set[str] = set()
 
@@ -142,12 +192,20 @@ class DemoStack:
         redis_password = secrets.token_urlsafe(18)
         try:
             self.postgres = PostgresServer(
-                self.directory / "postgres", port=self.ports.postgres, superuser_password=secrets.token_urlsafe(18)
+                self.directory / "postgres",
+                port=self.ports.postgres,
+                superuser_password=secrets.token_urlsafe(18),
+                settings=POSTGRES_SETTINGS,
             ).start()
+            self.pg_password = pg_password
             self.postgres.create_role(MONITOR_ROLE, pg_password, extra="IN ROLE pg_monitor")
             self.postgres.create_database(DATABASE)
             self.postgres.psql(SCHEMA + SEED, dbname=DATABASE)
-            self.postgres.psql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}", dbname=DATABASE)
+            self.postgres.psql(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; ANALYZE;\n"
+                f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}",
+                dbname=DATABASE,
+            )
             self.redis = RedisServer(self.directory / "redis", port=self.ports.redis, password=redis_password).start()
             self._write_sqlite(self.directory / "d1.sqlite")
             tls = self.tls = make_tls_files(self.directory / "tls")

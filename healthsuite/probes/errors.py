@@ -16,7 +16,7 @@ from ..catalogue import Service
 
 KINDS = (
     "refused", "timeout", "dns", "tls", "protocol", "reset", "auth_failed",
-    "database_missing", "too_many_connections", "not_a_database", "other",
+    "database_missing", "too_many_connections", "not_a_database", "permission_denied", "other",
 )
 _KIND_NAMES = {
     "refused": "connection refused",
@@ -29,6 +29,7 @@ _KIND_NAMES = {
     "database_missing": "database does not exist",
     "too_many_connections": "too many connections",
     "not_a_database": "not a database",
+    "permission_denied": "permission denied",
     "other": "probe error",
 }
 
@@ -70,6 +71,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("invalid username-password", "auth_failed"),
     ("invalid password", "auth_failed"),
     ("authentication required", "auth_failed"),
+    ("permission denied", "permission_denied"),
+    ("must be superuser", "permission_denied"),
+    ("insufficient privilege", "permission_denied"),
     ('role "', "auth_failed"),
     ("does not exist", "database_missing"),
     ("too many clients", "too_many_connections"),

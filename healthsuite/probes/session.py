@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,11 +21,13 @@ from ..environment import (
     TlsEndpoint,
 )
 from ..netaddr import parse_address
-from . import http, postgres, redis, resolver, sqlite, tcp, tls
+from . import http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest
+from .pgreader import PgReader
+from .postgres import PostgresObservation
 
-DatabaseObservation = postgres.PostgresObservation | sqlite.SqliteObservation
+DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
 
 
 class ProbeSession:
@@ -34,6 +37,8 @@ class ProbeSession:
         self.env = env
         self.cache = ProbeCache()
         self._client: httpx.Client | None = None
+        self._readers: dict[tuple[str, float], PgReader] = {}
+        self._readers_lock = threading.Lock()
 
     def ca_bundle(self) -> str | None:
         """The file's extra CA bundle (http.ca_bundle), resolved; None when it declares none."""
@@ -51,6 +56,10 @@ class ProbeSession:
         if self._client is not None:
             self._client.close()
             self._client = None
+        with self._readers_lock:
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
 
     # --- requests, resolved from the environment file --------------------------------------------
 
@@ -152,12 +161,22 @@ class ProbeSession:
         timeout = target.timeout_s or env.model.timeouts.connect_s
         return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout))
 
+    def postgres(self, target: PostgresDatabase) -> PgReader:
+        """The run's one read-only connection to this database (opened on first use, shared by checks)."""
+        env = self.env
+        dsn = env.resolve(target.dsn, env.where(target, "dsn"))
+        timeout = target.timeout_s or env.model.timeouts.database_s
+        with self._readers_lock:
+            reader = self._readers.get((dsn, timeout))
+            if reader is None:
+                reader = self._readers[(dsn, timeout)] = PgReader(dsn, timeout)
+        return reader.open()
+
     def database(self, target: Target) -> DatabaseObservation:
         env = self.env
         if isinstance(target, PostgresDatabase):
-            dsn = env.resolve(target.dsn, env.where(target, "dsn"))
-            timeout = target.timeout_s or env.model.timeouts.database_s
-            return self.cache.get(("postgres.select1", dsn, timeout), lambda: postgres.select_one(dsn, timeout))
+            reader = self.postgres(target)
+            return self.cache.get(("postgres.select1", reader.address, reader.timeout_s), reader.observation)
         if isinstance(target, SqliteDatabase):
             path = env.resolve_path(target.path, env.where(target, "path"))
             timeout = target.timeout_s or env.model.timeouts.database_s

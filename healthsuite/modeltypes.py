@@ -1,0 +1,60 @@
+"""The building blocks of the environment file's models: templated strings, names, the strict base
+model and `rule_error` (a validation error that carries its fix). Kept apart so that the models of
+one area (schema declarations, data mappings) can live in their own modules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from .templates import Template
+
+
+class SecretTemplate(Template):
+    """A template whose resolved value is a secret: masked in every output."""
+
+
+def template_validator(cls: type[Template]) -> Any:
+    def validate(value: Any) -> Template:
+        if isinstance(value, Template):
+            return value
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise PydanticCustomError("string_type", "Input should be a valid string")
+        return cls(str(value))
+
+    return validate
+
+
+TEMPLATE_DOC = "May reference variables: ${NAME} or ${NAME:-default}."
+Text = Annotated[
+    Template,
+    PlainValidator(template_validator(Template)),
+    PlainSerializer(lambda t: t.raw, return_type=str),
+    WithJsonSchema({"type": "string", "description": TEMPLATE_DOC}),
+]
+SecretText = Annotated[
+    SecretTemplate,
+    PlainValidator(template_validator(SecretTemplate)),
+    PlainSerializer(lambda t: t.raw, return_type=str),
+    WithJsonSchema({"type": "string", "description": "A secret: write it as ${VARIABLE}, never literally."}),
+]
+Name = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="Lower-case name used in check ids: letters, digits, '-', '_', '.'.",
+    ),
+]
+Seconds = Annotated[float, Field(gt=0, le=600)]
+HttpStatusCode = Annotated[int, Field(ge=100, le=599)]
+
+
+def rule_error(problem: str, fix: str) -> PydanticCustomError:
+    """A validation error that carries its own fix (shown after the problem)."""
+    return PydanticCustomError("healthsuite_rule", "{problem}", {"problem": problem, "fix": fix})
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
