@@ -39,6 +39,7 @@ from .environment import (
     HealthEndpoint,
     Page,
     PostgresDatabase,
+    SqliteDatabase,
     Target,
 )
 from .probes import ProbeSession
@@ -166,6 +167,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         if name.split("(")[0] not in registered:
             config.addinivalue_line("markers", f"{name}: {description}")
+    if getattr(config.option, "dist", "no") == "load":
+        # -n: the checks of one database go to one worker (xdist_group), so each database sees one
+        # connection per run, not one per worker
+        config.option.dist = "loadgroup"
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
@@ -313,6 +318,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 ("healthsuite_severity", severity),
             ):
                 item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+        if isinstance(target, (PostgresDatabase, SqliteDatabase)):
+            item.add_marker(pytest.mark.xdist_group(name=f"database-{target.name}"))
         if item.get_closest_marker("mutating") and not env.model.allow_mutating:
             item.add_marker(
                 pytest.mark.skip(

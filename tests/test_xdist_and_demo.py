@@ -58,6 +58,21 @@ def test_xdist_run_matches_the_serial_run(pytester: pytest.Pytester, stack: Demo
     assert junit["xdist"] == junit["serial"] and len(junit["serial"]) == 37  # properties survive -n
 
 
+def test_one_connection_per_database_even_under_xdist(
+    pytester: pytest.Pytester, stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every check of `booking` shares one read-only connection; -n sends them all to one worker."""
+    for key, value in stack.environ().items():
+        monkeypatch.setenv(key, value)
+    assert stack.postgres is not None
+    log = stack.postgres.logfile
+    before = log.read_text(errors="replace").count("connection authorized: user=healthsuite database=booking")
+    result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "-n", "2", "-m", "database")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    after = log.read_text(errors="replace").count("connection authorized: user=healthsuite database=booking")
+    assert after - before == 1, f"{after - before} connections to booking in one run"
+
+
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     environ = {
         **os.environ,

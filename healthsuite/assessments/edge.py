@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..catalogue import Catalogue
-from ..environment import CorsPolicy, VersionSource
+from ..environment import CorsPolicy, PoolStatus, VersionSource
 from ..failure import Finding
 from ..probes.http import HttpObservation
 from ..probes.tcp import TcpObservation
@@ -287,4 +287,55 @@ def deployed_version(target: VersionSource, obs: HttpObservation, expected: str,
         else "another build is serving: the deploy did not finish or roll out, a CDN or service-worker cache "
         "serves old assets, or traffic still reaches old instances",
         facts={"deployed": deployed, "expected": expected, "expected_from": source},
+    )
+
+
+def _number(document: object, path: str) -> float | None:
+    value = json_at(document, path)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def pool_usage(target: PoolStatus, obs: HttpObservation, max_checked_out_pct: float, max_overflow: float) -> Finding:
+    """DB4: the application's pool has checked out under the threshold of its size, and no overflow."""
+    expected = f"checked out under {max_checked_out_pct:g} % of the pool, overflow at most {max_overflow:g}"
+    try:
+        document = obs.json()
+    except ValueError:
+        return Finding(
+            ok=False,
+            observed=f"{obs.summary()}, the body is not JSON: {obs.text(BODY_EXCERPT)!r}",
+            expected=expected,
+            meaning="the pool status cannot be read: a wrong path, or the endpoint is failing",
+        )
+    size = _number(document, target.size_path)
+    checked_out = _number(document, target.checked_out_path)
+    overflow = _number(document, target.overflow_path)
+    missing = [
+        path
+        for path, value in (
+            (target.size_path, size),
+            (target.checked_out_path, checked_out),
+            (target.overflow_path, overflow),
+        )
+        if value is None
+    ]
+    if missing or size is None or checked_out is None or overflow is None:
+        return Finding(
+            ok=False,
+            observed=f"no number at body.{', body.'.join(missing)} in {obs.text(BODY_EXCERPT)!r}",
+            expected=expected,
+            meaning="the pool status has another shape: set size_path, checked_out_path and overflow_path",
+        )
+    pct = 100 * checked_out / size if size else 100.0
+    ok = pct < max_checked_out_pct and overflow <= max_overflow
+    return Finding(
+        ok=ok,
+        observed=f"{checked_out:g} of {size:g} connections checked out ({pct:.0f} %), overflow {overflow:g}",
+        expected=expected,
+        meaning=""
+        if ok
+        else "the application is about to wait for database connections: requests queue and time out",
+        facts={"pool_size": size, "checked_out": checked_out, "overflow": overflow, "checked_out_pct": round(pct, 1)},
     )

@@ -32,6 +32,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "http": ("redirect", "serve"),  # NET6: plain HTTP redirects to HTTPS, or serves the site
     "platform": ("none", "minor", "major", "critical"),  # AV5: the status API's indicator
     "version": ("current", "old"),  # DEP2: the build that is served
+    "pool": ("ok", "exhausted"),  # DB4: the backend's connection pool
 }
 
 
@@ -122,6 +123,14 @@ async def version(request: Request) -> Response:
     faults: Faults = request.app.state.faults
     served = OLD_VERSION if faults.mode("version") == "old" else VERSION
     return JSONResponse({"version": served, "commit": "0f3c2a1" if served == VERSION else "9b7e5d4"})
+
+
+async def pool_status(request: Request) -> Response:
+    """The backend's SQLAlchemy-style pool status (runbook 003 RB2: `curl <app>/pool-status`)."""
+    faults: Faults = request.app.state.faults
+    if faults.mode("pool") == "exhausted":
+        return JSONResponse({"pool_size": 20, "checked_out": 20, "overflow": 5, "available": 0})
+    return JSONResponse({"pool_size": 20, "checked_out": 3, "overflow": 0, "available": 17})
 
 
 async def platform_status(request: Request) -> Response:
@@ -257,6 +266,7 @@ def create_app(
             Route("/api/appointments", appointments),
             Route("/api/employees", employees),
             Route("/api/version", version),
+            Route("/api/pool-status", pool_status),
             Route("/__demo/status.json", platform_status),
             Route("/__demo/faults", faults_admin, methods=["GET", "POST", "DELETE"]),
         ]

@@ -44,6 +44,7 @@ FAULTS: dict[str, str] = {
     "PERF1": "/api/employees takes 2.5 s to answer (limit 2 s)",
     "DEP2": "the previous build (2026.11.01-demo) is served instead of the expected one",
     "NET5": "the server certificate is replaced by one that expires in 5 days",
+    "DB4": "the backend's pool status shows 20 of 20 connections checked out and 5 in overflow",
     **DEMO_FAULTS,
 }
 
@@ -104,7 +105,12 @@ CREATE TABLE alembic_version (version_num text PRIMARY KEY);
 
 ALEMBIC_HEAD = "3f2a9c1d7b64"
 # pg_stat_statements for PERF4; room for the faults that hold sessions (DB3)
-POSTGRES_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+# (and every connection logged, so a test can count what a run opened)
+POSTGRES_SETTINGS = {
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.track": "all",
+    "log_connections": "on",
+}
 
 SEED = f"""
 INSERT INTO tenants (id, name) VALUES ('instylehairboutique', 'InStyle Hair Boutique');
@@ -274,6 +280,8 @@ class DemoStack:
                 self.faults.set("/api/employees", Fault(delay_s=2.5))
             elif name == "DEP2":
                 self.faults.set_mode("version", "old")
+            elif name == "DB4":
+                self.faults.set_mode("pool", "exhausted")
             elif name == "NET5" and self.app is not None and self.tls is not None and self.tls.authority:
                 leaf = self.tls.authority.issue(
                     "127.0.0.1", "localhost", not_after=datetime.now(UTC) + timedelta(days=5, hours=1)
