@@ -7,12 +7,16 @@ schema of runbooks 000/001 (`payments`, `users`, `user_sessions`, `auth_attempts
     data:
       payments: {}                                  # the defaults
       users: {table: accounts, role: user_role}     # other names
+
+Column types may vary between teams: time columns may be timestamptz, timestamp (read as UTC), date
+or ISO-8601 text (offset-less text read as UTC, as D1/SQLite writes it); flag columns boolean,
+integer 0/1 or text. A name that does not exist fails the check naming the key to fix.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,12 +47,13 @@ class Payments(Dataset):
     status: str = "status"
     created_at: str = "created_at"
     reference: str = "reference"
-    failed: list[str] = Field(["failed"], description="Status values that mean failed.")
-    pending: list[str] = Field(["pending"], description="Status values that mean pending.")
+    failed: list[str] = Field(["failed"], min_length=1, description="Status values that mean failed.")
+    pending: list[str] = Field(["pending"], min_length=1, description="Status values that mean pending.")
 
 
 class Users(Dataset):
-    """AUTH5 (users without a role) and SEC3 (dormant accounts)."""
+    """AUTH5 (users without a role) and SEC3 (dormant accounts: no login in 30 days, or never logged in
+    and created over 30 days ago)."""
 
     table: str = "users"
     id: str = "id"
@@ -82,19 +87,22 @@ class AuditLog(Dataset):
     action: str = "action"
     at: str = "timestamp"
     ip: str = "ip_address"
-    patterns: list[str] = Field(["admin", "elevate", "privilege"], description="Substrings of escalation actions.")
+    patterns: list[str] = Field(
+        ["admin", "elevate", "privilege"], min_length=1, description="Substrings of escalation actions (any case)."
+    )
     allow: list[str] = Field([], description="Expected escalations: user ids or exact actions (e.g. nightly jobs).")
 
 
 class ApiKeys(Dataset):
-    """SEC4: expired keys still active; keys unused for long."""
+    """SEC4: expired keys still active; keys unused for long (never used: counted from `created_at`)."""
 
     table: str = "api_keys"
     id: str = "id"
     user_id: str = "user_id"
+    created_at: str = "created_at"
     expires_at: str = "expires_at"
     last_used: str = "last_used"
-    active: str = Field("is_active", description="Boolean column: the key is accepted.")
+    active: str = Field("is_active", description="Boolean (or 0/1) column: the key is accepted.")
 
 
 class ApiUsage(Dataset):
@@ -107,21 +115,29 @@ class ApiUsage(Dataset):
 
 
 class Bookings(Dataset):
-    """BIZ1: bookings were made during business hours."""
+    """BIZ1: bookings were made in the window, judged only while business hours are open (a window
+    whose end is before its start runs past midnight; `00:00-24:00` is always open)."""
 
     table: str = "appointments"
     created_at: str = "created_at"
     business_hours: str = Field("08:00-18:00", description="Local window when bookings are expected, HH:MM-HH:MM.")
     timezone: str = Field("Africa/Johannesburg", description="IANA time zone of the business hours.")
-    days: list[int] = Field([1, 2, 3, 4, 5, 6], description="ISO weekdays with business hours (1 = Monday).")
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(
+        [1, 2, 3, 4, 5, 6], min_length=1, description="ISO weekdays with business hours (1 = Monday, 7 = Sunday)."
+    )
 
     not_columns: ClassVar[frozenset[str]] = frozenset({"business_hours", "timezone"})
 
     @field_validator("business_hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d", value):
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)", value):
             raise rule_error(f"{value!r} is not a window", "write HH:MM-HH:MM, e.g. 08:00-18:00")
+        start, end = value.split("-")
+        if start == end:
+            raise rule_error(
+                f"{value!r} is an empty window", "write HH:MM-HH:MM, e.g. 08:00-18:00 (00:00-24:00: always open)"
+            )
         return value
 
 

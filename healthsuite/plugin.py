@@ -39,7 +39,6 @@ from .environment import (
     HealthEndpoint,
     Page,
     PostgresDatabase,
-    SqliteDatabase,
     Target,
 )
 from .probes import ProbeSession
@@ -167,10 +166,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         if name.split("(")[0] not in registered:
             config.addinivalue_line("markers", f"{name}: {description}")
-    if getattr(config.option, "dist", "no") == "load":
-        # -n: the checks of one database go to one worker (xdist_group), so each database sees one
-        # connection per run, not one per worker
-        config.option.dist = "loadgroup"
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
@@ -318,8 +313,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 ("healthsuite_severity", severity),
             ):
                 item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
-        if isinstance(target, (PostgresDatabase, SqliteDatabase)):
-            item.add_marker(pytest.mark.xdist_group(name=f"database-{target.name}"))
         if item.get_closest_marker("mutating") and not env.model.allow_mutating:
             item.add_marker(
                 pytest.mark.skip(
@@ -341,6 +334,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash[STATE]
     state.selected = sum(1 for item in session.items if diagnosis_of(item))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`-n` (dist `load`): the checks of one database go to one worker (see healthsuite.scheduling)."""
+    env = config.stash[STATE].env
+    if config.getvalue("dist") != "load" or env is None or not env.model.databases:
+        return None
+    from .scheduling import DatabaseScopeScheduling  # noqa: PLC0415 - xdist is imported only under -n
+
+    return DatabaseScopeScheduling(config, log, {database.name for database in env.model.databases})
 
 
 # --- fixtures -------------------------------------------------------------------------------------------

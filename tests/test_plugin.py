@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -102,15 +103,17 @@ def test_unknown_diagnosis_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 def test_diagnosis_selects_exactly_and_marker_kwargs_work(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(str(CHECKS), "--env", "demo", "--diagnosis", "db1", "--collect-only", "-q")
-    contains(result.stdout, "test_database_answers_select_1[booking]", "test_database_answers_select_1[d1]", "2/37 tests collected")
+    contains(result.stdout, "test_database_answers_select_1[booking]", "test_database_answers_select_1[d1]")
+    assert re.search(r"^2/\d+ tests collected", result.stdout.str(), re.M)
     result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "diagnosis(id='AV2')", "--collect-only", "-q")
-    contains(result.stdout, "test_health_endpoint_is_healthy[api]", "1/37 tests collected")
+    contains(result.stdout, "test_health_endpoint_is_healthy[api]")
+    assert re.search(r"^1/\d+ tests collected", result.stdout.str(), re.M)
 
 
 def test_a_run_that_selects_no_check_is_an_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "payments", "--reports-dir", "out")
+    result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "integrations", "--reports-dir", "out")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["healthsuite: no check selected: 37 checks were collected for demo, and -m 'payments' deselected all of them*"])
+    result.stdout.re_match_lines([r"healthsuite: no check selected: \d+ checks were collected for demo, and -m 'integrations' deselected all of them.*"])
     assert not (pytester.path / "out").exists()
 
 
@@ -212,7 +215,7 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     report = run.report
     assert report["environment"]["name"] == "demo" and report["environment"]["selected_by"] == "--env"
     summary = report["summary"]
-    assert (summary["total"], summary["passed"], summary["failed"]) == (37, 36, 1)
+    assert summary["total"] == len(report["checks"]) and (summary["passed"], summary["failed"]) == (summary["total"] - 1, 1)
     assert summary["by_category"]["availability"] == {"passed": 13, "failed": 1, "error": 0, "skipped": 0}
     assert summary["by_severity"]["critical"]["failed"] == 1 and summary["failed_diagnoses"] == ["AV3"]
     assert report["platform_incident"] is None

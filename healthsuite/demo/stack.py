@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from . import pg_faults_activity, pg_faults_data, pg_faults_schema
 from .app import Fault, Faults, create_app, create_http_app
 from .dns import DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 from .server import ServedApp, TlsFiles, make_tls_files
@@ -46,6 +48,15 @@ FAULTS: dict[str, str] = {
     "NET5": "the server certificate is replaced by one that expires in 5 days",
     "DB4": "the backend's pool status shows 20 of 20 connections checked out and 5 in overflow",
     **DEMO_FAULTS,
+    **pg_faults_activity.FAULTS,
+    **pg_faults_schema.FAULTS,
+    **pg_faults_data.FAULTS,
+}
+# faults made inside the demo's PostgreSQL database (inject returns the undo)
+PG_FAULTS = {
+    name: module.inject
+    for module in (pg_faults_activity, pg_faults_schema, pg_faults_data)
+    for name in module.FAULTS
 }
 
 # The booking platform's schema (runbooks 000/001), as the demo and the suite's tests serve it: the
@@ -185,6 +196,7 @@ class DemoStack:
         self.dns: DnsServer | None = None
         self.tls: TlsFiles | None = None
         self.pg_password = ""
+        self._pg_undo: dict[str, Callable[[], None]] = {}
         self._certificate_swapped = False
         self.broken: set[str] = set()
 
@@ -252,8 +264,13 @@ class DemoStack:
         unknown = [n for n in wanted if n not in FAULTS]
         if unknown:
             raise ValueError(f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all")
+        # PostgreSQL faults first: DB1 stops the server they are made in
+        wanted.sort(key=lambda n: (n not in PG_FAULTS, n == "DB1"))
         for name in wanted:
-            if name == "AV1":
+            if name in PG_FAULTS:
+                if self.postgres is not None and self.postgres.is_running() and name not in self._pg_undo:
+                    self._pg_undo[name] = PG_FAULTS[name](name, self.postgres, DATABASE)
+            elif name == "AV1":
                 self.faults.set("/", Fault(status=404))
             elif name == "AV2":
                 self.faults.set("/api/health", Fault(body='{"status": "degraded"}', content_type="application/json"))
@@ -298,6 +315,15 @@ class DemoStack:
         self.faults.requests.clear()
         if self.postgres is not None and not self.postgres.is_running():
             self.postgres.start()
+        for name, undo in reversed(list(self._pg_undo.items())):
+            try:
+                undo()
+            except Exception as exc:  # noqa: BLE001 - heal the rest; say what could not be undone
+                print(f"demo: could not undo {name}: {exc}", file=sys.stderr)
+        self._pg_undo.clear()
+        if self.postgres is not None:
+            # a slow statement left by a fault (a lock waiter) must not fail PERF4 on a healed demo
+            self.postgres.psql("SELECT pg_stat_statements_reset()", dbname=DATABASE)
         if self.redis is not None and not self.redis.is_running():
             self.redis.start()
         if self.backend is None and self.app is not None:

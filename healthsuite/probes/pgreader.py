@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ class PgReader:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._opened = False
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, tuple[Any, ...], int], QueryResult] = {}
+        self._cache: dict[tuple[str, tuple[Any, ...], int, tuple[tuple[str, str], ...]], QueryResult] = {}
         self.error: ProbeError | None = None
         self.connect_elapsed_s = 0.0
         self.connections_opened = 0  # for tests: one per run
@@ -78,26 +78,42 @@ class PgReader:
         self.connect_elapsed_s = time.perf_counter() - started
 
     def query(
-        self, sql: str, params: Sequence[Any] = (), *, label: str = "", max_rows: int = MAX_ROWS
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        label: str = "",
+        max_rows: int = MAX_ROWS,
+        settings: Mapping[str, str] | None = None,
     ) -> QueryResult:
-        """Run one statement in its own read-only transaction; cached by (statement, parameters)."""
-        key = (sql, tuple(params), max_rows)
+        """Run one statement in its own read-only transaction; cached by (statement, parameters, settings).
+
+        `settings` are set first in that same transaction with `set_config(name, value, true)`, so they
+        end with it (PERF5 explains under {"enable_seqscan": "off"})."""
+        prelude = tuple(sorted((settings or {}).items()))
+        key = (sql, tuple(params), max_rows, prelude)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
             self._open_locked()
-            result = self._run(sql, tuple(params), label or sql.split(None, 1)[0], max_rows)
+            result = self._run(sql, tuple(params), label or sql.split(None, 1)[0], max_rows, prelude)
             self._cache[key] = result
             return result
 
-    def _run(self, sql: str, params: tuple[Any, ...], label: str, max_rows: int) -> QueryResult:
+    def _run(
+        self, sql: str, params: tuple[Any, ...], label: str, max_rows: int, prelude: tuple[tuple[str, str], ...] = ()
+    ) -> QueryResult:
         if self.error is not None or self._conn is None:
             return QueryResult(label, error=self.error)
         conn = self._conn
         started = time.perf_counter()
         try:
-            cursor = conn.execute(sql, params or None)
+            for name, value in prelude:
+                conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+            # prepare=True: the extended protocol, which refuses a string of several statements, so
+            # nothing like "COMMIT; BEGIN READ WRITE; ..." can leave the read-only transaction
+            cursor = conn.execute(sql, params or None, prepare=True)
             columns = tuple(column.name for column in cursor.description or ())
             rows = cursor.fetchmany(max_rows + 1) if cursor.description else []
             conn.rollback()

@@ -1,0 +1,445 @@
+"""PostgreSQL server activity, read from the catalog views on the run's shared read-only connection:
+the connection itself (DB2), connection usage (DB3), long-running queries (DB5), idle sessions
+(DB6), lock waits (DB7) and statistics age of the large tables (DB14).
+
+Every listing is bounded: counts are computed by the server and at most `EXAMPLES` rows come back,
+with query texts cut to `QUERY_CHARS` characters and password literals masked. The check's own
+session (`pg_backend_pid()`) is never counted, so a check cannot cause what it measures.
+
+Without `pg_monitor` (or `pg_read_all_stats`) PostgreSQL still lists other sessions, but with a NULL
+state and `<insufficient privilege>` as query: an activity observation then carries a
+`permission_denied` error naming the grant, rather than judging the rows it can see.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .errors import ProbeError
+from .pgreader import PgReader
+
+QUERY_CHARS = 200
+EXAMPLES = 5
+CLIENT = "backend_type = 'client backend'"  # the sessions max_connections limits (not autovacuum, walsenders)
+
+_PASSWORD_LITERAL = re.compile(r"(?i)(password\s*=?\s*)'(?:[^']|'')*(?:'|$)")
+
+
+def mask_query(text: str | None) -> str:
+    """A query text as reports show it: one line, password literals masked (it is already cut short)."""
+    flat = " ".join((text or "").split())
+    return _PASSWORD_LITERAL.sub(r"\1'***'", flat)
+
+
+# --- observations -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One session of pg_stat_activity, as a report shows it."""
+
+    pid: int
+    user: str
+    application: str
+    state: str
+    age_s: float  # how long it has been in the measured condition (running, idle, waiting)
+    query: str  # truncated and masked
+    client: str = ""
+    wait: str = ""  # wait_event_type/wait_event, e.g. Lock/transactionid
+    xact_age_s: float | None = None
+
+    def label(self) -> str:
+        """`pid 4242 (booking-api, user app)`."""
+        who = f"{self.application or 'no application_name'}, user {self.user or '?'}"
+        return f"pid {self.pid} ({who})"
+
+    def as_fact(self) -> dict[str, Any]:
+        fact: dict[str, Any] = {
+            "pid": self.pid,
+            "user": self.user,
+            "application": self.application,
+            "state": self.state,
+            "age_s": round(self.age_s, 1),
+            "query": self.query,
+        }
+        if self.client:
+            fact["client"] = self.client
+        if self.wait:
+            fact["wait"] = self.wait
+        if self.xact_age_s is not None:
+            fact["transaction_age_s"] = round(self.xact_age_s, 1)
+        return fact
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Whether the monitoring role sees every session's state and query (pg_read_all_stats)."""
+
+    role: str = ""
+    sees_all: bool = False
+    hidden: int = 0  # sessions shown as <insufficient privilege>
+    error: ProbeError | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """DB2: who the shared connection logged in as, where, and how long connecting took."""
+
+    address: str
+    user: str = ""
+    database: str = ""
+    server_version: str = ""
+    in_recovery: bool | None = None
+    connect_s: float = 0.0
+    error: ProbeError | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionCount:
+    """DB3: client connections (this check's own excluded) against max_connections."""
+
+    address: str
+    connections: int = 0
+    max_connections: int = 0
+    superuser_reserved: int = 0
+    reserved: int = 0  # reserved_connections (PostgreSQL 16+), 0 before
+    all_backends: int = 0  # every backend, autovacuum and replication included
+    groups: tuple[tuple[str, str, str, int], ...] = ()  # (application, state, user, count), largest first
+    error: ProbeError | None = None
+
+    @property
+    def ordinary_slots(self) -> int:
+        """Connections a role without superuser (or pg_use_reserved_connections) may open."""
+        return max(0, self.max_connections - self.superuser_reserved - self.reserved)
+
+
+@dataclass(frozen=True)
+class LongQueries:
+    """DB5: active queries running longer than the limit, oldest first."""
+
+    address: str
+    older_than_s: float = 0.0
+    count: int = 0
+    leaked: int = 0  # of them, running longer than the leak limit
+    examples: tuple[Backend, ...] = ()
+    error: ProbeError | None = None
+
+
+@dataclass(frozen=True)
+class IdleSessions:
+    """DB6: sessions idle in transaction, and plain idle, past their limits, longest first."""
+
+    address: str
+    in_transaction: int = 0
+    in_transaction_examples: tuple[Backend, ...] = ()
+    idle: int = 0
+    idle_examples: tuple[Backend, ...] = ()
+    error: ProbeError | None = None
+
+
+@dataclass(frozen=True)
+class BlockedQuery:
+    blocked: Backend  # age_s: how long it has waited for the lock
+    lock: str  # e.g. "ShareLock on transactionid", "AccessExclusiveLock on relation appointments"
+    blockers: tuple[int, ...]
+    blocker: Backend | None  # the first blocking session; age_s: the age of its transaction
+
+    def as_fact(self) -> dict[str, Any]:
+        return {
+            "blocked": self.blocked.as_fact(),
+            "lock": self.lock,
+            "blocking_pids": list(self.blockers),
+            "blocker": self.blocker.as_fact() if self.blocker else None,
+        }
+
+
+@dataclass(frozen=True)
+class BlockedQueries:
+    """DB7: sessions waiting on a lock another session holds, longest wait first."""
+
+    address: str
+    count: int = 0
+    examples: tuple[BlockedQuery, ...] = ()
+    error: ProbeError | None = None
+
+
+@dataclass(frozen=True)
+class TableAnalyze:
+    name: str  # as declared
+    exists: bool
+    is_table: bool = True
+    last_analyze: datetime | None = None
+    last_autoanalyze: datetime | None = None
+    age_s: float | None = None  # since the latest of the two; None: never analyzed
+    live_rows: int | None = None
+    modified_since_analyze: int | None = None
+
+
+@dataclass(frozen=True)
+class AnalyzeAges:
+    """DB14: when each declared large table was last analyzed (manually or by autovacuum)."""
+
+    address: str
+    tables: tuple[TableAnalyze, ...] = ()
+    error: ProbeError | None = None
+
+
+# --- probing ------------------------------------------------------------------------------------------
+
+
+_VISIBILITY = (
+    "SELECT current_user::text, quote_ident(current_user), "
+    "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), "
+    "count(*) FILTER (WHERE query = '<insufficient privilege>') "
+    "FROM pg_stat_activity"
+)
+
+
+def visibility(reader: PgReader) -> Visibility:
+    """Whether this role may see other sessions: membership of pg_read_all_stats (pg_monitor has it)."""
+    result = reader.query(_VISIBILITY, label="pg_stat_activity visibility")
+    if result.error is not None:
+        return Visibility(error=result.error)
+    role, quoted, sees_all, hidden = result.rows[0]
+    error = None
+    if not sees_all or hidden:
+        error = ProbeError(
+            "permission_denied",
+            "postgres",
+            reader.address,
+            f"role {role} is not a member of pg_monitor (nor pg_read_all_stats): pg_stat_activity hides the "
+            f"state and query of {hidden} other backend(s) from it, so they cannot be judged; "
+            f"run GRANT pg_monitor TO {quoted};",
+        )
+    return Visibility(str(role), bool(sees_all), int(hidden), error)
+
+
+def connection(reader: PgReader) -> ConnectionInfo:
+    """DB2: the run's shared connection, and who it is."""
+    result = reader.query(
+        "SELECT current_user::text, current_database()::text, split_part(current_setting('server_version'), ' ', 1), "
+        "pg_is_in_recovery()",
+        label="connection",
+    )
+    if result.error is not None:
+        return ConnectionInfo(reader.address, connect_s=reader.connect_elapsed_s, error=result.error)
+    user, database, version, recovery = result.rows[0]
+    return ConnectionInfo(reader.address, user, database, version, bool(recovery), reader.connect_elapsed_s)
+
+
+_COUNT = f"""
+SELECT count(*) FILTER (WHERE {CLIENT} AND pid <> pg_backend_pid()),
+       count(*),
+       current_setting('max_connections')::int,
+       current_setting('superuser_reserved_connections')::int,
+       coalesce(current_setting('reserved_connections', true)::int, 0)
+FROM pg_stat_activity"""
+
+_GROUPS = f"""
+SELECT coalesce(application_name, ''), coalesce(state, 'unknown'), coalesce(usename::text, ''), count(*)
+FROM pg_stat_activity
+WHERE {CLIENT} AND pid <> pg_backend_pid()
+GROUP BY 1, 2, 3
+ORDER BY 4 DESC, 1, 2, 3
+LIMIT %s"""
+
+
+def connection_count(reader: PgReader) -> ConnectionCount:
+    """DB3: client backends against max_connections, and the largest groups by application/state/user."""
+    seen = visibility(reader)
+    if seen.error is not None:
+        return ConnectionCount(reader.address, error=seen.error)
+    totals = reader.query(_COUNT, label="connection count")
+    groups = reader.query(_GROUPS, (EXAMPLES,), label="connections by application")
+    error = totals.error or groups.error
+    if error is not None:
+        return ConnectionCount(reader.address, error=error)
+    clients, everything, max_conn, su_reserved, reserved = totals.rows[0]
+    return ConnectionCount(
+        reader.address,
+        connections=int(clients),
+        max_connections=int(max_conn),
+        superuser_reserved=int(su_reserved),
+        reserved=int(reserved),
+        all_backends=int(everything),
+        groups=tuple((str(a), str(s), str(u), int(n)) for a, s, u, n in groups.rows),
+    )
+
+
+_BACKEND_COLUMNS = (
+    "pid, coalesce(usename::text, ''), coalesce(application_name, ''), coalesce(state, ''), "
+    f"left(query, {QUERY_CHARS}), coalesce(host(client_addr), ''), "
+    "coalesce(wait_event_type || '/' || wait_event, ''), extract(epoch FROM now() - xact_start)::float8"
+)
+
+_LONG = f"""
+SELECT {_BACKEND_COLUMNS}, extract(epoch FROM now() - query_start)::float8 AS age_s,
+       count(*) OVER (), count(*) FILTER (WHERE query_start < now() - make_interval(secs => %s)) OVER ()
+FROM pg_stat_activity
+WHERE state = 'active' AND {CLIENT} AND pid <> pg_backend_pid()
+  AND query_start < now() - make_interval(secs => %s)
+ORDER BY query_start
+LIMIT %s"""
+
+
+def _backend(row: Sequence[Any], age_s: Any) -> Backend:
+    pid, user, application, state, query, client, wait, xact_age = row[:8]
+    return Backend(
+        pid=int(pid),
+        user=str(user),
+        application=str(application),
+        state=str(state),
+        age_s=float(age_s or 0.0),
+        query=mask_query(query),
+        client=str(client),
+        wait=str(wait),
+        xact_age_s=float(xact_age) if xact_age is not None else None,
+    )
+
+
+def long_queries(reader: PgReader, older_than_s: float, leak_s: float) -> LongQueries:
+    """DB5: client queries active for longer than `older_than_s` (those over `leak_s` counted apart)."""
+    seen = visibility(reader)
+    if seen.error is not None:
+        return LongQueries(reader.address, older_than_s, error=seen.error)
+    result = reader.query(_LONG, (leak_s, older_than_s, EXAMPLES), label="long-running queries")
+    if result.error is not None:
+        return LongQueries(reader.address, older_than_s, error=result.error)
+    rows = result.rows
+    return LongQueries(
+        reader.address,
+        older_than_s,
+        count=int(rows[0][9]) if rows else 0,
+        leaked=int(rows[0][10]) if rows else 0,
+        examples=tuple(_backend(row, row[8]) for row in rows),
+    )
+
+
+_IDLE = f"""
+SELECT {_BACKEND_COLUMNS}, extract(epoch FROM now() - state_change)::float8 AS idle_s, count(*) OVER ()
+FROM pg_stat_activity
+WHERE state LIKE %s AND {CLIENT} AND pid <> pg_backend_pid()
+  AND state_change < now() - make_interval(secs => %s)
+ORDER BY state_change
+LIMIT %s"""
+
+IN_TRANSACTION = "idle in transaction%"  # and "idle in transaction (aborted)"
+
+
+def idle_sessions(reader: PgReader, in_transaction_s: float, idle_s: float) -> IdleSessions:
+    """DB6: sessions idle in transaction longer than `in_transaction_s`, and idle longer than `idle_s`."""
+    seen = visibility(reader)
+    if seen.error is not None:
+        return IdleSessions(reader.address, error=seen.error)
+    in_tx = reader.query(_IDLE, (IN_TRANSACTION, in_transaction_s, EXAMPLES), label="idle in transaction")
+    idle = reader.query(_IDLE, ("idle", idle_s, EXAMPLES), label="idle sessions")
+    error = in_tx.error or idle.error
+    if error is not None:
+        return IdleSessions(reader.address, error=error)
+    return IdleSessions(
+        reader.address,
+        in_transaction=int(in_tx.rows[0][9]) if in_tx.rows else 0,
+        in_transaction_examples=tuple(_backend(row, row[8]) for row in in_tx.rows),
+        idle=int(idle.rows[0][9]) if idle.rows else 0,
+        idle_examples=tuple(_backend(row, row[8]) for row in idle.rows),
+    )
+
+
+# pg_blocking_pids() takes the lock manager's locks briefly: it is called only for sessions that wait
+# on a heavyweight lock. pg_locks.waitstart exists from PostgreSQL 14 (read through to_jsonb so older
+# servers answer too, falling back to the statement's start).
+_BLOCKED = f"""
+WITH waiting AS MATERIALIZED (
+    SELECT pid, pg_blocking_pids(pid) AS blockers
+    FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+)
+SELECT b.pid, coalesce(b.usename::text, ''), coalesce(b.application_name, ''), coalesce(b.state, ''),
+       left(b.query, {QUERY_CHARS}), coalesce(host(b.client_addr), ''),
+       coalesce(b.wait_event_type || '/' || b.wait_event, ''), extract(epoch FROM now() - b.xact_start)::float8,
+       extract(epoch FROM now() - coalesce(l.waitstart, b.query_start))::float8 AS waited_s,
+       coalesce(l.mode, ''), coalesce(l.locktype, ''), coalesce(l.relation::regclass::text, ''),
+       w.blockers[1:10],
+       h.pid, coalesce(h.usename::text, ''), coalesce(h.application_name, ''), coalesce(h.state, ''),
+       left(h.query, {QUERY_CHARS}), coalesce(host(h.client_addr), ''),
+       coalesce(h.wait_event_type || '/' || h.wait_event, ''), extract(epoch FROM now() - h.xact_start)::float8,
+       count(*) OVER ()
+FROM waiting w
+JOIN pg_stat_activity b ON b.pid = w.pid
+LEFT JOIN LATERAL (
+    SELECT pl.mode, pl.locktype, pl.relation, (to_jsonb(pl) ->> 'waitstart')::timestamptz AS waitstart
+    FROM pg_locks pl WHERE pl.pid = w.pid AND NOT pl.granted LIMIT 1
+) l ON true
+LEFT JOIN pg_stat_activity h ON h.pid = w.blockers[1]
+WHERE cardinality(w.blockers) > 0
+ORDER BY waited_s DESC NULLS LAST
+LIMIT %s"""
+
+
+def blocked_queries(reader: PgReader) -> BlockedQueries:
+    """DB7: sessions blocked by another's lock: who waits, on what lock, for how long, behind whom."""
+    seen = visibility(reader)
+    if seen.error is not None:
+        return BlockedQueries(reader.address, error=seen.error)
+    result = reader.query(_BLOCKED, (EXAMPLES,), label="blocked queries")
+    if result.error is not None:
+        return BlockedQueries(reader.address, error=result.error)
+    examples = []
+    for row in result.rows:
+        mode, locktype, relation = row[9], row[10], row[11]
+        lock = f"{mode or 'a lock'} on {locktype or '?'}" + (f" {relation}" if relation else "")
+        blocker = None
+        if row[13] is not None:
+            blocker = _backend(row[13:21], row[20])
+        examples.append(BlockedQuery(_backend(row[:8], row[8]), lock, tuple(int(p) for p in row[12] or ()), blocker))
+    return BlockedQueries(reader.address, count=int(result.rows[0][21]) if result.rows else 0, examples=tuple(examples))
+
+
+_ANALYZE = """
+SELECT d.name, c.oid IS NOT NULL, s.relid IS NOT NULL, s.last_analyze, s.last_autoanalyze,
+       extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8,
+       s.n_live_tup, s.n_mod_since_analyze
+FROM jsonb_to_recordset(%s::jsonb) AS d(ord int, name text, schema_name text, table_name text)
+LEFT JOIN pg_class c ON c.oid = to_regclass(
+    CASE WHEN d.schema_name IS NULL THEN quote_ident(d.table_name)
+         ELSE quote_ident(d.schema_name) || '.' || quote_ident(d.table_name) END)
+LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
+ORDER BY d.ord"""
+
+
+def split_table(name: str) -> tuple[str | None, str]:
+    """`billing.invoices` -> ("billing", "invoices"); `invoices` -> (None, "invoices") (search_path)."""
+    schema, _, table = name.rpartition(".")
+    return (schema or None), table
+
+
+def analyze_ages(reader: PgReader, tables: Sequence[str]) -> AnalyzeAges:
+    """DB14: last (auto)analyze of each declared table; names are matched exactly, as quoted identifiers."""
+    declared = [
+        {"ord": i, "name": name, "schema_name": split_table(name)[0], "table_name": split_table(name)[1]}
+        for i, name in enumerate(tables)
+    ]
+    result = reader.query(_ANALYZE, (json.dumps(declared),), label="analyze ages")
+    if result.error is not None:
+        return AnalyzeAges(reader.address, error=result.error)
+    return AnalyzeAges(
+        reader.address,
+        tuple(
+            TableAnalyze(
+                name=str(name),
+                exists=bool(exists),
+                is_table=bool(has_stats),
+                last_analyze=last,
+                last_autoanalyze=last_auto,
+                age_s=float(age) if age is not None else None,
+                live_rows=int(live) if live is not None else None,
+                modified_since_analyze=int(modified) if modified is not None else None,
+            )
+            for name, exists, has_stats, last, last_auto, age, live, modified in result.rows
+        ),
+    )
