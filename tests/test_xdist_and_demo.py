@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from healthsuite.demo.services import free_port
-from healthsuite.demo.stack import PORT_VARIABLES, DemoStack
+from healthsuite.demo.stack import FAULTS, MASKING_FAULTS, PORT_VARIABLES, DemoStack
 
 from .conftest import CHECKS, PROJECT, _parse_junit
 
@@ -98,3 +98,15 @@ def test_demo_with_postgres_stopped_fails_db1_naming_the_kind_and_the_fix(tmp_pa
     assert "observed:    connection refused: nothing accepted the connection at 127.0.0.1:" in done.stdout
     assert "pg_isready" in done.stdout and "escalate:" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_demo_break_all_shows_every_fault_at_once(tmp_path: Path) -> None:
+    """`--break all`: every diagnosis with a demo fault fails, in one run (DB1/DB2 would mask the rest)."""
+    done = _demo(tmp_path, "--break", "all", "--", "--reports-dir", str(tmp_path / "reports"), "-p", "no:cacheprovider")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    failed = set(report["summary"]["failed_diagnoses"])
+    expected = set(FAULTS) - set(MASKING_FAULTS)
+    assert expected <= failed, f"not failing under --break all: {sorted(expected - failed)}"
+    assert report["platform_incident"] is not None  # AV5 is broken too

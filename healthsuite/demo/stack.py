@@ -52,12 +52,18 @@ FAULTS: dict[str, str] = {
     **pg_faults_schema.FAULTS,
     **pg_faults_data.FAULTS,
 }
-# faults made inside the demo's PostgreSQL database (inject returns the undo)
+# faults made inside the demo's PostgreSQL database (inject returns the undo), in the order they are
+# made: schema and data changes first, then the sessions that hold locks (DB5-DB7) and would block them;
 PG_FAULTS = {
     name: module.inject
-    for module in (pg_faults_activity, pg_faults_schema, pg_faults_data)
+    for module in (pg_faults_schema, pg_faults_data, pg_faults_activity)
     for name in module.FAULTS
 }
+# DB3 last: it fills max_connections up to 80 % counting the sessions the other faults hold
+_PG_ORDER = {name: index for index, name in enumerate(sorted(PG_FAULTS, key=lambda n: n == "DB3"))}
+# `all` leaves these out: PostgreSQL stopped (DB1) or refusing the role (DB2) would hide every other
+# database fault behind one connection error. Break them on their own.
+MASKING_FAULTS = ("DB1", "DB2")
 
 # The booking platform's schema (runbooks 000/001), as the demo and the suite's tests serve it: the
 # tables the data diagnoses read by default (healthsuite/data_model.py), with every foreign-key column
@@ -260,12 +266,12 @@ class DemoStack:
         """Inject the named faults (diagnosis IDs, or `all`); returns what was broken."""
         wanted = [n.strip().upper() for n in names if n.strip()]
         if "ALL" in wanted:
-            wanted = list(FAULTS)
+            wanted = [name for name in FAULTS if name not in MASKING_FAULTS]
         unknown = [n for n in wanted if n not in FAULTS]
         if unknown:
             raise ValueError(f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all")
         # PostgreSQL faults first: DB1 stops the server they are made in
-        wanted.sort(key=lambda n: (n not in PG_FAULTS, n == "DB1"))
+        wanted.sort(key=lambda n: (n not in PG_FAULTS, _PG_ORDER.get(n, 0), n == "DB1"))
         for name in wanted:
             if name in PG_FAULTS:
                 if self.postgres is not None and self.postgres.is_running() and name not in self._pg_undo:
