@@ -23,11 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from .auth_model import AuthSettings
 from .catalogue import AREAS, Area, Severity, load_catalogue
 from .data_model import DataMapping
+from .flows_model import BookingSettings, PaymentSettings
 from .modeltypes import (
     TEMPLATE_DOC,
-    HttpStatusCode,
     Model,
     Name,
     Seconds,
@@ -38,8 +39,11 @@ from .modeltypes import (
     template_validator,
 )
 from .netaddr import parse_address
+from .ops_model import Integrations, LatencyTarget, MetricsEndpoint
 from .providers import shipped_ranges
 from .schema_model import SchemaDeclaration
+from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
+from .targets import Target as Target
 from .templates import Template
 
 
@@ -63,17 +67,6 @@ def _no_literal_url_password(value: SecretTemplate) -> SecretTemplate:
             "write the password as a variable, e.g. postgresql://monitor:${PGPASSWORD}@host/db",
         )
     return value
-
-
-class Target(Model):
-    """Something a check probes. `severity` overrides the diagnosis severity for this target only."""
-
-    name: Name
-    severity: Severity | None = Field(None, description="Severity of this target's checks (overrides the default).")
-    smoke: bool = Field(False, description="Part of the post-deploy smoke set (DEP1, marker `smoke`).")
-
-    kind_label: ClassVar[str] = "target"  # e.g. "page"; used in messages
-    collection: ClassVar[str] = "targets"  # the environment-file key that lists this kind
 
 
 class BodyCondition(Model):
@@ -113,39 +106,6 @@ class BodyCondition(Model):
         if self.contains is not None:
             return f"{subject} contains {self.contains!r}"
         return f"{subject} {'exists' if self.exists else 'is absent'}"
-
-
-class HttpTarget(Target):
-    """An HTTP(S) URL: `path` under one of `base_urls`, or an absolute `url`."""
-
-    path: str | None = Field(None, description="Path under the base URL, e.g. /api/health.")
-    url: Text | None = Field(None, description="Absolute URL (instead of base + path).")
-    base: Name | None = Field(None, description="Key of base_urls (default: the only one, or `app`).")
-    method: Literal["GET", "HEAD"] = "GET"
-    headers: dict[str, SecretText] = Field({}, description="Extra request headers; values are treated as secrets.")
-    expect_status: HttpStatusCode | list[HttpStatusCode] = Field(200, description="Expected status code(s).")
-    content_type: str | None = Field(None, description="Expected media type, e.g. text/html (parameters ignored).")
-    follow_redirects: bool = Field(False, description="Follow redirects (default: report them, as curl -I does).")
-    timeout_s: Seconds | None = Field(None, description="Overrides timeouts.http_s for this target.")
-    max_total_ms: float | None = Field(
-        None, gt=0, description="PERF1 limit on the total time of this request (default: thresholds.PERF1)."
-    )
-
-    kind_label: ClassVar[str] = "endpoint"
-
-    @model_validator(mode="after")
-    def _path_or_url(self) -> HttpTarget:
-        if (self.path is None) == (self.url is None):
-            raise rule_error("give either `path` (under a base URL) or `url`, not both or neither", "e.g. path: /")
-        if self.path is not None and not self.path.startswith("/"):
-            raise rule_error(f"path {self.path!r} must start with '/'", f"write /{self.path}")
-        if self.url is not None and self.url.is_literal and not self.url.raw.startswith(("http://", "https://")):
-            raise rule_error(f"url {self.url.raw!r} is not an http(s) URL", "write https://host/path")
-        return self
-
-    @property
-    def expected_statuses(self) -> tuple[int, ...]:
-        return tuple(self.expect_status) if isinstance(self.expect_status, list) else (self.expect_status,)
 
 
 class Page(HttpTarget):
@@ -480,6 +440,12 @@ class Environment(Model):
     status_pages: list[StatusPage] = Field([], description="Provider status APIs, Statuspage format (AV5).")
     versions: list[VersionSource] = Field([], description="Where the deployed version is read (DEP2).")
     pools: list[PoolStatus] = Field([], description="Application connection-pool status endpoints (DB4).")
+    booking: BookingSettings | None = Field(None, description="The booking flow: test submission, tenants (BK1, BK2).")
+    payments: PaymentSettings | None = Field(None, description="Payment provider and webhook (PAY1-PAY3, PAY6).")
+    auth: AuthSettings | None = Field(None, description="Sign-in, tokens, refresh tokens (AUTH1-AUTH4, AUTH7).")
+    metrics: list[MetricsEndpoint] = Field([], description="Prometheus /metrics endpoints (PERF3).")
+    latency: list[LatencyTarget] = Field([], description="Endpoints sampled for the latency SLO (PERF2).")
+    integrations: Integrations = Field(Integrations(), description="Calendar, error tracker, dependencies (EXT1-3).")
     thresholds: dict[str, dict[str, float]] = Field(
         {}, description="Per-diagnosis thresholds, e.g. DB3: {max_connections_pct: 70}."
     )

@@ -212,6 +212,11 @@ def _prefixed(target: Target) -> str:
     return f"{prefix}-{target.name}"
 
 
+def _some(target: object) -> list[Target]:
+    """An optional single target as a parameter list."""
+    return [target] if isinstance(target, Target) else []
+
+
 # fixture name -> (targets of the environment, what to declare when there are none, id of a target)
 TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str, Callable[[Target], str]]] = {
     "page": (lambda m: m.pages, "`pages`", lambda t: t.name),
@@ -239,6 +244,23 @@ TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str,
         lambda t: t.name,
     ),
     "pool_status": (lambda m: m.pools, "`pools`", lambda t: t.name),
+    "booking_submission": (lambda m: _some(m.booking and m.booking.submit), "`booking.submit`", lambda t: t.name),
+    "tenant_page": (lambda m: m.booking.tenant_pages() if m.booking else [], "`booking.tenants`", lambda t: t.name),
+    "payment_provider": (lambda m: _some(m.payments and m.payments.provider), "`payments.provider`", lambda t: t.name),
+    "payment_webhook": (lambda m: _some(m.payments and m.payments.webhook), "`payments.webhook`", lambda t: t.name),
+    "payment_initialize": (
+        lambda m: _some(m.payments and m.payments.initialize), "`payments.initialize`", lambda t: t.name
+    ),
+    "oidc_discovery": (lambda m: _some(m.auth and m.auth.discovery), "`auth.discovery`", lambda t: t.name),
+    "sign_in": (lambda m: _some(m.auth and m.auth.sign_in), "`auth.sign_in`", lambda t: t.name),
+    "protected_endpoint": (lambda m: _some(m.auth and m.auth.protected), "`auth.protected`", lambda t: t.name),
+    "token_verify": (lambda m: _some(m.auth and m.auth.verify), "`auth.verify`", lambda t: t.name),
+    "refresh_tokens": (lambda m: _some(m.auth and m.auth.refresh_tokens), "`auth.refresh_tokens`", lambda t: t.name),
+    "metrics_endpoint": (lambda m: m.metrics, "`metrics`", lambda t: t.name),
+    "latency_target": (lambda m: m.latency, "`latency`", lambda t: t.name),
+    "calendar_api": (lambda m: _some(m.integrations.calendar), "`integrations.calendar`", lambda t: t.name),
+    "error_tracker": (lambda m: _some(m.integrations.error_tracker), "`integrations.error_tracker`", lambda t: t.name),
+    "dependency": (lambda m: m.integrations.dependencies, "`integrations.dependencies`", lambda t: t.name),
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthsuite.demo.app import Fault, create_app
+from healthsuite.demo.app import create_app
+from healthsuite.demo.faults import Fault
 from healthsuite.demo.server import ServedApp, make_tls_files
 from healthsuite.demo.services import GarbageListener, SilentListener, free_port
 from healthsuite.demo.stack import DemoStack

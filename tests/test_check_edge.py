@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from healthsuite.assessments.edge import versions_match
-from healthsuite.demo.app import OLD_VERSION, VERSION, Fault
+from healthsuite.demo.app import OLD_VERSION, VERSION
+from healthsuite.demo.faults import Fault
 from healthsuite.demo.services import SilentListener, free_port
 from healthsuite.demo.stack import DemoStack
 

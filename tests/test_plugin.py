@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.app import Fault
+from healthsuite.demo.faults import Fault
 from healthsuite.demo.stack import DemoStack
 
 from .conftest import CHECKS, PROJECT, RunChecks

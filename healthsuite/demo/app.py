@@ -8,11 +8,8 @@ through `Faults` or from outside through `POST /__demo/faults` on loopback.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,77 +17,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from . import app_auth, app_flows, app_ops
+from .faults import Fault, Faults
+
 VERSION = "2026.11.22-demo"
 OLD_VERSION = "2026.11.01-demo"  # what the DEP2 fault serves: the previous build
 TENANTS = ("instylehairboutique",)
 CORS_ORIGINS = ("https://booking.demo.test",)
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "authorization, content-type, x-tenant-id"
-# Switches beyond per-path faults, with their allowed values (the first is the healthy one).
-MODES: dict[str, tuple[str, ...]] = {
-    "cors": ("correct", "reflect", "wildcard", "none"),  # NET7: reflect any origin, `*`, or no CORS headers
-    "http": ("redirect", "serve"),  # NET6: plain HTTP redirects to HTTPS, or serves the site
-    "platform": ("none", "minor", "major", "critical"),  # AV5: the status API's indicator
-    "version": ("current", "old"),  # DEP2: the build that is served
-    "pool": ("ok", "exhausted"),  # DB4: the backend's connection pool
-}
-
-
-@dataclass(frozen=True)
-class Fault:
-    """How one path misbehaves; None fields keep the normal behaviour."""
-
-    status: int | None = None
-    delay_s: float = 0.0
-    body: str | None = None
-    content_type: str | None = None
-
-
-class Faults:
-    """Thread-safe map from path to fault, shared between the server thread and the tests; it also
-    counts the requests each path received (`requests["GET /"]`), to show what a run sent."""
-
-    def __init__(self) -> None:
-        self._faults: dict[str, Fault] = {}
-        self._modes: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self.requests: Counter[str] = Counter()
-
-    def set_mode(self, name: str, value: str) -> None:
-        if value not in MODES[name]:
-            raise ValueError(f"mode {name} is one of {', '.join(MODES[name])}, not {value!r}")
-        with self._lock:
-            self._modes[name] = value
-
-    def mode(self, name: str) -> str:
-        with self._lock:
-            return self._modes.get(name, MODES[name][0])
-
-    def count(self, method: str, path: str) -> None:
-        with self._lock:
-            self.requests[f"{method} {path}"] += 1
-
-    def set(self, path: str, fault: Fault) -> None:
-        with self._lock:
-            self._faults[path] = fault
-
-    def clear(self, path: str | None = None) -> None:
-        with self._lock:
-            if path is None:
-                self._faults.clear()
-                self._modes.clear()
-            else:
-                self._faults.pop(path, None)
-
-    def get(self, path: str) -> Fault | None:
-        with self._lock:
-            return self._faults.get(path)
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {**{path: asdict(fault) for path, fault in self._faults.items()}, "modes": dict(self._modes)}
-
-
 HOME = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>InStyle Hair Boutique - Book an appointment</title></head>
 <body><h1>InStyle Hair Boutique</h1><p><a href="/book/instylehairboutique">Book now</a></p></body></html>
@@ -269,6 +204,9 @@ def create_app(
             Route("/api/pool-status", pool_status),
             Route("/__demo/status.json", platform_status),
             Route("/__demo/faults", faults_admin, methods=["GET", "POST", "DELETE"]),
+            *app_flows.routes(faults),
+            *app_auth.routes(faults),
+            *app_ops.routes(faults),
         ]
     )
     app.state.faults = faults

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import pg_faults_activity, pg_faults_data, pg_faults_schema
-from .app import Fault, Faults, create_app, create_http_app
+from . import app_auth, app_flows, app_ops, pg_faults_activity, pg_faults_data, pg_faults_schema
+from .app import create_app, create_http_app
 from .dns import DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
+from .faults import Fault, Faults
 from .server import ServedApp, TlsFiles, make_tls_files
 from .services import PostgresServer, RedisServer, SilentListener
 
@@ -51,7 +52,12 @@ FAULTS: dict[str, str] = {
     **pg_faults_activity.FAULTS,
     **pg_faults_schema.FAULTS,
     **pg_faults_data.FAULTS,
+    **app_flows.FAULTS,
+    **app_auth.FAULTS,
+    **app_ops.FAULTS,
 }
+# faults of the app's own parts and stand-ins (inject(name, stack) returns the undo)
+APP_FAULTS = {name: module.inject for module in (app_flows, app_auth, app_ops) for name in module.FAULTS}
 # faults made inside the demo's PostgreSQL database (inject returns the undo), in the order they are
 # made: schema and data changes first, then the sessions that hold locks (DB5-DB7) and would block them;
 PG_FAULTS = {
@@ -202,7 +208,7 @@ class DemoStack:
         self.dns: DnsServer | None = None
         self.tls: TlsFiles | None = None
         self.pg_password = ""
-        self._pg_undo: dict[str, Callable[[], None]] = {}
+        self._undo: dict[str, Callable[[], None]] = {}
         self._certificate_swapped = False
         self.broken: set[str] = set()
 
@@ -274,8 +280,11 @@ class DemoStack:
         wanted.sort(key=lambda n: (n not in PG_FAULTS, _PG_ORDER.get(n, 0), n == "DB1"))
         for name in wanted:
             if name in PG_FAULTS:
-                if self.postgres is not None and self.postgres.is_running() and name not in self._pg_undo:
-                    self._pg_undo[name] = PG_FAULTS[name](name, self.postgres, DATABASE)
+                if self.postgres is not None and self.postgres.is_running() and name not in self._undo:
+                    self._undo[name] = PG_FAULTS[name](name, self.postgres, DATABASE)
+            elif name in APP_FAULTS:
+                if name not in self._undo:
+                    self._undo[name] = APP_FAULTS[name](name, self)
             elif name == "AV1":
                 self.faults.set("/", Fault(status=404))
             elif name == "AV2":
@@ -321,12 +330,12 @@ class DemoStack:
         self.faults.requests.clear()
         if self.postgres is not None and not self.postgres.is_running():
             self.postgres.start()
-        for name, undo in reversed(list(self._pg_undo.items())):
+        for name, undo in reversed(list(self._undo.items())):
             try:
                 undo()
             except Exception as exc:  # noqa: BLE001 - heal the rest; say what could not be undone
                 print(f"demo: could not undo {name}: {exc}", file=sys.stderr)
-        self._pg_undo.clear()
+        self._undo.clear()
         if self.postgres is not None:
             # a slow statement left by a fault (a lock waiter) must not fail PERF4 on a healed demo
             self.postgres.psql("SELECT pg_stat_statements_reset()", dbname=DATABASE)
