@@ -1,9 +1,14 @@
 """Auth data: users without a role (AUTH5) and session hygiene (AUTH6), read from the declared
 `data.users` and `data.sessions` tables. Runbook 000 §4 "Authentication Problems" (Step 3: Check
-Database Auth Records; Solution B: Session Management)."""
+Database Auth Records; Solution B: Session Management).
 
+Sign-in and tokens (AUTH1-AUTH4) and refresh tokens in Redis (AUTH7), declared under `auth`: see the
+section below."""
+
+from healthsuite.assessments import auth as auth_judge
 from healthsuite.assessments import pg_data as judge
 from healthsuite.checkapi import check
+from healthsuite.probes import auth as auth_probes
 from healthsuite.probes import pg_data
 
 
@@ -25,3 +30,45 @@ def test_sessions_are_cleaned_up_and_not_piling_up(postgres, probes, expect):
         )
     )
     expect.finding(judge.session_counts(observation, max_stale_sessions=expect.threshold("max_stale_sessions")))
+
+
+# --- sign-in and tokens: runbook 000 §4 steps 1-2, error codes AUTH001/AUTH002; 002 "Authentication
+# Failures"; 004 "JWT Configuration Problems", "Token Refresh Issues" ------------------------------------
+
+
+@check("AUTH1")
+def test_oidc_discovery_document_is_well_formed(oidc_discovery, probes, expect):
+    issuer, source = auth_probes.expected_issuer(expect.env, oidc_discovery)
+    observation = expect.reached(auth_probes.discovery(probes, oidc_discovery))
+    expect.finding(auth_judge.discovery(observation, issuer, source, expect.catalogue))
+
+
+@check("AUTH2")
+def test_sign_in_answers_without_server_error(sign_in, probes, expect):
+    env = expect.env
+    redirect_to = env.resolve(sign_in.redirect_to, env.where(sign_in, "redirect_to")) if sign_in.redirect_to else None
+    observation = expect.reached(probes.http(sign_in), expected="the sign-in endpoint answers 200 or a redirect")
+    expect.finding(auth_judge.sign_in(sign_in, observation, redirect_to, expect.catalogue))
+
+
+@check("AUTH3")
+def test_protected_endpoint_refuses_bad_tokens(protected_endpoint, probes, expect):
+    settings = auth_probes.protected_settings(expect.env, protected_endpoint)
+    observation = expect.reached(auth_probes.bad_tokens(probes, protected_endpoint, settings))
+    expect.finding(auth_judge.bad_tokens_refused(protected_endpoint, observation, expect.catalogue))
+
+
+@check("AUTH4")
+def test_token_minted_with_configured_secret_is_accepted(token_verify, probes, expect):
+    settings = auth_probes.verify_settings(expect.env, token_verify)  # an unset secret skips, naming it
+    observation = expect.reached(auth_probes.verify_fresh_token(probes, token_verify, settings))
+    expect.finding(auth_judge.fresh_token_accepted(token_verify, observation, expect.catalogue))
+
+
+@check("AUTH7")
+def test_refresh_tokens_have_a_ttl(refresh_tokens, probes, expect):
+    cache = auth_probes.cache_of(expect.env, refresh_tokens)
+    if cache is None:
+        expect.finding(auth_judge.no_such_cache(refresh_tokens, [c.name for c in expect.env.model.caches]))
+    observation = expect.reached(auth_probes.refresh_token_ttls(probes, refresh_tokens, cache))
+    expect.finding(auth_judge.refresh_tokens_expire(refresh_tokens, observation))

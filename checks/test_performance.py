@@ -3,10 +3,11 @@
 
 import pytest
 
-from healthsuite.assessments import edge
+from healthsuite.assessments import edge, ops
 from healthsuite.assessments import pg_schema as pg_judge
 from healthsuite.checkapi import check
-from healthsuite.probes import pg_schema
+from healthsuite.probes import ops as ops_probes
+from healthsuite.probes import pg_schema, redis_stats
 
 
 @check("PERF1")
@@ -40,3 +41,43 @@ def test_indexes_exist_and_foreign_keys_are_indexed(postgres, probes, expect):
     tables = pg_schema.declared_tables(declared)
     observation = expect.reached(pg_schema.indexes(probes.postgres(postgres), declared.indexes, tables))
     expect.finding(pg_judge.indexes(observation))
+
+
+# --- sampled latency, application metrics, cache hit rate (runbooks 001 performance-monitor.sh, 002, 004) -----
+
+
+@check("PERF2")
+def test_sampled_latency_within_slo(latency_target, probes, expect):
+    target = latency_target
+    observation = ops_probes.sample_latency(probes, target, int(target.samples or expect.threshold("samples")))
+    expect.finding(
+        ops.latency(
+            observation,
+            target.expected_statuses,
+            p95_ms=target.max_p95_ms or expect.threshold("p95_ms"),
+            mean_ms=target.max_mean_ms or expect.threshold("mean_ms"),
+            min_success_pct=expect.threshold("min_success_rate_pct"),
+        )
+    )
+
+
+@check("PERF3")
+def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, probes, expect):
+    target = metrics_endpoint
+    scrape = expect.reached(ops_probes.scrape(probes, target), expected="the metrics endpoint answers")
+    expect.finding(
+        ops.metrics(
+            target,
+            scrape,
+            max_5xx_pct=expect.threshold("max_5xx_rate_pct"),
+            rollback_5xx_pct=expect.threshold("rollback_5xx_rate_pct"),
+            p95_ms=target.max_p95_ms or expect.threshold("p95_ms"),
+            max_memory_mb=target.max_resident_memory_mb or expect.threshold("max_resident_memory_mb"),
+        )
+    )
+
+
+@check("PERF7")
+def test_cache_hit_rate(cache, probes, expect):
+    info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
+    expect.finding(ops.hit_rate(info, expect.threshold("min_hit_rate_pct")))

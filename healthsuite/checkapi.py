@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 
+from .assessments.flows import error_code_finding_parts
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
 from .environment import (
@@ -37,6 +39,7 @@ from .environment import (
 )
 from .failure import Finding, compose, probe_failure
 from .probes.errors import ProbeError
+from .probes.http import HttpObservation
 from .probes.postgres import address_of as postgres_address
 from .probes.redis import address_of as redis_address
 
@@ -141,6 +144,7 @@ class Expect:
         self.severity = cast(Severity, effective)
         self.target = target_of(item)
         self._contacts = contacts
+        self._answers: list[HttpObservation] = []  # HTTP answers this check saw (their error codes are decoded)
 
     def threshold(self, name: str) -> float:
         """This diagnosis's threshold: the environment's `thresholds`, else the catalogue default."""
@@ -167,6 +171,8 @@ class Expect:
         A failing finding may carry its own severity (NET5's expiry windows): the report, JUnit and the
         message then show that one, while `-m` selection keeps the check's."""
         __tracebackhide__ = True
+        if not finding.ok:
+            finding = self._decode_error_codes(finding)
         severity = finding.severity if (finding.severity and not finding.ok) else self.severity
         self._record(finding, severity)
         if not finding.ok:
@@ -180,9 +186,23 @@ class Expect:
             )
             pytest.fail(self.env.redactor.redact(message), pytrace=False)
 
+    def _decode_error_codes(self, finding: Finding) -> Finding:
+        """A failing finding explained by the application error codes (BK3) of the answers it saw."""
+        for answer in self._answers:
+            meaning, steps = error_code_finding_parts(answer, self.catalogue)
+            if meaning and meaning not in finding.meaning:
+                finding = replace(
+                    finding,
+                    meaning=f"{finding.meaning.rstrip('.')}; {meaning}" if finding.meaning else meaning,
+                    remediation=(*steps, *finding.remediation),
+                )
+        return finding
+
     def reached(self, observation: H, expected: str | None = None) -> H:
         """The observation, unless its probe met a transport error: then the check fails."""
         __tracebackhide__ = True
+        if isinstance(observation, HttpObservation) and observation.error is None:
+            self._answers.append(observation)
         if observation.error is not None:
             self.finding(probe_failure(observation.error, self.catalogue, expected or self.entry.verifies))
         return observation

@@ -407,7 +407,7 @@ class Contact(Model):
 
 TARGET_COLLECTIONS = (
     "pages", "health", "endpoints", "databases", "caches", "hostnames", "tls", "cors", "proxies", "ports",
-    "status_pages", "versions", "pools",
+    "status_pages", "versions", "pools", "metrics", "latency",
 )
 
 
@@ -483,6 +483,19 @@ class Environment(Model):
                     f"tls: {tls.name!r} uses base {tls.base!r}, which base_urls does not declare",
                     "add it under base_urls or write `url: https://host`",
                 )
+        tokens = self.auth.refresh_tokens if self.auth is not None else None
+        if tokens is not None:
+            names = [cache.name for cache in self.caches]
+            if (tokens.cache is None and len(names) != 1) or (tokens.cache is not None and tokens.cache not in names):
+                wanted = (
+                    f"cache {tokens.cache!r}"
+                    if tokens.cache
+                    else "no cache, while `caches` does not declare exactly one"
+                )
+                raise rule_error(
+                    f"auth.refresh_tokens names {wanted} (declared caches: {', '.join(names) or 'none'})",
+                    "set auth.refresh_tokens.cache to the name of an entry under `caches`",
+                )
         providers = self.provider_ranges()
         for host in self.hostnames:
             for entry in host.expect_in:
@@ -535,6 +548,18 @@ class Environment(Model):
         yield from self.status_pages
         yield from self.versions
         yield from self.pools
+        if self.booking is not None:
+            if self.booking.submit is not None:
+                yield self.booking.submit
+            yield from self.booking.tenant_pages()
+        if self.payments is not None and self.payments.webhook is not None:
+            yield self.payments.webhook
+        if self.auth is not None:
+            auth = self.auth
+            yield from (t for t in (auth.discovery, auth.sign_in, auth.protected, auth.verify) if t is not None)
+        yield from self.metrics
+        yield from self.latency
+        yield from self.integrations.http_targets()
 
     def provider_ranges(self) -> dict[str, list[str]]:
         """NET2 provider ranges: the shipped ones, then the file's dns.providers."""

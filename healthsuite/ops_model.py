@@ -4,35 +4,188 @@
 OWNER: the metrics/integrations work; the attribute names used by healthsuite.plugin.TARGET_FIXTURES
 (`metrics`, `latency`, `integrations.calendar`, `integrations.error_tracker`,
 `integrations.dependencies`) must stay.
+
+Requests to external services (calendar, error tracker, dependencies) carry only their own headers
+and token, never the environment's `http.headers`: those are the application's credentials and must not
+travel to a third party.
 """
 
 from __future__ import annotations
 
-from .modeltypes import Model
-from .targets import HttpTarget
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from .modeltypes import Model, Name, Seconds, SecretTemplate, SecretText, Text, rule_error
+from .targets import HttpTarget, Target
+from .templates import Template
+
+GOOGLE_CALENDAR_LIST = "https://www.googleapis.com/calendar/v3/users/me/calendarList"
+SENTRY_URL = "https://sentry.io"
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+
+
+def _secret_reference(value: SecretTemplate | None) -> SecretTemplate | None:
+    if value is not None and value.is_literal and value.raw:
+        raise rule_error(
+            "a token is written literally in the file",
+            "reference it instead: ${VARIABLE_NAME}, and set that variable where the checks run",
+        )
+    return value
+
+
+def _default_location(data: Any, **defaults: str) -> Any:
+    """Fill `url` (or `path`) when the file gives neither: the provider's well-known address."""
+    if isinstance(data, dict) and "path" not in data and "url" not in data:
+        return {**data, **defaults}
+    return data
 
 
 class MetricsEndpoint(HttpTarget):
-    """PERF3: a Prometheus /metrics endpoint."""
+    """PERF3: the application's Prometheus /metrics endpoint (default path /metrics), scraped once.
+
+    Counters are cumulative since the process started, so the 5xx share judged is the lifetime one."""
+
+    requests_metric: str = Field(
+        "http_requests_total", pattern=METRIC_NAME, description="Counter of HTTP requests, with a status label."
+    )
+    status_label: str = Field(
+        "status",
+        description="Label of requests_metric carrying the HTTP status (then status, code, status_code are tried).",
+    )
+    duration_metric: str | None = Field(
+        "http_request_duration_seconds",
+        pattern=METRIC_NAME,
+        description="Histogram of request durations in seconds (p95 from its buckets); null: not judged.",
+    )
+    memory_metric: str | None = Field(
+        "process_resident_memory_bytes",
+        pattern=METRIC_NAME,
+        description="Gauge of resident memory in bytes; null: not judged.",
+    )
+    max_p95_ms: float | None = Field(None, gt=0, description="p95 limit (default: thresholds.PERF3.p95_ms).")
+    max_resident_memory_mb: float | None = Field(
+        None, gt=0, description="Resident memory limit (default: thresholds.PERF3.max_resident_memory_mb)."
+    )
+
+    kind_label: ClassVar[str] = "metrics endpoint"
+    collection: ClassVar[str] = "metrics"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_path(cls, data: Any) -> Any:
+        return _default_location(data, path="/metrics")
 
 
 class LatencyTarget(HttpTarget):
-    """PERF2: an endpoint sampled N times for its latency SLO."""
+    """PERF2: an endpoint sampled N times (at most `concurrency` at once) for its latency SLO.
+
+    The samples are extra traffic by design: each is a new request, never taken from the probe cache."""
+
+    samples: int | None = Field(
+        None, ge=1, le=1000, description="Requests sent (default: thresholds.PERF2.samples)."
+    )
+    concurrency: int = Field(5, ge=1, le=50, description="Requests in flight at once.")
+    max_p95_ms: float | None = Field(None, gt=0, description="p95 limit (default: thresholds.PERF2.p95_ms).")
+    max_mean_ms: float | None = Field(None, gt=0, description="Mean limit (default: thresholds.PERF2.mean_ms).")
+
+    kind_label: ClassVar[str] = "latency target"
+    collection: ClassVar[str] = "latency"
 
 
 class CalendarApi(HttpTarget):
-    """EXT1: the calendar API (Google Calendar's shape)."""
+    """EXT1: the calendar API (Google Calendar's shape), called with the configured access token as Bearer.
+
+    Default URL: Google's calendarList of the token's user, a read that needs only the Calendar scope."""
+
+    name: Name = "calendar"
+    token: SecretText = Field(
+        "${GOOGLE_CALENDAR_TOKEN}",
+        validate_default=True,
+        description="OAuth access token, sent as `Authorization: Bearer`; written as ${VARIABLE}.",
+    )
+
+    kind_label: ClassVar[str] = "calendar API"
+    collection: ClassVar[str] = "integrations.calendar"
+
+    _token = field_validator("token")(_secret_reference)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_url(cls, data: Any) -> Any:
+        return _default_location(data, url=GOOGLE_CALENDAR_LIST)
 
 
-class ErrorTracker(HttpTarget):
-    """EXT2: the error tracker's issues API (Sentry's shape)."""
+class ErrorTracker(Target):
+    """EXT2: the error tracker's issues API, Sentry's shape:
+    `GET {url}/api/0/projects/{organization}/{project}/issues/?statsPeriod=<window>h&query=...`."""
+
+    name: Name = "sentry"
+    url: Text = Field(
+        SENTRY_URL, validate_default=True, description="The tracker's address (self-hosted Sentry: its URL)."
+    )
+    organization: Text = Field(description="Organization slug.")
+    project: Text = Field(description="Project slug.")
+    token: SecretText = Field(
+        "${SENTRY_TOKEN}",
+        validate_default=True,
+        description="API token with project:read, sent as `Authorization: Bearer`; written as ${VARIABLE}.",
+    )
+    query: str = Field(
+        "is:unresolved", description="Issue search; `firstSeen:-<window>h` is added (window: thresholds.EXT2)."
+    )
+    top: int = Field(5, ge=0, le=25, description="How many of the new issues are listed (titles truncated).")
+    timeout_s: Seconds | None = Field(None, description="Overrides timeouts.http_s.")
+
+    kind_label: ClassVar[str] = "error tracker"
+    collection: ClassVar[str] = "integrations.error_tracker"
+
+    _token = field_validator("token")(_secret_reference)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: Template) -> Template:
+        if value.is_literal and not value.raw.startswith(("http://", "https://")):
+            raise rule_error(f"url {value.raw!r} is not an http(s) URL", f"write e.g. {SENTRY_URL}")
+        return value
 
 
 class ExternalDependency(HttpTarget):
-    """EXT3: an external dependency and its time budget."""
+    """EXT3: an external service the application calls; it must answer (any status under 500, or the
+    declared `expect_status`) within its time budget."""
+
+    token: SecretText | None = Field(None, description="Sent as `Authorization: Bearer`; written as ${VARIABLE}.")
+    budget_ms: float | None = Field(
+        None, gt=0, description="Time budget of one call (default: thresholds.EXT3.timeout_s)."
+    )
+
+    kind_label: ClassVar[str] = "dependency"
+    collection: ClassVar[str] = "integrations.dependencies"
+
+    _token = field_validator("token")(_secret_reference)
 
 
 class Integrations(Model):
-    calendar: CalendarApi | None = None
-    error_tracker: ErrorTracker | None = None
-    dependencies: list[ExternalDependency] = []
+    calendar: CalendarApi | None = Field(None, description="EXT1: the calendar API and its access token.")
+    error_tracker: ErrorTracker | None = Field(None, description="EXT2: the error tracker (Sentry).")
+    dependencies: list[ExternalDependency] = Field([], description="EXT3: external services and their budgets.")
+
+    @field_validator("dependencies")
+    @classmethod
+    def _unique_names(cls, value: list[ExternalDependency]) -> list[ExternalDependency]:
+        seen: set[str] = set()
+        for dependency in value:
+            if dependency.name in seen:
+                raise rule_error(
+                    f"integrations.dependencies: the name {dependency.name!r} is used twice",
+                    "give every entry its own name",
+                )
+            seen.add(dependency.name)
+        return value
+
+    def http_targets(self) -> Iterator[HttpTarget]:
+        """The integrations located by base URL + path or by URL (for the base-URL check)."""
+        if self.calendar is not None:
+            yield self.calendar
+        yield from self.dependencies

@@ -24,9 +24,17 @@ CHECKS = PROJECT / "checks"
 @pytest.fixture(scope="session")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     """The demo's app, PostgreSQL and Redis on free ports: one per xdist worker."""
-    ports = DemoPorts(**{name: free_port() for name in DemoPorts.__dataclass_fields__})
-    stack = DemoStack(tmp_path_factory.mktemp("demo"), ports)
-    stack.start()
+    # free_port() remembers its ports only within one process: two xdist workers can, rarely, pick
+    # the same one. A start that finds a port taken is retried on fresh ports.
+    for attempt in range(3):
+        ports = DemoPorts(**{name: free_port() for name in DemoPorts.__dataclass_fields__})
+        stack = DemoStack(tmp_path_factory.mktemp("demo"), ports)
+        try:
+            stack.start()
+            break
+        except Exception as exc:  # noqa: BLE001
+            if attempt == 2 or "in use" not in str(exc).lower() and "listen" not in str(exc).lower():
+                raise
     yield stack
     stack.stop()
 

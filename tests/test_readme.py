@@ -50,3 +50,12 @@ def test_the_table_of_diagnoses_lists_exactly_the_implemented_checks() -> None:
     assert table, "README.md has the table of implemented diagnoses"
     rows = set(re.findall(r"^\| ([A-Z]+[0-9]+) \|", table.group(0), re.M))
     assert rows == implemented, f"missing from README: {sorted(implemented - rows)}; not implemented: {sorted(rows - implemented)}"
+
+
+def test_the_table_shows_the_catalogue_category_and_severity() -> None:
+    from healthsuite.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    for diagnosis, category, severity in re.findall(r"^\| ([A-Z]+[0-9]+) \| .* \| (\w+) \| (\w+) \|$", README, re.M):
+        entry = catalogue.diagnosis(diagnosis)
+        assert (category, severity) == (entry.category, entry.severity), diagnosis

@@ -257,7 +257,10 @@ class DemoStack:
         path.touch(mode=0o600)
         path.write_text(
             "# written by the healthsuite demo: the passwords of its throwaway servers\n"
-            f"HEALTHSUITE_DEMO_PG_PASSWORD={pg_password}\nHEALTHSUITE_DEMO_REDIS_PASSWORD={redis_password}\n",
+            f"HEALTHSUITE_DEMO_PG_PASSWORD={pg_password}\nHEALTHSUITE_DEMO_REDIS_PASSWORD={redis_password}\n"
+            + "".join(f"{name}={value}\n" for name, value in app_flows.SECRETS.items())
+            + f"HEALTHSUITE_DEMO_JWT_SECRET={app_auth.jwt_secret(self.faults)}\n"
+            + "".join(f"{name}={value}\n" for name, value in app_ops.SECRETS.items()),
             encoding="utf-8",
         )
 

@@ -26,6 +26,7 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...] = ()
     follow_redirects: bool = False
     timeout_s: float = 10.0
+    body: bytes = b""  # sent as the request body (a POST's JSON); empty: none
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> Ht
             url,
             headers=headers,
             follow_redirects=request.follow_redirects,
+            content=request.body or None,
             timeout=httpx.Timeout(remaining),
             extensions=extensions,
         ) as response:

@@ -104,6 +104,10 @@ class ProbeSession:
             lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
         )
 
+    def send(self, request: HttpRequest) -> HttpObservation:
+        """Any request a check builds itself (a POST with a body, a signed webhook event), probed once."""
+        return self._fetch(request)
+
     def http(self, target: HttpTarget) -> HttpObservation:
         return self._fetch(self.http_request(target))
 

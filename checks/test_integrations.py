@@ -1,0 +1,31 @@
+"""Integrations: the calendar API accepts its token (runbook 000 "Google Calendar Integration"), the error
+tracker reports few new issues (001 daily-report.sh), and every external dependency answers within its
+budget (003 RB5 prevention). Requests to these third parties carry their own token, never http.headers."""
+
+from healthsuite.assessments import ops
+from healthsuite.checkapi import check
+from healthsuite.probes import ops as ops_probes
+
+
+@check("EXT1")
+def test_calendar_api_accepts_token(calendar_api, probes, expect):
+    request = ops_probes.external_request(expect.env, calendar_api, calendar_api.token)
+    expect.finding(ops.calendar(ops_probes.fetch_once(probes, request), expect.catalogue))
+
+
+@check("EXT2")
+def test_error_tracker_reports_few_new_issues(error_tracker, probes, expect):
+    window_h = expect.threshold("window_h")
+    issues = expect.reached(
+        ops_probes.new_issues(probes, error_tracker, window_h), expected="the tracker's issue list answers"
+    )
+    expect.finding(
+        ops.new_issues(issues, expect.threshold("max_new_issues"), window_h, error_tracker.top, expect.catalogue)
+    )
+
+
+@check("EXT3")
+def test_dependency_answers_within_budget(dependency, probes, expect):
+    budget_ms = dependency.budget_ms or expect.threshold("timeout_s") * 1000
+    request = ops_probes.dependency_request(expect.env, dependency, budget_ms)
+    expect.finding(ops.dependency(dependency, ops_probes.fetch_once(probes, request), budget_ms, expect.catalogue))
