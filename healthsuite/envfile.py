@@ -174,7 +174,9 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, str) and schema_loc and _schema_at(tuple(schema_loc)) is not None:
             parent = _schema_at(tuple(schema_loc)) or {}
-            if ("anyOf" in parent or "oneOf" in parent) and part not in parent.get("properties", {}):
+            members = [_deref(m) for m in parent.get("anyOf", parent.get("oneOf", [])) if isinstance(m, dict)]
+            member_keys = {key for member in members for key in member.get("properties", {})}
+            if members and part not in parent.get("properties", {}) and part not in member_keys:
                 schema_loc.append(part)  # a union tag, not a key the user wrote
                 continue
         schema_loc.append(part)

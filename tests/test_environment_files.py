@@ -237,3 +237,12 @@ def test_locate_by_name_and_by_path(tmp_path: Path) -> None:
     assert locate("mine.yaml", ENVIRONMENTS, tmp_path) == tmp_path / "mine.yaml"
     with pytest.raises(EnvironmentFileError, match="available: demo, local, production, staging"):
         locate("prod", ENVIRONMENTS, tmp_path)
+
+
+def test_an_error_inside_an_optional_section_names_the_whole_key(tmp_path: Path) -> None:
+    path = tmp_path / "kp.yaml"
+    path.write_text("kind: test\nintegrations:\n  calendar:\n    url: https://x.test/cal\n    token: literal-token-4242\n")
+    with pytest.raises(EnvironmentFileError) as error:
+        load_environment(path)
+    assert "line 5: integrations.calendar.token: a token is written literally" in str(error.value)
+    assert "literal-token-4242" not in str(error.value)
