@@ -352,16 +352,8 @@ def shown_key(key: bytes | str, prefix: str, longest: int = 16) -> str:
     return head + ":".join(parts)
 
 
-def redis_settings(env: LoadedEnvironment, cache: RedisCache) -> tuple[str, str | None, str | None, float]:
-    """URL, username, password and timeout, resolved as ProbeSession.redis_ping resolves them."""
-    url = env.resolve(cache.url, env.where(cache, "url"))
-    username = env.resolve(cache.username, env.where(cache, "username")) if cache.username else None
-    password = env.resolve(cache.password, env.where(cache, "password")) if cache.password else None
-    return url, username, password, cache.timeout_s or env.model.timeouts.cache_s
-
-
 def refresh_token_ttls(probes: ProbeSession, target: RefreshTokens, cache: RedisCache, examples: int = 5) -> TtlScan:
-    url, username, password, timeout = redis_settings(probes.env, cache)
+    url, username, password, timeout = probes.redis_settings(cache)
     return probes.cache.get(
         ("auth.ttl_scan", url, username, password, timeout, target.pattern, target.max_keys, target.scan_count),
         lambda: scan_ttls(

@@ -22,7 +22,6 @@ from ..envfile import LoadedEnvironment
 from ..modeltypes import SecretTemplate
 from ..ops_model import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
 from ..targets import HttpTarget, Target
-from . import http
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 
@@ -66,12 +65,12 @@ def dependency_request(env: LoadedEnvironment, target: ExternalDependency, budge
 
 def fetch_once(probes: ProbeSession, request: HttpRequest) -> HttpObservation:
     """Through the run's client and probe cache (the same key as `ProbeSession.http`)."""
-    return probes.cache.get(("http", request), lambda: fetch_fresh(probes, request))
+    return probes.send(request)
 
 
 def fetch_fresh(probes: ProbeSession, request: HttpRequest) -> HttpObservation:
     """A new request every call, through the run's client (its TLS settings)."""
-    return http.fetch(probes._http_client(), request, probes.env.model.http.max_body_bytes)
+    return probes.send(request, cached=False)
 
 
 # --- PERF2: latency samples ----------------------------------------------------------------------------------

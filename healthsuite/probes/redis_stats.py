@@ -63,11 +63,7 @@ def info(url: str, username: str | None, password: str | None, timeout_s: float)
 def observe(probes: ProbeSession, target: RedisCache) -> RedisInfo:
     """INFO of a declared cache, resolved as `ProbeSession.redis_ping` does; once per run (CACHE2 and
     PERF7 share it)."""
-    env = probes.env
-    url = env.resolve(target.url, env.where(target, "url"))
-    username = env.resolve(target.username, env.where(target, "username")) if target.username else None
-    password = env.resolve(target.password, env.where(target, "password")) if target.password else None
-    timeout = target.timeout_s or env.model.timeouts.cache_s
+    url, username, password, timeout = probes.redis_settings(target)
     return probes.cache.get(
         ("redis.info", url, username, password, timeout), lambda: info(url, username, password, timeout)
     )

@@ -104,9 +104,12 @@ class ProbeSession:
             lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
         )
 
-    def send(self, request: HttpRequest) -> HttpObservation:
-        """Any request a check builds itself (a POST with a body, a signed webhook event), probed once."""
-        return self._fetch(request)
+    def send(self, request: HttpRequest, *, cached: bool = True) -> HttpObservation:
+        """Any request a check builds itself (a POST with a body, a signed webhook event): probed once
+        per run, or, with `cached=False`, sent anew (PERF2's deliberate samples)."""
+        if cached:
+            return self._fetch(request)
+        return http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes)
 
     def http(self, target: HttpTarget) -> HttpObservation:
         return self._fetch(self.http_request(target))
@@ -187,12 +190,16 @@ class ProbeSession:
             return self.cache.get(("sqlite.select1", path, timeout), lambda: sqlite.select_one(path, timeout))
         raise TypeError(f"not a database: {target!r}")
 
-    def redis_ping(self, target: RedisCache) -> redis.RedisObservation:
+    def redis_settings(self, target: RedisCache) -> tuple[str, str | None, str | None, float]:
+        """(url, username, password, timeout) of a declared Redis, for every probe that talks to it."""
         env = self.env
         url = env.resolve(target.url, env.where(target, "url"))
         username = env.resolve(target.username, env.where(target, "username")) if target.username else None
         password = env.resolve(target.password, env.where(target, "password")) if target.password else None
-        timeout = target.timeout_s or env.model.timeouts.cache_s
+        return url, username, password, target.timeout_s or env.model.timeouts.cache_s
+
+    def redis_ping(self, target: RedisCache) -> redis.RedisObservation:
+        url, username, password, timeout = self.redis_settings(target)
         return self.cache.get(
             ("redis.ping", url, username, password, timeout),
             lambda: redis.ping(url, username, password, timeout),
