@@ -8,9 +8,11 @@ run does not send them twice.
 import pytest
 
 from healthsuite import assessments
+from healthsuite.assessments import config_files as judge
 from healthsuite.assessments import edge
 from healthsuite.checkapi import check
 from healthsuite.environment import HealthEndpoint, HttpTarget, RedisCache
+from healthsuite.probes import config_files
 
 
 @check("DEP1", smoke=True)
@@ -42,3 +44,48 @@ def test_deployed_version_is_expected(version_source, probes, expect, expected_v
         )
     response = expect.reached(probes.http(version_source), expected=f"version {expected}")
     expect.finding(edge.deployed_version(version_source, response, expected, source))
+
+
+# --- configuration files: runbook 003 RB3, 004 "Environment Variables Missing" / "Environment Configuration",
+# 000 §1 solution C. Files are only read (bounded); only names (never values) reach an output.
+
+
+def _path(expect, template, key):
+    return expect.env.resolve_path(template, f"deployment.{key} in {expect.env.path.name}")
+
+
+@check("DEP3")
+def test_required_variables_are_set(required_variables, expect):
+    names = required_variables.names
+    if required_variables.file is not None:
+        observation = config_files.variables_in_file(names, _path(expect, required_variables.file, "variables.file"))
+    else:
+        secrets = expect.env.model.secrets_file
+        source = "the process environment" + (f" and secrets_file {secrets.raw}" if secrets is not None else "")
+        observation = config_files.variables(names, expect.env.variables, source)
+    expect.finding(judge.required_variables(names, observation))
+
+
+@check("DEP4")
+def test_deployed_env_file_has_every_example_key(env_file_pair, expect):
+    key = f"env_files[{env_file_pair.name}]"
+    example = config_files.dotenv_entries(_path(expect, env_file_pair.example, f"{key}.example"))
+    deployed = config_files.dotenv_entries(_path(expect, env_file_pair.deployed, f"{key}.deployed"))
+    expect.finding(judge.env_file_keys(example, deployed))
+
+
+@check("DEP5")
+def test_wrangler_config_declares_routes_vars_bindings(wrangler_config, expect):
+    observation = config_files.wrangler_toml(_path(expect, wrangler_config.path, "wrangler.path"))
+    expect.finding(judge.wrangler(wrangler_config, observation))
+
+
+@check("DEP6")
+def test_worker_bundle_under_size_limit(worker_bundle, expect):
+    observation = config_files.bundle_size(_path(expect, worker_bundle.path, "bundle.path"))
+    expect.finding(judge.bundle(observation, bundle_limit_kb(worker_bundle, expect), worker_bundle.measure))
+
+
+def bundle_limit_kb(bundle, expect):
+    """`max_kb` of the bundle, else thresholds.DEP6.max_kb (Cloudflare's 3 MB, gzip)."""
+    return bundle.max_kb if bundle.max_kb is not None else expect.threshold("max_kb")

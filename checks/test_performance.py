@@ -4,8 +4,10 @@
 import pytest
 
 from healthsuite.assessments import edge, ops
+from healthsuite.assessments import logs as host_judge
 from healthsuite.assessments import pg_schema as pg_judge
 from healthsuite.checkapi import check
+from healthsuite.probes import host as host_probe
 from healthsuite.probes import ops as ops_probes
 from healthsuite.probes import pg_schema, redis_stats
 
@@ -81,3 +83,22 @@ def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, prob
 def test_cache_hit_rate(cache, probes, expect):
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
     expect.finding(ops.hit_rate(info, expect.threshold("min_hit_rate_pct")))
+
+
+# --- the host: runbook 004 "Emergency Commands" (`df -h`, `free -h`) and "Memory Issues" ----------------
+
+
+@check("PERF8")
+def test_host_has_free_disk_and_memory(host, expect):
+    observation = host_probe.resources(expect.env.resolve_path(host.path, expect.env.where(host, "path")))
+    if observation.error is not None:
+        expect.finding(host_judge.unreadable(observation, "the path"))
+    expect.finding(
+        host_judge.host_resources(
+            observation,
+            host.min_free_disk_pct if host.min_free_disk_pct is not None else expect.threshold("min_free_disk_pct"),
+            host.min_available_memory_pct
+            if host.min_available_memory_pct is not None
+            else expect.threshold("min_available_memory_pct"),
+        )
+    )

@@ -21,7 +21,7 @@ Category = Literal[
 CATEGORIES: tuple[Category, ...] = Category.__args__  # type: ignore[attr-defined]
 Area = Literal["security", "infrastructure", "application", "database", "business", "external_apis"]
 AREAS: tuple[Area, ...] = Area.__args__  # type: ignore[attr-defined]
-Service = Literal["http", "postgres", "sqlite", "redis", "tcp", "tls", "dns"]
+Service = Literal["http", "postgres", "sqlite", "redis", "tcp", "tls", "dns", "file"]
 
 
 class _Data(BaseModel):

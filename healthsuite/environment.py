@@ -24,9 +24,12 @@ from pydantic import (
 )
 
 from .auth_model import AuthSettings
+from .backup_model import BackupSet
 from .catalogue import AREAS, Area, Severity, load_catalogue
 from .data_model import DataMapping
+from .deploy_model import DeploymentSettings
 from .flows_model import BookingSettings, PaymentSettings
+from .log_model import HostResources, LogSource
 from .modeltypes import (
     TEMPLATE_DOC,
     Model,
@@ -42,6 +45,7 @@ from .netaddr import parse_address
 from .ops_model import Integrations, LatencyTarget, MetricsEndpoint
 from .providers import shipped_ranges
 from .schema_model import SchemaDeclaration
+from .sqlite_model import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
 from .targets import Target as Target
 from .templates import Template
@@ -144,6 +148,10 @@ class SqliteDatabase(Target):
     engine: Literal["sqlite"]
     path: Text = Field(description="Database file; relative paths are relative to the environment file.")
     timeout_s: Seconds | None = Field(None, description="Overrides timeouts.database_s (busy timeout).")
+    schema_: SchemaDeclaration = Field(
+        SchemaDeclaration(), alias="schema", description="Indexes and hot queries (PERF5, PERF6) of the file."
+    )
+    settings: SqliteSettings = Field(SqliteSettings(), description="Journal mode, foreign keys, size (DB15).")
 
     kind_label: ClassVar[str] = "database"
     collection: ClassVar[str] = "databases"
@@ -407,7 +415,7 @@ class Contact(Model):
 
 TARGET_COLLECTIONS = (
     "pages", "health", "endpoints", "databases", "caches", "hostnames", "tls", "cors", "proxies", "ports",
-    "status_pages", "versions", "pools", "metrics", "latency",
+    "status_pages", "versions", "pools", "metrics", "latency", "backups", "logs", "hosts",
 )
 
 
@@ -446,6 +454,12 @@ class Environment(Model):
     metrics: list[MetricsEndpoint] = Field([], description="Prometheus /metrics endpoints (PERF3).")
     latency: list[LatencyTarget] = Field([], description="Endpoints sampled for the latency SLO (PERF2).")
     integrations: Integrations = Field(Integrations(), description="Calendar, error tracker, dependencies (EXT1-3).")
+    backups: list[BackupSet] = Field([], description="Backup folders (BAK1-BAK4).")
+    logs: list[LogSource] = Field([], description="Log files (LOG1-LOG4).")
+    hosts: list[HostResources] = Field([], description="Disk and memory of this host (PERF8).")
+    deployment: DeploymentSettings = Field(
+        DeploymentSettings(), description="Variables, env files, wrangler.toml, bundle (DEP3-DEP6)."
+    )
     thresholds: dict[str, dict[str, float]] = Field(
         {}, description="Per-diagnosis thresholds, e.g. DB3: {max_connections_pct: 70}."
     )

@@ -39,6 +39,7 @@ from .environment import (
     HealthEndpoint,
     Page,
     PostgresDatabase,
+    SqliteDatabase,
     Target,
 )
 from .probes import ProbeSession
@@ -261,6 +262,20 @@ TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str,
     "calendar_api": (lambda m: _some(m.integrations.calendar), "`integrations.calendar`", lambda t: t.name),
     "error_tracker": (lambda m: _some(m.integrations.error_tracker), "`integrations.error_tracker`", lambda t: t.name),
     "dependency": (lambda m: m.integrations.dependencies, "`integrations.dependencies`", lambda t: t.name),
+    "sqlite": (
+        lambda m: [d for d in m.databases if isinstance(d, SqliteDatabase)], "SQLite `databases`", lambda t: t.name
+    ),
+    "backup_set": (lambda m: m.backups, "`backups`", lambda t: t.name),
+    "app_log": (
+        lambda m: [g for g in m.logs if g.format in ("json", "regex")], "json or regex `logs`", lambda t: t.name
+    ),
+    "nginx_log": (lambda m: [g for g in m.logs if g.format == "nginx"], "nginx `logs`", lambda t: t.name),
+    "postgres_log": (lambda m: [g for g in m.logs if g.format == "postgres"], "postgres `logs`", lambda t: t.name),
+    "host": (lambda m: m.hosts, "`hosts`", lambda t: t.name),
+    "required_variables": (lambda m: _some(m.deployment.variables), "`deployment.variables`", lambda t: t.name),
+    "env_file_pair": (lambda m: m.deployment.env_files, "`deployment.env_files`", lambda t: t.name),
+    "wrangler_config": (lambda m: _some(m.deployment.wrangler), "`deployment.wrangler`", lambda t: t.name),
+    "worker_bundle": (lambda m: _some(m.deployment.bundle), "`deployment.bundle`", lambda t: t.name),
 }
 
 

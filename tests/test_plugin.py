@@ -111,9 +111,9 @@ def test_diagnosis_selects_exactly_and_marker_kwargs_work(pytester: pytest.Pytes
 
 
 def test_a_run_that_selects_no_check_is_an_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "backups", "--reports-dir", "out")
+    result = pytester.runpytest(str(CHECKS), "--env", "demo", "-m", "backups and network", "--reports-dir", "out")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.re_match_lines([r"healthsuite: no check selected: \d+ checks were collected for demo, and -m 'backups' deselected all of them.*"])
+    result.stdout.re_match_lines([r"healthsuite: no check selected: \d+ checks were collected for demo, and -m 'backups and network' deselected all of them.*"])
     assert not (pytester.path / "out").exists()
 
 

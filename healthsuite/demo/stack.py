@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import app_auth, app_flows, app_ops, pg_faults_activity, pg_faults_data, pg_faults_schema
+from . import (
+    app_auth,
+    app_flows,
+    app_ops,
+    files_config,
+    files_logs,
+    files_sqlite,
+    pg_faults_activity,
+    pg_faults_data,
+    pg_faults_schema,
+)
 from .app import create_app, create_http_app
 from .dns import DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 from .faults import Fault, Faults
@@ -55,9 +65,15 @@ FAULTS: dict[str, str] = {
     **app_flows.FAULTS,
     **app_auth.FAULTS,
     **app_ops.FAULTS,
+    **files_sqlite.FAULTS,
+    **files_logs.FAULTS,
+    **files_config.FAULTS,
 }
-# faults of the app's own parts and stand-ins (inject(name, stack) returns the undo)
-APP_FAULTS = {name: module.inject for module in (app_flows, app_auth, app_ops) for name in module.FAULTS}
+FILE_PARTS = (files_sqlite, files_logs, files_config)  # prepare(stack) writes their healthy files
+# faults of the app's own parts, stand-ins and files (inject(name, stack) returns the undo)
+APP_FAULTS = {
+    name: module.inject for module in (app_flows, app_auth, app_ops, *FILE_PARTS) for name in module.FAULTS
+}
 # faults made inside the demo's PostgreSQL database (inject returns the undo), in the order they are
 # made: schema and data changes first, then the sessions that hold locks (DB5-DB7) and would block them;
 PG_FAULTS = {
@@ -238,6 +254,8 @@ class DemoStack:
             )
             self.redis = RedisServer(self.directory / "redis", port=self.ports.redis, password=redis_password).start()
             self._write_sqlite(self.directory / "d1.sqlite")
+            for part in FILE_PARTS:
+                part.prepare(self)
             tls = self.tls = make_tls_files(self.directory / "tls")
             (self.directory / "ca.pem").write_bytes(tls.ca.read_bytes())
             app = create_app(self.faults, self.break_, self.heal)
@@ -285,6 +303,8 @@ class DemoStack:
             if name in PG_FAULTS:
                 if self.postgres is not None and self.postgres.is_running() and name not in self._undo:
                     self._undo[name] = PG_FAULTS[name](name, self.postgres, DATABASE)
+                if name in files_sqlite.SHARED_FAULTS and f"{name}/sqlite" not in self._undo:
+                    self._undo[f"{name}/sqlite"] = files_sqlite.inject(name, self)  # the same fault on d1.sqlite
             elif name in APP_FAULTS:
                 if name not in self._undo:
                     self._undo[name] = APP_FAULTS[name](name, self)
