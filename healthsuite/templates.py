@@ -11,7 +11,7 @@ Syntax: `${NAME}`, `${NAME:-default}` (default when unset or empty), and `$$` fo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,10 +84,12 @@ class Template:
         return self.raw
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Read `KEY=VALUE` lines (optional `export`, quotes, `#` comments) from a secrets file."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+DotenvLine = tuple[int, str | None, str]  # (line number, key or None when the line is not KEY=VALUE, value)
+
+
+def dotenv_lines(text: str) -> Iterator[DotenvLine]:
+    """The `KEY=VALUE` lines of a dotenv text (optional `export`, quotes, `#` comments skipped)."""
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -96,9 +98,19 @@ def read_dotenv(path: Path) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ValueError(f"{path}: line {number}: expected KEY=VALUE")
+            yield number, None, ""
+            continue
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        yield number, key, value
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Read `KEY=VALUE` lines (optional `export`, quotes, `#` comments) from a secrets file."""
+    values: dict[str, str] = {}
+    for number, key, value in dotenv_lines(path.read_text(encoding="utf-8")):
+        if key is None:
+            raise ValueError(f"{path}: line {number}: expected KEY=VALUE")
         values[key] = value
     return values

@@ -6,7 +6,6 @@ Values of variables and env files are never kept: only names (keys) and line num
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 import zlib
 from collections.abc import Iterable, Mapping
@@ -14,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..templates import dotenv_lines
+
 MAX_TEXT_BYTES = 1_000_000  # an env file or wrangler.toml larger than this is not a configuration file
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # read at most this much of a bundle (far over any platform limit)
 MAX_BUNDLE_FILES = 10_000
 CHUNK = 1024 * 1024
-_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 ProblemKind = Literal["missing", "not_a_file", "unreadable", "too_large", "syntax", "empty"]
 
@@ -110,20 +110,10 @@ def dotenv_entries(path: Path) -> EnvKeys:
     keys: dict[str, None] = {}
     empty: set[str] = set()
     bad: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not _KEY.fullmatch(key):
+    for number, key, value in dotenv_lines(text):
+        if key is None:
             bad.append(number)
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
         keys[key] = None
         if value.strip():
             empty.discard(key)
