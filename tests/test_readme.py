@@ -59,3 +59,12 @@ def test_the_table_shows_the_catalogue_category_and_severity() -> None:
     for diagnosis, category, severity in re.findall(r"^\| ([A-Z]+[0-9]+) \| .* \| (\w+) \| (\w+) \|$", README, re.M):
         entry = catalogue.diagnosis(diagnosis)
         assert (category, severity) == (entry.category, entry.severity), diagnosis
+
+
+def test_the_benchmark_is_a_command() -> None:
+    """`python -m bench --help` works (the benchmark itself runs outside the suite: it measures speed)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--sizes" in done.stdout, done.stderr

@@ -1,0 +1,1 @@
+"""The benchmark of a full healthsuite run: `python -m bench` (see bench/run.py)."""
