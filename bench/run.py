@@ -63,6 +63,7 @@ kind: test
 base_urls:
   app: http://127.0.0.1:{http_port}
 timeouts: {{http_s: 10, database_s: 5, cache_s: 3, dns_s: 3}}
+http: {{max_concurrency: 64, max_per_host: 64}}   # a local target: no production to protect
 endpoints:
 {endpoints}
 dns:

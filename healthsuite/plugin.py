@@ -42,6 +42,7 @@ from .environment import (
     SqliteDatabase,
     Target,
 )
+from .prefetch import Prefetcher
 from .probes import ProbeSession
 from .reports import RecordBook, build_report, write_report
 from .templates import MissingVariable
@@ -72,6 +73,7 @@ class RunState:
     worker_counts: list[tuple[int, int]] = field(default_factory=list)
     report_path: Path | None = None
     platform_incident: dict[str, Any] | None = None
+    prefetcher: Prefetcher | None = None
 
 
 STATE = pytest.StashKey[RunState]()
@@ -483,8 +485,34 @@ def _selection(config: pytest.Config) -> str:
     return " and ".join(parts) or "the selection"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Start the probes the selected checks need, concurrently (see healthsuite.prefetch).
+
+    Serial runs only: an xdist worker learns its checks one batch at a time, so it probes lazily, as
+    each check asks (still once per target and observation)."""
+    config = session.config
+    state = config.stash[STATE]
+    if state.env is None or config.option.collectonly or _is_worker(config) or _xdist_controller(config):
+        return
+    targets = [t for item in session.items if diagnosis_of(item) and (t := target_of(item)) is not None]
+    if not targets:
+        return
+    if state.probes is None:
+        state.probes = ProbeSession(state.env)
+    settings = state.env.model.http
+    state.prefetcher = Prefetcher(settings.max_concurrency, settings.max_per_host)
+    state.prefetcher.start(state.probes, targets)
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and config.getvalue("dist") != "no"
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
+    if state is not None and state.prefetcher is not None:
+        state.prefetcher.close()
     if state is not None and state.probes is not None:
         state.probes.close()
 

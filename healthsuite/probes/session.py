@@ -48,9 +48,10 @@ class ProbeSession:
         return str(self.env.resolve_path(settings.ca_bundle, f"http.ca_bundle in {self.env.path.name}"))
 
     def _http_client(self) -> httpx.Client:
-        if self._client is None:
-            self._client = http.make_client(http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()))
-        return self._client
+        with self._readers_lock:  # prefetching threads may ask at the same time
+            if self._client is None:
+                self._client = http.make_client(http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()))
+            return self._client
 
     def close(self) -> None:
         if self._client is not None:
