@@ -220,3 +220,10 @@ def test_each_url_is_requested_once_per_run(run_checks: RunChecks, stack: DemoSt
     assert {path: n for path, n in requests.items() if path not in several and n != 1} == {}
     for path in ("GET /", "GET /api/health", "POST /api/book", "GET /metrics", "GET /__oidc/.well-known/openid-configuration"):
         assert requests.get(path) == 1, path
+
+
+def test_a_selection_probes_only_what_its_checks_need(run_checks: RunChecks, stack: DemoStack) -> None:
+    """Probes start ahead of the checks, but only for the selected checks' targets."""
+    run = run_checks("--diagnosis", "AV1")
+    assert run.result.parseoutcomes()["passed"] == 2 and "failed" not in run.result.parseoutcomes()
+    assert dict(stack.faults.requests) == {"GET /": 1, "GET /book/instylehairboutique": 1}
