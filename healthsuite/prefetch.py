@@ -35,6 +35,7 @@ from .environment import (
 )
 from .netaddr import parse_address
 from .probes.session import ProbeSession
+from .probes.tls import system_roots
 
 Call = Callable[[], object]
 # targets whose checks read exactly `probes.http(target)`; others (a webhook, a calendar API with its
@@ -100,6 +101,11 @@ class Prefetcher:
 
     def start(self, probes: ProbeSession, targets: Iterable[Target]) -> int:
         """Start the probes of every distinct target; returns how many were started."""
+        targets = list(targets)
+        if any(isinstance(t, TlsEndpoint) for t in targets):
+            # read the system trust store here, once: it silences cryptography's warnings about odd roots
+            # with warnings.catch_warnings, which is not thread-safe
+            system_roots()
         seen: set[int] = set()
         count = 0
         for target in targets:
