@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import ProbeError, classify
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,24 +33,36 @@ def connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
 
 
-def select_one(path: Path, timeout_s: float) -> SqliteObservation:
+def read_only(path: Path, timeout_s: float, read: Callable[[sqlite3.Connection], T]) -> T | ProbeError:
+    """`read` on a read-only connection, or the error met (the file missing, locked, not a database)."""
     address = str(path)
-    started = time.perf_counter()
     if not path.is_file():
         detail = "no such file" if not path.exists() else "not a regular file"
-        return SqliteObservation(address, error=ProbeError("database_missing", "sqlite", address, detail))
+        return ProbeError("database_missing", "sqlite", address, detail)
     try:
         conn = connect_read_only(path, timeout_s)
         try:
-            answer = conn.execute("SELECT 1").fetchone()
-            conn.execute("PRAGMA schema_version").fetchone()  # reads the header: garbage fails here
-            version = conn.execute("SELECT sqlite_version()").fetchone()[0]
+            return read(conn)
         finally:
             conn.close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
         error = classify(exc, "sqlite", address)
         if "database is locked" in error.detail:
             error = ProbeError("timeout", "sqlite", address, error.detail)
-        return SqliteObservation(address, elapsed_s=time.perf_counter() - started, error=error)
-    return SqliteObservation(address, answered=answer == (1,), sqlite_version=version,
-                             elapsed_s=time.perf_counter() - started)
+        return error
+
+
+def _select_one(conn: sqlite3.Connection) -> tuple[bool, str]:
+    answer = conn.execute("SELECT 1").fetchone()
+    conn.execute("PRAGMA schema_version").fetchone()  # reads the header: garbage fails here
+    return answer == (1,), str(conn.execute("SELECT sqlite_version()").fetchone()[0])
+
+
+def select_one(path: Path, timeout_s: float) -> SqliteObservation:
+    started = time.perf_counter()
+    result = read_only(path, timeout_s, _select_one)
+    elapsed = time.perf_counter() - started
+    if isinstance(result, ProbeError):
+        return SqliteObservation(str(path), elapsed_s=elapsed, error=result)
+    answered, version = result
+    return SqliteObservation(str(path), answered=answered, sqlite_version=version, elapsed_s=elapsed)

@@ -6,43 +6,22 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from ..schema_model import HotQuery
 from .errors import ProbeError, classify
-from .sqlite import connect_read_only
+from .sqlite import read_only
 
 MAX_PROBLEMS = 20  # integrity_check(N): the first problems only
 MAX_VIOLATIONS_COUNTED = 100_000  # foreign_key_check rows counted before stopping ("100000+")
 MAX_EXAMPLES = 10
 
-T = TypeVar("T")
 
 
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _opened(path: Path, timeout_s: float, read: Callable[[sqlite3.Connection], T]) -> T | ProbeError:
-    """`read` on a read-only connection, or the error met (the file missing, locked, not a database)."""
-    address = str(path)
-    if not path.is_file():
-        detail = "no such file" if not path.exists() else "not a regular file"
-        return ProbeError("database_missing", "sqlite", address, detail)
-    try:
-        conn = connect_read_only(path, timeout_s)
-        try:
-            return read(conn)
-        finally:
-            conn.close()
-    except Exception as exc:  # noqa: BLE001
-        error = classify(exc, "sqlite", address)
-        if "database is locked" in error.detail:
-            error = ProbeError("timeout", "sqlite", address, error.detail)
-        return error
 
 
 def _malformed(exc: sqlite3.DatabaseError) -> bool:
@@ -116,7 +95,7 @@ def integrity(path: Path, timeout_s: float) -> IntegrityObservation:
             fk_by_table=tuple((t, p, n) for (t, p), n in sorted(by_table.items())),
         )
 
-    result = _opened(path, timeout_s, read)
+    result = read_only(path, timeout_s, read)
     return IntegrityObservation(str(path), error=result) if isinstance(result, ProbeError) else result
 
 
@@ -158,7 +137,7 @@ def settings(path: Path, busy_timeout_ms: int) -> SettingsObservation:
             wal_bytes=wal.stat().st_size if wal.is_file() else 0,
         )
 
-    result = _opened(path, max(busy_timeout_ms, 1) / 1000, read)
+    result = read_only(path, max(busy_timeout_ms, 1) / 1000, read)
     return SettingsObservation(str(path), error=result) if isinstance(result, ProbeError) else result
 
 
@@ -246,7 +225,7 @@ def query_plans(path: Path, timeout_s: float, queries: Sequence[HotQuery]) -> Pl
             plans.append(QueryPlan(query, lines, plan_reads(sql, lines)))
         return PlansObservation(str(path), tuple(plans))
 
-    result = _opened(path, timeout_s, read)
+    result = read_only(path, timeout_s, read)
     return PlansObservation(str(path), error=result) if isinstance(result, ProbeError) else result
 
 
@@ -315,5 +294,5 @@ def indexes(path: Path, timeout_s: float) -> IndexesObservation:
                     unindexed.append(ForeignKey(table, columns, parts[0][1], tuple(p[3] for p in parts)))
         return IndexesObservation(str(path), found, total, tuple(unindexed))
 
-    result = _opened(path, timeout_s, read)
+    result = read_only(path, timeout_s, read)
     return IndexesObservation(str(path), error=result) if isinstance(result, ProbeError) else result
