@@ -1,13 +1,7 @@
 """The demo's part for sign-in and tokens (AUTH2-AUTH4), the OIDC provider stand-in (AUTH1) and
 refresh tokens in Redis (AUTH7).
 
-CONTRACT (wired by the owner into healthsuite.demo.app.create_app and healthsuite.demo.stack):
-- `routes(faults) -> list[BaseRoute]`: served by the demo app (stand-ins for external APIs under a
-  prefix such as /__paystack, reached by overriding their base URL in environments/demo.yaml);
-- `register_modes({...})` from healthsuite.demo.faults at import, for the switches these routes read;
-- `FAULTS: dict[str, str]`: diagnosis ID -> what `--break ID` does;
-- `inject(diagnosis, stack) -> Callable[[], None]`: makes the fault real on a running DemoStack
-  (its `faults`, `redis`, `postgres`, `directory`) and returns what undoes it.
+A demo part: see `healthsuite.demo.stack` (DEMO PARTS) for what it provides and how it is wired.
 
 The app's JWT secret belongs to its `Faults` (one per stack): `jwt_secret(faults)` makes one on first
 use and the stack writes it into secrets.env as HEALTHSUITE_DEMO_JWT_SECRET; `set_jwt_secret` sets it.

@@ -1,12 +1,6 @@
 """The demo's part for the booking flow (BK1-BK3), the webhook (PAY2, PAY3) and the Paystack stand-in (PAY1, PAY6).
 
-CONTRACT (wired by the owner into healthsuite.demo.app.create_app and healthsuite.demo.stack):
-- `routes(faults) -> list[BaseRoute]`: served by the demo app (stand-ins for external APIs under a
-  prefix such as /__paystack, reached by overriding their base URL in environments/demo.yaml);
-- `register_modes({...})` from healthsuite.demo.faults at import, for the switches these routes read;
-- `FAULTS: dict[str, str]`: diagnosis ID -> what `--break ID` does;
-- `inject(diagnosis, stack) -> Callable[[], None]`: makes the fault real on a running DemoStack
-  (its `faults`, `redis`, `postgres`, `directory`) and returns what undoes it.
+A demo part: see `healthsuite.demo.stack` (DEMO PARTS) for what it provides and how it is wired.
 
 The target app's side:
 - `POST /api/book`: 200 to a valid booking payload (nothing is stored: the demo books nothing), 400

@@ -69,8 +69,16 @@ FAULTS: dict[str, str] = {
     **files_logs.FAULTS,
     **files_config.FAULTS,
 }
-FILE_PARTS = (files_sqlite, files_logs, files_config)  # prepare(stack) writes their healthy files
-# faults of the app's own parts, stand-ins and files (inject(name, stack) returns the undo)
+# DEMO PARTS. Each module of the app's parts (app_flows, app_auth, app_ops) and of its files
+# (files_sqlite, files_logs, files_config) provides:
+# - `FAULTS: dict[str, str]`: diagnosis ID -> what `--break ID` does;
+# - `inject(diagnosis, stack) -> Callable[[], None]`: makes the fault real on this running stack and
+#   returns what undoes it (heal calls it);
+# - an app part: `routes(faults)`, served by the demo app (stand-ins for external APIs under a prefix
+#   such as /__paystack, reached by overriding their base URL in environments/demo.yaml), and the
+#   switches it reads, declared with `healthsuite.demo.faults.register_modes`;
+# - a file part: `prepare(stack)`, which writes its healthy files under the stack's directory at start.
+FILE_PARTS = (files_sqlite, files_logs, files_config)
 APP_FAULTS = {
     name: module.inject for module in (app_flows, app_auth, app_ops, *FILE_PARTS) for name in module.FAULTS
 }
