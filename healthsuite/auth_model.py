@@ -19,7 +19,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import HttpStatusCode, Model, Name, Seconds, SecretTemplate, SecretText, Text, rule_error
+from .modeltypes import (
+    HttpStatusCode,
+    Model,
+    Name,
+    Seconds,
+    SecretText,
+    Text,
+    refuse_literal_secret,
+    rule_error,
+)
 from .targets import HttpTarget, Target
 
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
@@ -33,15 +42,6 @@ def _default_location(data: Any, *, url: str | None = None, path: str | None = N
     if isinstance(data, dict) and "path" not in data and "url" not in data:
         return {**data, **({"url": url} if url else {"path": path})}
     return data
-
-
-def _secret_not_literal(value: SecretTemplate | None) -> SecretTemplate | None:
-    if value is not None and value.is_literal and value.raw:
-        raise rule_error(
-            "the JWT secret is written literally in the file",
-            "reference it instead: secret: ${JWT_SECRET}, and set that variable where the checks run",
-        )
-    return value
 
 
 def _no_reserved_claims(value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -128,7 +128,7 @@ class ProtectedEndpoint(HttpTarget):
     kind_label: ClassVar[str] = "protected endpoint"
     collection: ClassVar[str] = "auth.protected"
 
-    _secret = field_validator("secret")(_secret_not_literal)
+    _secret = field_validator("secret")(refuse_literal_secret("the JWT secret", "secret: ${JWT_SECRET}"))
     _claims = field_validator("claims")(_no_reserved_claims)
 
     @model_validator(mode="after")
@@ -158,7 +158,7 @@ class TokenVerify(HttpTarget):
     kind_label: ClassVar[str] = "token verify endpoint"
     collection: ClassVar[str] = "auth.verify"
 
-    _secret = field_validator("secret")(_secret_not_literal)
+    _secret = field_validator("secret")(refuse_literal_secret("the JWT secret", "secret: ${JWT_SECRET}"))
     _claims = field_validator("claims")(_no_reserved_claims)
 
     @model_validator(mode="before")

@@ -38,6 +38,7 @@ from .modeltypes import (
     SecretTemplate,
     SecretText,
     Text,
+    refuse_literal_secret,
     rule_error,
     template_validator,
 )
@@ -49,15 +50,6 @@ from .sqlite_model import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
 from .targets import Target as Target
 from .templates import Template
-
-
-def _no_literal_secret(value: SecretTemplate | None) -> SecretTemplate | None:
-    if value is not None and value.is_literal and value.raw:
-        raise rule_error(
-            "a secret is written literally in the file",
-            "reference it instead: ${VARIABLE_NAME}, and set that variable where the checks run",
-        )
-    return value
 
 
 def _no_literal_url_password(value: SecretTemplate) -> SecretTemplate:
@@ -171,7 +163,7 @@ class RedisCache(Target):
     collection: ClassVar[str] = "caches"
 
     _url_password = field_validator("url")(_no_literal_url_password)
-    _password = field_validator("password")(_no_literal_secret)
+    _password = field_validator("password")(refuse_literal_secret())
 
     @field_validator("url")
     @classmethod

@@ -22,21 +22,22 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import HttpStatusCode, Model, Name, Seconds, SecretTemplate, SecretText, Text, rule_error
+from .modeltypes import (
+    HttpStatusCode,
+    Model,
+    Name,
+    Seconds,
+    SecretTemplate,
+    SecretText,
+    Text,
+    refuse_literal_secret,
+    rule_error,
+)
 from .targets import HttpTarget, Target
 from .templates import Template
 
 PAYSTACK_API = "https://api.paystack.co"
 TENANT_PLACEHOLDER = "{tenant}"
-
-
-def _no_literal_secret(value: SecretTemplate | None) -> SecretTemplate | None:
-    if value is not None and value.is_literal and value.raw:
-        raise rule_error(
-            "a secret is written literally in the file",
-            "reference it instead: ${PAYSTACK_SECRET_KEY}, and set that variable where the checks run",
-        )
-    return value
 
 
 def _api_path(value: str) -> str:
@@ -136,7 +137,7 @@ class PaymentProvider(Target):
     kind_label: ClassVar[str] = "payment provider"
     collection: ClassVar[str] = "payments.provider"
 
-    _secret = field_validator("secret")(_no_literal_secret)
+    _secret = field_validator("secret")(refuse_literal_secret(reference="${PAYSTACK_SECRET_KEY}"))
     _path = field_validator("path")(_api_path)
 
     @field_validator("url")
@@ -175,7 +176,7 @@ class PaymentWebhook(HttpTarget):
     kind_label: ClassVar[str] = "payment webhook"
     collection: ClassVar[str] = "payments.webhook"
 
-    _secret = field_validator("secret")(_no_literal_secret)
+    _secret = field_validator("secret")(refuse_literal_secret(reference="${PAYSTACK_SECRET_KEY}"))
 
     @field_validator("reject_status")
     @classmethod

@@ -4,6 +4,7 @@ one area (schema declarations, data mappings) can live in their own modules."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
@@ -58,3 +59,19 @@ def rule_error(problem: str, fix: str) -> PydanticCustomError:
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+
+def refuse_literal_secret(
+    what: str = "a secret", reference: str = "${VARIABLE_NAME}"
+) -> Callable[[SecretTemplate | None], SecretTemplate | None]:
+    """A field validator: the value must reference a variable (`${NAME}`), never be the secret itself."""
+
+    def validate(value: SecretTemplate | None) -> SecretTemplate | None:
+        if value is not None and value.is_literal and value.raw:
+            raise rule_error(
+                f"{what} is written literally in the file",
+                f"reference it instead: {reference}, and set that variable where the checks run",
+            )
+        return value
+
+    return validate

@@ -17,22 +17,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import Model, Name, Seconds, SecretTemplate, SecretText, Text, rule_error
+from .modeltypes import Model, Name, Seconds, SecretText, Text, refuse_literal_secret, rule_error
 from .targets import HttpTarget, Target
 from .templates import Template
 
 GOOGLE_CALENDAR_LIST = "https://www.googleapis.com/calendar/v3/users/me/calendarList"
 SENTRY_URL = "https://sentry.io"
 METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
-
-
-def _secret_reference(value: SecretTemplate | None) -> SecretTemplate | None:
-    if value is not None and value.is_literal and value.raw:
-        raise rule_error(
-            "a token is written literally in the file",
-            "reference it instead: ${VARIABLE_NAME}, and set that variable where the checks run",
-        )
-    return value
 
 
 def _default_location(data: Any, **defaults: str) -> Any:
@@ -109,7 +100,7 @@ class CalendarApi(HttpTarget):
     kind_label: ClassVar[str] = "calendar API"
     collection: ClassVar[str] = "integrations.calendar"
 
-    _token = field_validator("token")(_secret_reference)
+    _token = field_validator("token")(refuse_literal_secret("a token"))
 
     @model_validator(mode="before")
     @classmethod
@@ -141,7 +132,7 @@ class ErrorTracker(Target):
     kind_label: ClassVar[str] = "error tracker"
     collection: ClassVar[str] = "integrations.error_tracker"
 
-    _token = field_validator("token")(_secret_reference)
+    _token = field_validator("token")(refuse_literal_secret("a token"))
 
     @field_validator("url")
     @classmethod
@@ -163,7 +154,7 @@ class ExternalDependency(HttpTarget):
     kind_label: ClassVar[str] = "dependency"
     collection: ClassVar[str] = "integrations.dependencies"
 
-    _token = field_validator("token")(_secret_reference)
+    _token = field_validator("token")(refuse_literal_secret("a token"))
 
 
 class Integrations(Model):
