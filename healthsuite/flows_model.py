@@ -31,6 +31,7 @@ from .modeltypes import (
     SecretText,
     Text,
     refuse_literal_secret,
+    refuse_non_http_url,
     rule_error,
 )
 from .targets import HttpTarget, Target
@@ -140,12 +141,7 @@ class PaymentProvider(Target):
     _secret = field_validator("secret")(refuse_literal_secret(reference="${PAYSTACK_SECRET_KEY}"))
     _path = field_validator("path")(_api_path)
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: Template) -> Template:
-        if value.is_literal and not value.raw.startswith(("http://", "https://")):
-            raise rule_error(f"url {value.raw!r} is not an http(s) URL", f"write e.g. {PAYSTACK_API}")
-        return value
+    _url = field_validator("url")(refuse_non_http_url(PAYSTACK_API))
 
 
 class PaymentWebhook(HttpTarget):

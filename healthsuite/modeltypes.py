@@ -75,3 +75,14 @@ def refuse_literal_secret(
         return value
 
     return validate
+
+
+def refuse_non_http_url(example: str) -> Callable[[Template], Template]:
+    """A field validator: a literal URL must be http(s); a `${VAR}` one is checked when resolved."""
+
+    def validate(value: Template) -> Template:
+        if value.is_literal and not value.raw.startswith(("http://", "https://")):
+            raise rule_error(f"url {value.raw!r} is not an http(s) URL", f"write e.g. {example}")
+        return value
+
+    return validate

@@ -17,9 +17,17 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import Model, Name, Seconds, SecretText, Text, refuse_literal_secret, rule_error
+from .modeltypes import (
+    Model,
+    Name,
+    Seconds,
+    SecretText,
+    Text,
+    refuse_literal_secret,
+    refuse_non_http_url,
+    rule_error,
+)
 from .targets import HttpTarget, Target
-from .templates import Template
 
 GOOGLE_CALENDAR_LIST = "https://www.googleapis.com/calendar/v3/users/me/calendarList"
 SENTRY_URL = "https://sentry.io"
@@ -134,12 +142,7 @@ class ErrorTracker(Target):
 
     _token = field_validator("token")(refuse_literal_secret("a token"))
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: Template) -> Template:
-        if value.is_literal and not value.raw.startswith(("http://", "https://")):
-            raise rule_error(f"url {value.raw!r} is not an http(s) URL", f"write e.g. {SENTRY_URL}")
-        return value
+    _url = field_validator("url")(refuse_non_http_url(SENTRY_URL))
 
 
 class ExternalDependency(HttpTarget):
