@@ -118,6 +118,38 @@ def test_healthy_demo_passes_every_activity_check_on_one_connection(run_checks: 
     assert _sessions_of_booking(stack) - before == 1
 
 
+def _activity_reads(stack: DemoStack) -> list[tuple[str, int]]:
+    """(statement, calls) of the monitoring role's statements on booking that read pg_stat_activity, as the
+    server recorded them in pg_stat_statements (track = all, so nested statements would count too)."""
+    rows = sql(stack, "SELECT s.calls, regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
+                      "JOIN pg_roles r ON r.oid = s.userid JOIN pg_database d ON d.oid = s.dbid "
+                      f"WHERE r.rolname = '{MONITOR_ROLE}' AND d.datname = '{DATABASE}' "
+                      "AND s.query ILIKE '%pg_stat_activity%' ORDER BY s.query")
+    return [(query, int(calls)) for calls, query in (line.split("|", 1) for line in rows.splitlines() if line)]
+
+
+@pytest.mark.usefixtures("quick_faults")
+def test_db3_db5_db6_share_one_read_of_pg_stat_activity(
+    run_checks: RunChecks, stack: DemoStack, env_file: EnvFile, inject: Callable[[str], None]
+) -> None:
+    inject("DB5")
+    inject("DB6")
+    [running] = fault_pids(stack, "active")
+    [idle] = fault_pids(stack, "idle in transaction")
+    thresholds = ("{DB5: {max_active_query_s: 1, leak_query_s: 1.1}, "
+                  "DB6: {max_idle_in_transaction_s: 1, max_idle_s: 3600}}")
+    sql(stack, "SELECT pg_stat_statements_reset()")  # (as the superuser)
+    run = run_checks("--diagnosis", "DB3,DB5,DB6", env=env_file(activity_env(stack, thresholds=thresholds)))
+    reads = _activity_reads(stack)
+    run.assert_outcome("DB3", "booking", "passed", category="database", severity="high")
+    long_query = run.assert_outcome("DB5", "booking", "failed", category="database", severity="high")
+    assert f"pid {running} (booking-api, user postgres) running for " in long_query["observed"]
+    idle_session = run.assert_outcome("DB6", "booking", "failed", category="database", severity="medium")
+    assert idle_session["observed"].startswith(f"1 session(s) idle in transaction for over 1 s: pid {idle} ")
+    # one statement, run once, served all three and the visibility check they share
+    assert len(reads) == 1 and reads[0][1] == 1, reads
+
+
 # --- DB2: the connection ---------------------------------------------------------------------------------
 
 

@@ -2,9 +2,13 @@
 the connection itself (DB2), connection usage (DB3), long-running queries (DB5), idle sessions
 (DB6), lock waits (DB7) and statistics age of the large tables (DB14).
 
-Every listing is bounded: counts are computed by the server and at most `EXAMPLES` rows come back,
-with query texts cut to `QUERY_CHARS` characters and password literals masked. The check's own
-session (`pg_backend_pid()`) is never counted, so a check cannot cause what it measures.
+One snapshot of pg_stat_activity serves DB3, DB5 and DB6 (and the visibility check every activity
+check starts with): a single statement with fixed text and parameters, so the run's statement cache
+makes it one read per database and run. It returns the settings, the server's own counts and every
+other client backend (bounded by max_connections); each check filters it by its own limits in Python
+and keeps at most `EXAMPLES` examples. Query texts are cut to `QUERY_CHARS` characters by the server
+and password literals masked. The check's own session (`pg_backend_pid()`) is never counted, so a
+check cannot cause what it measures.
 
 Without `pg_monitor` (or `pg_read_all_stats`) PostgreSQL still lists other sessions, but with a NULL
 state and `<insufficient privilege>` as query: an activity observation then carries a
@@ -15,7 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,21 +196,108 @@ class AnalyzeAges:
 
 # --- probing ------------------------------------------------------------------------------------------
 
-
-_VISIBILITY = (
-    "SELECT current_user::text, quote_ident(current_user), "
-    "pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), "
-    "count(*) FILTER (WHERE query = '<insufficient privilege>') "
-    "FROM pg_stat_activity"
+_BACKEND_COLUMNS = (
+    "pid, coalesce(usename::text, ''), coalesce(application_name, ''), coalesce(state, ''), "
+    f"left(query, {QUERY_CHARS}), coalesce(host(client_addr), ''), "
+    "coalesce(wait_event_type || '/' || wait_event, ''), extract(epoch FROM now() - xact_start)::float8"
 )
 
+# One read of pg_stat_activity per database and run serves the visibility check, DB3, DB5 and DB6: the
+# statement's text and parameters are fixed (no per-check threshold), so PgReader's statement cache
+# answers whichever asks second with the rows the first one read. Each check filters, sorts and cuts
+# its examples in Python. The one row of `totals` always comes back (LEFT JOIN), so the settings and
+# counts are there even when no other client session exists; then the session columns are NULL.
+_SNAPSHOT = f"""
+WITH activity AS MATERIALIZED (
+    SELECT pid, usename, application_name, state, query, client_addr, wait_event_type, wait_event,
+           xact_start, query_start, state_change, backend_type
+    FROM pg_stat_activity
+), totals AS (
+    SELECT current_user::text AS role_name, quote_ident(current_user) AS role_quoted,
+           pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
+           count(*) FILTER (WHERE query = '<insufficient privilege>') AS hidden,
+           count(*) FILTER (WHERE {CLIENT} AND pid <> pg_backend_pid()) AS clients,
+           count(*) AS all_backends,
+           current_setting('max_connections')::int AS max_conn,
+           current_setting('superuser_reserved_connections')::int AS su_reserved,
+           coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved
+    FROM activity
+)
+SELECT t.role_name, t.role_quoted, t.sees_all, t.hidden, t.clients, t.all_backends, t.max_conn, t.su_reserved,
+       t.reserved, {_BACKEND_COLUMNS}, coalesce(state, 'unknown'),
+       extract(epoch FROM now() - query_start)::float8, extract(epoch FROM now() - state_change)::float8
+FROM totals t
+LEFT JOIN activity ON {CLIENT} AND pid <> pg_backend_pid()
+ORDER BY pid"""
 
-def visibility(reader: PgReader) -> Visibility:
-    """Whether this role may see other sessions: membership of pg_read_all_stats (pg_monitor has it)."""
-    result = reader.query(_VISIBILITY, label="pg_stat_activity visibility")
+# Client backends are bounded by max_connections; this bounds them again. The counts that need no
+# threshold (connections, all backends, hidden sessions) are aggregates over every row in SQL, so they
+# stay exact whatever the listing. What is counted from the rows in Python (DB5's and DB6's counts past
+# their limits, DB3's groups) would be short on a truncated listing: DB5 and DB6 then refuse to judge,
+# saying so, and DB3 judges on its exact count without groups, rather than naming the wrong largest.
+SNAPSHOT_ROWS = 10_000
+IN_TRANSACTION = "idle in transaction"  # a prefix: "idle in transaction (aborted)" is one too
+
+
+@dataclass(frozen=True)
+class _Session:
+    """A client backend of the snapshot (not the check's own)."""
+
+    columns: tuple[Any, ...]  # the _BACKEND_COLUMNS values, for _backend()
+    group_state: str  # coalesce(state, 'unknown'), as DB3 groups it
+    running_s: float | None  # now() - query_start
+    in_state_s: float | None  # now() - state_change
+
+    @property
+    def pid(self) -> int:
+        return int(self.columns[0])
+
+    @property
+    def user(self) -> str:
+        return str(self.columns[1])
+
+    @property
+    def application(self) -> str:
+        return str(self.columns[2])
+
+    @property
+    def state(self) -> str:
+        return str(self.columns[3])
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The one read of pg_stat_activity: what the visibility check, DB3, DB5 and DB6 each need."""
+
+    seen: Visibility
+    clients: int = 0
+    all_backends: int = 0
+    max_connections: int = 0
+    superuser_reserved: int = 0
+    reserved: int = 0
+    sessions: tuple[_Session, ...] = ()
+    truncated: bool = False
+
+    @property
+    def error(self) -> ProbeError | None:
+        return self.seen.error
+
+    def partial(self, address: str) -> ProbeError:
+        return ProbeError(
+            "other",
+            "postgres",
+            address,
+            f"pg_stat_activity lists more than {SNAPSHOT_ROWS} client sessions and only {SNAPSHOT_ROWS} were read: "
+            "not judged on a partial list",
+        )
+
+
+def _snapshot(reader: PgReader) -> _Snapshot:
+    result = reader.query(_SNAPSHOT, label="pg_stat_activity snapshot", max_rows=SNAPSHOT_ROWS)
     if result.error is not None:
-        return Visibility(error=result.error)
-    role, quoted, sees_all, hidden = result.rows[0]
+        return _Snapshot(Visibility(error=result.error))
+    first = result.rows[0]
+    role, quoted, sees_all, hidden = first[:4]
     error = None
     if not sees_all or hidden:
         error = ProbeError(
@@ -216,7 +308,31 @@ def visibility(reader: PgReader) -> Visibility:
             f"state and query of {hidden} other backend(s) from it, so they cannot be judged; "
             f"run GRANT pg_monitor TO {quoted};",
         )
-    return Visibility(str(role), bool(sees_all), int(hidden), error)
+    clients, everything, max_conn, su_reserved, reserved = first[4:9]
+    return _Snapshot(
+        Visibility(str(role), bool(sees_all), int(hidden), error),
+        clients=int(clients),
+        all_backends=int(everything),
+        max_connections=int(max_conn),
+        superuser_reserved=int(su_reserved),
+        reserved=int(reserved),
+        sessions=tuple(
+            _Session(
+                tuple(row[9:17]),
+                str(row[17]),
+                float(row[18]) if row[18] is not None else None,
+                float(row[19]) if row[19] is not None else None,
+            )
+            for row in result.rows
+            if row[9] is not None  # the LEFT JOIN's row when no other client session exists
+        ),
+        truncated=result.truncated,
+    )
+
+
+def visibility(reader: PgReader) -> Visibility:
+    """Whether this role may see other sessions: membership of pg_read_all_stats (pg_monitor has it)."""
+    return _snapshot(reader).seen
 
 
 def connection(reader: PgReader) -> ConnectionInfo:
@@ -232,59 +348,24 @@ def connection(reader: PgReader) -> ConnectionInfo:
     return ConnectionInfo(reader.address, user, database, version, bool(recovery), reader.connect_elapsed_s)
 
 
-_COUNT = f"""
-SELECT count(*) FILTER (WHERE {CLIENT} AND pid <> pg_backend_pid()),
-       count(*),
-       current_setting('max_connections')::int,
-       current_setting('superuser_reserved_connections')::int,
-       coalesce(current_setting('reserved_connections', true)::int, 0)
-FROM pg_stat_activity"""
-
-_GROUPS = f"""
-SELECT coalesce(application_name, ''), coalesce(state, 'unknown'), coalesce(usename::text, ''), count(*)
-FROM pg_stat_activity
-WHERE {CLIENT} AND pid <> pg_backend_pid()
-GROUP BY 1, 2, 3
-ORDER BY 4 DESC, 1, 2, 3
-LIMIT %s"""
-
-
 def connection_count(reader: PgReader) -> ConnectionCount:
     """DB3: client backends against max_connections, and the largest groups by application/state/user."""
-    seen = visibility(reader)
-    if seen.error is not None:
-        return ConnectionCount(reader.address, error=seen.error)
-    totals = reader.query(_COUNT, label="connection count")
-    groups = reader.query(_GROUPS, (EXAMPLES,), label="connections by application")
-    error = totals.error or groups.error
-    if error is not None:
-        return ConnectionCount(reader.address, error=error)
-    clients, everything, max_conn, su_reserved, reserved = totals.rows[0]
+    snap = _snapshot(reader)
+    if snap.error is not None:
+        return ConnectionCount(reader.address, error=snap.error)
+    groups: Counter[tuple[str, str, str]] = Counter(
+        (s.application, s.group_state, s.user) for s in snap.sessions
+    )
+    largest = sorted(groups.items(), key=lambda item: (-item[1], *item[0]))
     return ConnectionCount(
         reader.address,
-        connections=int(clients),
-        max_connections=int(max_conn),
-        superuser_reserved=int(su_reserved),
-        reserved=int(reserved),
-        all_backends=int(everything),
-        groups=tuple((str(a), str(s), str(u), int(n)) for a, s, u, n in groups.rows),
+        connections=snap.clients,
+        max_connections=snap.max_connections,
+        superuser_reserved=snap.superuser_reserved,
+        reserved=snap.reserved,
+        all_backends=snap.all_backends,
+        groups=() if snap.truncated else tuple((a, s, u, n) for (a, s, u), n in largest[:EXAMPLES]),
     )
-
-
-_BACKEND_COLUMNS = (
-    "pid, coalesce(usename::text, ''), coalesce(application_name, ''), coalesce(state, ''), "
-    f"left(query, {QUERY_CHARS}), coalesce(host(client_addr), ''), "
-    "coalesce(wait_event_type || '/' || wait_event, ''), extract(epoch FROM now() - xact_start)::float8"
-)
-
-_LONG = f"""
-SELECT {_BACKEND_COLUMNS}, extract(epoch FROM now() - query_start)::float8 AS age_s,
-       count(*) OVER (), count(*) FILTER (WHERE query_start < now() - make_interval(secs => %s)) OVER ()
-FROM pg_stat_activity
-WHERE state = 'active' AND {CLIENT} AND pid <> pg_backend_pid()
-  AND query_start < now() - make_interval(secs => %s)
-ORDER BY query_start
-LIMIT %s"""
 
 
 def _backend(row: Sequence[Any], age_s: Any) -> Backend:
@@ -302,51 +383,45 @@ def _backend(row: Sequence[Any], age_s: Any) -> Backend:
     )
 
 
+def _older(sessions: Sequence[_Session], age: Callable[[_Session], float | None], limit_s: float) -> list[_Session]:
+    """The sessions whose `age` exceeds `limit_s`, oldest first (pid breaks ties)."""
+    past = [s for s in sessions if (a := age(s)) is not None and a > limit_s]
+    return sorted(past, key=lambda s: (-(age(s) or 0.0), s.pid))
+
+
 def long_queries(reader: PgReader, older_than_s: float, leak_s: float) -> LongQueries:
     """DB5: client queries active for longer than `older_than_s` (those over `leak_s` counted apart)."""
-    seen = visibility(reader)
-    if seen.error is not None:
-        return LongQueries(reader.address, older_than_s, error=seen.error)
-    result = reader.query(_LONG, (leak_s, older_than_s, EXAMPLES), label="long-running queries")
-    if result.error is not None:
-        return LongQueries(reader.address, older_than_s, error=result.error)
-    rows = result.rows
+    snap = _snapshot(reader)
+    if snap.error is not None:
+        return LongQueries(reader.address, older_than_s, error=snap.error)
+    if snap.truncated:
+        return LongQueries(reader.address, older_than_s, error=snap.partial(reader.address))
+    long = _older([s for s in snap.sessions if s.state == "active"], lambda s: s.running_s, older_than_s)
     return LongQueries(
         reader.address,
         older_than_s,
-        count=int(rows[0][9]) if rows else 0,
-        leaked=int(rows[0][10]) if rows else 0,
-        examples=tuple(_backend(row, row[8]) for row in rows),
+        count=len(long),
+        leaked=sum(1 for s in long if (s.running_s or 0.0) > leak_s),
+        examples=tuple(_backend(s.columns, s.running_s) for s in long[:EXAMPLES]),
     )
-
-
-_IDLE = f"""
-SELECT {_BACKEND_COLUMNS}, extract(epoch FROM now() - state_change)::float8 AS idle_s, count(*) OVER ()
-FROM pg_stat_activity
-WHERE state LIKE %s AND {CLIENT} AND pid <> pg_backend_pid()
-  AND state_change < now() - make_interval(secs => %s)
-ORDER BY state_change
-LIMIT %s"""
-
-IN_TRANSACTION = "idle in transaction%"  # and "idle in transaction (aborted)"
 
 
 def idle_sessions(reader: PgReader, in_transaction_s: float, idle_s: float) -> IdleSessions:
     """DB6: sessions idle in transaction longer than `in_transaction_s`, and idle longer than `idle_s`."""
-    seen = visibility(reader)
-    if seen.error is not None:
-        return IdleSessions(reader.address, error=seen.error)
-    in_tx = reader.query(_IDLE, (IN_TRANSACTION, in_transaction_s, EXAMPLES), label="idle in transaction")
-    idle = reader.query(_IDLE, ("idle", idle_s, EXAMPLES), label="idle sessions")
-    error = in_tx.error or idle.error
-    if error is not None:
-        return IdleSessions(reader.address, error=error)
+    snap = _snapshot(reader)
+    if snap.error is not None:
+        return IdleSessions(reader.address, error=snap.error)
+    if snap.truncated:
+        return IdleSessions(reader.address, error=snap.partial(reader.address))
+    in_tx = [s for s in snap.sessions if s.state.startswith(IN_TRANSACTION)]  # as LIKE 'idle in transaction%'
+    in_tx = _older(in_tx, lambda s: s.in_state_s, in_transaction_s)
+    idle = _older([s for s in snap.sessions if s.state == "idle"], lambda s: s.in_state_s, idle_s)
     return IdleSessions(
         reader.address,
-        in_transaction=int(in_tx.rows[0][9]) if in_tx.rows else 0,
-        in_transaction_examples=tuple(_backend(row, row[8]) for row in in_tx.rows),
-        idle=int(idle.rows[0][9]) if idle.rows else 0,
-        idle_examples=tuple(_backend(row, row[8]) for row in idle.rows),
+        in_transaction=len(in_tx),
+        in_transaction_examples=tuple(_backend(s.columns, s.in_state_s) for s in in_tx[:EXAMPLES]),
+        idle=len(idle),
+        idle_examples=tuple(_backend(s.columns, s.in_state_s) for s in idle[:EXAMPLES]),
     )
 
 
