@@ -107,7 +107,7 @@ class Catalogue(_Data):
 @lru_cache(maxsize=1)
 def load_catalogue() -> Catalogue:
     text = resources.files("healthsuite").joinpath("catalogue.yaml").read_text(encoding="utf-8")
-    catalogue = Catalogue.model_validate(yaml.safe_load(text))
+    catalogue = Catalogue.model_validate(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     # each entry knows its own ID, so callers can pass entries around alone
     fixed = {key: entry.model_copy(update={"id": key}) for key, entry in catalogue.diagnoses.items()}
     return catalogue.model_copy(update={"diagnoses": fixed})

@@ -69,14 +69,26 @@ def locate(value: str, environments_dir: Path, invocation_dir: Path) -> Path:
 # --- reading YAML with positions ------------------------------------------------------------------
 
 
+# libyaml's parser when PyYAML has it (about 10x faster on a file of a thousand endpoints); a file it
+# refuses is parsed again by the pure-Python one, whose error messages read better
+_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(loader_class: type[yaml.SafeLoader], text: str) -> tuple[Any, yaml.Node | None]:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
+
+
 def _parse(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
     try:
-        loader = yaml.SafeLoader(text)
         try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+            return _compose(_FAST_LOADER, text)
+        except yaml.YAMLError:
+            return _compose(yaml.SafeLoader, text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
@@ -86,7 +98,6 @@ def _parse(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
         ) from None
     except yaml.YAMLError as exc:
         raise EnvironmentFileError(f"{path}: not valid YAML: {exc}") from None
-    return data, node
 
 
 def _duplicate_keys(node: yaml.Node, trail: str = "") -> Iterator[str]:

@@ -15,7 +15,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def shipped_ranges() -> dict[str, list[str]]:
     """`{"cloudflare": ["173.245.48.0/20", ...]}` from healthsuite/data/provider_ranges.yaml."""
     text = resources.files("healthsuite").joinpath("data/provider_ranges.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {name: [str(r) for r in entry["ranges"]] for name, entry in data.items()}
 
 
