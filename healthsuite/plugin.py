@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import os
+import sys
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,10 +44,11 @@ from .environment import (
     SqliteDatabase,
     Target,
 )
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, shared_requests
 from .probes import ProbeSession
 from .reports import RecordBook, build_report, write_report
 from .templates import MissingVariable
+from .workunits import join_names, share_of, worker_number
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -57,6 +60,7 @@ MARKERS: dict[str, str] = {
     "mutating": "writes something; refused unless the environment sets allow_mutating: true",
 }
 EXPECTED_VERSION_VARIABLE = "HEALTHSUITE_EXPECTED_VERSION"
+SHARES_KEY = "healthsuite_shares"  # in a worker's workerinput: the controller hands out shares by target
 ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
@@ -370,20 +374,35 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             items[:] = keep
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    state = session.config.stash[STATE]
-    state.selected = sum(1 for item in session.items if diagnosis_of(item))
+def _schedules_by_target(config: pytest.Config) -> bool:
+    """Whether this controller hands out checks by target (healthsuite.scheduling): `-n` with dist `load`."""
+    return config.stash[STATE].env is not None and config.getvalue("dist") == "load"
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`-n` (dist `load`): the checks of one database go to one worker (see healthsuite.scheduling)."""
-    env = config.stash[STATE].env
-    if config.getvalue("dist") != "load" or env is None or not env.model.databases:
+    """`-n` (dist `load`): every check of one target goes to one worker, each worker's share at once."""
+    if not _schedules_by_target(config):
         return None
-    from .scheduling import DatabaseScopeScheduling  # noqa: PLC0415 - xdist is imported only under -n
+    from .scheduling import TargetScheduling  # noqa: PLC0415 - xdist is imported only under -n
 
-    return DatabaseScopeScheduling(config, log, {database.name for database in env.model.databases})
+    return TargetScheduling(config, log, _aliases(config))
+
+
+def _aliases(config: pytest.Config) -> dict[str, str]:
+    """Target names that share a request, joined into one unit of work (see healthsuite.workunits)."""
+    env = config.stash[STATE].env
+    if env is None:
+        return {}
+    targets = [target for targets_of, _, _ in TARGET_FIXTURES.values() for target in targets_of(env.model)]
+    return join_names(shared_requests(env, targets))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker that its share is known after collection (so it can start its probes then)."""
+    if _schedules_by_target(node.config):
+        node.workerinput[SHARES_KEY] = True
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -485,17 +504,31 @@ def _selection(config: pytest.Config) -> str:
     return " and ".join(parts) or "the selection"
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
-    """Start the probes the selected checks need, concurrently (see healthsuite.prefetch).
+def _own_items(session: pytest.Session) -> list[pytest.Item]:
+    """The checks this process will run: all of them serially; under `-n`, this worker's share
+    (None of them when the controller does not hand out shares by target: then checks probe as they run)."""
+    config = session.config
+    if not _is_worker(config):
+        return session.items
+    workerinput: dict[str, Any] = config.workerinput  # type: ignore[attr-defined]
+    number = worker_number(str(workerinput.get("workerid", "")))
+    if not workerinput.get(SHARES_KEY) or number is None:
+        return []
+    nodeids = [item.nodeid for item in session.items]
+    indices = share_of(nodeids, int(workerinput["workercount"]), number, _aliases(config))
+    return [session.items[index] for index in indices]
 
-    Serial runs only: an xdist worker learns its checks one batch at a time, so it probes lazily, as
-    each check asks (still once per target and observation)."""
+
+@pytest.hookimpl(trylast=True)  # under xdist, after the worker has sent its collection to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the probes this process's checks need, concurrently (see healthsuite.prefetch)."""
     config = session.config
     state = config.stash[STATE]
-    if state.env is None or config.option.collectonly or _is_worker(config) or _xdist_controller(config):
+    state.selected = sum(1 for item in session.items if diagnosis_of(item))
+    if state.env is None or config.option.collectonly or _xdist_controller(config):
         return
-    targets = [t for item in session.items if diagnosis_of(item) and (t := target_of(item)) is not None]
+    _freeze_collected_objects(config)
+    targets = [t for item in _own_items(session) if diagnosis_of(item) and (t := target_of(item)) is not None]
     if not targets:
         return
     if state.probes is None:
@@ -505,8 +538,23 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     state.prefetcher.start(state.probes, targets)
 
 
+def _freeze_collected_objects(config: pytest.Config) -> None:
+    """Leave the objects of start-up and collection (modules, models, the items) out of every later
+    garbage collection: they live for the whole run, and on a run of a thousand targets, collecting
+    them again and again (and once more when the interpreter exits) cost seconds.
+
+    Unfrozen at the end when the process goes on after the run (pytest.main() from a program, or
+    pytester in-process); a command-line run or an xdist worker ends right after, so it stays frozen."""
+    gc.freeze()
+    args = tuple(config.invocation_params.args)
+    if not (_is_worker(config) or args == tuple(sys.argv[1:])):
+        config.add_cleanup(gc.unfreeze)
+
+
 def _xdist_controller(config: pytest.Config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) and config.getvalue("dist") != "no"
+    return not _is_worker(config) and bool(getattr(config.option, "numprocesses", None)) and (
+        config.getvalue("dist") != "no"
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+from .envfile import LoadedEnvironment
 from .environment import (
     ApiEndpoint,
     CorsPolicy,
@@ -41,6 +42,20 @@ Call = Callable[[], object]
 # targets whose checks read exactly `probes.http(target)`; others (a webhook, a calendar API with its
 # token, latency samples) build their own requests, so guessing them would send a request too many
 PLAIN_GET = (Page, HealthEndpoint, ApiEndpoint, ProxiedPath, StatusPage, VersionSource, PoolStatus)
+
+
+def shared_requests(env: LoadedEnvironment, targets: Iterable[Target]) -> list[set[str]]:
+    """The names of the targets whose checks read the same request (a health endpoint and a proxied
+    path at one URL), one set per request; targets with an unresolvable URL are left out."""
+    by_request: dict[tuple[str, str], set[str]] = {}
+    for target in targets:
+        if isinstance(target, PLAIN_GET):
+            try:
+                key = (target.method, env.url_of(target))
+            except Exception:  # noqa: BLE001 - an unset variable: the check reports it
+                continue
+            by_request.setdefault(key, set()).add(target.name)
+    return [names for names in by_request.values() if len(names) > 1]
 
 
 def planned(probes: ProbeSession, target: Target) -> list[tuple[str, Call]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from healthsuite.demo.app import create_app
 from healthsuite.demo.faults import Fault
 from healthsuite.demo.server import ServedApp, make_tls_files
@@ -199,8 +201,11 @@ def test_dep1_fails_when_the_database_is_down(run_checks: RunChecks, stack: Demo
 # --- probe once, assert many --------------------------------------------------------------------------
 
 
-def test_each_url_is_requested_once_per_run(run_checks: RunChecks, stack: DemoStack) -> None:
-    run = run_checks()
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_each_url_is_requested_once_per_run(run_checks: RunChecks, stack: DemoStack, workers: list[str]) -> None:
+    """Also under -n: every check of one target runs on one worker, and targets that share a URL
+    (the health endpoint and its proxied path) are one unit of work."""
+    run = run_checks(*workers)
     assert set(run.result.parseoutcomes()) == {"passed"}, run.output  # every check of demo.yaml, all passing
     # One request per URL, whatever number of checks judge it: AV1, AV3, PERF1 and DEP1 share the GET
     # of the home page, AV2, AV3, PERF1, NET8, DEP1 that of the health endpoint. The exceptions are
