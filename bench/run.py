@@ -1,13 +1,25 @@
-"""Measure a full run against local targets with injected latency: `python -m bench [--sizes 10,100]`.
+"""Measure a full run against local targets with injected latency: `python -m bench [--sizes 10,100] [--repeat 3]`.
 
-Starts, on loopback: an HTTP app whose every endpoint answers in 200 ms (one in 2.5 s), a DNS server
-answering in 150 ms, a throwaway PostgreSQL and Redis. For each size (number of declared endpoints)
-it writes an environment file, runs the checks (serially and with `-n 2`) in a subprocess, and
-reports the wall time, the sum and the maximum of the probes' own latencies (PERF1's timings), the
-requests each target received (counted at the server: every request opens its own connection), and
-the peak RSS of the run's processes. Prints a table and writes reports/bench.json.
+Starts, on loopback: an HTTP app whose every endpoint answers in 200 ms (one in 2.5 s), a TCP listener
+for the `ports:` check, a DNS server answering in 150 ms, a throwaway PostgreSQL and Redis. For each
+size (number of declared endpoints) it writes an environment file and runs the checks (AV3, PERF1,
+NET1, NET4, DB1, DB2, CACHE1, AV4) in a pytest subprocess, serially and with `-n 2`, `--repeat` times
+each, and reports for every (size, workers):
 
-Speed goals are measured here, never in a timed unit test.
+- the wall time of the run (the median over the repeats; every one in the JSON), the sum and the
+  maximum of the probes' own latencies (PERF1's `time_total`), and `overhead_s` = wall - slowest probe;
+- what each target received, counted at the server: the TCP connections the app's uvicorn accepted
+  (in total, and per endpoint: the connections that carried its requests) and the requests per
+  endpoint; the connections to the port listener; the DNS queries per (name, type); the PostgreSQL
+  sessions (`log_connections` lines of TCP clients); the Redis connections (`total_connections_received`,
+  less the bench's own `INFO`);
+- the peak RSS of the pytest process and its descendants (the xdist workers), read from /proc every
+  50 ms during the run: of the largest single process (its VmHWM, the kernel's own peak) and of the
+  sum over the process tree;
+- PASS or MISS against each target (see TARGETS).
+
+Prints a markdown table and writes reports/bench.json (the machine, the targets, and every measured
+field of every run). Speed goals are measured here, never in a timed unit test.
 """
 
 from __future__ import annotations
@@ -17,11 +29,15 @@ import asyncio
 import json
 import os
 import platform
-import resource
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,54 +45,330 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import get_remote_addr
 
 from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.faults import Faults
-from healthsuite.demo.server import ServedApp
+from healthsuite.demo.server import LOOPBACK, ServedApp
 from healthsuite.demo.services import PostgresServer, RedisServer
 
 PROJECT = Path(__file__).resolve().parents[1]
 ENDPOINT_DELAY_S = 0.2
 SLOW_DELAY_S = 2.5
 DNS_DELAY_S = 0.15
+DNS_NAME = "app.bench.test"
 DIAGNOSES = "AV3,PERF1,NET1,NET4,DB1,DB2,CACHE1,AV4"
+SAMPLE_INTERVAL_S = 0.05
+
+# The issue's targets: each (target, observation) probed exactly once per run, and
+WALL_MARGIN_S = 1.5  # below LARGE endpoints (10, 100): wall < slowest probe + 1.5 s
+WALL_FACTOR = 3.0  # from LARGE endpoints on: wall < 3 x the slowest probe
+LARGE = 1000
+RSS_LIMIT_MB = 150.0  # the largest process; stated for 1000 endpoints, judged at every size (fewer endpoints need less)
+TARGETS = {
+    "wall": f"< probe max + {WALL_MARGIN_S:g} s below {LARGE} endpoints, < {WALL_FACTOR:g} x probe max from {LARGE}",
+    "http": "every endpoint: 1 request on 1 connection; no connection without a request (app total <= endpoints)",
+    "port": "1 connection to the `ports:` listener",
+    "dns": f"1 query per (name, type): {DNS_NAME} A",
+    "postgres": "1 session",
+    "redis": "1 connection",
+    "rss": f"largest process < {RSS_LIMIT_MB:g} MB",
+}
 
 
-def target_app(faults: Faults) -> Any:
-    """Every endpoint answers after 200 ms, /e/slow after 2.5 s; requests are counted."""
+# --- the targets, counted at the server ----------------------------------------------------------------------
+
+
+class AppLog:
+    """What the app's server saw: the TCP connections uvicorn accepted, and for every endpoint path its
+    requests and the connections that carried them. Written on uvicorn's thread, read between runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connections = 0
+        self._numbers: dict[tuple[str, int], int] = {}  # client address -> number of its (latest) connection
+        self.requests: Counter[str] = Counter()  # path -> requests
+        self.carriers: defaultdict[str, set[int]] = defaultdict(set)  # path -> numbers of the connections
+
+    def accepted(self, client: tuple[str, int] | None) -> None:
+        with self._lock:
+            self.connections += 1
+            if client is not None:  # an address is reused only once its previous connection is closed
+                self._numbers[client] = self.connections
+
+    def request(self, path: str, client: tuple[str, int] | None) -> None:
+        with self._lock:
+            self.requests[path] += 1
+            self.carriers[path].add(self._numbers.get(client, 0) if client is not None else 0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.connections = 0
+            self._numbers.clear()
+            self.requests.clear()
+            self.carriers.clear()
+
+    def counts(self, paths: list[str]) -> dict[str, Any]:
+        """The run's counts for the declared endpoint paths (0 for one never asked)."""
+        declared = set(paths)
+        with self._lock:
+            connections = [len(self.carriers.get(path, ())) for path in paths]
+            requests = [self.requests.get(path, 0) for path in paths]
+            return {
+                "connections": self.connections,
+                "connections_per_endpoint": span(connections),
+                "requests_per_endpoint": span(requests),
+                "requests": sum(self.requests.values()),
+                "undeclared_requests": sum(n for path, n in self.requests.items() if path not in declared),
+            }
+
+
+def counting_protocol(log: AppLog) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol (one instance per accepted connection) that reports each connection to `log`.
+    h11 is what uvicorn's "auto" picks without httptools; fixing it keeps the bench the same either way."""
+
+    class CountingH11Protocol(H11Protocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
+            log.accepted(get_remote_addr(transport))
+            super().connection_made(transport)
+
+    return CountingH11Protocol
+
+
+def target_app(log: AppLog) -> Any:
+    """Every endpoint answers after 200 ms, /e/slow after 2.5 s; requests are counted with their connection."""
 
     async def endpoint(request: Request) -> Response:
         name = request.path_params["name"]
-        faults.count(request.method, request.url.path)
+        log.request(request.url.path, (request.client.host, request.client.port) if request.client else None)
         await asyncio.sleep(SLOW_DELAY_S if name == "slow" else ENDPOINT_DELAY_S)
         return JSONResponse({"endpoint": name})
 
     return Starlette(routes=[Route("/e/{name}", endpoint)])
 
 
-def environment(size: int, http_port: int, dns_port: int, pg_dsn: str, redis_port: int) -> str:
-    names = ["slow", *(f"n{i}" for i in range(1, size))]
-    endpoints = "\n".join(f"  - {{name: {name}, path: /e/{name}}}" for name in names)
-    return f"""
+class PortListener:
+    """The `ports:` target (AV4): a loopback TCP listener that accepts each connection, counts it and closes it,
+    so the port check adds nothing to the app's count."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server((LOOPBACK, 0))
+        self._sock.settimeout(0.1)
+        self.port = int(self._sock.getsockname()[1])
+        self.connections = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"bench-port-{self.port}", daemon=True)
+
+    def start(self) -> PortListener:
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._sock.close()
+
+
+def redis_connections_received(redis: RedisServer) -> int:
+    """`total_connections_received` from INFO stats; the INFO's own connection is counted in it."""
+    for line in redis.command("INFO", "stats").decode().splitlines():
+        if line.startswith("total_connections_received:"):
+            return int(line.split(":", 1)[1])
+    raise RuntimeError("redis INFO stats has no total_connections_received")
+
+
+def postgres_log_size(postgres: PostgresServer) -> int:
+    return postgres.logfile.stat().st_size
+
+
+def postgres_sessions_since(postgres: PostgresServer, offset: int) -> int:
+    """TCP sessions the server logged (`log_connections`) after `offset`; the bench's psql uses the unix socket."""
+    with open(postgres.logfile, "rb") as fh:
+        fh.seek(offset)
+        lines = fh.read().decode("utf-8", "replace").splitlines()
+    return sum(1 for line in lines if "connection received: host=" in line and "host=[local]" not in line)
+
+
+# --- peak RSS of the run's process tree, from /proc ----------------------------------------------------------
+
+_CHILDREN_FILES = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()  # CONFIG_PROC_CHILDREN
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants alive now."""
+    parents: dict[int, list[int]] = defaultdict(list)
+    if not _CHILDREN_FILES:  # one scan of /proc for every process's parent
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                parents[int(stat.rsplit(")", 1)[1].split()[1])].append(int(entry))
+    tree, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        tree.append(pid)
+        if not _CHILDREN_FILES:
+            queue += parents.get(pid, [])
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                queue += [int(child) for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+            except OSError:
+                pass
+    return tree
+
+
+def memory_kb(pid: int) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) of `pid` in kB; None once it has exited (a zombie has neither)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = {key: value for key, _, value in (line.partition(":") for line in status.splitlines())}
+    if "VmRSS" not in fields:
+        return None
+    return int(fields["VmRSS"].split()[0]), int(fields.get("VmHWM", fields["VmRSS"]).split()[0])
+
+
+class RssSampler:
+    """Reads the RSS of a process and its descendants every SAMPLE_INTERVAL_S, on a thread, until stop()."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.samples = 0
+        self.processes: set[int] = set()
+        self.peak_tree_kb = 0  # the largest sum of VmRSS over the tree at one sample
+        self.peak_process_kb = 0  # the largest VmRSS of one process at one sample
+        self.peak_hwm_kb = 0  # the largest VmHWM (a process's own peak RSS, also between samples)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bench-rss-{root}", daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stopping.wait(SAMPLE_INTERVAL_S):
+                return
+
+    def sample(self) -> None:
+        readings = [(pid, memory_kb(pid)) for pid in process_tree(self.root)]
+        alive = [(pid, kb) for pid, kb in readings if kb is not None]
+        if not alive:
+            return
+        self.samples += 1
+        self.processes.update(pid for pid, _ in alive)
+        self.peak_tree_kb = max(self.peak_tree_kb, sum(rss for _, (rss, _) in alive))
+        self.peak_process_kb = max(self.peak_process_kb, *(rss for _, (rss, _) in alive))
+        self.peak_hwm_kb = max(self.peak_hwm_kb, *(hwm for _, (_, hwm) in alive))
+
+    def stop(self) -> dict[str, Any]:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        return {
+            "max_process_mb": round(max(self.peak_hwm_kb, self.peak_process_kb) / 1024, 1),
+            "max_process_sampled_mb": round(self.peak_process_kb / 1024, 1),
+            "tree_mb": round(self.peak_tree_kb / 1024, 1),
+            "processes": len(self.processes),
+            "samples": self.samples,
+        }
+
+
+# --- one run -----------------------------------------------------------------------------------------------
+
+
+class Targets:
+    """The local targets, started once and shared by every run."""
+
+    def __init__(self, base: Path) -> None:
+        self.app_log = AppLog()
+        self.app = ServedApp(target_app(self.app_log), http_protocol=counting_protocol(self.app_log))
+        self.port = PortListener()
+        self.dns = DnsServer({DNS_NAME: [("A", LOOPBACK)]})
+        self.postgres = PostgresServer(base / "pg", settings={"log_connections": "on"})
+        self.redis = RedisServer(base / "redis")
+
+    def start(self) -> Targets:
+        self.app.start()
+        self.port.start()
+        self.dns.start()
+        self.dns.set_fault(DNS_NAME, "slow", delay_s=DNS_DELAY_S)
+        self.postgres.start()
+        self.redis.start()
+        return self
+
+    def stop(self) -> None:
+        self.redis.remove()
+        self.postgres.remove()
+        self.dns.stop()
+        self.port.stop()
+        self.app.stop()
+
+    def environment(self, size: int) -> str:
+        names = ["slow", *(f"n{i}" for i in range(1, size))]
+        endpoints = "\n".join(f"  - {{name: {name}, path: /e/{name}}}" for name in names)
+        return f"""
 name: bench
 kind: test
 base_urls:
-  app: http://127.0.0.1:{http_port}
+  app: http://127.0.0.1:{self.app.port}
 timeouts: {{http_s: 10, database_s: 5, cache_s: 3, dns_s: 3}}
 http: {{max_concurrency: 64, max_per_host: 64}}   # a local target: no production to protect
 endpoints:
 {endpoints}
 dns:
-  nameservers: ["127.0.0.1:{dns_port}"]
+  nameservers: ["127.0.0.1:{self.dns.port}"]
 hostnames:
-  - {{name: app, host: app.bench.test, records: [A]}}
+  - {{name: app, host: {DNS_NAME}, records: [A]}}
 databases:
-  - {{name: main, engine: postgresql, dsn: "{pg_dsn}"}}
+  - {{name: main, engine: postgresql, dsn: "{self.postgres.dsn()}"}}
 caches:
-  - {{name: cache, url: "redis://127.0.0.1:{redis_port}/0"}}
-ports:
-  - {{name: app, address: "127.0.0.1:{http_port}"}}
+  - {{name: cache, url: "redis://127.0.0.1:{self.redis.port}/0"}}
+ports:   # its own listener, so that the app counts the endpoints' connections alone
+  - {{name: app, address: "127.0.0.1:{self.port.port}"}}
 """
+
+    def run(self, size: int, env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
+        """One pytest run and what every target received during it."""
+        self.app_log.reset()
+        port_before = self.port.connections
+        dns_before = Counter(self.dns.queries)
+        pg_offset = postgres_log_size(self.postgres)
+        redis_before = redis_connections_received(self.redis)
+        result = run_checks(env_file, reports, workers)
+        paths = ["/e/slow", *(f"/e/n{i}" for i in range(1, size))]
+        dns_queries = Counter(self.dns.queries)
+        dns_queries.subtract(dns_before)
+        asked = {key: n for key, n in dns_queries.items() if n}
+        return {
+            **result,
+            "http": self.app_log.counts(paths),
+            "port_connections": self.port.connections - port_before,
+            "dns": {"queries": asked, "max_per_name_type": max(asked.values(), default=0),
+                    "total": sum(asked.values())},
+            "pg_sessions": postgres_sessions_since(self.postgres, pg_offset),
+            "redis_connections": redis_connections_received(self.redis) - redis_before - 1,  # less this INFO's
+        }
 
 
 def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
@@ -84,25 +376,163 @@ def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
             "-p", "no:cacheprovider", "--diagnosis", DIAGNOSES, "--reports-dir", str(reports)]
     if workers:
         args += ["-n", str(workers)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=PROJECT, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    report = json.loads((reports / "latest.json").read_text())
+    proc = subprocess.Popen(args, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = RssSampler(proc.pid).start()
+    try:
+        out, err = proc.communicate(timeout=3600)
+    finally:
+        wall = time.perf_counter() - started
+        rss = sampler.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    latest = reports / "latest.json"
+    if not latest.is_file():
+        raise RuntimeError(f"the run wrote no report (exit {proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+    report = json.loads(latest.read_text())
     totals = [
         r["facts"]["timings"]["cumulative_ms"]["time_total"]
         for r in report["checks"]
         if r["diagnosis"] == "PERF1" and r.get("facts", {}).get("timings")
     ]
+    probe_max = max(totals, default=0) / 1000
     return {
-        "exit": done.returncode,
+        "exit": proc.returncode,
         "wall_s": round(wall, 2),
         "probe_sum_s": round(sum(totals) / 1000, 2),
-        "probe_max_s": round(max(totals, default=0) / 1000, 2),
+        "probe_max_s": round(probe_max, 2),
+        "overhead_s": round(wall - probe_max, 2),
         "checks": report["summary"]["total"],
         "failed": report["summary"]["failed"],
-        "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),  # the largest process of all runs so far
+        "errors": report["summary"]["error"],
+        "rss": rss,
+    }
+
+
+# --- a row: the repeats of one (size, workers), judged --------------------------------------------------------
+
+
+def span(values: list[int]) -> list[int]:
+    """[min, max]; [0, 0] for none."""
+    return [min(values, default=0), max(values, default=0)]
+
+
+def merge(spans: list[list[int]]) -> list[int]:
+    return [min(s[0] for s in spans), max(s[1] for s in spans)]
+
+
+def wall_target_s(size: int, probe_max_s: float) -> float:
+    return probe_max_s * WALL_FACTOR if size >= LARGE else probe_max_s + WALL_MARGIN_S
+
+
+def summarize(size: int, workers: int, repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of one (size, workers): medians of the times, the range of every count over the repeats
+    (a count meets its target only when every repeat does), the peaks of RSS, and the verdicts."""
+    walls = [r["wall_s"] for r in repeats]
+    wall = round(statistics.median(walls), 2)
+    probe_max = round(statistics.median(r["probe_max_s"] for r in repeats), 2)
+    row: dict[str, Any] = {
+        "endpoints": size,
+        "workers": workers,
+        "repeat": len(repeats),
+        "wall_s": wall,
+        "walls_s": walls,
+        "overhead_s": round(wall - probe_max, 2),
+        "probe_sum_s": round(statistics.median(r["probe_sum_s"] for r in repeats), 2),
+        "probe_max_s": probe_max,
+        "wall_target_s": round(wall_target_s(size, probe_max), 2),
+        "http_connections_per_endpoint": merge([r["http"]["connections_per_endpoint"] for r in repeats]),
+        "http_requests_per_endpoint": merge([r["http"]["requests_per_endpoint"] for r in repeats]),
+        "http_connections": span([r["http"]["connections"] for r in repeats]),
+        "http_requests": span([r["http"]["requests"] for r in repeats]),
+        "port_connections": span([r["port_connections"] for r in repeats]),
+        "dns_queries_max_per_name_type": span([r["dns"]["max_per_name_type"] for r in repeats]),
+        "dns_queries": span([r["dns"]["total"] for r in repeats]),
+        "pg_sessions": span([r["pg_sessions"] for r in repeats]),
+        "redis_connections": span([r["redis_connections"] for r in repeats]),
+        "rss_max_process_mb": max(r["rss"]["max_process_mb"] for r in repeats),
+        "rss_tree_mb": max(r["rss"]["tree_mb"] for r in repeats),
+        "checks": span([r["checks"] for r in repeats]),
+        "failed": span([r["failed"] for r in repeats]),
+        "errors": span([r["errors"] for r in repeats]),
+        "exits": [r["exit"] for r in repeats],
+    }
+    one = [1, 1]
+    verdicts = {
+        "wall": wall < row["wall_target_s"],
+        "http": row["http_connections_per_endpoint"] == one
+        and row["http_requests_per_endpoint"] == one
+        and row["http_connections"][1] <= size
+        and all(r["http"]["undeclared_requests"] == 0 for r in repeats),
+        "port": row["port_connections"] == one,
+        "dns": all(r["dns"]["queries"] == {f"{DNS_NAME} A": 1} for r in repeats),
+        "postgres": row["pg_sessions"] == one,
+        "redis": row["redis_connections"] == one,
+        "rss": row["rss_max_process_mb"] < RSS_LIMIT_MB,
+    }
+    row["verdicts"] = {name: "PASS" if ok else "MISS" for name, ok in verdicts.items()}
+    row["repeats"] = repeats
+    return row
+
+
+# --- output ------------------------------------------------------------------------------------------------
+
+
+def shown(values: list[int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"{values[0]}-{values[1]}"
+
+
+COLUMNS = [
+    "endpoints", "workers", "wall s", "overhead s", "probe sum s", "probe max s", "connections per endpoint",
+    "requests per endpoint", "app connections", "port connections", "DNS queries max (total)", "PG sessions",
+    "Redis connections", "peak RSS MB, largest", "peak RSS MB, tree", "checks (failed)",
+]
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    v = row["verdicts"]
+    return [
+        str(row["endpoints"]),
+        "serial" if row["workers"] == 0 else str(row["workers"]),
+        f"{row['wall_s']:.2f} {v['wall']}",
+        f"{row['overhead_s']:.2f}",
+        f"{row['probe_sum_s']:.2f}",
+        f"{row['probe_max_s']:.2f}",
+        f"{shown(row['http_connections_per_endpoint'])} {v['http']}",
+        shown(row["http_requests_per_endpoint"]),
+        shown(row["http_connections"]),
+        f"{shown(row['port_connections'])} {v['port']}",
+        f"{shown(row['dns_queries_max_per_name_type'])} ({shown(row['dns_queries'])}) {v['dns']}",
+        f"{shown(row['pg_sessions'])} {v['postgres']}",
+        f"{shown(row['redis_connections'])} {v['redis']}",
+        f"{row['rss_max_process_mb']:.0f} {v['rss']}",
+        f"{row['rss_tree_mb']:.0f}",
+        f"{shown(row['checks'])} ({shown(row['failed'])})",
+    ]
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cells(row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu_model": model or platform.processor(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -110,45 +540,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100", help="numbers of endpoints, comma-separated (e.g. 10,100,1000)")
     parser.add_argument("--workers", default="0,2", help="xdist workers per run: 0 = serial (e.g. 0,2)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per (size, workers); the median wall is reported")
     parser.add_argument("--out", default=str(PROJECT / "reports" / "bench.json"))
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     worker_counts = [int(w) for w in args.workers.split(",")]
-    faults = Faults()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="healthsuite-bench-") as scratch:
         base = Path(scratch)
-        app = ServedApp(target_app(faults)).start()
-        dns = DnsServer({"app.bench.test": [("A", "127.0.0.1")]}).start()
-        dns.set_fault("app.bench.test", "slow", delay_s=DNS_DELAY_S)
-        postgres = PostgresServer(base / "pg").start()
-        redis = RedisServer(base / "redis").start()
+        targets = Targets(base)
         try:
+            targets.start()
             for size in sizes:
                 env_file = base / f"bench-{size}.yaml"
-                env_file.write_text(environment(size, app.port, dns.port, postgres.dsn(), redis.port))
+                env_file.write_text(targets.environment(size))
                 for workers in worker_counts:
-                    faults.requests.clear()
-                    result = run_checks(env_file, base / f"reports-{size}-{workers}", workers)
-                    per_url = set(faults.requests.values())
-                    row = {"endpoints": size, "workers": workers, **result,
-                           "requests_per_endpoint": sorted(per_url), "requests": sum(faults.requests.values())}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+                    repeats = []
+                    for i in range(args.repeat):
+                        result = targets.run(size, env_file, base / f"reports-{size}-{workers}-{i}", workers)
+                        repeats.append(result)
+                        brief = {k: result[k] for k in ("wall_s", "probe_max_s", "overhead_s", "exit")}
+                        print(json.dumps({"endpoints": size, "workers": workers, "repeat": i + 1, **brief,
+                                          "http": result["http"], "port": result["port_connections"],
+                                          "dns": result["dns"]["queries"], "pg": result["pg_sessions"],
+                                          "redis": result["redis_connections"], "rss": result["rss"]}), flush=True)
+                    rows.append(summarize(size, workers, repeats))
         finally:
-            redis.remove()
-            postgres.remove()
-            dns.stop()
-            app.stop()
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": machine, "runs": rows}, indent=2) + "\n")
-    header = f"{'endpoints':>9} {'workers':>7} {'wall s':>7} {'probe sum s':>11} {'probe max s':>11} " \
-             f"{'req/endpoint':>12} {'peak RSS MB':>11} {'checks':>6}"
-    print(header)
-    for row in rows:
-        print(f"{row['endpoints']:>9} {row['workers']:>7} {row['wall_s']:>7} {row['probe_sum_s']:>11} "
-              f"{row['probe_max_s']:>11} {','.join(map(str, row['requests_per_endpoint'])):>12} "
-              f"{row['peak_rss_mb']:>11} {row['checks']:>6}")
-    print(f"wrote {args.out}")
+            targets.stop()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "targets": TARGETS, "runs": rows}, indent=2) + "\n")
+    print()
+    print(markdown(rows))
+    print()
+    for name, target in TARGETS.items():
+        print(f"  {name}: {target}")
+    print(f"wrote {out}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -34,12 +35,26 @@ def make_tls_files(directory: Path, *names: str) -> TlsFiles:
 
 
 class ServedApp:
-    """`with ServedApp(app, tls=files) as served: httpx.get(served.url + "/")`."""
+    """`with ServedApp(app, tls=files) as served: httpx.get(served.url + "/")`.
 
-    def __init__(self, app: Any, *, tls: TlsFiles | None = None, port: int = 0, host: str = LOOPBACK) -> None:
+    `http_protocol` replaces uvicorn's HTTP protocol class (one instance per accepted connection; default:
+    uvicorn's own choice), e.g. a subclass of `uvicorn.protocols.http.h11_impl.H11Protocol` that counts
+    connections, as the benchmark does.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        tls: TlsFiles | None = None,
+        port: int = 0,
+        host: str = LOOPBACK,
+        http_protocol: type[asyncio.Protocol] | None = None,
+    ) -> None:
         self.app = app
         self.tls = tls
         self.host = host
+        self.http_protocol = http_protocol
         self.requested_port = port
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -62,6 +77,7 @@ class ServedApp:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
+            http=self.http_protocol or "auto",
             log_level="warning",
             lifespan="off",
             access_log=False,
