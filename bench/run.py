@@ -536,12 +536,27 @@ def machine() -> dict[str, Any]:
     }
 
 
+def serve(targets: Targets, sizes: list[int], directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        env_file = directory / f"bench-{size}.yaml"
+        env_file.write_text(targets.environment(size))
+        print(f"pytest checks --env {env_file} --diagnosis {DIAGNOSES}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100", help="numbers of endpoints, comma-separated (e.g. 10,100,1000)")
     parser.add_argument("--workers", default="0,2", help="xdist workers per run: 0 = serial (e.g. 0,2)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per (size, workers); the median wall is reported")
     parser.add_argument("--out", default=str(PROJECT / "reports" / "bench.json"))
+    parser.add_argument("--serve", metavar="DIR", help="only start the targets, write DIR/bench-SIZE.yaml for each "
+                        "size and wait (Ctrl-C stops): to profile a run by hand, e.g. under py-spy")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     worker_counts = [int(w) for w in args.workers.split(",")]
@@ -553,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         targets = Targets(base)
         try:
             targets.start()
+            if args.serve:
+                return serve(targets, sizes, Path(args.serve))
             for size in sizes:
                 env_file = base / f"bench-{size}.yaml"
                 env_file.write_text(targets.environment(size))

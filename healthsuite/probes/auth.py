@@ -12,14 +12,13 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import jwt
 
 from ..auth_model import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from ..envfile import LoadedEnvironment
 from ..environment import HttpTarget, RedisCache
+from ..lazy import lazy
 from ..modeltypes import SecretTemplate
 from ..redaction import Redactor
 from . import redis
@@ -27,6 +26,11 @@ from .errors import ProbeError, classify
 from .http import HttpObservation, HttpRequest
 from .lookup import is_ip
 from .session import ProbeSession
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    jwt = lazy("jwt")
 
 MALFORMED_TOKEN = "healthsuite.malformed.token"  # three segments, none of them base64 JSON
 MIN_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 §3.2

@@ -6,13 +6,17 @@ import json
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
+from ..lazy import lazy
 from .errors import ProbeError, classify
 from .lookup import first_address, is_ip
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy("httpx")
 
 USER_AGENT = "healthsuite/0.1 (+runbook checks)"
 

@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
-from prometheus_client.parser import text_string_to_metric_families
-
 from ..envfile import LoadedEnvironment
+from ..lazy import lazy
 from ..modeltypes import SecretTemplate
 from ..ops_model import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
 from ..targets import HttpTarget, Target
@@ -26,7 +24,13 @@ from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 
 if TYPE_CHECKING:
+    import prometheus_client.openmetrics.parser as _openmetrics_parser
+    import prometheus_client.parser as _text_parser
+
     from .session import ProbeSession
+else:
+    _openmetrics_parser = lazy("prometheus_client.openmetrics.parser")
+    _text_parser = lazy("prometheus_client.parser")
 
 
 # --- requests ------------------------------------------------------------------------------------------------
@@ -142,7 +146,8 @@ def scrape(probes: ProbeSession, target: MetricsEndpoint) -> MetricsScrape:
     if response.truncated:
         return MetricsScrape(response, parse_error="the body was larger than http.max_body_bytes")
     text = response.text()
-    parse = openmetrics_families if "openmetrics" in response.content_type else text_string_to_metric_families
+    parser = _openmetrics_parser if "openmetrics" in response.content_type else _text_parser
+    parse = parser.text_string_to_metric_families
     samples: list[MetricSample] = []
     types: dict[str, str] = {}
     try:

@@ -21,9 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
-
-from psycopg import sql
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..data_model import (
     ApiKeys,
@@ -36,8 +34,14 @@ from ..data_model import (
     Sessions,
     Users,
 )
+from ..lazy import lazy
 from .errors import ProbeError
 from .pgreader import PgReader
+
+if TYPE_CHECKING:
+    from psycopg import sql
+else:
+    sql = lazy("psycopg.sql")
 
 EXAMPLES = 5  # example rows a finding names
 

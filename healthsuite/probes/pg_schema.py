@@ -20,13 +20,17 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
-
+from ..lazy import lazy
 from ..schema_model import HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError
 from .pgreader import PgReader, QueryResult
+
+if TYPE_CHECKING:
+    from psycopg import sql
+else:
+    sql = lazy("psycopg.sql")
 
 EXAMPLES = 5  # offending rows listed per relation / invariant / statement
 _REGCLASS = "to_regclass(coalesce(quote_ident({nsp}) || '.', '') || quote_ident({rel}))"

@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from .errors import ProbeError, classify
 from .postgres import PostgresObservation, address_of, connect
+
+if TYPE_CHECKING:
+    import psycopg
 
 MAX_ROWS = 1000
 

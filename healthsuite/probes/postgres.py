@@ -5,11 +5,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
+from ..lazy import lazy
 from .errors import ProbeError, classify
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.conninfo
+else:
+    psycopg = lazy("psycopg")
 
 APPLICATION_NAME = "healthsuite"
 
@@ -37,7 +42,7 @@ class PostgresObservation:
 def address_of(dsn: str) -> str:
     """host:port/dbname (user) of a DSN, without its password."""
     try:
-        info = conninfo_to_dict(dsn)
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         return "(unparsable DSN)"
     host = info.get("host") or info.get("hostaddr") or "localhost"

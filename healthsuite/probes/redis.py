@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
+from ..lazy import lazy
 from .errors import ProbeError, classify
+
+if TYPE_CHECKING:
+    import redis
+    import redis.backoff as _backoff
+    import redis.retry as _retry
+else:
+    redis = lazy("redis")
+    _backoff = lazy("redis.backoff")
+    _retry = lazy("redis.retry")
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ def client(url: str, username: str | None, password: str | None, timeout_s: floa
         password=password,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),  # one attempt: a retried pass would hide the failure
+        retry=_retry.Retry(_backoff.NoBackoff(), 0),  # one attempt: a retried pass would hide the failure
         health_check_interval=0,
         client_name="healthsuite",
     )

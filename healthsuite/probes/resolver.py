@@ -17,15 +17,20 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.inet
-import dns.name
-import dns.nameserver
-import dns.rdatatype
-import dns.resolver
-
+from ..lazy import lazy
 from ..netaddr import format_address
+
+if TYPE_CHECKING:
+    import dns.exception
+    import dns.inet
+    import dns.name
+    import dns.nameserver
+    import dns.rdatatype
+    import dns.resolver
+else:
+    dns = lazy("dns", "exception", "inet", "name", "nameserver", "rdatatype", "resolver")
 
 OUTCOMES = ("answer", "nxdomain", "servfail", "no_answer", "timeout", "error")
 OUTCOME_NAMES = {

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from ..envfile import LoadedEnvironment
 from ..environment import (
@@ -26,6 +24,9 @@ from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest
 from .pgreader import PgReader
 from .postgres import PostgresObservation
+
+if TYPE_CHECKING:
+    import httpx
 
 DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
 

@@ -25,23 +25,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509 import DNSName, IPAddress
-from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    Policy,
-    PolicyBuilder,
-    Store,
-    VerificationError,
-)
-from OpenSSL import SSL
-
+from ..lazy import lazy
 from .errors import ProbeError, classify
 from .lookup import first_address
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509 import oid, verification
+    from OpenSSL import SSL
+else:
+    x509 = lazy("cryptography.x509")
+    hashes = lazy("cryptography.hazmat.primitives.hashes")
+    oid = lazy("cryptography.x509.oid")
+    verification = lazy("cryptography.x509.verification")
+    SSL = lazy("OpenSSL.SSL")
 
 VERIFY_PROBLEMS = ("", "expired", "not_yet_valid", "hostname", "self_signed", "untrusted", "other")
 FALLBACK_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
@@ -280,21 +280,21 @@ def _classify_failure(
     return "other", f"the chain does not verify against the {where}: {_tidy(verifier_says)}"
 
 
-def _server_auth(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
-    allowed = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE)
+def _server_auth(_policy: verification.Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+    allowed = (oid.ExtendedKeyUsageOID.SERVER_AUTH, oid.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE)
     if eku is not None and not any(usage in eku for usage in allowed):
         raise ValueError("its extendedKeyUsage does not allow TLS server authentication (serverAuth)")
 
 
 @lru_cache(maxsize=1)
-def _leaf_policy() -> ExtensionPolicy:
+def _leaf_policy() -> verification.ExtensionPolicy:
     """WebPKI rules for the leaf, except two criticality rules that browsers and OpenSSL do not enforce
     (a critical subjectAltName next to a non-empty subject, a critical extendedKeyUsage): failing a
     certificate every client accepts would page someone for nothing. serverAuth is still required."""
     return (
-        ExtensionPolicy.webpki_defaults_ee()
-        .require_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
-        .may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _server_auth)
+        verification.ExtensionPolicy.webpki_defaults_ee()
+        .require_present(x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None)
+        .may_be_present(x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _server_auth)
     )
 
 
@@ -325,15 +325,17 @@ def _verify(
     verifier_says = "no trusted roots at all"
     if roots:
         try:
-            subject = IPAddress(ip) if ip is not None else DNSName(server_name.rstrip(".").lower())
+            subject = x509.IPAddress(ip) if ip is not None else x509.DNSName(server_name.rstrip(".").lower())
         except ValueError as exc:
             return "other", f"{server_name!r} cannot be verified as a host name: {exc}", ""
-        builder = PolicyBuilder().store(Store(roots)).time(now)
-        builder = builder.extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_leaf_policy())
+        builder = verification.PolicyBuilder().store(verification.Store(roots)).time(now)
+        builder = builder.extension_policies(
+            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(), ee_policy=_leaf_policy()
+        )
         verifier = builder.build_server_verifier(subject)
         try:
             path = verifier.verify(certs[0], list(certs[1:]))
-        except VerificationError as exc:
+        except verification.VerificationError as exc:
             verifier_says = str(exc)
         else:
             anchor = path[-1].fingerprint(hashes.SHA256())
