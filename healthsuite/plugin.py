@@ -44,9 +44,9 @@ from .environment import (
     SqliteDatabase,
     Target,
 )
-from .prefetch import Prefetcher, shared_requests
+from .prefetch import Prefetcher, shared_requests, target_key
 from .probes import ProbeSession
-from .reports import RecordBook, build_report, write_report
+from .reports import RecordBook, build_report, previous_probe_latency, write_report
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
@@ -78,6 +78,8 @@ class RunState:
     report_path: Path | None = None
     platform_incident: dict[str, Any] | None = None
     prefetcher: Prefetcher | None = None
+    probe_latency_s: dict[str, float] = field(default_factory=dict)  # target_key -> seconds (every worker's)
+    item: pytest.Item | None = None  # the check being set up or run
 
 
 STATE = pytest.StashKey[RunState]()
@@ -323,9 +325,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         )
     catalogue = load_catalogue()
     allure = config.pluginmanager.hasplugin("allure_pytest")
+    runbooks: dict[str, str] = {}  # per diagnosis: computed once, not once per check and target
     for item in checks:
         diagnosis_id = diagnosis_of(item) or ""
         entry = catalogue.diagnosis(diagnosis_id)
+        if diagnosis_id not in runbooks:
+            runbooks[diagnosis_id] = " | ".join(catalogue.runbook_refs(entry))
         target = target_of(item)
         severity = (
             (target.severity if target is not None else None)
@@ -341,7 +346,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 ("category", entry.category),
                 ("severity", severity),
                 ("target", target.name if target is not None else ""),
-                ("runbook", " | ".join(catalogue.runbook_refs(entry))),
+                ("runbook", runbooks[diagnosis_id]),
             ]
         )
         if allure:
@@ -445,9 +450,20 @@ def expected_version(pytestconfig: pytest.Config) -> ExpectedVersion | None:
 
 
 @pytest.fixture
-def expect(request: pytest.FixtureRequest, healthsuite_env: LoadedEnvironment) -> Expect:
-    """Assertions that fail with the catalogue's message (see healthsuite.checkapi)."""
-    return Expect(request.node, healthsuite_env, healthsuite_env.model.escalation)
+def expect(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> Expect:
+    """Assertions that fail with the catalogue's message (see healthsuite.checkapi).
+
+    Bound to the check being set up (pytest_runtest_setup below) rather than through `request`: pytest
+    builds a fixture definition for `request` anew for every test that asks, a measurable cost per check
+    at a thousand targets."""
+    item = pytestconfig.stash[STATE].item
+    assert item is not None
+    return Expect(item, healthsuite_env, healthsuite_env.model.escalation)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.config.stash[STATE].item = item
 
 
 # --- running ----------------------------------------------------------------------------------------------
@@ -455,6 +471,10 @@ def expect(request: pytest.FixtureRequest, healthsuite_env: LoadedEnvironment) -
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    prefetcher = pyfuncitem.config.stash[STATE].prefetcher
+    target = target_of(pyfuncitem)
+    if prefetcher is not None and target is not None:
+        prefetcher.expedite(target_key(target))  # its probes first, if they have not started
     try:
         return (yield)
     except MissingVariable as missing:
@@ -534,8 +554,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state.probes is None:
         state.probes = ProbeSession(state.env)
     settings = state.env.model.http
-    state.prefetcher = Prefetcher(settings.max_concurrency, settings.max_per_host)
-    state.prefetcher.start(state.probes, targets)
+    workers = int(config.workerinput["workercount"]) if _is_worker(config) else 1  # type: ignore[attr-defined]
+    # the environment's limits hold for the run: under -n, each worker gets its share
+    state.prefetcher = Prefetcher(max(1, settings.max_concurrency // workers), max(1, settings.max_per_host // workers))
+    state.prefetcher.start(state.probes, targets, previous_probe_latency(_reports_dir(config), state.env.name))
 
 
 def _freeze_collected_objects(config: pytest.Config) -> None:
@@ -549,6 +571,14 @@ def _freeze_collected_objects(config: pytest.Config) -> None:
     args = tuple(config.invocation_params.args)
     if not (_is_worker(config) or args == tuple(sys.argv[1:])):
         config.add_cleanup(gc.unfreeze)
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    option = config.option.healthsuite_reports_dir
+    directory = Path(option or config.getini("healthsuite_reports_dir") or "reports")
+    if not directory.is_absolute():
+        directory = (config.invocation_params.dir if option else config.rootpath) / directory
+    return directory
 
 
 def _xdist_controller(config: pytest.Config) -> bool:
@@ -590,12 +620,20 @@ class RunReporter:
         output = getattr(node, "workeroutput", {}).get("healthsuite")
         if output:
             self.state.worker_counts.append((int(output["collected"]), int(output["selected"])))
+            for key, seconds in output.get("probe_latency_s", {}).items():
+                self.state.probe_latency_s[key] = max(float(seconds), self.state.probe_latency_s.get(key, 0.0))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         config, state = self.config, self.state
+        if state.prefetcher is not None:
+            state.probe_latency_s.update(state.prefetcher.latencies())
         if _is_worker(config):
-            config.workeroutput["healthsuite"] = {"collected": state.collected, "selected": state.selected}  # type: ignore[attr-defined]
+            config.workeroutput["healthsuite"] = {  # type: ignore[attr-defined]
+                "collected": state.collected,
+                "selected": state.selected,
+                "probe_latency_s": state.probe_latency_s,
+            }
             return
         collected, selected = state.collected, state.selected
         if state.worker_counts:  # under xdist every worker collects the same list
@@ -630,13 +668,10 @@ class RunReporter:
             started=state.started,
             finished=finished,
             exit_status=exit_status,
+            probe_latency_s=state.probe_latency_s,
         )
-        option = config.option.healthsuite_reports_dir
-        directory = Path(option or config.getini("healthsuite_reports_dir") or "reports")
-        if not directory.is_absolute():
-            directory = (config.invocation_params.dir if option else config.rootpath) / directory
         state.platform_incident = report["platform_incident"]
-        state.report_path = write_report(directory, env.name, env.redactor.redact_data(report), finished)
+        state.report_path = write_report(_reports_dir(config), env.name, env.redactor.redact_data(report), finished)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         state = self.state

@@ -1,0 +1,176 @@
+"""Probes run ahead of the checks: bounded per host and overall, slowest first from the previous run,
+each (target, observation) once, its error reported by every check that needed it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from healthsuite.demo.server import ServedApp
+from healthsuite.demo.services import GarbageListener
+from healthsuite.environment import ApiEndpoint
+from healthsuite.prefetch import Prefetcher, slowest_first, target_key
+
+from .conftest import RunChecks
+
+# --- the pool ---------------------------------------------------------------------------------------------
+
+
+class Recorder:
+    """Calls that sleep and record how many of them, and of their host, run at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.peak_total = 0
+        self.order: list[str] = []
+
+    def call(self, host: str, name: str, seconds: float):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            with self.lock:
+                self.order.append(name)
+                self.running[host] = self.running.get(host, 0) + 1
+                self.peak[host] = max(self.peak.get(host, 0), self.running[host])
+                self.peak_total = max(self.peak_total, sum(self.running.values()))
+            time.sleep(seconds)
+            with self.lock:
+                self.running[host] -= 1
+
+        return run
+
+
+def test_limits_hold_and_a_busy_host_does_not_hold_back_another() -> None:
+    recorder = Recorder()
+    pool = Prefetcher(max_concurrency=4, max_per_host=2)
+    for i in range(8):  # eight probes of one host first, then one of another
+        pool.submit("busy", f"endpoints/b{i}", recorder.call("busy", f"b{i}", 0.1))
+    pool.submit("other", "endpoints/o", recorder.call("other", "o", 0.01))
+    assert pool.wait(5)
+    pool.close()
+    assert recorder.peak == {"busy": 2, "other": 1} and recorder.peak_total <= 4
+    # with two slots per host the other host's probe starts at once, not after the busy host's queue
+    assert recorder.order.index("o") <= 2, recorder.order
+    latencies = pool.latencies()
+    assert set(latencies) == {*(f"endpoints/b{i}" for i in range(8)), "endpoints/o"}
+    assert all(0.09 < latencies[f"endpoints/b{i}"] < 1 for i in range(8))
+
+
+def test_a_failing_probe_is_counted_and_never_stops_the_pool() -> None:
+    pool = Prefetcher(max_concurrency=1, max_per_host=1)
+    done: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("the check meets it again and reports it")
+
+    pool.submit("h", "endpoints/broken", broken)
+    pool.submit("h", "endpoints/fine", lambda: done.append("fine"))
+    assert pool.wait(5) and done == ["fine"]
+    assert set(pool.latencies()) == {"endpoints/broken", "endpoints/fine"}
+    pool.close()
+
+
+def test_closing_drops_what_has_not_started() -> None:
+    recorder = Recorder()
+    pool = Prefetcher(max_concurrency=1, max_per_host=1)
+    for i in range(5):
+        pool.submit("h", f"endpoints/{i}", recorder.call("h", str(i), 0.2))
+    time.sleep(0.05)
+    pool.close()
+    time.sleep(0.3)
+    assert recorder.order == ["0"]
+
+
+def test_a_check_expedites_its_own_probes_and_waits_only_for_them() -> None:
+    recorder = Recorder()
+    pool = Prefetcher(max_concurrency=1, max_per_host=1)
+    pool.submit("h", "endpoints/first", recorder.call("h", "first", 0.2))
+    for i in range(5):
+        pool.submit("h", f"endpoints/q{i}", recorder.call("h", f"q{i}", 0.05))
+    started = time.perf_counter()
+    pool.expedite("endpoints/q4")  # queued last: it goes next, after the probe already out
+    waited = time.perf_counter() - started
+    assert recorder.order[:2] == ["first", "q4"] and waited < 0.5, (recorder.order, waited)
+    pool.expedite("endpoints/unknown")  # not prefetched: nothing to wait for
+    assert pool.wait(5)
+    pool.close()
+
+
+def test_slowest_first_by_the_previous_run() -> None:
+    targets = [ApiEndpoint(name=name, path=f"/{name}") for name in ("a", "b", "c", "new")]
+    history = {"endpoints/a": 0.2, "endpoints/b": 2.5, "endpoints/c": 0.1, "endpoints/gone": 0.05}
+    # an unknown target counts as a typical one (the median of the known)
+    assert [t.name for t in slowest_first(targets, history)] == ["b", "a", "new", "c"]
+    assert [t.name for t in slowest_first(targets, {})] == ["a", "b", "c", "new"]  # no history: as given
+    assert target_key(targets[0]) == "endpoints/a"
+
+
+# --- in a run -----------------------------------------------------------------------------------------------
+
+
+def ordering_app(arrivals: list[str]) -> Starlette:
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["name"]
+        arrivals.append(name)
+        await asyncio.sleep(0.4 if name == "slow" else 0.01)
+        return JSONResponse({"endpoint": name})
+
+    return Starlette(routes=[Route("/e/{name}", endpoint)])
+
+
+def test_the_next_run_starts_the_slowest_probe_first(run_checks: RunChecks, env_file, tmp_path: Path) -> None:
+    arrivals: list[str] = []
+    with ServedApp(ordering_app(arrivals)) as served:
+        env = env_file(f"""
+name: order
+kind: test
+base_urls: {{app: "{served.url}"}}
+http: {{max_concurrency: 1, max_per_host: 1}}
+endpoints:
+  - {{name: fast, path: /e/fast}}
+  - {{name: slow, path: /e/slow}}
+  - {{name: steady, path: /e/steady}}
+""")
+        reports = tmp_path / "reports"
+        orders = []
+        for _ in range(2):
+            arrivals.clear()
+            run = run_checks("--diagnosis", "AV3", "--reports-dir", str(reports), env=env)
+            assert run.result.ret == pytest.ExitCode.OK, run.output
+            orders.append(list(arrivals))
+    assert orders[0] == ["fast", "slow", "steady"]  # no previous run: the checks' order
+    # then the slowest first; the first check waits for its own probe behind it, it does not probe beside the pool
+    assert orders[1][0] == "slow" and sorted(orders[1]) == sorted(orders[0])
+    latency = json.loads((reports / "latest.json").read_text())["probe_latency_s"]
+    assert set(latency) == {"endpoints/fast", "endpoints/slow", "endpoints/steady"}
+    assert latency["endpoints/slow"] >= 0.4 > latency["endpoints/fast"]
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_probe_error_is_met_once_and_reported_by_every_check_that_needed_it(
+    run_checks: RunChecks, env_file, workers: list[str]
+) -> None:
+    with GarbageListener() as garbage:
+        env = env_file(f"""
+name: garbage
+kind: test
+base_urls: {{app: "http://{garbage.host}:{garbage.port}"}}
+pages: [{{name: home, path: /}}]
+health: [{{name: api, path: /api/health}}]
+""")
+        run = run_checks("--diagnosis", "AV1,AV2,AV3,PERF1", *workers, env=env)
+        connections = garbage.connections
+    failed = [(r["diagnosis"], r["target"]) for r in run.report["checks"] if r["outcome"] == "failed"]
+    assert sorted(failed) == sorted([("AV1", "home"), ("AV2", "api"), ("AV3", "home"), ("AV3", "api"),
+                                     ("PERF1", "home"), ("PERF1", "api")])
+    assert all(r["observed"].startswith("protocol error:") for r in run.report["checks"]), run.report["checks"]
+    assert connections == 2, f"{connections} connections for 2 URLs"  # one probe per URL, its error shared
