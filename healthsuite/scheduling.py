@@ -31,9 +31,53 @@ class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is u
     def __init__(self, config: pytest.Config, log: Any, aliases: Aliases) -> None:
         super().__init__(config, log)
         self.aliases = aliases
+        # checks handed to each node and not finished yet: LoadScope recounts them over all of a node's
+        # units whenever it asks (after every finished check), which is quadratic when a node holds its
+        # whole share (seconds of the controller's time at a thousand targets)
+        self._pending: dict[Any, int] = {}
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self.workqueue:
+            return False
+        return all(pending < 2 for pending in self._pending.values())  # as LoadScope: its last one is running
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.workqueue) or any(self._pending.values())
+
+    def add_node(self, node: Any) -> None:
+        super().add_node(node)
+        self._pending[node] = 0
+
+    def remove_node(self, node: Any) -> str | None:
+        self._pending.pop(node, None)
+        crashitem: str | None = super().remove_node(node)
+        return crashitem
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        nodeid = self.registered_collections[node][item_index]
+        self.assigned_work[node][self._split_scope(nodeid)][nodeid] = True
+        self._pending[node] -= 1
+        self._reschedule(node)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        unit = next(iter(self.workqueue.values()))
+        self._pending[node] = self._pending.get(node, 0) + sum(1 for done in unit.values() if not done)
+        super()._assign_work_unit(node)
 
     def _split_scope(self, nodeid: str) -> str:
         return unit_of(nodeid, self.aliases)
+
+    def _reschedule(self, node: Any) -> None:
+        """After each finished check: stop the node when nothing is left to hand out, else give it
+        one more unit (only units of a worker that never came up, or of one that crashed, are left)."""
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        self._assign_work_unit(node)
 
     def schedule(self) -> None:
         assert self.collection_is_completed
@@ -59,6 +103,7 @@ class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is u
             assigned = self.assigned_work.setdefault(node, {})
             for unit in mine:
                 assigned[unit] = self.workqueue.pop(unit)
+                self._pending[node] = self._pending.get(node, 0) + len(assigned[unit])
             node.send_runtest_some(sorted(position[nodeid] for unit in mine for nodeid in assigned[unit]))
         # units of a worker that never came up, if any, go to whoever asks first; then every node
         # is told to stop after its share
