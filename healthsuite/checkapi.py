@@ -23,7 +23,6 @@ from typing import Any, Protocol, TypeVar, cast
 
 import pytest
 
-from .assessments.flows import error_code_finding_parts
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
 from .environment import (
@@ -188,6 +187,8 @@ class Expect:
 
     def _decode_error_codes(self, finding: Finding) -> Finding:
         """A failing finding explained by the application error codes (BK3) of the answers it saw."""
+        from .assessments.flows import error_code_finding_parts  # noqa: PLC0415 - only failing checks need it
+
         for answer in self._answers:
             meaning, steps = error_code_finding_parts(answer, self.catalogue)
             if meaning and meaning not in finding.meaning:
