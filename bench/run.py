@@ -1,21 +1,24 @@
-"""Measure a full run against local targets with injected latency: `python -m bench [--sizes 10,100] [--repeat 3]`.
+"""Measure a full run against local targets with injected latency: `python -m bench [--sizes 10,100]`.
 
-Starts, on loopback: an HTTP app whose every endpoint answers in 200 ms (one in 2.5 s), a TCP listener
-for the `ports:` check, a DNS server answering in 150 ms, a throwaway PostgreSQL and Redis. For each
-size (number of declared endpoints) it writes an environment file and runs the checks (AV3, PERF1,
-NET1, NET4, DB1, DB2, CACHE1, AV4) in a pytest subprocess, serially and with `-n 2`, `--repeat` times
-each, and reports for every (size, workers):
+Starts, on loopback: an HTTP target whose every endpoint answers in 200 ms (one in 2.5 s), in a process
+of its own (bench/target.py: a bare asyncio server, so that the target's own cost stays out of the
+measurement), a TCP listener for the `ports:` check, a DNS server answering in 150 ms, a throwaway
+PostgreSQL and Redis. For each size (number of declared endpoints) it writes an environment file and
+runs the checks (AV3, PERF1, NET1, NET4, DB1, DB2, CACHE1, AV4) in a pytest subprocess, serially and
+with `-n 2`, `--repeat` times each, and reports for every (size, workers):
 
-- the wall time of the run (the median over the repeats; every one in the JSON), the sum and the
-  maximum of the probes' own latencies (PERF1's `time_total`), and `overhead_s` = wall - slowest probe;
-- what each target received, counted at the server: the TCP connections the app's uvicorn accepted
-  (in total, and per endpoint: the connections that carried its requests) and the requests per
-  endpoint; the connections to the port listener; the DNS queries per (name, type); the PostgreSQL
-  sessions (`log_connections` lines of TCP clients); the Redis connections (`total_connections_received`,
-  less the bench's own `INFO`);
-- the peak RSS of the pytest process and its descendants (the xdist workers), read from /proc every
-  50 ms during the run: of the largest single process (its VmHWM, the kernel's own peak) and of the
-  sum over the process tree;
+- the wall time of the run: of the first run apart (`first run s`: no previous report, so its probes
+  start in the checks' order) and the median of the others (`wall s`: they start the slowest probes
+  first, from the previous run's report, as scheduled runs do); the sum and the maximum of the probes'
+  own latencies (PERF1's `time_total`), and `overhead_s` = wall - slowest probe;
+- what each target received, counted at the server: the TCP connections the HTTP target accepted (in
+  total, those that sent no request, and per endpoint: it closes each connection after one answer) and
+  the requests per endpoint; the connections to the port listener; the DNS queries per (name, type); the
+  PostgreSQL sessions (`log_connections` lines of TCP clients); the Redis connections
+  (`total_connections_received`, less the bench's own `INFO`);
+- the peak RSS of the pytest process and its descendants (the xdist workers), read from /proc every 50
+  ms during the run: of the largest single process (its VmHWM, the kernel's own peak) and of the sum
+  over the process tree;
 - PASS or MISS against each target (see TARGETS).
 
 Prints a markdown table and writes reports/bench.json (the machine, the targets, and every measured
@@ -25,7 +28,6 @@ field of every run). Speed goals are measured here, never in a timed unit test.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -36,25 +38,17 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.utils import get_remote_addr
-
 from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.server import LOOPBACK, ServedApp
+from healthsuite.demo.server import LOOPBACK
 from healthsuite.demo.services import PostgresServer, RedisServer
 
 PROJECT = Path(__file__).resolve().parents[1]
-ENDPOINT_DELAY_S = 0.2
-SLOW_DELAY_S = 2.5
 DNS_DELAY_S = 0.15
 DNS_NAME = "app.bench.test"
 DIAGNOSES = "AV3,PERF1,NET1,NET4,DB1,DB2,CACHE1,AV4"
@@ -79,72 +73,48 @@ TARGETS = {
 # --- the targets, counted at the server ----------------------------------------------------------------------
 
 
-class AppLog:
-    """What the app's server saw: the TCP connections uvicorn accepted, and for every endpoint path its
-    requests and the connections that carried them. Written on uvicorn's thread, read between runs."""
+class HttpTarget:
+    """The endpoints' server, in its own process (bench/target.py); every connection carries one request."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.connections = 0
-        self._numbers: dict[tuple[str, int], int] = {}  # client address -> number of its (latest) connection
-        self.requests: Counter[str] = Counter()  # path -> requests
-        self.carriers: defaultdict[str, set[int]] = defaultdict(set)  # path -> numbers of the connections
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
 
-    def accepted(self, client: tuple[str, int] | None) -> None:
-        with self._lock:
-            self.connections += 1
-            if client is not None:  # an address is reused only once its previous connection is closed
-                self._numbers[client] = self.connections
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.target"], cwd=PROJECT, stdout=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        self.port = int(self._process.stdout.readline())
 
-    def request(self, path: str, client: tuple[str, int] | None) -> None:
-        with self._lock:
-            self.requests[path] += 1
-            self.carriers[path].add(self._numbers.get(client, 0) if client is not None else 0)
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+    def _call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(f"http://{LOOPBACK}:{self.port}{path}", method=method)
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
 
     def reset(self) -> None:
-        with self._lock:
-            self.connections = 0
-            self._numbers.clear()
-            self.requests.clear()
-            self.carriers.clear()
+        self._call("POST", "/__reset")
 
     def counts(self, paths: list[str]) -> dict[str, Any]:
         """The run's counts for the declared endpoint paths (0 for one never asked)."""
+        seen = self._call("GET", "/__counts")
+        requests: dict[str, int] = {key.split(" ", 1)[1]: n for key, n in seen["requests"].items()}
         declared = set(paths)
-        with self._lock:
-            connections = [len(self.carriers.get(path, ())) for path in paths]
-            requests = [self.requests.get(path, 0) for path in paths]
-            return {
-                "connections": self.connections,
-                "connections_per_endpoint": span(connections),
-                "requests_per_endpoint": span(requests),
-                "requests": sum(self.requests.values()),
-                "undeclared_requests": sum(n for path, n in self.requests.items() if path not in declared),
-            }
-
-
-def counting_protocol(log: AppLog) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol (one instance per accepted connection) that reports each connection to `log`.
-    h11 is what uvicorn's "auto" picks without httptools; fixing it keeps the bench the same either way."""
-
-    class CountingH11Protocol(H11Protocol):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
-            log.accepted(get_remote_addr(transport))
-            super().connection_made(transport)
-
-    return CountingH11Protocol
-
-
-def target_app(log: AppLog) -> Any:
-    """Every endpoint answers after 200 ms, /e/slow after 2.5 s; requests are counted with their connection."""
-
-    async def endpoint(request: Request) -> Response:
-        name = request.path_params["name"]
-        log.request(request.url.path, (request.client.host, request.client.port) if request.client else None)
-        await asyncio.sleep(SLOW_DELAY_S if name == "slow" else ENDPOINT_DELAY_S)
-        return JSONResponse({"endpoint": name})
-
-    return Starlette(routes=[Route("/e/{name}", endpoint)])
+        per_endpoint = [requests.get(path, 0) for path in paths]
+        return {
+            "connections": seen["connections"],
+            # the target closes every connection after its one answer: an endpoint's connections are its requests
+            "connections_per_endpoint": span(per_endpoint),
+            "requests_per_endpoint": span(per_endpoint),
+            "requests": sum(requests.values()),
+            "undeclared_requests": sum(n for path, n in requests.items() if path not in declared),
+            "connections_without_request": seen["silent"],
+        }
 
 
 class PortListener:
@@ -301,8 +271,7 @@ class Targets:
     """The local targets, started once and shared by every run."""
 
     def __init__(self, base: Path) -> None:
-        self.app_log = AppLog()
-        self.app = ServedApp(target_app(self.app_log), http_protocol=counting_protocol(self.app_log))
+        self.app = HttpTarget()
         self.port = PortListener()
         self.dns = DnsServer({DNS_NAME: [("A", LOOPBACK)]})
         self.postgres = PostgresServer(base / "pg", settings={"log_connections": "on"})
@@ -350,7 +319,7 @@ ports:   # its own listener, so that the app counts the endpoints' connections a
 
     def run(self, size: int, env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
         """One pytest run and what every target received during it."""
-        self.app_log.reset()
+        self.app.reset()
         port_before = self.port.connections
         dns_before = Counter(self.dns.queries)
         pg_offset = postgres_log_size(self.postgres)
@@ -362,7 +331,7 @@ ports:   # its own listener, so that the app counts the endpoints' connections a
         asked = {key: n for key, n in dns_queries.items() if n}
         return {
             **result,
-            "http": self.app_log.counts(paths),
+            "http": self.app.counts(paths),
             "port_connections": self.port.connections - port_before,
             "dns": {"queries": asked, "max_per_name_type": max(asked.values(), default=0),
                     "total": sum(asked.values())},
@@ -376,8 +345,10 @@ def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
             "-p", "no:cacheprovider", "--diagnosis", DIAGNOSES, "--reports-dir", str(reports)]
     if workers:
         args += ["-n", str(workers)]
+    # as a user's installation runs: with byte-code caches (a sandbox may set PYTHONDONTWRITEBYTECODE)
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, cwd=PROJECT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = RssSampler(proc.pid).start()
     try:
         out, err = proc.communicate(timeout=3600)
@@ -430,13 +401,15 @@ def summarize(size: int, workers: int, repeats: list[dict[str, Any]]) -> dict[st
     """The row of one (size, workers): medians of the times, the range of every count over the repeats
     (a count meets its target only when every repeat does), the peaks of RSS, and the verdicts."""
     walls = [r["wall_s"] for r in repeats]
-    wall = round(statistics.median(walls), 2)
+    warm = walls[1:] or walls  # the first run has no previous report to order its probes by
+    wall = round(statistics.median(warm), 2)
     probe_max = round(statistics.median(r["probe_max_s"] for r in repeats), 2)
     row: dict[str, Any] = {
         "endpoints": size,
         "workers": workers,
         "repeat": len(repeats),
         "wall_s": wall,
+        "cold_wall_s": walls[0],
         "walls_s": walls,
         "overhead_s": round(wall - probe_max, 2),
         "probe_sum_s": round(statistics.median(r["probe_sum_s"] for r in repeats), 2),
@@ -461,10 +434,11 @@ def summarize(size: int, workers: int, repeats: list[dict[str, Any]]) -> dict[st
     one = [1, 1]
     verdicts = {
         "wall": wall < row["wall_target_s"],
+        "cold": walls[0] < wall_target_s(size, repeats[0]["probe_max_s"]),
         "http": row["http_connections_per_endpoint"] == one
         and row["http_requests_per_endpoint"] == one
         and row["http_connections"][1] <= size
-        and all(r["http"]["undeclared_requests"] == 0 for r in repeats),
+        and all(not r["http"]["undeclared_requests"] and not r["http"]["connections_without_request"] for r in repeats),
         "port": row["port_connections"] == one,
         "dns": all(r["dns"]["queries"] == {f"{DNS_NAME} A": 1} for r in repeats),
         "postgres": row["pg_sessions"] == one,
@@ -484,9 +458,10 @@ def shown(values: list[int]) -> str:
 
 
 COLUMNS = [
-    "endpoints", "workers", "wall s", "overhead s", "probe sum s", "probe max s", "connections per endpoint",
-    "requests per endpoint", "app connections", "port connections", "DNS queries max (total)", "PG sessions",
-    "Redis connections", "peak RSS MB, largest", "peak RSS MB, tree", "checks (failed)",
+    "endpoints", "workers", "wall s", "first run s", "overhead s", "probe sum s", "probe max s",
+    "connections per endpoint", "requests per endpoint", "app connections", "port connections",
+    "DNS queries max (total)", "PG sessions", "Redis connections", "peak RSS MB, largest", "peak RSS MB, tree",
+    "checks (failed)",
 ]
 
 
@@ -496,6 +471,7 @@ def cells(row: dict[str, Any]) -> list[str]:
         str(row["endpoints"]),
         "serial" if row["workers"] == 0 else str(row["workers"]),
         f"{row['wall_s']:.2f} {v['wall']}",
+        f"{row['cold_wall_s']:.2f} {v['cold']}",
         f"{row['overhead_s']:.2f}",
         f"{row['probe_sum_s']:.2f}",
         f"{row['probe_max_s']:.2f}",
@@ -553,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100", help="numbers of endpoints, comma-separated (e.g. 10,100,1000)")
     parser.add_argument("--workers", default="0,2", help="xdist workers per run: 0 = serial (e.g. 0,2)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per (size, workers); the median wall is reported")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per (size, workers): the first is reported apart "
+                        "(no previous report to start the slowest probes first), the median of the others as `wall s`")
     parser.add_argument("--out", default=str(PROJECT / "reports" / "bench.json"))
     parser.add_argument("--serve", metavar="DIR", help="only start the targets, write DIR/bench-SIZE.yaml for each "
                         "size and wait (Ctrl-C stops): to profile a run by hand, e.g. under py-spy")
@@ -576,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
                 for workers in worker_counts:
                     repeats = []
                     for i in range(args.repeat):
-                        result = targets.run(size, env_file, base / f"reports-{size}-{workers}-{i}", workers)
+                        # one reports directory per (size, workers): the first run is cold, the next ones start
+                        # the probes slowest first from the previous run's report, as scheduled runs do
+                        result = targets.run(size, env_file, base / f"reports-{size}-{workers}", workers)
                         repeats.append(result)
                         brief = {k: result[k] for k in ("wall_s", "probe_max_s", "overhead_s", "exit")}
                         print(json.dumps({"endpoints": size, "workers": workers, "repeat": i + 1, **brief,
