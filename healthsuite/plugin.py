@@ -310,6 +310,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # --- collection ---------------------------------------------------------------------------------------
 
 
+SEVERITY_DECORATORS = {name: getattr(pytest.mark, name) for name in SEVERITY_MARKS}
+ALLURE_OPTIONS = ("allure_report_dir", "allure_severities", "allure_epics", "allure_features", "allure_stories",
+                  "allure_ids", "allure_labels")
+
+
+def _allure_in_use(config: pytest.Config) -> bool:
+    """Whether allure writes results or selects by label in this run: only then do its labels matter
+    (eight marks per check, carried in every report a worker sends)."""
+    return config.pluginmanager.hasplugin("allure_pytest") and any(
+        getattr(config.option, name, None) for name in ALLURE_OPTIONS
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
@@ -324,7 +337,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             "or set HEALTHSUITE_ENV"
         )
     catalogue = load_catalogue()
-    allure = config.pluginmanager.hasplugin("allure_pytest")
+    allure = _allure_in_use(config)
     runbooks: dict[str, str] = {}  # per diagnosis: computed once, not once per check and target
     for item in checks:
         diagnosis_id = diagnosis_of(item) or ""
@@ -339,7 +352,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         )
         # the effective severity replaces the decorator's, so `-m critical` selects what is critical *here*
         item.own_markers[:] = [m for m in item.own_markers if m.name not in SEVERITY_MARKS]
-        item.add_marker(severity)
+        item.add_marker(SEVERITY_DECORATORS[severity])
         item.user_properties.extend(
             [
                 ("diagnosis", diagnosis_id),

@@ -174,3 +174,41 @@ health: [{{name: api, path: /api/health}}]
                                      ("PERF1", "home"), ("PERF1", "api")])
     assert all(r["observed"].startswith("protocol error:") for r in run.report["checks"]), run.report["checks"]
     assert connections == 2, f"{connections} connections for 2 URLs"  # one probe per URL, its error shared
+
+
+def concurrency_app(peak: list[int]) -> Starlette:
+    """Every endpoint answers after 200 ms; `peak[0]` is the most requests it ever had at once."""
+    running = [0]
+
+    async def endpoint(request: Request) -> Response:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        try:
+            await asyncio.sleep(0.2)
+        finally:
+            running[0] -= 1
+        return JSONResponse({})
+
+    return Starlette(routes=[Route("/e/{name}", endpoint)])
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_the_host_never_sees_more_than_the_environments_limit(
+    run_checks: RunChecks, env_file, workers: list[str]
+) -> None:
+    """max_per_host holds for the run: under -n each worker gets its share, and no check probes beside
+    the pool (AV3 and PERF1 of twelve endpoints, all in flight together if nothing held them back)."""
+    peak = [0]
+    with ServedApp(concurrency_app(peak)) as served:
+        endpoints = "\n".join(f"  - {{name: e{i:02d}, path: /e/{i}}}" for i in range(12))
+        env = env_file(f"""
+name: limits
+kind: test
+base_urls: {{app: "{served.url}"}}
+http: {{max_concurrency: 8, max_per_host: 2}}
+endpoints:
+{endpoints}
+""")
+        run = run_checks("--diagnosis", "AV3,PERF1", *workers, env=env)
+    assert run.result.ret == pytest.ExitCode.OK, run.output
+    assert peak[0] == 2, f"{peak[0]} requests at once against a host whose limit is 2"
