@@ -397,9 +397,15 @@ class HttpSettings(Model):
     ca_bundle: Text | None = Field(None, description="PEM file of extra CAs to trust (relative to this file).")
     headers: dict[str, SecretText] = Field({}, description="Headers sent with every request; values are secrets.")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="Bodies are read up to this size.")
-    max_concurrency: int = Field(16, ge=1, le=256, description="Probes in flight at once, over all targets.")
+    max_concurrency: int = Field(
+        16, ge=1, le=256, description="Probes in flight at once, over all targets (under -n N: 1/N per worker)."
+    )
     max_per_host: int = Field(
-        6, ge=1, le=256, description="Probes in flight at once against one host (keep production unflooded)."
+        6,
+        ge=1,
+        le=256,
+        description="Probes in flight at once against one host, to keep production unflooded (under -n N: 1/N "
+        "per worker, at least 1).",
     )
 
 

@@ -573,6 +573,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state.prefetcher.start(state.probes, targets, previous_probe_latency(_reports_dir(config), state.env.name))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """An xdist controller collects nothing: what it has at the start (modules, the environment) lives
+    for the run too."""
+    config = session.config
+    if config.stash[STATE].env is not None and _xdist_controller(config):
+        _freeze_collected_objects(config)
+
+
 def _freeze_collected_objects(config: pytest.Config) -> None:
     """Leave the objects of start-up and collection (modules, models, the items) out of every later
     garbage collection: they live for the whole run, and on a run of a thousand targets, collecting

@@ -232,3 +232,11 @@ def test_a_selection_probes_only_what_its_checks_need(run_checks: RunChecks, sta
     run = run_checks("--diagnosis", "AV1")
     assert run.result.parseoutcomes()["passed"] == 2 and "failed" not in run.result.parseoutcomes()
     assert dict(stack.faults.requests) == {"GET /": 1, "GET /book/instylehairboutique": 1}
+
+
+def test_a_category_selection_probes_only_its_targets(run_checks: RunChecks, stack: DemoStack) -> None:
+    """`-m payments` sends requests to the payment provider and the webhook, nothing else."""
+    run = run_checks("-m", "payments")
+    assert "failed" not in run.result.parseoutcomes(), run.output
+    requests = dict(stack.faults.requests)
+    assert requests and all("paystack" in path for path in requests), requests
