@@ -58,7 +58,7 @@ def rule_error(problem: str, fix: str) -> PydanticCustomError:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False, defer_build=True)
 
 
 def refuse_literal_secret(
