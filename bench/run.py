@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from typing import Any
 
 from healthsuite.demo.dns import DnsServer
 from healthsuite.demo.server import LOOPBACK
-from healthsuite.demo.services import PostgresServer, RedisServer
+from healthsuite.demo.services import PostgresServer, RedisServer, SilentListener
 
 PROJECT = Path(__file__).resolve().parents[1]
 DNS_DELAY_S = 0.15
@@ -115,40 +114,6 @@ class HttpTarget:
             "undeclared_requests": sum(n for path, n in requests.items() if path not in declared),
             "connections_without_request": seen["silent"],
         }
-
-
-class PortListener:
-    """The `ports:` target (AV4): a loopback TCP listener that accepts each connection, counts it and closes it,
-    so the port check adds nothing to the app's count."""
-
-    def __init__(self) -> None:
-        self._sock = socket.create_server((LOOPBACK, 0))
-        self._sock.settimeout(0.1)
-        self.port = int(self._sock.getsockname()[1])
-        self.connections = 0
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name=f"bench-port-{self.port}", daemon=True)
-
-    def start(self) -> PortListener:
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self._sock.close()
 
 
 def redis_connections_received(redis: RedisServer) -> int:
@@ -272,14 +237,14 @@ class Targets:
 
     def __init__(self, base: Path) -> None:
         self.app = HttpTarget()
-        self.port = PortListener()
+        # the `ports:` target (AV4): a listener of its own that counts connections (the app counts its endpoints)
+        self.port = SilentListener()
         self.dns = DnsServer({DNS_NAME: [("A", LOOPBACK)]})
         self.postgres = PostgresServer(base / "pg", settings={"log_connections": "on"})
         self.redis = RedisServer(base / "redis")
 
     def start(self) -> Targets:
         self.app.start()
-        self.port.start()
         self.dns.start()
         self.dns.set_fault(DNS_NAME, "slow", delay_s=DNS_DELAY_S)
         self.postgres.start()
@@ -290,7 +255,7 @@ class Targets:
         self.redis.remove()
         self.postgres.remove()
         self.dns.stop()
-        self.port.stop()
+        self.port.close()
         self.app.stop()
 
     def environment(self, size: int) -> str:
