@@ -6,6 +6,10 @@
 - pytest_generate_tests: parametrize target fixtures (page, database, ...) from the environment
 - pytest_collection_modifyitems: effective severity (overrides visible to -m), report properties,
   allure labels, refusal of mutating checks
+- pytest_collection_finish: start the probes this process's checks need (healthsuite.prefetch),
+  slowest first by the previous report; a check waits only for its own (pytest_pyfunc_call)
+- under -n: every check of one target on one worker, each worker's share at once
+  (healthsuite.scheduling, healthsuite.workunits)
 - reports: JSON written once by the controller; JUnit/allure carry the same properties
 """
 
@@ -538,8 +542,9 @@ def _selection(config: pytest.Config) -> str:
 
 
 def _own_items(session: pytest.Session) -> list[pytest.Item]:
-    """The checks this process will run: all of them serially; under `-n`, this worker's share
-    (None of them when the controller does not hand out shares by target: then checks probe as they run)."""
+    """The checks this process will run: all of them serially; under `-n`, this worker's share (none
+    when the controller does not hand out shares by target, e.g. `--dist loadfile`: checks then probe
+    as they run, still once per target and observation in each worker)."""
     config = session.config
     if not _is_worker(config):
         return session.items

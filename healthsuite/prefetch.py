@@ -137,7 +137,7 @@ class Prefetcher:
         self._closed = False
         self._jobs: dict[str, list[_Job]] = {}  # target_key -> its jobs
         self._expedited = 0
-        self.latency_s: dict[str, float] = {}  # target_key -> the longest of its probes, in seconds
+        self._latency_s: dict[str, float] = {}  # target_key -> the longest of its probes, in seconds
 
     def submit(self, host: str, key: str, call: Call) -> None:
         with self._lock:
@@ -183,7 +183,7 @@ class Prefetcher:
         finally:
             elapsed = time.perf_counter() - started
             with self._lock:
-                self.latency_s[job.key] = max(elapsed, self.latency_s.get(job.key, 0.0))
+                self._latency_s[job.key] = max(elapsed, self._latency_s.get(job.key, 0.0))
                 job.done = True
                 self._running[job.host] -= 1
                 self._in_flight -= 1
@@ -212,7 +212,7 @@ class Prefetcher:
     def latencies(self) -> dict[str, float]:
         """target_key -> the longest of its probes so far, in seconds."""
         with self._lock:
-            return dict(self.latency_s)
+            return dict(self._latency_s)
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Until every started probe has finished (True), or the timeout (False)."""
