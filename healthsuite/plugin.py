@@ -594,9 +594,17 @@ def _freeze_collected_objects(config: pytest.Config) -> None:
     Unfrozen at the end when the process goes on after the run (pytest.main() from a program, or
     pytester in-process); a command-line run or an xdist worker ends right after, so it stays frozen."""
     gc.freeze()
-    args = tuple(config.invocation_params.args)
-    if not (_is_worker(config) or args == tuple(sys.argv[1:])):
+    if not _process_ends_with_run(config):
         config.add_cleanup(gc.unfreeze)
+
+
+def _process_ends_with_run(config: pytest.Config) -> bool:
+    """An xdist worker, or `pytest ...` / `python -m pytest ...` on the command line."""
+    if _is_worker(config):
+        return True
+    program = Path(sys.argv[0])
+    as_pytest = program.name in ("pytest", "py.test") or program.parts[-2:] == ("pytest", "__main__.py")
+    return as_pytest and tuple(config.invocation_params.args) == tuple(sys.argv[1:])
 
 
 def _reports_dir(config: pytest.Config) -> Path:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from healthsuite.demo.faults import Fault
+from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoStack
 
 from .conftest import CHECKS, PROJECT, RunChecks
@@ -261,3 +264,19 @@ def test_collect_only_against_production_opens_no_socket(pytester: pytest.Pytest
     assert result.ret == 0, result.stderr.str()
     assert not log.exists(), log.read_text()
     contains(result.stdout, "test_page_answers_with_expected_status_and_type[home]", "test_post_deploy_smoke[page-home]")
+
+
+def test_a_program_that_runs_pytest_main_gets_its_garbage_collection_back(tmp_path: Path) -> None:
+    """Start-up objects are frozen out of garbage collection for the run (gc.freeze); a program that
+    calls pytest.main() goes on afterwards, so they are unfrozen when the run ends."""
+    env = tmp_path / "ports.yaml"
+    env.write_text(f"name: ports\nkind: test\nports: [{{name: closed, address: '127.0.0.1:{free_port()}'}}]\n")
+    code = (
+        "import gc, sys, pytest\n"
+        f"code = pytest.main([{str(CHECKS)!r}, '--env', {str(env)!r}, '--diagnosis', 'AV4', '-q', "
+        f"'-p', 'no:cacheprovider', '--reports-dir', {str(tmp_path / 'reports')!r}])\n"
+        "assert code == 1, code  # AV4 fails: nothing listens\n"
+        "assert gc.get_freeze_count() == 0, gc.get_freeze_count()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
