@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,15 +162,28 @@ def build_report(
 
 
 def previous_probe_latency(directory: Path, env_name: str) -> dict[str, float]:
-    """The probe latencies of the last run of `env_name` whose report is `directory/latest.json`
-    ({} when there is none, it is another environment's, or it cannot be read)."""
+    """The probe latencies of the last run of `env_name` reported in `directory`: `latest.json` when it
+    is that environment's, else its newest `<env>-<timestamp>.json` ({} when there is none, or it
+    cannot be read: the run then starts its probes in the checks' order)."""
+    for path in _latest_reports(directory, env_name):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            if report.get("environment", {}).get("name") == env_name:
+                return {str(key): float(value) for key, value in report.get("probe_latency_s", {}).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return {}
+
+
+def _latest_reports(directory: Path, env_name: str) -> Iterator[Path]:
+    yield directory / "latest.json"
+    pattern = re.compile(rf"{re.escape(env_name)}-(?P<stamp>\d{{8}}T\d{{6}})Z(?:-(?P<n>\d+))?\.json")
     try:
-        report = json.loads((directory / "latest.json").read_text(encoding="utf-8"))
-        if report.get("environment", {}).get("name") != env_name:
-            return {}
-        return {str(key): float(value) for key, value in report.get("probe_latency_s", {}).items()}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
+        found = [(m["stamp"], int(m["n"] or 1), p) for p in directory.iterdir() if (m := pattern.fullmatch(p.name))]
+    except OSError:
+        return
+    if found:  # the newest; `...Z-2.json` is the second report written in the same second
+        yield max(found, key=lambda entry: entry[:2])[2]
 
 
 def dumps(report: dict[str, Any]) -> str:

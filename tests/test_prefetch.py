@@ -19,6 +19,7 @@ from healthsuite.demo.server import ServedApp
 from healthsuite.demo.services import GarbageListener
 from healthsuite.environment import ApiEndpoint
 from healthsuite.prefetch import Prefetcher, slowest_first, target_key
+from healthsuite.reports import previous_probe_latency
 
 from .conftest import RunChecks
 
@@ -212,3 +213,20 @@ endpoints:
         run = run_checks("--diagnosis", "AV3,PERF1", *workers, env=env)
     assert run.result.ret == pytest.ExitCode.OK, run.output
     assert peak[0] == 2, f"{peak[0]} requests at once against a host whose limit is 2"
+
+
+def test_the_previous_run_is_found_beside_another_environments_latest(tmp_path: Path) -> None:
+    def report(name: str, env: str, latency: dict[str, float]) -> None:
+        (tmp_path / name).write_text(json.dumps({"environment": {"name": env}, "probe_latency_s": latency}))
+
+    assert previous_probe_latency(tmp_path, "prod") == {}  # nothing yet
+    report("prod-20261201T100000Z.json", "prod", {"endpoints/a": 1.0})
+    report("prod-20261202T100000Z.json", "prod", {"endpoints/a": 2.0})
+    report("prod-20261202T100000Z-2.json", "prod", {"endpoints/a": 3.0})  # the same second, written after
+    report("prod-eu-20261203T100000Z.json", "prod-eu", {"endpoints/a": 9.0})  # another environment
+    report("latest.json", "staging", {"endpoints/a": 8.0})  # the reports directory's last run: staging's
+    assert previous_probe_latency(tmp_path, "prod") == {"endpoints/a": 3.0}
+    report("latest.json", "prod", {"endpoints/b": 0.5})
+    assert previous_probe_latency(tmp_path, "prod") == {"endpoints/b": 0.5}
+    (tmp_path / "latest.json").write_text("{not json")
+    assert previous_probe_latency(tmp_path, "prod") == {"endpoints/a": 3.0}
