@@ -16,9 +16,9 @@ with `-n 2`, `--repeat` times each, and reports for every (size, workers):
   the requests per endpoint; the connections to the port listener; the DNS queries per (name, type); the
   PostgreSQL sessions (`log_connections` lines of TCP clients); the Redis connections
   (`total_connections_received`, less the bench's own `INFO`);
-- the peak RSS of the pytest process and its descendants (the xdist workers), read from /proc every 50
-  ms during the run: of the largest single process (its VmHWM, the kernel's own peak) and of the sum
-  over the process tree;
+- the peak RSS of the largest single process, pytest or one of its xdist workers (the kernel's own
+  peak: `wait4`'s ru_maxrss, which also sees a peak between two samples), and of the sum over the
+  process tree, read from /proc every 50 ms during the run;
 - PASS or MISS against each target (see TARGETS).
 
 Prints a markdown table and writes reports/bench.json (the machine, the targets, and every measured
@@ -315,14 +315,26 @@ def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=PROJECT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = RssSampler(proc.pid).start()
+    output: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda name=name, pipe=pipe: output.__setitem__(name, pipe.read()))
+               for name, pipe in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    watchdog = threading.Timer(3600, proc.kill)
+    watchdog.start()
     try:
-        out, err = proc.communicate(timeout=3600)
+        # wait4, not wait: its ru_maxrss is the kernel's exact peak of the largest of pytest and the workers it
+        # reaped, also a peak in the last moments, between two samples
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
         wall = time.perf_counter() - started
+        watchdog.cancel()
         rss = sampler.stop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for reader in readers:
+            reader.join()
+    rss["max_process_mb"] = round(max(rss["max_process_mb"] * 1024, usage.ru_maxrss) / 1024, 1)
+    out, err = output.get("out", ""), output.get("err", "")
     latest = reports / "latest.json"
     if not latest.is_file():
         raise RuntimeError(f"the run wrote no report (exit {proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
