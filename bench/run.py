@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -517,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     rows: list[dict[str, Any]] = []
+    # a `kill` stops the targets too (the throwaway servers and the HTTP target's process), as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with tempfile.TemporaryDirectory(prefix="healthsuite-bench-") as scratch:
         base = Path(scratch)
         targets = Targets(base)
