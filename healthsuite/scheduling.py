@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .workunits import Aliases, assign, unit_of, worker_number
+from .workunits import Aliases, assign_units, unit_of, units, worker_number
 
 
 class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped here
@@ -63,7 +63,7 @@ class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is u
 
     def _assign_work_unit(self, node: Any) -> None:
         unit = next(iter(self.workqueue.values()))
-        self._pending[node] = self._pending.get(node, 0) + sum(1 for done in unit.values() if not done)
+        self._pending[node] += sum(1 for done in unit.values() if not done)
         super()._assign_work_unit(node)
 
     def _split_scope(self, nodeid: str) -> str:
@@ -91,20 +91,20 @@ class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is u
         self.collection = list(next(iter(self.registered_collections.values())))
         if not self.collection:
             return
-        for nodeid in self.collection:
-            self.workqueue.setdefault(unit_of(nodeid, self.aliases), {})[nodeid] = False
-        owner = assign(self.collection, self.numnodes, self.aliases)
-        position = {nodeid: index for index, nodeid in enumerate(self.collection)}  # the same on every node
+        grouped = units(self.collection, self.aliases)  # unit -> indices, the same on every node
+        for unit, indices in grouped.items():
+            self.workqueue[unit] = {self.collection[index]: False for index in indices}
+        owner = assign_units(grouped, self.numnodes)
         for node in self.nodes:
             number = worker_number(node.gateway.id)
-            mine = [unit for unit in self.workqueue if owner[unit] == number]
+            mine = [unit for unit in grouped if owner[unit] == number]
             if not mine:
                 continue
-            assigned = self.assigned_work.setdefault(node, {})
+            assigned = self.assigned_work[node]
             for unit in mine:
                 assigned[unit] = self.workqueue.pop(unit)
-                self._pending[node] = self._pending.get(node, 0) + len(assigned[unit])
-            node.send_runtest_some(sorted(position[nodeid] for unit in mine for nodeid in assigned[unit]))
+                self._pending[node] += len(grouped[unit])
+            node.send_runtest_some(sorted(index for unit in mine for index in grouped[unit]))
         # units of a worker that never came up, if any, go to whoever asks first; then every node
         # is told to stop after its share
         for node in self.nodes:

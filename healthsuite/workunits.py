@@ -64,11 +64,15 @@ def units(nodeids: Sequence[str], aliases: Aliases | None = None) -> dict[str, l
 
 
 def assign(nodeids: Sequence[str], workers: int, aliases: Aliases | None = None) -> dict[str, int]:
-    """Unit -> worker number (0-based), balancing the number of checks.
+    """Unit -> worker number (0-based), balancing the number of checks (see assign_units)."""
+    return assign_units(units(nodeids, aliases), workers)
+
+
+def assign_units(grouped: Mapping[str, list[int]], workers: int) -> dict[str, int]:
+    """Unit -> worker number (0-based) for units as `units()` groups them, balancing the number of checks.
 
     Largest unit first, each to the worker with the fewest checks so far (the lowest number on a
     tie): deterministic, so the controller and every worker compute the same answer."""
-    grouped = units(nodeids, aliases)
     load = [0] * max(workers, 1)
     owner: dict[str, int] = {}
     order = sorted(grouped, key=lambda unit: (-len(grouped[unit]), grouped[unit][0]))
@@ -81,8 +85,9 @@ def assign(nodeids: Sequence[str], workers: int, aliases: Aliases | None = None)
 
 def share_of(nodeids: Sequence[str], workers: int, worker: int, aliases: Aliases | None = None) -> list[int]:
     """The indices of the checks `worker` will run, in collection order."""
-    owner = assign(nodeids, workers, aliases)
-    return [index for index, nodeid in enumerate(nodeids) if owner[unit_of(nodeid, aliases)] == worker]
+    grouped = units(nodeids, aliases)
+    owner = assign_units(grouped, workers)
+    return sorted(index for unit, indices in grouped.items() if owner[unit] == worker for index in indices)
 
 
 def worker_number(worker_id: str) -> int | None:
