@@ -21,7 +21,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -270,11 +270,7 @@ class _Snapshot:
     """The one read of pg_stat_activity: what the visibility check, DB3, DB5 and DB6 each need."""
 
     seen: Visibility
-    clients: int = 0
-    all_backends: int = 0
-    max_connections: int = 0
-    superuser_reserved: int = 0
-    reserved: int = 0
+    count: ConnectionCount  # DB3's numbers, counted by the server (its groups are counted from `sessions`)
     sessions: tuple[_Session, ...] = ()
     truncated: bool = False
 
@@ -295,7 +291,7 @@ class _Snapshot:
 def _snapshot(reader: PgReader) -> _Snapshot:
     result = reader.query(_SNAPSHOT, label="pg_stat_activity snapshot", max_rows=SNAPSHOT_ROWS)
     if result.error is not None:
-        return _Snapshot(Visibility(error=result.error))
+        return _Snapshot(Visibility(error=result.error), ConnectionCount(reader.address, error=result.error))
     first = result.rows[0]
     role, quoted, sees_all, hidden = first[:4]
     error = None
@@ -311,11 +307,14 @@ def _snapshot(reader: PgReader) -> _Snapshot:
     clients, everything, max_conn, su_reserved, reserved = first[4:9]
     return _Snapshot(
         Visibility(str(role), bool(sees_all), int(hidden), error),
-        clients=int(clients),
-        all_backends=int(everything),
-        max_connections=int(max_conn),
-        superuser_reserved=int(su_reserved),
-        reserved=int(reserved),
+        ConnectionCount(
+            reader.address,
+            connections=int(clients),
+            max_connections=int(max_conn),
+            superuser_reserved=int(su_reserved),
+            reserved=int(reserved),
+            all_backends=int(everything),
+        ),
         sessions=tuple(
             _Session(
                 tuple(row[9:17]),
@@ -357,14 +356,8 @@ def connection_count(reader: PgReader) -> ConnectionCount:
         (s.application, s.group_state, s.user) for s in snap.sessions
     )
     largest = sorted(groups.items(), key=lambda item: (-item[1], *item[0]))
-    return ConnectionCount(
-        reader.address,
-        connections=snap.clients,
-        max_connections=snap.max_connections,
-        superuser_reserved=snap.superuser_reserved,
-        reserved=snap.reserved,
-        all_backends=snap.all_backends,
-        groups=() if snap.truncated else tuple((a, s, u, n) for (a, s, u), n in largest[:EXAMPLES]),
+    return replace(
+        snap.count, groups=() if snap.truncated else tuple((a, s, u, n) for (a, s, u), n in largest[:EXAMPLES])
     )
 
 
