@@ -21,8 +21,8 @@ from ..environment import HttpTarget, RedisCache
 from ..lazy import lazy
 from ..modeltypes import SecretTemplate
 from ..redaction import Redactor
-from . import redis
-from .errors import ProbeError, classify
+from . import deadline, redis
+from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 from .lookup import is_ip
 from .session import ProbeSession
@@ -380,7 +380,27 @@ def scan_ttls(
     max_scan_s: float,
     examples: int = 5,
 ) -> TtlScan:
-    """SCAN MATCH pattern COUNT count, the TTL of each key found (pipelined), TYPE of a few without one."""
+    """SCAN MATCH pattern COUNT count, the TTL of each key found (pipelined), TYPE of a few without one.
+
+    One exchange: the scan stops after `max_scan_s`, each round trip within `timeout_s`, and the whole
+    within both (probes.deadline)."""
+    with deadline.exchange(max_scan_s + timeout_s):
+        return _scan_ttls(url, username, password, timeout_s, pattern=pattern, max_keys=max_keys, count=count,
+                          max_scan_s=max_scan_s, examples=examples)
+
+
+def _scan_ttls(
+    url: str,
+    username: str | None,
+    password: str | None,
+    timeout_s: float,
+    *,
+    pattern: str,
+    max_keys: int,
+    count: int,
+    max_scan_s: float,
+    examples: int,
+) -> TtlScan:
     address = redis.address_of(url)
     prefix = literal_prefix(pattern)
     started = time.perf_counter()
@@ -425,7 +445,7 @@ def scan_ttls(
             pipe.type(key)
         types = [t.decode() if isinstance(t, bytes) else str(t) for t in pipe.execute()] if no_ttl else []
     except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
-        return TtlScan(address, pattern, elapsed_s=time.perf_counter() - started, error=classify(exc, "redis", address))
+        return TtlScan(address, pattern, elapsed_s=time.perf_counter() - started, error=redis.failure(exc, address))
     finally:
         conn.close()
     return TtlScan(

@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..lazy import lazy
+from . import deadline
 from .errors import ProbeError, classify
 from .lookup import first_address, is_ip
 
 if TYPE_CHECKING:
     import httpx
+
+    from . import http_deadline as _http_deadline
 else:
     httpx = lazy("httpx")
+    # lazy like httpx (it imports httpcore), and held like it: both keep the modules of their first import
+    _http_deadline = lazy("healthsuite.probes.http_deadline")
 
 USER_AGENT = "healthsuite/0.1 (+runbook checks)"
 
@@ -110,25 +115,24 @@ class HttpObservation:
         return f"HTTP {self.status} {self.reason}{location} in {self.elapsed_s * 1000:.0f} ms".replace("  ", " ")
 
 
-def tls_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """The system trust store plus an optional extra CA bundle; `False` when verification is off."""
-    if not verify:
-        return False
+def tls_context(verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
+    """The system trust store plus an optional extra CA bundle; one that checks nothing when
+    verification is off."""
     context = ssl.create_default_context()
-    if ca_bundle:
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif ca_bundle:
         context.load_verify_locations(cafile=ca_bundle)
     return context
 
 
-def make_client(verify: ssl.SSLContext | bool) -> httpx.Client:
+def make_client(verify: ssl.SSLContext) -> httpx.Client:
     """trust_env=False: no proxy or netrc from the environment changes what is probed. No keep-alive:
-    every request opens its own connection, so each carries its full timing breakdown (as curl does)."""
+    every request opens its own connection, so each carries its full timing breakdown (as curl does).
+    Every socket operation is bounded by the exchange's deadline (probes.http_deadline)."""
     return httpx.Client(
-        verify=verify,
-        trust_env=False,
-        headers={"user-agent": USER_AGENT},
-        http2=False,
-        limits=httpx.Limits(max_keepalive_connections=0),
+        transport=_http_deadline.transport(verify), trust_env=False, headers={"user-agent": USER_AGENT}
     )
 
 
@@ -147,8 +151,22 @@ class _Trace:
         return None if value is None else round(value, 1)
 
 
+def _unfinished_phase(trace: _Trace, https: bool, responded: bool) -> str:
+    """What was still going on when an exchange ran out of time, from the trace's marks."""
+    if trace.get("connection.connect_tcp.complete") is None:
+        return "connecting"
+    if https and trace.get("connection.start_tls.complete") is None:
+        return "in the TLS handshake"
+    if not responded and trace.get("http11.receive_response_headers.complete") is None:
+        return "the response headers were still arriving" if trace.get(
+            "http11.send_request_body.complete"
+        ) is not None else "sending the request"
+    return "the body was still arriving"
+
+
 def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> HttpObservation:
-    """Send one request; the whole exchange, body included, is bounded by the timeout.
+    """Send one request; the whole exchange (name lookup, connect, TLS, headers, body) ends at its
+    deadline, `request.timeout_s`, whatever the server does (probes.deadline).
 
     Like `curl --resolve`, the host name is resolved first (timed: the DNS phase) and the connection
     goes to that address, with the name kept for the Host header, SNI and certificate checks. When
@@ -159,67 +177,70 @@ def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> Ht
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = f"{parts.scheme}://{host}:{port}"
     started = time.perf_counter()
-    deadline = started + request.timeout_s
     trace = _Trace(started)
     headers = dict(request.headers)
     extensions: dict[str, Any] = {"trace": trace}
     url = request.url
     dns_ms: float | None = None
     peer = host
-    try:
-        if not is_ip(host) and not request.follow_redirects:
-            peer = first_address(host, port, request.timeout_s)
-            dns_ms = round((time.perf_counter() - started) * 1000, 1)
-            netloc = f"[{peer}]" if ":" in peer else peer
-            url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
-            headers.setdefault("host", parts.netloc.rpartition("@")[2])
-            if parts.scheme == "https":
-                extensions["sni_hostname"] = host
-        remaining = max(deadline - time.perf_counter(), 0.001)
-        with client.stream(
-            request.method,
-            url,
-            headers=headers,
-            follow_redirects=request.follow_redirects,
-            content=request.body or None,
-            timeout=httpx.Timeout(remaining),
-            extensions=extensions,
-        ) as response:
-            chunks: list[bytes] = []
-            size = 0
-            truncated = False
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > max_body_bytes:
-                    truncated = True
-                    break
-                if time.perf_counter() > deadline:
-                    raise httpx.ReadTimeout(f"the body was still arriving after {request.timeout_s:g} s")
-            body = b"".join(chunks)[:max_body_bytes]
+    responded = False
+    with deadline.exchange(request.timeout_s) as exchange:
+        try:
+            if not is_ip(host) and not request.follow_redirects:
+                peer = first_address(host, port, exchange.clamp())
+                dns_ms = round((time.perf_counter() - started) * 1000, 1)
+                netloc = f"[{peer}]" if ":" in peer else peer
+                url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
+                headers.setdefault("host", parts.netloc.rpartition("@")[2])
+                if parts.scheme == "https":
+                    extensions["sni_hostname"] = host
+            with client.stream(
+                request.method,
+                url,
+                headers=headers,
+                follow_redirects=request.follow_redirects,
+                content=request.body or None,
+                timeout=httpx.Timeout(exchange.clamp()),
+                extensions=extensions,
+            ) as response:
+                responded = True
+                chunks: list[bytes] = []
+                size = 0
+                truncated = False
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > max_body_bytes:
+                        truncated = True
+                        break
+                    exchange.clamp()
+                body = b"".join(chunks)[:max_body_bytes]
+                return HttpObservation(
+                    method=request.method,
+                    url=request.url,
+                    status=response.status_code,
+                    reason=response.reason_phrase,
+                    headers={k.lower(): v for k, v in response.headers.items()},
+                    body=body,
+                    truncated=truncated,
+                    elapsed_s=time.perf_counter() - started,
+                    http_version=response.http_version,
+                    timings=Timings(
+                        dns=dns_ms,
+                        connect=trace.get("connection.connect_tcp.complete"),
+                        tls=trace.get("connection.start_tls.complete"),
+                        first_byte=trace.get("http11.receive_response_headers.complete"),
+                        total=round((time.perf_counter() - started) * 1000, 1),
+                    ),
+                    peer=peer,
+                )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
+            if exchange.expired:
+                phase = _unfinished_phase(trace, parts.scheme == "https", responded)
+                error = ProbeError("timeout", "http", address, f"{exchange.sentence()} ({phase})")
+            else:
+                error = classify(exc, "http", address)
             return HttpObservation(
-                method=request.method,
-                url=request.url,
-                status=response.status_code,
-                reason=response.reason_phrase,
-                headers={k.lower(): v for k, v in response.headers.items()},
-                body=body,
-                truncated=truncated,
-                elapsed_s=time.perf_counter() - started,
-                http_version=response.http_version,
-                timings=Timings(
-                    dns=dns_ms,
-                    connect=trace.get("connection.connect_tcp.complete"),
-                    tls=trace.get("connection.start_tls.complete"),
-                    first_byte=trace.get("http11.receive_response_headers.complete"),
-                    total=round((time.perf_counter() - started) * 1000, 1),
-                ),
-                peer=peer,
+                method=request.method, url=request.url, elapsed_s=time.perf_counter() - started, error=error
             )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
-        return HttpObservation(
-            method=request.method,
-            url=request.url,
-            elapsed_s=time.perf_counter() - started,
-            error=classify(exc, "http", address),
-        )
+    raise AssertionError("unreachable")  # pragma: no cover - the exchange returns or fails above

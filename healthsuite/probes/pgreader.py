@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import deadline
 from .errors import ProbeError, classify
 from .postgres import PostgresObservation, address_of, connect
 
@@ -71,12 +72,19 @@ class PgReader:
             return
         self._opened = True
         started = time.perf_counter()
-        try:
-            self._conn = connect(self._dsn, self.timeout_s)
-            self.connections_opened += 1
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
-            self.error = classify(exc, "postgres", self.address)
+        with deadline.exchange(self.timeout_s) as exchange:
+            try:
+                self._conn = connect(self._dsn, exchange.clamp())
+                self.connections_opened += 1
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
+                self.error = self._failure(exc, exchange)
         self.connect_elapsed_s = time.perf_counter() - started
+
+    def _failure(self, exc: BaseException, exchange: deadline.Exchange) -> ProbeError:
+        error = classify(exc, "postgres", self.address)
+        if exchange.expired:
+            return ProbeError("timeout", "postgres", self.address, f"{exchange.sentence()} ({error.detail})")
+        return error
 
     def query(
         self,
@@ -109,7 +117,25 @@ class PgReader:
             return QueryResult(label, error=self.error)
         conn = self._conn
         started = time.perf_counter()
+        with deadline.exchange(self.timeout_s) as exchange:
+            return self._exchange(conn, exchange, sql, params, label, max_rows, prelude, started)
+
+    def _exchange(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        exchange: deadline.Exchange,
+        sql: str,
+        params: tuple[Any, ...],
+        label: str,
+        max_rows: int,
+        prelude: tuple[tuple[str, str], ...],
+        started: float,
+    ) -> QueryResult:
+        """One statement within the exchange's deadline: the server's statement_timeout should end a
+        slow one first; a server that does not answer at all has its socket cut at the deadline."""
         try:
+            exchange.clamp()
+            exchange.watch_fd(conn.pgconn.socket)
             for name, value in prelude:
                 conn.execute("SELECT set_config(%s, %s, true)", (name, value))
             # prepare=True: the extended protocol, which refuses a string of several statements, so
@@ -119,10 +145,12 @@ class PgReader:
             rows = cursor.fetchmany(max_rows + 1) if cursor.description else []
             conn.rollback()
         except Exception as exc:  # noqa: BLE001 - an error is an observation, never a pass
-            self._recover(conn)
-            return QueryResult(
-                label, elapsed_s=time.perf_counter() - started, error=classify(exc, "postgres", self.address)
-            )
+            error = self._failure(exc, exchange)
+            if exchange.expired:
+                self.error = error  # the connection was cut: every later statement meets that
+            else:
+                self._recover(conn)
+            return QueryResult(label, elapsed_s=time.perf_counter() - started, error=error)
         return QueryResult(
             label,
             columns,

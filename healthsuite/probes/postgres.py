@@ -62,7 +62,9 @@ def session_options(timeout_s: float) -> str:
 def connect(dsn: str, timeout_s: float) -> psycopg.Connection[tuple[object, ...]]:
     conn = psycopg.connect(
         dsn,
-        connect_timeout=max(2, math.ceil(timeout_s)),  # libpq's minimum useful value is 2 s
+        # whole seconds, at least 2 (libpq's minimum useful value): the one bound of a connect that the
+        # exchange's deadline cannot cut, since the socket is the driver's until it returns
+        connect_timeout=max(2, math.ceil(timeout_s)),
         options=session_options(timeout_s),
         application_name=APPLICATION_NAME,
         autocommit=False,

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..lazy import lazy
+from . import deadline
 from .errors import ProbeError, classify
 
 if TYPE_CHECKING:
     import redis
     import redis.backoff as _backoff
+    import redis.connection
     import redis.retry as _retry
 else:
     redis = lazy("redis")
@@ -40,7 +43,20 @@ def address_of(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or ''}"
 
 
+def _watched(connection: redis.connection.AbstractConnection) -> None:
+    """redis-py's hook after its socket connects: hand the socket to the exchange (cut at its
+    deadline), then the usual handshake (AUTH, CLIENT SETNAME)."""
+    exchange = deadline.current()
+    sock = getattr(connection, "_sock", None)
+    if exchange is not None and isinstance(sock, socket.socket):
+        exchange.watch(sock)
+    connection.on_connect()  # type: ignore[no-untyped-call]
+
+
 def client(url: str, username: str | None, password: str | None, timeout_s: float) -> redis.Redis:
+    """A client for one exchange: its reads and connect are bounded by the time left to the exchange
+    running on this thread (probes.deadline), and its socket is cut at that deadline."""
+    timeout_s = deadline.remaining(timeout_s)
     return redis.Redis.from_url(
         url,
         username=username,
@@ -50,22 +66,33 @@ def client(url: str, username: str | None, password: str | None, timeout_s: floa
         retry=_retry.Retry(_backoff.NoBackoff(), 0),  # one attempt: a retried pass would hide the failure
         health_check_interval=0,
         client_name="healthsuite",
+        redis_connect_func=_watched,
     )
+
+
+def failure(exc: BaseException, address: str) -> ProbeError:
+    """The error of a Redis exchange; a timeout that names the deadline when one cut it."""
+    error = classify(exc, "redis", address)
+    exchange = deadline.current()
+    if exchange is not None and exchange.expired:
+        return ProbeError("timeout", "redis", address, f"{exchange.sentence()} ({error.detail})")
+    return error
 
 
 def ping(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisObservation:
     address = address_of(url)
     started = time.perf_counter()
-    conn = client(url, username, password, timeout_s)
-    try:
-        pong = conn.ping()
-        elapsed = time.perf_counter() - started
+    with deadline.exchange(timeout_s):
+        conn = client(url, username, password, timeout_s)
         try:
-            version = str(conn.info("server").get("redis_version", ""))
-        except redis.RedisError:
-            version = ""  # INFO may be renamed or forbidden for this user: PING is what counts
-    except Exception as exc:  # noqa: BLE001
-        return RedisObservation(address, elapsed_s=time.perf_counter() - started, error=classify(exc, "redis", address))
-    finally:
-        conn.close()
+            pong = conn.ping()
+            elapsed = time.perf_counter() - started
+            try:
+                version = str(conn.info("server").get("redis_version", ""))
+            except redis.RedisError:
+                version = ""  # INFO may be renamed or forbidden for this user: PING is what counts
+        except Exception as exc:  # noqa: BLE001
+            return RedisObservation(address, elapsed_s=time.perf_counter() - started, error=failure(exc, address))
+        finally:
+            conn.close()
     return RedisObservation(address, pong=pong is True, server_version=version, elapsed_s=elapsed)

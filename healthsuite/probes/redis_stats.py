@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..environment import RedisCache
-from .errors import ProbeError, classify
-from .redis import address_of, client
+from . import deadline
+from .errors import ProbeError
+from .redis import address_of, client, failure
 
 if TYPE_CHECKING:
     from .session import ProbeSession
@@ -43,16 +44,17 @@ def info(url: str, username: str | None, password: str | None, timeout_s: float)
     """INFO (the default sections: server, clients, memory, stats, ...) in one round trip."""
     address = address_of(url)
     started = time.perf_counter()
-    conn = client(url, username, password, timeout_s)
-    try:
-        answer = conn.info()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
-        error = classify(exc, "redis", address)
-        if "noperm" in error.detail.lower():  # an ACL without +info
-            error = ProbeError("permission_denied", "redis", address, error.detail)
-        return RedisInfo(address, elapsed_s=time.perf_counter() - started, error=error)
-    finally:
-        conn.close()
+    with deadline.exchange(timeout_s):
+        conn = client(url, username, password, timeout_s)
+        try:
+            answer = conn.info()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
+            error = failure(exc, address)
+            if "noperm" in error.detail.lower():  # an ACL without +info
+                error = ProbeError("permission_denied", "redis", address, error.detail)
+            return RedisInfo(address, elapsed_s=time.perf_counter() - started, error=error)
+        finally:
+            conn.close()
     return RedisInfo(
         address,
         fields={name: answer[name] for name in FIELDS if name in answer},

@@ -16,11 +16,12 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 from ..netaddr import format_address
+from . import deadline
 
 if TYPE_CHECKING:
     import dns.exception
@@ -236,9 +237,31 @@ def resolve(
 ) -> DnsObservation:
     """Query each of `rdtypes` for `host`; `nameservers` empty means the system resolver.
 
-    Each query is bounded by `timeout_s` (all tries together); the queries run in parallel."""
+    Each query is bounded by `timeout_s` (all tries together, dnspython's `lifetime`, which it
+    enforces itself) and by the run's deadline; the queries run in parallel."""
     host = host.rstrip(".").lower()
     types = tuple(dict.fromkeys(t.upper() for t in rdtypes))
+    label = ", ".join(format_address(h, p) for h, p in nameservers) if nameservers else _system_label()
+    with deadline.exchange(timeout_s) as exchange:
+        try:
+            left = exchange.clamp()
+            if exchange.run is not None:  # the run's deadline comes first; else its own, as declared
+                timeout_s = left
+        except deadline.DeadlineExceeded as exc:
+            return DnsObservation(host, label, {t: DnsAnswer(t, "timeout", detail=str(exc)) for t in types})
+        observation = _resolve(host, types, nameservers, timeout_s)
+        if exchange.expired_by == "run":
+            answers = {
+                t: replace(a, detail=exchange.sentence()) if a.outcome == "timeout" else a
+                for t, a in observation.answers.items()
+            }
+            observation = replace(observation, answers=answers)
+        return observation
+
+
+def _resolve(
+    host: str, types: tuple[str, ...], nameservers: Sequence[tuple[str, int]], timeout_s: float
+) -> DnsObservation:
     try:
         resolver, label = _make_resolver(nameservers, timeout_s)
     except Exception as exc:
@@ -250,4 +273,3 @@ def resolve(
     with ThreadPoolExecutor(max_workers=len(types), thread_name_prefix="dns") as pool:
         futures = {t: pool.submit(_query, resolver, host, t, timeout_s) for t in types}
         return DnsObservation(host, label, {t: futures[t].result() for t in types})
-

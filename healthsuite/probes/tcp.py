@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from ..netaddr import format_address
+from . import deadline
 from .errors import ProbeError, classify
 from .lookup import first_address
 
@@ -29,13 +30,17 @@ class TcpObservation:
 
 
 def connect(host: str, port: int, timeout_s: float) -> TcpObservation:
+    """Name lookup and connect together within `timeout_s` (and the run's deadline)."""
     address = format_address(host, port)
     started = time.perf_counter()
-    try:
-        ip = first_address(host, port, timeout_s)
-        remaining = max(timeout_s - (time.perf_counter() - started), 0.001)
-        with socket.create_connection((ip, port), timeout=remaining) as sock:
-            peer_host, peer_port = sock.getpeername()[:2]
-            return TcpObservation(address, time.perf_counter() - started, format_address(peer_host, peer_port))
-    except OSError as exc:
-        return TcpObservation(address, time.perf_counter() - started, error=classify(exc, "tcp", address))
+    with deadline.exchange(timeout_s) as exchange:
+        try:
+            ip = first_address(host, port, exchange.clamp())
+            with socket.create_connection((ip, port), timeout=exchange.clamp()) as sock:
+                peer_host, peer_port = sock.getpeername()[:2]
+                return TcpObservation(address, time.perf_counter() - started, format_address(peer_host, peer_port))
+        except OSError as exc:
+            error = classify(exc, "tcp", address)
+            if exchange.expired:
+                error = ProbeError("timeout", "tcp", address, f"{exchange.sentence()} ({error.detail})")
+            return TcpObservation(address, time.perf_counter() - started, error=error)

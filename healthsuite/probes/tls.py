@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
+from . import deadline
 from .errors import ProbeError, classify
 from .lookup import first_address
 
@@ -394,7 +395,7 @@ class _HandshakeTimeout(TimeoutError):
     pass
 
 
-def _do_handshake(connection: SSL.Connection, sock: socket.socket, deadline: float, timeout_s: float) -> None:
+def _do_handshake(connection: SSL.Connection, sock: socket.socket, until: float, timeout_s: float) -> None:
     """Drive a non-blocking handshake until it completes or the deadline passes."""
     while True:
         try:
@@ -404,7 +405,7 @@ def _do_handshake(connection: SSL.Connection, sock: socket.socket, deadline: flo
             wait_read = True
         except SSL.WantWriteError:
             wait_read = False
-        remaining = deadline - time.monotonic()
+        remaining = until - time.monotonic()
         if remaining <= 0:
             raise _HandshakeTimeout(f"the TLS handshake did not complete within {timeout_s:g} s (timed out)")
         with selectors.DefaultSelector() as selector:  # not select.select: fds above 1024 exist in big runs
@@ -418,23 +419,34 @@ def handshake(
     host: str, port: int, server_name: str, ca_bundle: str | None, timeout_s: float, now: datetime | None = None
 ) -> TlsObservation:
     """Connect, handshake (SNI = server_name), verify chain + hostname against the system trust store
-    plus `ca_bundle`, at `now` (default: the current time). Connect and handshake together take at
-    most `timeout_s`."""
+    plus `ca_bundle`, at `now` (default: the current time). Name lookup, connect and handshake
+    together end at the exchange's deadline, `timeout_s` (probes.deadline)."""
+    with deadline.exchange(timeout_s) as exchange:
+        return _handshake(host, port, server_name, ca_bundle, exchange, now)
+
+
+def _handshake(
+    host: str, port: int, server_name: str, ca_bundle: str | None, exchange: deadline.Exchange, now: datetime | None
+) -> TlsObservation:
     started = time.monotonic()
-    deadline = started + timeout_s
+    timeout_s = exchange.timeout_s
     address = format_address(host, port)
 
     def failed(exc: BaseException) -> TlsObservation:
+        error = classify(exc, "tls", address)
+        if exchange.expired:
+            error = ProbeError("timeout", "tls", address, f"{exchange.sentence()} ({error.detail})")
         return TlsObservation(
             host=host, port=port, server_name=server_name, elapsed_s=time.monotonic() - started,
-            error=classify(exc, "tls", address), trust_store=trust_description(ca_bundle),
+            error=error, trust_store=trust_description(ca_bundle),
         )
 
     try:
-        ip = first_address(host, port, timeout_s)
-        sock = socket.create_connection((ip, port), timeout=max(deadline - time.monotonic(), 0.001))
+        ip = first_address(host, port, exchange.clamp())
+        sock = socket.create_connection((ip, port), timeout=exchange.clamp())
     except OSError as exc:
         return failed(exc)
+    exchange.watch(sock)
     try:
         sock.setblocking(False)
         connection = SSL.Connection(_client_context(), sock)
@@ -442,7 +454,7 @@ def handshake(
         if sni is not None:
             connection.set_tlsext_host_name(sni)
         connection.set_connect_state()
-        _do_handshake(connection, sock, deadline, timeout_s)
+        _do_handshake(connection, sock, exchange.at, timeout_s)
         elapsed = time.monotonic() - started
         presented = connection.get_peer_cert_chain(as_cryptography=True) or []
         if not presented:
@@ -455,8 +467,12 @@ def handshake(
         except SSL.Error:
             pass
     except SSL.SysCallError as exc:
+        if exchange.expired:
+            return failed(_HandshakeTimeout("the TLS handshake was still going on"))
         return failed(ConnectionResetError(f"the connection closed during the TLS handshake ({_ssl_reasons(exc)})"))
     except SSL.Error as exc:
+        if exchange.expired:
+            return failed(_HandshakeTimeout("the TLS handshake was still going on"))
         return TlsObservation(
             host=host, port=port, server_name=server_name, elapsed_s=time.monotonic() - started,
             error=ProbeError("tls", "tls", address, _handshake_failure(exc)), trust_store=trust_description(ca_bundle),
