@@ -5,30 +5,39 @@ Database Auth Records; Solution B: Session Management).
 Sign-in and tokens (AUTH1-AUTH4) and refresh tokens in Redis (AUTH7), declared under `auth`: see the
 section below."""
 
+from healthsuite import plans
 from healthsuite.assessments import auth as auth_judge
 from healthsuite.assessments import pg_data as judge
 from healthsuite.checkapi import check
 from healthsuite.probes import auth as auth_probes
 from healthsuite.probes import pg_data
 
+# What each check reads (the plan runs it on the probe pool first: healthsuite.plans.on_database).
 
-@check("AUTH5", needs="data.users")
+
+def roleless_users(db, postgres, threshold):
+    return pg_data.roleless_users(db, postgres.data.users)
+
+
+def session_counts(db, postgres, threshold):
+    return pg_data.session_counts(
+        db,
+        postgres.data.sessions,
+        stale_after_days=threshold("stale_after_days"),
+        window_h=threshold("window_h"),
+        max_sessions_per_user=threshold("max_sessions_per_user"),
+    )
+
+
+@check("AUTH5", needs="data.users", plan=plans.on_database(roleless_users))
 def test_every_user_has_a_role(postgres, probes, expect):
-    observation = expect.reached(pg_data.roleless_users(probes.postgres(postgres), postgres.data.users))
+    observation = expect.reached(roleless_users(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(judge.roleless_users(observation))
 
 
-@check("AUTH6", needs="data.sessions")
+@check("AUTH6", needs="data.sessions", plan=plans.on_database(session_counts))
 def test_sessions_are_cleaned_up_and_not_piling_up(postgres, probes, expect):
-    observation = expect.reached(
-        pg_data.session_counts(
-            probes.postgres(postgres),
-            postgres.data.sessions,
-            stale_after_days=expect.threshold("stale_after_days"),
-            window_h=expect.threshold("window_h"),
-            max_sessions_per_user=expect.threshold("max_sessions_per_user"),
-        )
-    )
+    observation = expect.reached(session_counts(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(judge.session_counts(observation, max_stale_sessions=expect.threshold("max_stale_sessions")))
 
 
@@ -36,14 +45,14 @@ def test_sessions_are_cleaned_up_and_not_piling_up(postgres, probes, expect):
 # Failures"; 004 "JWT Configuration Problems", "Token Refresh Issues" ------------------------------------
 
 
-@check("AUTH1")
+@check("AUTH1", plan=plans.discovery)
 def test_oidc_discovery_document_is_well_formed(oidc_discovery, probes, expect):
     issuer, source = auth_probes.expected_issuer(expect.env, oidc_discovery)
     observation = expect.reached(auth_probes.discovery(probes, oidc_discovery))
     expect.finding(auth_judge.discovery(observation, issuer, source, expect.catalogue))
 
 
-@check("AUTH2")
+@check("AUTH2", plan=plans.get)
 def test_sign_in_answers_without_server_error(sign_in, probes, expect):
     env = expect.env
     redirect_to = env.resolve(sign_in.redirect_to, env.where(sign_in, "redirect_to")) if sign_in.redirect_to else None
@@ -51,21 +60,21 @@ def test_sign_in_answers_without_server_error(sign_in, probes, expect):
     expect.finding(auth_judge.sign_in(sign_in, observation, redirect_to, expect.catalogue))
 
 
-@check("AUTH3")
+@check("AUTH3", plan=plans.bad_tokens)
 def test_protected_endpoint_refuses_bad_tokens(protected_endpoint, probes, expect):
     settings = auth_probes.protected_settings(expect.env, protected_endpoint)
     observation = expect.reached(auth_probes.bad_tokens(probes, protected_endpoint, settings))
     expect.finding(auth_judge.bad_tokens_refused(protected_endpoint, observation, expect.catalogue))
 
 
-@check("AUTH4")
+@check("AUTH4", plan=plans.fresh_token)
 def test_token_minted_with_configured_secret_is_accepted(token_verify, probes, expect):
     settings = auth_probes.verify_settings(expect.env, token_verify)  # an unset secret skips, naming it
     observation = expect.reached(auth_probes.verify_fresh_token(probes, token_verify, settings))
     expect.finding(auth_judge.fresh_token_accepted(token_verify, observation, expect.catalogue))
 
 
-@check("AUTH7")
+@check("AUTH7", plan=plans.refresh_tokens)
 def test_refresh_tokens_have_a_ttl(refresh_tokens, probes, expect):
     cache = auth_probes.cache_of(expect.env, refresh_tokens)
     if cache is None:

@@ -1,19 +1,19 @@
 """Cache: Redis answers (CACHE1); its memory is under its limit, with no rejected connection (CACHE2).
 Runbook 004 "Cache Issues", 002 "Slow API Responses"."""
 
-from healthsuite import assessments
+from healthsuite import assessments, plans
 from healthsuite.assessments import ops
 from healthsuite.checkapi import check
 from healthsuite.probes import redis_stats
 
 
-@check("CACHE1")
+@check("CACHE1", plan=plans.redis_ping)
 def test_redis_answers_ping(cache, probes, expect):
     observation = expect.reached(probes.redis_ping(cache), expected="PING answers PONG within the timeout")
     expect.finding(assessments.ping(observation))
 
 
-@check("CACHE2")
+@check("CACHE2", plan=plans.redis_info)
 def test_redis_memory_under_limit_without_rejections(cache, probes, expect):
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
     expect.finding(

@@ -1,11 +1,12 @@
 """Database: the application's connection pool, as its pool-status endpoint reports it.
 Runbook 003 RB2 "2. Check Connection Pool" (`curl <app>/pool-status`)."""
 
+from healthsuite import plans
 from healthsuite.assessments import edge
 from healthsuite.checkapi import check
 
 
-@check("DB4")
+@check("DB4", plan=plans.get)
 def test_application_pool_has_headroom(pool_status, probes, expect):
     response = expect.reached(probes.http(pool_status), expected="the pool-status endpoint answers JSON")
     expect.finding(

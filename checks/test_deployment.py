@@ -7,7 +7,7 @@ run does not send them twice.
 
 import pytest
 
-from healthsuite import assessments
+from healthsuite import assessments, plans
 from healthsuite.assessments import config_files as judge
 from healthsuite.assessments import edge
 from healthsuite.checkapi import check
@@ -15,7 +15,7 @@ from healthsuite.environment import HealthEndpoint, HttpTarget, RedisCache
 from healthsuite.probes import config_files
 
 
-@check("DEP1", smoke=True)
+@check("DEP1", smoke=True, plan=plans.observe)
 def test_post_deploy_smoke(smoke_target, probes, expect):
     observation = expect.reached(probes.observe(smoke_target))
     if isinstance(smoke_target, HealthEndpoint):
@@ -29,7 +29,7 @@ def test_post_deploy_smoke(smoke_target, probes, expect):
     expect.finding(finding)
 
 
-@check("DEP2")
+@check("DEP2", plan=plans.get)
 def test_deployed_version_is_expected(version_source, probes, expect, expected_version):
     env = expect.env
     if expected_version is not None:

@@ -4,29 +4,32 @@ Solution C: Transaction Recovery)."""
 
 import pytest
 
+from healthsuite import plans
 from healthsuite.assessments import flows as flows_judge
 from healthsuite.assessments import pg_data as judge
 from healthsuite.checkapi import check
 from healthsuite.probes import flows, pg_data
 
+# What each check reads (the plan runs it on the probe pool first: healthsuite.plans.on_database).
 
-@check("PAY4", needs="data.payments")
+
+def failed_payments(db, postgres, threshold):
+    return pg_data.failed_payments(db, postgres.data.payments, window_h=threshold("window_h"))
+
+
+def pending_payments(db, postgres, threshold):
+    return pg_data.pending_payments(db, postgres.data.payments, max_pending_h=threshold("max_pending_h"))
+
+
+@check("PAY4", needs="data.payments", plan=plans.on_database(failed_payments))
 def test_failed_payment_share_is_under_threshold(postgres, probes, expect):
-    observation = expect.reached(
-        pg_data.failed_payments(
-            probes.postgres(postgres), postgres.data.payments, window_h=expect.threshold("window_h")
-        )
-    )
+    observation = expect.reached(failed_payments(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(judge.failed_payment_share(observation, max_share_pct=expect.threshold("max_failed_share_pct")))
 
 
-@check("PAY5", needs="data.payments")
+@check("PAY5", needs="data.payments", plan=plans.on_database(pending_payments))
 def test_no_payment_is_pending_too_long(postgres, probes, expect):
-    observation = expect.reached(
-        pg_data.pending_payments(
-            probes.postgres(postgres), postgres.data.payments, max_pending_h=expect.threshold("max_pending_h")
-        )
-    )
+    observation = expect.reached(pending_payments(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(judge.pending_payments(observation))
 
 
@@ -34,29 +37,29 @@ def test_no_payment_is_pending_too_long(postgres, probes, expect):
 # Step 2 and Solution B: the webhook and its signature), 000 "Paystack Integration", 001 health-check.sh ---
 
 
-@check("PAY1")
+@check("PAY1", plan=plans.provider)
 def test_payment_provider_accepts_the_secret_key(payment_provider, probes, expect):
-    timeout_s = payment_provider.timeout_s or expect.threshold("timeout_s")
+    timeout_s = plans.provider_timeout_s(payment_provider, expect.threshold)
     expect.finding(flows_judge.provider_api(flows.provider_api(probes, payment_provider, timeout_s), expect.catalogue))
 
 
-@check("PAY2")
+@check("PAY2", plan=plans.webhook("valid"))
 def test_webhook_accepts_a_correctly_signed_event(payment_webhook, probes, expect):
     # not mutating: an inert event (type healthsuite.test, a reference no payment has), as runbook 000 step 2 does
     delivery = expect.reached(flows.send_event(probes, payment_webhook, "valid"))
     expect.finding(flows_judge.signed_event_accepted(payment_webhook, delivery, expect.catalogue))
 
 
-@check("PAY3")
+@check("PAY3", plan=plans.webhook("missing", "wrong"))
 def test_webhook_rejects_unsigned_and_wrongly_signed_events(payment_webhook, probes, expect):
     deliveries = [flows.send_event(probes, payment_webhook, signature) for signature in ("missing", "wrong")]
     expect.finding(flows_judge.forged_events_rejected(payment_webhook, deliveries, expect.catalogue))
 
 
-@check("PAY6", mutating=True)
+@check("PAY6", mutating=True, plan=plans.initialize)
 def test_test_mode_transaction_can_be_initialized(payment_initialize, probes, expect):
     provider = expect.env.model.payments.provider
-    timeout_s = payment_initialize.timeout_s or provider.timeout_s or expect.env.model.timeouts.http_s
+    timeout_s = plans.initialize_timeout_s(probes, payment_initialize)
     attempt = flows.initialize_transaction(probes, provider, payment_initialize, timeout_s)
     if attempt.refused:
         pytest.skip(attempt.refused)

@@ -3,6 +3,7 @@
 
 import pytest
 
+from healthsuite import plans
 from healthsuite.assessments import edge, ops
 from healthsuite.assessments import logs as host_judge
 from healthsuite.assessments import pg_schema as pg_judge
@@ -12,7 +13,7 @@ from healthsuite.probes import ops as ops_probes
 from healthsuite.probes import pg_schema, redis_stats
 
 
-@check("PERF1")
+@check("PERF1", plan=plans.get)
 def test_endpoint_answers_within_time_limit(http_endpoint, probes, expect):
     limit = http_endpoint.max_total_ms or expect.threshold("max_total_ms")
     response = expect.reached(probes.http(http_endpoint), expected=f"an answer within {limit:g} ms")
@@ -22,48 +23,61 @@ def test_endpoint_answers_within_time_limit(http_endpoint, probes, expect):
 # --- PostgreSQL: slow statements, plans and indexes (runbooks 000 §5, 002 "Slow Queries", 004) -------------
 
 
-@check("PERF4")
+# What each check reads (the plan runs it on the probe pool first: healthsuite.plans.on_database).
+
+
+def slow_statements(db, postgres, threshold):
+    return pg_schema.slow_statements(db, threshold("max_mean_ms"))
+
+
+def hot_query_plans(db, postgres, threshold):
+    return pg_schema.hot_query_plans(db, postgres.schema_.hot_queries)
+
+
+def indexes(db, postgres, threshold):
+    return pg_schema.indexes(db, postgres.schema_.indexes, pg_schema.declared_tables(postgres.schema_))
+
+
+@check("PERF4", plan=plans.on_database(slow_statements))
 def test_no_slow_statements(postgres, probes, expect):
-    limit = expect.threshold("max_mean_ms")
-    observation = expect.reached(pg_schema.slow_statements(probes.postgres(postgres), limit))
+    observation = expect.reached(slow_statements(probes.postgres(postgres), postgres, expect.threshold))
     if observation.unavailable:
         pytest.skip(observation.unavailable)
-    expect.finding(pg_judge.slow_statements(observation, limit))
+    expect.finding(pg_judge.slow_statements(observation, expect.threshold("max_mean_ms")))
 
 
-@check("PERF5", needs="schema.hot_queries")
+@check("PERF5", needs="schema.hot_queries", plan=plans.on_database(hot_query_plans))
 def test_hot_queries_use_indexes(postgres, probes, expect):
-    observation = expect.reached(pg_schema.hot_query_plans(probes.postgres(postgres), postgres.schema_.hot_queries))
+    observation = expect.reached(hot_query_plans(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(pg_judge.hot_query_plans(observation, postgres.schema_.large_tables))
 
 
-@check("PERF6")
+@check("PERF6", plan=plans.on_database(indexes))
 def test_indexes_exist_and_foreign_keys_are_indexed(postgres, probes, expect):
-    declared = postgres.schema_
-    tables = pg_schema.declared_tables(declared)
-    observation = expect.reached(pg_schema.indexes(probes.postgres(postgres), declared.indexes, tables))
+    observation = expect.reached(indexes(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(pg_judge.indexes(observation))
 
 
 # --- sampled latency, application metrics, cache hit rate (runbooks 001 performance-monitor.sh, 002, 004) -----
 
 
-@check("PERF2")
+@check("PERF2", plan=plans.latency_samples)
 def test_sampled_latency_within_slo(latency_target, probes, expect):
-    target = latency_target
-    observation = ops_probes.sample_latency(probes, target, int(target.samples or expect.threshold("samples")))
+    # the samples are taken by the probe pool, and stop once the verdict can no longer change
+    observation = plans.sampler(probes, latency_target, expect.threshold).observation()
+    limits = plans.latency_limits(latency_target, expect.threshold)
     expect.finding(
         ops.latency(
             observation,
-            target.expected_statuses,
-            p95_ms=target.max_p95_ms or expect.threshold("p95_ms"),
-            mean_ms=target.max_mean_ms or expect.threshold("mean_ms"),
-            min_success_pct=expect.threshold("min_success_rate_pct"),
+            limits.expected_statuses,
+            p95_ms=limits.p95_ms,
+            mean_ms=limits.mean_ms,
+            min_success_pct=limits.min_success_pct,
         )
     )
 
 
-@check("PERF3")
+@check("PERF3", plan=plans.get)
 def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, probes, expect):
     target = metrics_endpoint
     scrape = expect.reached(ops_probes.scrape(probes, target), expected="the metrics endpoint answers")
@@ -79,7 +93,7 @@ def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, prob
     )
 
 
-@check("PERF7")
+@check("PERF7", plan=plans.redis_info)
 def test_cache_hit_rate(cache, probes, expect):
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
     expect.finding(ops.hit_rate(info, expect.threshold("min_hit_rate_pct")))

@@ -1,14 +1,15 @@
 """What a check in `checks/` uses: the `check` decorator and the `expect` helper.
 
+    from healthsuite import assessments, plans
     from healthsuite.checkapi import check
-    from healthsuite import assessments
 
-    @check("AV1")
+    @check("AV1", plan=plans.get)
     def test_page_answers(page, probes, expect):
         response = expect.reached(probes.http(page))
         expect.finding(assessments.page(page, response, expect.catalogue))
 
-`check("AV1")` attaches the diagnosis, its category and its severity as markers, from the catalogue.
+`check("AV1", plan=plans.get)` attaches the diagnosis, its category and its severity as markers,
+from the catalogue, and names what the check reads (the probe pool runs it before the check asks).
 `expect.reached` turns a probe's transport error into a failure with the catalogue's sentence for
 that kind of error; `expect.finding` records observed/expected for the reports and fails with the
 composed message when the finding is not ok.
@@ -37,6 +38,7 @@ from .environment import (
     TlsEndpoint,
 )
 from .failure import Finding, compose, probe_failure
+from .plans import Plan
 from .probes.errors import ProbeError
 from .probes.http import HttpObservation
 from .probes.postgres import address_of as postgres_address
@@ -47,16 +49,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 SEVERITY_MARKS = ("critical", "high", "medium", "low")
 
 
-def check(diagnosis: str, *, smoke: bool = False, mutating: bool = False, needs: str | None = None) -> Callable[[F], F]:
+def check(
+    diagnosis: str,
+    *,
+    plan: Plan | None = None,
+    smoke: bool = False,
+    mutating: bool = False,
+    needs: str | None = None,
+) -> Callable[[F], F]:
     """Mark a check with its diagnosis ID, category and default severity (from the catalogue).
 
-    `needs="schema.tables"`: the check runs only for targets where that key of the environment file is
-    declared (non-empty); without any, it is skipped saying so."""
+    `plan=plans.get`: what the check will read (healthsuite.plans), run by the probe pool before the
+    check asks for it; a check that reads over the network names one. `needs="schema.tables"`: the
+    check runs only for targets where that key of the environment file is declared (non-empty);
+    without any, it is skipped saying so."""
     entry = load_catalogue().diagnosis(diagnosis)  # an unknown ID fails at import, naming it
 
     def decorate(function: F) -> F:
         if needs is not None:
             function.healthsuite_needs = needs  # type: ignore[attr-defined]
+        if plan is not None:
+            function.healthsuite_plan = plan  # type: ignore[attr-defined]
         marks = [
             pytest.mark.diagnosis(diagnosis, id=diagnosis),
             getattr(pytest.mark, entry.category),
@@ -78,6 +91,11 @@ class _HasError(Protocol):
 
 
 H = TypeVar("H", bound=_HasError)
+
+
+def plan_of(item: pytest.Item) -> Plan | None:
+    """The plan a check item's function names (None: it reads nothing over the network)."""
+    return getattr(getattr(item, "function", None), "healthsuite_plan", None)
 
 
 def diagnosis_of(item: pytest.Item) -> str | None:

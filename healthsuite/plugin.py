@@ -6,8 +6,11 @@
 - pytest_generate_tests: parametrize target fixtures (page, database, ...) from the environment
 - pytest_collection_modifyitems: effective severity (overrides visible to -m), report properties,
   allure labels, refusal of mutating checks
-- pytest_collection_finish: start the probes this process's checks need (healthsuite.prefetch),
-  slowest first by the previous report; a check waits only for its own (pytest_pyfunc_call)
+- pytest_collection_finish: start the exchanges this process's checks planned (healthsuite.plans) on
+  the probe pool (healthsuite.prefetch), slowest first by the previous report; a check waits only for
+  its own (pytest_pyfunc_call)
+- the run's deadline (--run-deadline, ini healthsuite_run_deadline, else derived from the declared
+  timeouts): exchanges still out then are cut, and their checks fail saying so (probes.deadline)
 - under -n: every check of one target on one worker, each worker's share at once
   (healthsuite.scheduling, healthsuite.workunits)
 - reports: JSON written once by the controller; JUnit/allure carry the same properties
@@ -16,9 +19,11 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 import os
 import sys
+import time
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +34,7 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, target_of
+from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
     EnvironmentChoice,
     EnvironmentFileError,
@@ -48,8 +53,9 @@ from .environment import (
     SqliteDatabase,
     Target,
 )
-from .prefetch import Prefetcher, shared_requests, target_key
-from .probes import ProbeSession
+from .ops_model import LatencyTarget
+from .prefetch import Prefetcher, Work, shared_requests
+from .probes import ProbeSession, deadline
 from .reports import RecordBook, build_report, previous_probe_latency, write_report
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
@@ -65,6 +71,10 @@ MARKERS: dict[str, str] = {
 }
 EXPECTED_VERSION_VARIABLE = "HEALTHSUITE_EXPECTED_VERSION"
 SHARES_KEY = "healthsuite_shares"  # in a worker's workerinput: the controller hands out shares by target
+DEADLINE_KEY = "healthsuite_run_deadline"  # in a worker's workerinput: (epoch seconds, seconds, source)
+RUN_DEADLINE_FACTOR = 3  # the default run deadline: this many times the longest declared exchange,
+RUN_DEADLINE_MIN_S = 60.0  # and at least this
+DEADLINE_GRACE_S = 5.0  # a check waits this much past the run's deadline for exchanges being cut
 ALLURE_SEVERITY = {"critical": "blocker", "high": "critical", "medium": "normal", "low": "minor"}
 
 
@@ -84,6 +94,8 @@ class RunState:
     prefetcher: Prefetcher | None = None
     probe_latency_s: dict[str, float] = field(default_factory=dict)  # target_key -> seconds (every worker's)
     item: pytest.Item | None = None  # the check being set up or run
+    run_deadline: deadline.RunDeadline | None = None
+    exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
 
 
 STATE = pytest.StashKey[RunState]()
@@ -122,7 +134,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="directory of the JSON report (default: ini healthsuite_reports_dir, 'reports' under rootdir)",
     )
+    group.addoption(
+        "--run-deadline",
+        dest="healthsuite_run_deadline",
+        metavar="SECONDS",
+        help="end the run's exchanges after this many seconds: those still out fail, saying so, and every "
+        "report is written (default: ini healthsuite_run_deadline, else "
+        f"{RUN_DEADLINE_FACTOR} x the longest declared exchange, at least {RUN_DEADLINE_MIN_S:g} s)",
+    )
     parser.addini("healthsuite_env", "environment when neither --env nor HEALTHSUITE_ENV is given", default="")
+    parser.addini("healthsuite_run_deadline", "the run's deadline in seconds (see --run-deadline)", default="")
     parser.addini("healthsuite_reports_dir", "directory of the JSON reports, relative to rootdir", default="reports")
 
 
@@ -193,6 +214,54 @@ def pytest_configure(config: pytest.Config) -> None:
             state.env = load_environment(path)
         except EnvironmentFileError as exc:
             raise pytest.UsageError(f"{exc}\n(environment selected by {state.choice.source})") from None
+        state.run_deadline = _run_deadline(config, state.env)
+        deadline.set_run_deadline(state.run_deadline)
+        deadline.reset_exchange_counts()
+
+
+def longest_exchange_s(env: LoadedEnvironment) -> tuple[float, str]:
+    """The longest single exchange (or chain of them) the environment declares, and which it is."""
+    model = env.model
+    longest = max(
+        ((float(seconds), f"timeouts.{name}") for name, seconds in model.timeouts.model_dump().items()),
+        key=lambda pair: pair[0],
+    )
+    for targets_of, _, _ in TARGET_FIXTURES.values():
+        for target in targets_of(model):
+            seconds = getattr(target, "timeout_s", None) or 0.0
+            where = f"{target.collection}[{target.name}].timeout_s"
+            if isinstance(target, LatencyTarget):  # rounds of samples at the declared concurrency
+                samples = target.samples or model.threshold("PERF2", "samples")
+                seconds = -(-samples // target.concurrency) * (target.timeout_s or model.timeouts.http_s)
+                where = f"{target.collection}[{target.name}]: {samples:g} samples, {target.concurrency} at once"
+            if seconds > longest[0]:
+                longest = (float(seconds), where)
+    return longest
+
+
+def _run_deadline(config: pytest.Config, env: LoadedEnvironment) -> deadline.RunDeadline:
+    """The option, else the ini setting, else RUN_DEADLINE_FACTOR x the longest declared exchange."""
+    if _is_worker(config) and DEADLINE_KEY in config.workerinput:  # type: ignore[attr-defined]
+        epoch, seconds, source = config.workerinput[DEADLINE_KEY]  # type: ignore[attr-defined]
+        return deadline.RunDeadline(time.monotonic() + (float(epoch) - time.time()), float(seconds), str(source))
+    option = config.option.healthsuite_run_deadline
+    ini = str(config.getini("healthsuite_run_deadline") or "").strip()
+    for value, source in ((option, "--run-deadline"), (ini, "ini healthsuite_run_deadline")):
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0 < seconds < 1e7:
+                example = "--run-deadline 300" if source.startswith("--") else "healthsuite_run_deadline = 300"
+                raise pytest.UsageError(f"{source}: {value!r} is not a number of seconds; write e.g. {example}")
+            return deadline.RunDeadline(time.monotonic() + seconds, seconds, source)
+    longest, where = longest_exchange_s(env)
+    seconds = max(RUN_DEADLINE_MIN_S, RUN_DEADLINE_FACTOR * longest)
+    source = f"default: {RUN_DEADLINE_FACTOR} x the longest declared exchange, {where} = {longest:g} s"
+    if seconds == RUN_DEADLINE_MIN_S:
+        source = f"default: at least {RUN_DEADLINE_MIN_S:g} s; the longest declared exchange is {where} = {longest:g} s"
+    return deadline.RunDeadline(time.monotonic() + seconds, seconds, source)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -213,6 +282,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"healthsuite: unset variables (checks that need them skip): {', '.join(missing)}")
     if not model.http.verify_tls:
         lines.append("healthsuite: WARNING http.verify_tls is off: certificates and host names are not verified")
+    if state.run_deadline is not None:
+        lines.append(f"healthsuite: run deadline {state.run_deadline.seconds:g} s ({state.run_deadline.source})")
     lines += [f"healthsuite: {note}" for note in env.notes]
     return lines
 
@@ -425,6 +496,9 @@ def pytest_configure_node(node: Any) -> None:
     """Tell each worker that its share is known after collection (so it can start its probes then)."""
     if _schedules_by_target(node.config):
         node.workerinput[SHARES_KEY] = True
+    run = node.config.stash[STATE].run_deadline
+    if run is not None:  # the controller's deadline, on the wall clock: the workers end with the run
+        node.workerinput[DEADLINE_KEY] = (time.time() + run.at - time.monotonic(), run.seconds, run.source)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -488,10 +562,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
-    prefetcher = pyfuncitem.config.stash[STATE].prefetcher
-    target = target_of(pyfuncitem)
-    if prefetcher is not None and target is not None:
-        prefetcher.expedite(target_key(target))  # its probes first, if they have not started
+    state = pyfuncitem.config.stash[STATE]
+    if state.prefetcher is not None:
+        run = state.run_deadline
+        wait = None if run is None else max(run.at - time.monotonic(), 0.0) + DEADLINE_GRACE_S
+        # its exchanges first, if they have not started; past the run's deadline they are cut
+        if not state.prefetcher.expedite(pyfuncitem.nodeid, wait) and run is not None:
+            pytest.fail(f"{diagnosis_of(pyfuncitem) or 'check'}: {run.sentence()}", pytrace=False)
     try:
         return (yield)
     except MissingVariable as missing:
@@ -566,8 +643,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state.env is None or config.option.collectonly or _xdist_controller(config):
         return
     _freeze_collected_objects(config)
-    targets = [t for item in _own_items(session) if diagnosis_of(item) and (t := target_of(item)) is not None]
-    if not targets:
+    env = state.env
+    work = []
+    for item in _own_items(session):
+        diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
+        if diagnosis and target is not None and plan is not None and not item.get_closest_marker("skip"):
+            threshold = functools.partial(env.model.threshold, diagnosis)
+            work.append(Work(item.nodeid, target, plan, threshold))
+    if not work:
         return
     if state.probes is None:
         state.probes = ProbeSession(state.env)
@@ -575,7 +658,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     workers = int(config.workerinput["workercount"]) if _is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
     state.prefetcher = Prefetcher(max(1, settings.max_concurrency // workers), max(1, settings.max_per_host // workers))
-    state.prefetcher.start(state.probes, targets, previous_probe_latency(_reports_dir(config), state.env.name))
+    state.prefetcher.start(state.probes, work, previous_probe_latency(_reports_dir(config), state.env.name))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -627,6 +710,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.prefetcher.close()
     if state is not None and state.probes is not None:
         state.probes.close()
+    if state is not None and state.run_deadline is not None:
+        deadline.set_run_deadline(None)
+
+
+def _add_counts(total: dict[str, Any], counts: dict[str, Any]) -> None:
+    """Exchange counts (probes.deadline.exchange_counts) of one process added into the run's."""
+    for key in ("in_pool", "outside_pool"):
+        total[key] = int(total.get(key, 0)) + int(counts.get(key, 0))
+    examples = [*total.get("outside_examples", []), *counts.get("outside_examples", [])]
+    total["outside_examples"] = examples[: deadline.OUTSIDE_KEPT]
 
 
 class RunReporter:
@@ -656,6 +749,7 @@ class RunReporter:
             self.state.worker_counts.append((int(output["collected"]), int(output["selected"])))
             for key, seconds in output.get("probe_latency_s", {}).items():
                 self.state.probe_latency_s[key] = max(float(seconds), self.state.probe_latency_s.get(key, 0.0))
+            _add_counts(self.state.exchanges, output.get("exchanges", {}))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -667,8 +761,11 @@ class RunReporter:
                 "collected": state.collected,
                 "selected": state.selected,
                 "probe_latency_s": state.probe_latency_s,
+                "exchanges": deadline.exchange_counts(),
             }
             return
+        if not state.worker_counts:
+            _add_counts(state.exchanges, deadline.exchange_counts())
         collected, selected = state.collected, state.selected
         if state.worker_counts:  # under xdist every worker collects the same list
             collected = max(c for c, _ in state.worker_counts)
@@ -703,9 +800,19 @@ class RunReporter:
             finished=finished,
             exit_status=exit_status,
             probe_latency_s=state.probe_latency_s,
+            run=self._run_facts(finished),
         )
         state.platform_incident = report["platform_incident"]
         state.report_path = write_report(_reports_dir(config), env.name, env.redactor.redact_data(report), finished)
+
+    def _run_facts(self, finished: datetime) -> dict[str, Any]:
+        run = self.state.run_deadline
+        facts: dict[str, Any] = {"exchanges": self.state.exchanges}
+        if run is not None:
+            facts["deadline_s"] = run.seconds
+            facts["deadline_source"] = run.source
+            facts["deadline_reached"] = time.monotonic() >= run.at
+        return facts
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         state = self.state

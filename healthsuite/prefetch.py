@@ -1,51 +1,46 @@
-"""Run the probes the selected checks need concurrently, before the checks ask for them.
+"""The probe pool: every exchange the selected checks planned (healthsuite.plans), run concurrently
+before the checks ask for it.
 
-After collection, each selected check's target names the observation its check will read first (a
-page's GET, a hostname's DNS answers, a TLS handshake, a port's connect, a database's SELECT 1, a
-Redis PING). Those are started on a bounded pool, at most `http.max_concurrency` at once and
-`http.max_per_host` against one host (under `-n`, each worker gets its share of both), slowest first
-by the previous run's report, and land in the run's ProbeCache. A check waits only for its own
-target's probes, moved to the head of the queue if they have not started (`expedite`), so a run
-costs about its slowest probe, not the sum of them, and no check probes beside the pool. Anything a
-probe cannot resolve (an unset variable) is left to the check, which reports it. Prefetching never
-changes what is observed: the same functions, the same cache keys.
+At most `http.max_concurrency` exchanges run at once and `http.max_per_host` against one host (under
+`-n`, each worker gets its share of both); a database's one session takes one at a time, and a
+check's own group (PERF2's samples) at most its declared concurrency. A job starts only when its
+host (and group) has room, so a busy host never holds a slot another host could use. Targets run
+slowest first by the previous run's report. A check waits only for its own exchanges, moved to the
+head of their queues if they have not started (`expedite`), so a run costs about its slowest
+exchange, not the sum of them, and no check probes beside the pool. Anything a plan cannot resolve
+(an unset variable) is left to the check, which reports it.
+
+The pool's threads are daemons: a thread still blocked when the process ends (which the exchange
+deadlines make next to impossible) cannot hold the exit.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .envfile import LoadedEnvironment
 from .environment import (
     ApiEndpoint,
-    CorsPolicy,
     HealthEndpoint,
-    Hostname,
     Page,
     PoolStatus,
-    PostgresDatabase,
     ProxiedPath,
-    RedisCache,
-    ServicePort,
-    SqliteDatabase,
     StatusPage,
     Target,
     TlsEndpoint,
     VersionSource,
 )
-from .netaddr import parse_address
+from .plans import Plan, Planned, Threshold, target_key
+from .probes import deadline
 from .probes.session import ProbeSession
 from .probes.tls import system_roots
 
-Call = Callable[[], object]
-# targets whose checks read exactly `probes.http(target)`; others (a webhook, a calendar API with its
-# token, latency samples) build their own requests, so guessing them would send a request too many
+# targets whose checks read exactly `probes.http(target)`: targets at one URL share that request
 PLAIN_GET = (Page, HealthEndpoint, ApiEndpoint, ProxiedPath, StatusPage, VersionSource, PoolStatus)
 
 
@@ -63,41 +58,6 @@ def shared_requests(env: LoadedEnvironment, targets: Iterable[Target]) -> list[s
     return [names for names in by_request.values() if len(names) > 1]
 
 
-def planned(probes: ProbeSession, target: Target) -> list[tuple[str, Call]]:
-    """(host, probe) pairs a target's checks will read; [] for targets whose checks build their own."""
-    env = probes.env
-    try:
-        if isinstance(target, CorsPolicy):
-            host = urlsplit(env.url_of(target)).hostname or ""
-            origins = [*probes.cors_origins(target), target.foreign_origin]
-            return [(host, lambda o=origin: probes.cors_preflight(target, o)) for origin in origins]  # type: ignore[misc]
-        if isinstance(target, PLAIN_GET):
-            return [(urlsplit(env.url_of(target)).hostname or "", lambda: probes.http(target))]
-        if isinstance(target, Hostname):
-            return [("dns", lambda: probes.dns(target))]
-        if isinstance(target, TlsEndpoint):
-            host = probes.tls_address(target)[0]
-            calls: list[tuple[str, Call]] = [(host, lambda: probes.tls(target))]
-            if target.http_redirect:
-                calls.append((host, lambda: probes.fetch_url(probes.plain_http_url(target))))
-            return calls
-        if isinstance(target, ServicePort):
-            host = parse_address(env.resolve(target.address))[0]
-            return [(host, lambda: probes.tcp(target))]
-        if isinstance(target, RedisCache):
-            return [("redis:" + target.name, lambda: probes.redis_ping(target))]
-        if isinstance(target, (PostgresDatabase, SqliteDatabase)):
-            return [("database:" + target.name, lambda: probes.database(target))]
-    except Exception:  # noqa: BLE001 - an unresolvable target is the check's to report
-        return []
-    return []
-
-
-def target_key(target: Target) -> str:
-    """`endpoints/slow`: how a target's probe latency is kept from one run's report to the next."""
-    return f"{target.collection}/{target.name}"
-
-
 def slowest_first(targets: Sequence[Target], history: Mapping[str, float]) -> list[Target]:
     """Targets by the latency their probes had in the previous run, slowest first (the longest job
     first keeps a bounded pool from ending on a slow probe that waited its turn); a target the
@@ -109,113 +69,167 @@ def slowest_first(targets: Sequence[Target], history: Mapping[str, float]) -> li
     return sorted(targets, key=lambda target: -history.get(target_key(target), typical))
 
 
+@dataclass(frozen=True)
+class Work:
+    """One selected check: who waits (`owner`, its node id), its target, its plan and thresholds."""
+
+    owner: Hashable
+    target: Target
+    plan: Plan
+    threshold: Threshold
+
+
 @dataclass(eq=False)  # a job is itself: identity, for deque.remove
 class _Job:
     order: int  # jobs start lowest first; an expedited job gets a negative one
-    host: str
-    key: str  # target_key of the target it probes
-    call: Call
+    queue: tuple[str, str]  # (host, group)
+    target: str  # target_key of the target it probes
+    call: Planned
     started: bool = False
     done: bool = False
+    owners: list[Hashable] = field(default_factory=list)
 
 
 class Prefetcher:
-    """Runs probes at most `max_concurrency` at once and `max_per_host` against one host, in the order
-    they were started: a job starts only when its host has room, so probes of a busy host never
-    hold a slot that a probe of another host could use."""
+    """Runs planned exchanges at most `max_concurrency` at once and `max_per_host` against one host."""
 
     def __init__(self, max_concurrency: int, max_per_host: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="healthsuite-probe")
         self._max = max_concurrency
         self._per_host = max_per_host
-        self._queues: dict[str, deque[_Job]] = {}
-        self._running: Counter[str] = Counter()
+        self._queues: dict[tuple[str, str], deque[_Job]] = {}
+        self._host_running: Counter[str] = Counter()
+        self._host_limit: dict[str, int] = {}
+        self._group_running: Counter[str] = Counter()
+        self._group_limit: dict[str, int] = {}
         self._in_flight = 0
         self._submitted = 0
         self._finished = 0
         self._lock = threading.Condition()
         self._closed = False
-        self._jobs: dict[str, list[_Job]] = {}  # target_key -> its jobs
+        self._by_key: dict[Hashable, _Job] = {}
+        self._owned: dict[Hashable, list[_Job]] = {}
         self._expedited = 0
-        self._latency_s: dict[str, float] = {}  # target_key -> the longest of its probes, in seconds
+        self._latency_s: dict[str, float] = {}  # target_key -> the longest of its exchanges, in seconds
+        self._work: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
 
-    def submit(self, host: str, key: str, call: Call) -> None:
+    def submit(self, planned: Planned, target: str, owner: Hashable | None = None) -> None:
+        """Queue one exchange for `owner` (an exchange already queued under the same key is shared)."""
         with self._lock:
-            job = _Job(self._submitted, host, key, call)
-            self._queues.setdefault(host, deque()).append(job)
-            self._jobs.setdefault(key, []).append(job)
-            self._submitted += 1
+            job = self._by_key.get(planned.key)
+            if job is None:
+                host, group = planned.host, planned.group
+                if planned.host_limit:
+                    self._host_limit.setdefault(host, planned.host_limit)
+                if group and planned.group_limit:
+                    self._group_limit.setdefault(group, planned.group_limit)
+                job = _Job(self._submitted, (host, group), target, planned)
+                self._by_key[planned.key] = job
+                self._queues.setdefault(job.queue, deque()).append(job)
+                self._submitted += 1
+            if owner is not None:
+                job.owners.append(owner)
+                self._owned.setdefault(owner, []).append(job)
             self._dispatch()
 
-    def expedite(self, key: str) -> None:
-        """A check is about to read the probes of target `key`: those still waiting go first, and this
-        returns when all of them have finished. So a check never probes beside the pool (its limits
-        hold) and never jumps ahead of a slow probe that is already out."""
+    def expedite(self, owner: Hashable, timeout_s: float | None = None) -> bool:
+        """A check is about to read its exchanges: those still waiting go first, and this returns when
+        all of them have finished (True), or after `timeout_s` (False). So a check never probes beside
+        the pool (its limits hold) and never jumps ahead of a slow exchange that is already out."""
         with self._lock:
-            jobs = self._jobs.get(key, [])
+            jobs = self._owned.get(owner, [])
             for job in jobs:
                 if not job.started:
-                    self._queues[job.host].remove(job)
+                    waiting = self._queues[job.queue]
+                    waiting.remove(job)
                     self._expedited += 1
                     job.order = -self._expedited
-                    self._queues[job.host].appendleft(job)
+                    waiting.appendleft(job)
             self._dispatch()
-            self._lock.wait_for(lambda: self._closed or all(job.done for job in jobs))
+            return self._lock.wait_for(lambda: self._closed or all(job.done for job in jobs), timeout_s)
+
+    def _room(self, host: str, group: str) -> bool:
+        if self._host_running[host] >= self._host_limit.get(host, self._per_host):
+            return False
+        return not group or self._group_running[group] < self._group_limit.get(group, self._max)
 
     def _dispatch(self) -> None:
-        """Start the earliest waiting job of each host with room, while the pool has room (lock held)."""
+        """Start the earliest waiting job of each queue with room, while the pool has room (lock held)."""
         while self._in_flight < self._max and not self._closed:
-            ready = [queue for host, queue in self._queues.items() if queue and self._running[host] < self._per_host]
+            ready = [waiting for (host, group), waiting in self._queues.items() if waiting and self._room(host, group)]
             if not ready:
                 return
-            job = min(ready, key=lambda queue: queue[0].order).popleft()
+            job = min(ready, key=lambda waiting: waiting[0].order).popleft()
             job.started = True
-            self._running[job.host] += 1
+            host, group = job.queue
+            self._host_running[host] += 1
+            if group:
+                self._group_running[group] += 1
             self._in_flight += 1
-            self._pool.submit(self._run, job)
+            if len(self._threads) < self._in_flight:
+                thread = threading.Thread(target=self._worker, name="healthsuite-probe", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            self._work.put(job)
+
+    def _worker(self) -> None:
+        deadline.mark_pool_thread()
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            self._run(job)
 
     def _run(self, job: _Job) -> None:
         started = time.perf_counter()
         try:
-            job.call()
+            job.call.call()
         except Exception:  # noqa: BLE001 - the check meets it again and reports it
             pass
         finally:
             elapsed = time.perf_counter() - started
             with self._lock:
-                self._latency_s[job.key] = max(elapsed, self._latency_s.get(job.key, 0.0))
+                self._latency_s[job.target] = max(elapsed, self._latency_s.get(job.target, 0.0))
                 job.done = True
-                self._running[job.host] -= 1
+                host, group = job.queue
+                self._host_running[host] -= 1
+                if group:
+                    self._group_running[group] -= 1
                 self._in_flight -= 1
                 self._finished += 1
                 self._dispatch()
                 self._lock.notify_all()
 
-    def start(self, probes: ProbeSession, targets: Iterable[Target], history: Mapping[str, float] | None = None) -> int:
-        """Start the probes of every distinct target, slowest first by `history` (the previous run's
-        latencies, see slowest_first); returns how many were started."""
-        unique: dict[int, Target] = {}
-        for target in targets:
-            unique.setdefault(id(target), target)
-        ordered = slowest_first(list(unique.values()), history or {})
-        if any(isinstance(t, TlsEndpoint) for t in ordered):
+    def start(self, probes: ProbeSession, work: Sequence[Work], history: Mapping[str, float] | None = None) -> int:
+        """Plan every check's exchanges and queue them, the targets slowest first by `history` (the
+        previous run's latencies, see slowest_first); returns how many distinct exchanges were queued."""
+        by_target: dict[int, list[Work]] = {}
+        for item in work:
+            by_target.setdefault(id(item.target), []).append(item)
+        targets = slowest_first([items[0].target for items in by_target.values()], history or {})
+        if any(isinstance(t, TlsEndpoint) for t in targets):
             # read the system trust store here, once: it silences cryptography's warnings about odd roots
             # with warnings.catch_warnings, which is not thread-safe
             system_roots()
-        count = 0
-        for target in ordered:
-            for host, call in planned(probes, target):
-                self.submit(host, target_key(target), call)
-                count += 1
-        return count
+        for target in targets:
+            key = target_key(target)
+            for item in by_target[id(target)]:
+                try:
+                    planned = item.plan(probes, target, item.threshold)
+                except Exception:  # noqa: BLE001 - an unresolvable target is the check's to report
+                    continue
+                for exchange in planned:
+                    self.submit(exchange, key, item.owner)
+        with self._lock:
+            return self._submitted
 
     def latencies(self) -> dict[str, float]:
-        """target_key -> the longest of its probes so far, in seconds."""
+        """target_key -> the longest of its exchanges so far, in seconds."""
         with self._lock:
             return dict(self._latency_s)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Until every started probe has finished (True), or the timeout (False)."""
+        """Until every queued exchange has finished (True), or the timeout (False)."""
         with self._lock:
             return self._lock.wait_for(lambda: self._finished == self._submitted, timeout_s)
 
@@ -224,4 +238,5 @@ class Prefetcher:
             self._closed = True
             self._queues.clear()
             self._lock.notify_all()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._threads:
+            self._work.put(None)

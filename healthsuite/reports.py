@@ -142,6 +142,7 @@ def build_report(
     finished: datetime,
     exit_status: int,
     probe_latency_s: Mapping[str, float] | None = None,
+    run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     incident = platform_incident(records)
     return {
@@ -158,6 +159,9 @@ def build_report(
         # how long each prefetched target's probes took (`endpoints/slow`: the longest of its probes);
         # the next run of this environment starts the slowest first
         "probe_latency_s": {key: round(value, 3) for key, value in sorted((probe_latency_s or {}).items())},
+        # the run's deadline and its exchanges: how many the probe pool made, how many checks made
+        # outside it (with examples), whether the deadline ended any
+        "run": dict(run or {}),
     }
 
 

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from healthsuite.demo.server import ServedApp
 from healthsuite.demo.services import GarbageListener
 from healthsuite.environment import ApiEndpoint
-from healthsuite.prefetch import Prefetcher, slowest_first, target_key
+from healthsuite.plans import Planned, target_key
+from healthsuite.prefetch import Prefetcher, slowest_first
 from healthsuite.reports import previous_probe_latency
 
 from .conftest import RunChecks
@@ -50,12 +51,16 @@ class Recorder:
         return run
 
 
+def planned(host: str, name: str, call, **options) -> Planned:  # type: ignore[no-untyped-def]
+    return Planned(host, name, call, **options)
+
+
 def test_limits_hold_and_a_busy_host_does_not_hold_back_another() -> None:
     recorder = Recorder()
     pool = Prefetcher(max_concurrency=4, max_per_host=2)
     for i in range(8):  # eight probes of one host first, then one of another
-        pool.submit("busy", f"endpoints/b{i}", recorder.call("busy", f"b{i}", 0.1))
-    pool.submit("other", "endpoints/o", recorder.call("other", "o", 0.01))
+        pool.submit(planned("busy", f"b{i}", recorder.call("busy", f"b{i}", 0.1)), f"endpoints/b{i}")
+    pool.submit(planned("other", "o", recorder.call("other", "o", 0.01)), "endpoints/o")
     assert pool.wait(5)
     pool.close()
     assert recorder.peak == {"busy": 2, "other": 1} and recorder.peak_total <= 4
@@ -66,6 +71,34 @@ def test_limits_hold_and_a_busy_host_does_not_hold_back_another() -> None:
     assert all(0.09 < latencies[f"endpoints/b{i}"] < 1 for i in range(8))
 
 
+def test_a_group_and_a_host_limit_of_their_own_hold_within_the_host() -> None:
+    """PERF2's samples: at most the target's concurrency at once; a database's one session: one at a time."""
+    recorder = Recorder()
+    pool = Prefetcher(max_concurrency=8, max_per_host=6)
+    for i in range(6):
+        pool.submit(planned("app", f"s{i}", recorder.call("samples", f"s{i}", 0.05), group="latency:x",
+                            group_limit=2), "latency/x")
+    for i in range(3):
+        pool.submit(planned("app", f"p{i}", recorder.call("pages", f"p{i}", 0.05)), f"pages/p{i}")
+    for i in range(3):
+        pool.submit(planned("database:main", f"d{i}", recorder.call("db", f"d{i}", 0.05), host_limit=1), "databases/main")
+    assert pool.wait(5)
+    pool.close()
+    assert recorder.peak["samples"] == 2 and recorder.peak["db"] == 1, recorder.peak
+    assert recorder.peak["pages"] >= 2  # the group's limit leaves the host's other slots to others
+
+
+def test_identical_exchanges_run_once_for_every_check_that_planned_them() -> None:
+    calls: list[str] = []
+    pool = Prefetcher(max_concurrency=2, max_per_host=2)
+    for owner in ("AV1", "AV3", "PERF1"):
+        pool.submit(planned("h", "GET /", lambda: calls.append("GET /")), "pages/home", owner)
+    for owner in ("AV1", "AV3", "PERF1"):
+        assert pool.expedite(owner, 5)
+    assert calls == ["GET /"]
+    pool.close()
+
+
 def test_a_failing_probe_is_counted_and_never_stops_the_pool() -> None:
     pool = Prefetcher(max_concurrency=1, max_per_host=1)
     done: list[str] = []
@@ -73,8 +106,8 @@ def test_a_failing_probe_is_counted_and_never_stops_the_pool() -> None:
     def broken() -> None:
         raise RuntimeError("the check meets it again and reports it")
 
-    pool.submit("h", "endpoints/broken", broken)
-    pool.submit("h", "endpoints/fine", lambda: done.append("fine"))
+    pool.submit(planned("h", "broken", broken), "endpoints/broken")
+    pool.submit(planned("h", "fine", lambda: done.append("fine")), "endpoints/fine")
     assert pool.wait(5) and done == ["fine"]
     assert set(pool.latencies()) == {"endpoints/broken", "endpoints/fine"}
     pool.close()
@@ -84,7 +117,7 @@ def test_closing_drops_what_has_not_started() -> None:
     recorder = Recorder()
     pool = Prefetcher(max_concurrency=1, max_per_host=1)
     for i in range(5):
-        pool.submit("h", f"endpoints/{i}", recorder.call("h", str(i), 0.2))
+        pool.submit(planned("h", str(i), recorder.call("h", str(i), 0.2)), f"endpoints/{i}")
     time.sleep(0.05)
     pool.close()
     time.sleep(0.3)
@@ -94,15 +127,25 @@ def test_closing_drops_what_has_not_started() -> None:
 def test_a_check_expedites_its_own_probes_and_waits_only_for_them() -> None:
     recorder = Recorder()
     pool = Prefetcher(max_concurrency=1, max_per_host=1)
-    pool.submit("h", "endpoints/first", recorder.call("h", "first", 0.2))
+    pool.submit(planned("h", "first", recorder.call("h", "first", 0.2)), "endpoints/first", "check-first")
     for i in range(5):
-        pool.submit("h", f"endpoints/q{i}", recorder.call("h", f"q{i}", 0.05))
-    started = time.perf_counter()
-    pool.expedite("endpoints/q4")  # queued last: it goes next, after the probe already out
-    waited = time.perf_counter() - started
-    assert recorder.order[:2] == ["first", "q4"] and waited < 0.5, (recorder.order, waited)
-    pool.expedite("endpoints/unknown")  # not prefetched: nothing to wait for
+        pool.submit(planned("h", f"q{i}", recorder.call("h", f"q{i}", 0.05)), f"endpoints/q{i}", f"check-q{i}")
+    assert pool.expedite("check-q4", 5)  # queued last: it goes next, after the probe already out
+    assert recorder.order[:2] == ["first", "q4"], recorder.order
+    assert pool.expedite("check-unknown", 5)  # planned nothing: nothing to wait for
     assert pool.wait(5)
+    pool.close()
+
+
+def test_waiting_for_an_exchange_ends_at_the_timeout() -> None:
+    """A check waits for its exchanges no longer than the run's deadline (plus a grace): expedite
+    says whether they finished."""
+    release = threading.Event()
+    pool = Prefetcher(max_concurrency=1, max_per_host=1)
+    pool.submit(planned("h", "stuck", lambda: release.wait(5)), "endpoints/stuck", "check")
+    assert pool.expedite("check", 0.1) is False
+    release.set()
+    assert pool.expedite("check", 5) is True
     pool.close()
 
 

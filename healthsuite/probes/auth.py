@@ -232,6 +232,14 @@ def _sent_as(cookie: str | None) -> str:
 
 
 def verify_fresh_token(probes: ProbeSession, target: TokenVerify, settings: TokenSettings) -> VerifyObservation:
+    """AUTH4: a token minted now with the configured secret, sent once per run."""
+    return probes.cache.get(
+        ("auth.fresh_token", target.name, probes.env.url_of(target)),
+        lambda: _verify_fresh_token(probes, target, settings),
+    )
+
+
+def _verify_fresh_token(probes: ProbeSession, target: TokenVerify, settings: TokenSettings) -> VerifyObservation:
     env = probes.env
     now = time.time()
     token = mint(
@@ -273,41 +281,48 @@ class BadTokensObservation:
         return errors[0] if errors and all(errors) else None
 
 
+# AUTH3's cases: key -> what a person reads
+BAD_TOKENS: dict[str, str] = {
+    "no_token": "no token",
+    "malformed": "malformed token",
+    "wrong_secret": "token signed with a wrong secret",
+    "expired": "expired token",
+    "unsigned": "unsigned token (alg none)",
+}
+
+
+def _bad_token(settings: TokenSettings, case: str, redactor: Redactor) -> str | None:
+    now = time.time()
+    if case == "no_token":
+        return None
+    if case == "malformed":
+        return MALFORMED_TOKEN
+    if case == "wrong_secret":
+        return mint(secrets.token_urlsafe(48), settings.algorithm, settings.claims, issued_at=now, lifetime_s=300,
+                    redactor=redactor)
+    if case == "expired":
+        return mint(settings.secret or secrets.token_urlsafe(48), settings.algorithm, settings.claims,
+                    issued_at=now - 7200, lifetime_s=3600, redactor=redactor)
+    return mint(None, "none", settings.claims, issued_at=now, lifetime_s=300, redactor=redactor)
+
+
+def bad_token(probes: ProbeSession, target: ProtectedEndpoint, settings: TokenSettings, case: str) -> TokenCase:
+    """One of AUTH3's cases (BAD_TOKENS), sent once per run: its token is minted when it is sent."""
+    env = probes.env
+
+    def send() -> TokenCase:
+        token = _bad_token(settings, case, env.redactor)
+        # never followed: a redirect to a login page must be reported as such, not as the page's 200
+        request = request_for(env, target, token=token, cookie=settings.cookie, follow_redirects=False)
+        return TokenCase(case, BAD_TOKENS[case], _send(probes, request))
+
+    return probes.cache.get(("auth.bad_token", target.name, env.url_of(target), case), send)
+
+
 def bad_tokens(probes: ProbeSession, target: ProtectedEndpoint, settings: TokenSettings) -> BadTokensObservation:
     """No token, a malformed one, one signed with a wrong secret, an expired one (signed with the right
     secret when it is known), and an unsigned one (`alg: none`, the classic JWT library hole)."""
-    env = probes.env
-    now = time.time()
-    wrong_secret = secrets.token_urlsafe(48)
-    tokens: list[tuple[str, str, str | None]] = [
-        ("no_token", "no token", None),
-        ("malformed", "malformed token", MALFORMED_TOKEN),
-        (
-            "wrong_secret",
-            "token signed with a wrong secret",
-            mint(wrong_secret, settings.algorithm, settings.claims, issued_at=now, lifetime_s=300,
-                 redactor=env.redactor),
-        ),
-        (
-            "expired",
-            "expired token",
-            mint(settings.secret or secrets.token_urlsafe(48), settings.algorithm, settings.claims,
-                 issued_at=now - 7200, lifetime_s=3600, redactor=env.redactor),
-        ),
-        (
-            "unsigned",
-            "unsigned token (alg none)",
-            mint(None, "none", settings.claims, issued_at=now, lifetime_s=300, redactor=env.redactor),
-        ),
-    ]
-    cases = tuple(
-        # never followed: a redirect to a login page must be reported as such, not as the page's 200
-        TokenCase(
-            key, label,
-            _send(probes, request_for(env, target, token=token, cookie=settings.cookie, follow_redirects=False)),
-        )
-        for key, label, token in tokens
-    )
+    cases = tuple(bad_token(probes, target, settings, case) for case in BAD_TOKENS)
     return BadTokensObservation(cases, _sent_as(settings.cookie), settings.secret_source)
 
 
@@ -384,7 +399,7 @@ def scan_ttls(
 
     One exchange: the scan stops after `max_scan_s`, each round trip within `timeout_s`, and the whole
     within both (probes.deadline)."""
-    with deadline.exchange(max_scan_s + timeout_s):
+    with deadline.exchange(max_scan_s + timeout_s, f"redis SCAN {redis.address_of(url)}"):
         return _scan_ttls(url, username, password, timeout_s, pattern=pattern, max_keys=max_keys, count=count,
                           max_scan_s=max_scan_s, examples=examples)
 

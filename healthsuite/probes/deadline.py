@@ -50,6 +50,28 @@ class RunDeadline:
 
 _run_deadline: RunDeadline | None = None
 _local = threading.local()
+_counts_lock = threading.Lock()
+_counts = {"in_pool": 0, "outside_pool": 0}
+_outside: list[str] = []  # the first few exchanges made outside the probe pool (what they were)
+OUTSIDE_KEPT = 20
+
+
+def mark_pool_thread() -> None:
+    """This thread is one of the probe pool's: its exchanges count as planned ones."""
+    _local.pool = True
+
+
+def exchange_counts() -> dict[str, object]:
+    """How many exchanges this process made in the probe pool and outside it (a check that probed by
+    itself), and what the first few of the latter were."""
+    with _counts_lock:
+        return {**_counts, "outside_examples": list(_outside)}
+
+
+def reset_exchange_counts() -> None:
+    with _counts_lock:
+        _counts.update(in_pool=0, outside_pool=0)
+        _outside.clear()
 
 
 def set_run_deadline(deadline: RunDeadline | None) -> None:
@@ -196,11 +218,18 @@ def current() -> Exchange | None:
 
 
 @contextmanager
-def exchange(timeout_s: float) -> Iterator[Exchange]:
+def exchange(timeout_s: float, label: str = "") -> Iterator[Exchange]:
     """Run one exchange within `timeout_s` (and within the run's deadline). Nested exchanges keep the
-    earlier deadline."""
+    earlier deadline and count once. `label` says what it is (`http GET https://...`), for the count
+    of exchanges made outside the probe pool."""
     now = time.monotonic()
     outer = current()
+    if outer is None:
+        in_pool = getattr(_local, "pool", False)
+        with _counts_lock:
+            _counts["in_pool" if in_pool else "outside_pool"] += 1
+            if not in_pool and len(_outside) < OUTSIDE_KEPT:
+                _outside.append(label)
     at = now + timeout_s
     run = _run_deadline
     if outer is not None and outer.at < at:

@@ -125,7 +125,16 @@ def initialize_transaction(
     """PAY6: `POST /transaction/initialize` with a test email and amount, with a test-mode key only.
 
     A live (or unrecognised) key is refused here, before a request exists: a live transaction is
-    a real charge attempt, whatever the environment allows."""
+    a real charge attempt, whatever the environment allows. Once per run (its reference is random)."""
+    return session.cache.get(
+        ("pay6.initialize", target.name, provider.name, timeout_s),
+        lambda: _initialize_transaction(session, provider, target, timeout_s),
+    )
+
+
+def _initialize_transaction(
+    session: ProbeSession, provider: PaymentProvider, target: PaymentInitialize, timeout_s: float
+) -> TransactionAttempt:
     key = _provider_key(session, provider)
     mode = key_mode(key)
     url = _provider_url(session, provider, target.path)
@@ -181,10 +190,18 @@ def sign(key: str, body: bytes) -> str:
 
 
 def send_event(session: ProbeSession, webhook: PaymentWebhook, signature: Signature) -> WebhookDelivery:
-    """POST an inert test event (`healthsuite.test`, a `healthsuite-probe-` reference) to the webhook.
+    """POST an inert test event (`healthsuite.test`, a `healthsuite-probe-` reference) to the webhook,
+    once per run and signature (its reference is random: the event is made when it is sent).
 
     `valid`: signed with the configured key (an unset variable raises MissingVariable: the check is
     skipped); `wrong`: signed with a random key of the same shape; `missing`: no signature header."""
+    return session.cache.get(
+        ("webhook.event", webhook.name, session.env.url_of(webhook), signature),
+        lambda: _send_event(session, webhook, signature),
+    )
+
+
+def _send_event(session: ProbeSession, webhook: PaymentWebhook, signature: Signature) -> WebhookDelivery:
     env = session.env
     reference = probe_reference()
     body = _json_body({"event": webhook.event, "data": {"reference": reference, "healthsuite_probe": True}})

@@ -184,7 +184,7 @@ def fetch(client: httpx.Client, request: HttpRequest, max_body_bytes: int) -> Ht
     dns_ms: float | None = None
     peer = host
     responded = False
-    with deadline.exchange(request.timeout_s) as exchange:
+    with deadline.exchange(request.timeout_s, f"http {request.method} {address}{parts.path}") as exchange:
         try:
             if not is_ip(host) and not request.follow_redirects:
                 peer = first_address(host, port, exchange.clamp())

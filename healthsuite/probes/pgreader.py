@@ -72,7 +72,7 @@ class PgReader:
             return
         self._opened = True
         started = time.perf_counter()
-        with deadline.exchange(self.timeout_s) as exchange:
+        with deadline.exchange(self.timeout_s, f"postgres connect {self.address}") as exchange:
             try:
                 self._conn = connect(self._dsn, exchange.clamp())
                 self.connections_opened += 1
@@ -117,7 +117,7 @@ class PgReader:
             return QueryResult(label, error=self.error)
         conn = self._conn
         started = time.perf_counter()
-        with deadline.exchange(self.timeout_s) as exchange:
+        with deadline.exchange(self.timeout_s, f"postgres {label} {self.address}") as exchange:
             return self._exchange(conn, exchange, sql, params, label, max_rows, prelude, started)
 
     def _exchange(

@@ -82,7 +82,7 @@ def failure(exc: BaseException, address: str) -> ProbeError:
 def ping(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisObservation:
     address = address_of(url)
     started = time.perf_counter()
-    with deadline.exchange(timeout_s):
+    with deadline.exchange(timeout_s, f"redis PING {address}"):
         conn = client(url, username, password, timeout_s)
         try:
             pong = conn.ping()

@@ -44,7 +44,7 @@ def info(url: str, username: str | None, password: str | None, timeout_s: float)
     """INFO (the default sections: server, clients, memory, stats, ...) in one round trip."""
     address = address_of(url)
     started = time.perf_counter()
-    with deadline.exchange(timeout_s):
+    with deadline.exchange(timeout_s, f"redis INFO {address}"):
         conn = client(url, username, password, timeout_s)
         try:
             answer = conn.info()

@@ -242,7 +242,7 @@ def resolve(
     host = host.rstrip(".").lower()
     types = tuple(dict.fromkeys(t.upper() for t in rdtypes))
     label = ", ".join(format_address(h, p) for h, p in nameservers) if nameservers else _system_label()
-    with deadline.exchange(timeout_s) as exchange:
+    with deadline.exchange(timeout_s, f"dns {host}") as exchange:
         try:
             left = exchange.clamp()
             if exchange.run is not None:  # the run's deadline comes first; else its own, as declared

@@ -33,7 +33,7 @@ def connect(host: str, port: int, timeout_s: float) -> TcpObservation:
     """Name lookup and connect together within `timeout_s` (and the run's deadline)."""
     address = format_address(host, port)
     started = time.perf_counter()
-    with deadline.exchange(timeout_s) as exchange:
+    with deadline.exchange(timeout_s, f"tcp {address}") as exchange:
         try:
             ip = first_address(host, port, exchange.clamp())
             with socket.create_connection((ip, port), timeout=exchange.clamp()) as sock:

@@ -421,7 +421,7 @@ def handshake(
     """Connect, handshake (SNI = server_name), verify chain + hostname against the system trust store
     plus `ca_bundle`, at `now` (default: the current time). Name lookup, connect and handshake
     together end at the exchange's deadline, `timeout_s` (probes.deadline)."""
-    with deadline.exchange(timeout_s) as exchange:
+    with deadline.exchange(timeout_s, f"tls {format_address(host, port)}") as exchange:
         return _handshake(host, port, server_name, ca_bundle, exchange, now)
 
 
