@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 from _pytest.mark.expression import Expression
 
+from . import protocol
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
 from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
@@ -95,6 +96,7 @@ class RunState:
     probe_latency_s: dict[str, float] = field(default_factory=dict)  # target_key -> seconds (every worker's)
     item: pytest.Item | None = None  # the check being set up or run
     run_deadline: deadline.RunDeadline | None = None
+    lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
 
 
@@ -144,6 +146,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("healthsuite_env", "environment when neither --env nor HEALTHSUITE_ENV is given", default="")
     parser.addini("healthsuite_run_deadline", "the run's deadline in seconds (see --run-deadline)", default="")
+    parser.addini(
+        "healthsuite_lean_protocol",
+        "run checks under healthsuite's lean protocol where it changes nothing but the cost (healthsuite.protocol)",
+        default="true",
+    )
     parser.addini("healthsuite_reports_dir", "directory of the JSON reports, relative to rootdir", default="reports")
 
 
@@ -531,7 +538,11 @@ class ExpectedVersion:
 @pytest.fixture(scope="session")
 def expected_version(pytestconfig: pytest.Config) -> ExpectedVersion | None:
     """DEP2's expected version from --expected-version or $HEALTHSUITE_EXPECTED_VERSION (None: neither)."""
-    option = pytestconfig.option.healthsuite_expected_version
+    return _expected_version(pytestconfig)
+
+
+def _expected_version(config: pytest.Config) -> ExpectedVersion | None:
+    option = config.option.healthsuite_expected_version
     if option:
         return ExpectedVersion(option.strip(), "--expected-version")
     variable = os.environ.get(EXPECTED_VERSION_VARIABLE, "").strip()
@@ -555,6 +566,62 @@ def expect(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> E
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.config.stash[STATE].item = item
+
+
+# --- the lean run protocol of a check (healthsuite.protocol) ------------------------------------------------
+
+SESSION_ARGUMENTS = {"probes", "expect", "healthsuite_env", "pytestconfig", "expected_version"}
+LEAN_FIXTURES = frozenset(SESSION_ARGUMENTS | set(TARGET_FIXTURES))
+_LEAN_FUNCTIONS: dict[object, bool] = {}  # a check function -> whether its items can run lean
+
+
+def _own_plugin(plugin: object) -> bool:
+    return plugin is sys.modules[__name__] or isinstance(plugin, RunReporter)
+
+
+def _lean(item: pytest.Item) -> bool:
+    """A check whose fixtures are all the environment's and that carries no mark pytest must act on."""
+    if not isinstance(item, pytest.Function) or diagnosis_of(item) is None:
+        return False
+    function = item.function
+    known = _LEAN_FUNCTIONS.get(function)
+    if known is None:
+        info = item._fixtureinfo  # `request` is in every closure: the fixtures stood in for depend on it
+        known = _LEAN_FUNCTIONS[function] = set(info.names_closure) - {"request"} <= LEAN_FIXTURES
+    return known and not any(item.get_closest_marker(name) for name in protocol.MARKS_THAT_NEED_PYTEST)
+
+
+def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:
+    env = state.env
+    assert env is not None
+    if state.probes is None:
+        state.probes = ProbeSession(env)
+    state.item = item
+    arguments: dict[str, Any] = {}
+    for name in item._fixtureinfo.argnames:
+        if name in TARGET_FIXTURES:
+            arguments[name] = item.callspec.params[name]
+        elif name == "probes":
+            arguments[name] = state.probes
+        elif name == "expect":
+            arguments[name] = Expect(item, env, env.model.escalation)
+        elif name == "healthsuite_env":
+            arguments[name] = env
+        elif name == "pytestconfig":
+            arguments[name] = item.config
+        elif name == "expected_version":
+            arguments[name] = _expected_version(item.config)
+    return arguments
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    state = item.config.stash[STATE]
+    if state.lean_unavailable or state.env is None or not _lean(item):
+        return None
+    assert isinstance(item, pytest.Function)
+    protocol.run(item, nextitem, _lean_arguments(item, state))
+    return True
 
 
 # --- running ----------------------------------------------------------------------------------------------
@@ -642,6 +709,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state.selected = sum(1 for item in session.items if diagnosis_of(item))
     if state.env is None or config.option.collectonly or _xdist_controller(config):
         return
+    state.lean_unavailable = protocol.unavailable(config, _own_plugin)
     _freeze_collected_objects(config)
     env = state.env
     work = []
@@ -803,7 +871,7 @@ class RunReporter:
             run=self._run_facts(finished),
         )
         state.platform_incident = report["platform_incident"]
-        state.report_path = write_report(_reports_dir(config), env.name, env.redactor.redact_data(report), finished)
+        state.report_path = write_report(_reports_dir(config), env.name, report, finished, env.redactor.redact)
 
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline

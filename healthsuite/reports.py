@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ OUTCOMES = ("passed", "failed", "error", "skipped")
 SCHEMA_VERSION = 1
 
 
-@dataclass
+@dataclass(slots=True)  # thousands of them live for the whole run: no __dict__ each
 class CheckRecord:
     id: str  # the pytest node id
     diagnosis: str
@@ -36,8 +36,30 @@ class CheckRecord:
     duration_s: float = 0.0
     message: str = ""
     runbook: list[str] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # structured observations, e.g. PERF1's timing phases
+    # structured observations (e.g. PERF1's timing phases), kept as the JSON text the check recorded: it
+    # is written into the report as it is, never decoded and encoded again
+    facts_json: str = "{}"
     likely_platform_incident: bool = False  # set when AV5 saw the provider report an incident
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.facts_json)
+        except ValueError:
+            return {"unparsed": self.facts_json}
+        return value if isinstance(value, dict) else {"unparsed": self.facts_json}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as the report writes it (`facts` decoded)."""
+        fields = {name: getattr(self, name) for name in RECORD_FIELDS}
+        fields["facts"] = self.facts
+        return fields
+
+
+RECORD_FIELDS = (
+    "id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected", "duration_s", "message",
+    "runbook",
+)
 
 
 class RecordBook:
@@ -71,10 +93,7 @@ class RecordBook:
         record.expected = properties.get("expected", record.expected)
         record.severity = properties.get("severity", record.severity)
         if "facts" in properties:
-            try:
-                record.facts = json.loads(properties["facts"])
-            except ValueError:
-                record.facts = {"unparsed": properties["facts"]}
+            record.facts_json = properties["facts"]
         if outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
@@ -144,6 +163,7 @@ def build_report(
     probe_latency_s: Mapping[str, float] | None = None,
     run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The report; its `checks` are the CheckRecords themselves (write_report writes them one by one)."""
     incident = platform_incident(records)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -155,7 +175,7 @@ def build_report(
         "exit_status": exit_status,
         "summary": summarize(records),
         "platform_incident": incident,
-        "checks": [dict(vars(r)) for r in records],  # shallow: the report is redacted into new objects
+        "checks": records,
         # how long each prefetched target's probes took (`endpoints/slow`: the longest of its probes);
         # the next run of this environment starts the slowest first
         "probe_latency_s": {key: round(value, 3) for key, value in sorted((probe_latency_s or {}).items())},
@@ -190,33 +210,72 @@ def _latest_reports(directory: Path, env_name: str) -> Iterator[Path]:
         yield max(found, key=lambda entry: entry[:2])[2]
 
 
-def dumps(report: dict[str, Any]) -> str:
+def _check_line(record: CheckRecord | Mapping[str, Any], redact: Callable[[str], str]) -> str:
+    """One check as one line of JSON, written by json's C encoder; a record's facts are spliced in as
+    the JSON text the check recorded (already redacted there), not decoded and encoded again."""
+    if not isinstance(record, CheckRecord):
+        return json.dumps(redact_data(record, redact), ensure_ascii=False)
+    fields = {name: getattr(record, name) for name in RECORD_FIELDS}
+    fields = redact_data(fields, redact)
+    head = json.dumps(fields, ensure_ascii=False)
+    incident = "true" if record.likely_platform_incident else "false"
+    return f'{head[:-1]}, "facts": {redact(record.facts_json) or "{}"}, "likely_platform_incident": {incident}}}'
+
+
+def redact_data(value: Any, redact: Callable[[str], str]) -> Any:
+    """Every string inside JSON-like data, redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k, redact): redact_data(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_data(v, redact) for v in value]
+    return value
+
+
+def chunks(report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text) -> Iterator[str]:
     """The report as indented JSON, but one line per check: as readable and greppable, and written by
-    json's C encoder (an indented dump runs the pure-Python one: half a second at two thousand checks)."""
-    parts = []
-    for key, value in report.items():
+    json's C encoder (an indented dump runs the pure-Python one: half a second at two thousand checks),
+    in pieces, so that a report of thousands of checks is never one string in memory."""
+    yield "{\n"
+    for index, (key, value) in enumerate(report.items()):
+        yield ",\n" if index else ""
         if key == "checks" and value:
-            rows = ",\n".join(f"    {json.dumps(check, ensure_ascii=False)}" for check in value)
-            parts.append(f'  "checks": [\n{rows}\n  ]')
+            yield '  "checks": [\n'
+            for number, check in enumerate(value):
+                yield f"{',' if number else ''}\n    " if number else "    "
+                yield _check_line(check, redact)
+            yield "\n  ]"
         else:
-            nested = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-            parts.append(f"  {json.dumps(key)}: {nested}")
-    return "{\n" + ",\n".join(parts) + "\n}\n"
+            nested = json.dumps(redact_data(value, redact), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            yield f"  {json.dumps(key)}: {nested}"
+    yield "\n}\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def dumps(report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text) -> str:
+    return "".join(chunks(report, redact))
+
+
+def _write_atomically(path: Path, parts: Iterable[str]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines(parts)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_report(directory: Path, env_name: str, report: dict[str, Any], now: datetime | None = None) -> Path:
-    """Write `<env>-<UTC timestamp>.json` and `latest.json`; return the timestamped path."""
+def write_report(
+    directory: Path,
+    env_name: str,
+    report: Mapping[str, Any],
+    now: datetime | None = None,
+    redact: Callable[[str], str] = lambda text: text,
+) -> Path:
+    """Write `<env>-<UTC timestamp>.json` and `latest.json` (every string through `redact`); return the
+    timestamped path."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     path = directory / f"{env_name}-{stamp}.json"
@@ -224,7 +283,7 @@ def write_report(directory: Path, env_name: str, report: dict[str, Any], now: da
     while path.exists():
         counter += 1
         path = directory / f"{env_name}-{stamp}-{counter}.json"
-    text = dumps(report)
-    _write_atomically(path, text)
-    _write_atomically(directory / "latest.json", text)
+    _write_atomically(path, chunks(report, redact))
+    with open(path, encoding="utf-8") as written:
+        _write_atomically(directory / "latest.json", iter(lambda: written.read(1 << 20), ""))
     return path
