@@ -18,6 +18,7 @@ composed message when the finding is not ok.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar, cast
@@ -66,6 +67,7 @@ def check(
     entry = load_catalogue().diagnosis(diagnosis)  # an unknown ID fails at import, naming it
 
     def decorate(function: F) -> F:
+        function.healthsuite_diagnosis = diagnosis  # type: ignore[attr-defined]
         if needs is not None:
             function.healthsuite_needs = needs  # type: ignore[attr-defined]
         if plan is not None:
@@ -100,6 +102,9 @@ def plan_of(item: pytest.Item) -> Plan | None:
 
 def diagnosis_of(item: pytest.Item) -> str | None:
     """The diagnosis ID a check item carries (None for a test that is not a check)."""
+    known = getattr(getattr(item, "function", None), "healthsuite_diagnosis", None)  # set by @check: no mark lookup
+    if known is not None:
+        return str(known)
     mark = item.get_closest_marker("diagnosis")
     return str(mark.args[0]) if mark is not None else None
 
@@ -176,7 +181,7 @@ class Expect:
         props += [
             ("severity", severity),
             ("observed", redact(finding.observed)),
-            ("expected", redact(finding.expected)),
+            ("expected", sys.intern(redact(finding.expected))),  # the same for every target of a kind
         ]
         if finding.facts:
             props.append(("facts", redact(json.dumps(finding.facts, default=str, sort_keys=True))))

@@ -24,6 +24,7 @@ import gc
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -221,6 +222,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.env = load_environment(path)
         except EnvironmentFileError as exc:
             raise pytest.UsageError(f"{exc}\n(environment selected by {state.choice.source})") from None
+        state.book = RecordBook(state.env.redactor.redact)  # spooled lines are redacted as they are written
         state.run_deadline = _run_deadline(config, state.env)
         deadline.set_run_deadline(state.run_deadline)
         deadline.reset_exchange_counts()
@@ -433,17 +435,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             or entry.severity
         )
         # the effective severity replaces the decorator's, so `-m critical` selects what is critical *here*
-        item.own_markers[:] = [m for m in item.own_markers if m.name not in SEVERITY_MARKS]
-        item.add_marker(SEVERITY_DECORATORS[severity])
+        if severity != entry.severity:
+            item.own_markers[:] = [m for m in item.own_markers if m.name not in SEVERITY_MARKS]
+            item.add_marker(SEVERITY_DECORATORS[severity])
         item.user_properties.extend(
             [
-                ("diagnosis", diagnosis_id),
-                ("category", entry.category),
-                ("severity", severity),
-                ("target", target.name if target is not None else ""),
-                ("runbook", runbooks[diagnosis_id]),
+                _property("diagnosis", diagnosis_id),
+                _property("category", entry.category),
+                _property("severity", severity),
+                _property("target", target.name if target is not None else ""),
+                _property("runbook", runbooks[diagnosis_id]),
             ]
         )
+        if _is_lean_candidate(item):
+            # its run protocol builds no fixture request; pytest's builds one anew when it needs one
+            item._request = False  # type: ignore[attr-defined]
+            item.funcargs = None  # type: ignore[attr-defined]
         if allure:
             for label_type, value in (
                 ("feature", entry.category),
@@ -472,6 +479,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
+
+
+@functools.lru_cache(maxsize=65536)
+def _property(key: str, value: str) -> tuple[str, str]:
+    """One tuple per (key, value), shared by every check that carries it (thousands of checks, a
+    handful of diagnoses, categories and severities)."""
+    return key, value
+
+
+def _is_lean_candidate(item: pytest.Item) -> bool:
+    return isinstance(item, pytest.Function) and hasattr(item, "_request") and _lean(item)
 
 
 def _schedules_by_target(config: pytest.Config) -> bool:
@@ -651,8 +669,19 @@ def _redact_report(report: pytest.TestReport, redact: Callable[[str], str]) -> N
         cleaned = redact(text)
         if cleaned != text:
             report.longrepr = cleaned
-    report.sections = [(title, redact(content)) for title, content in report.sections]
-    report.user_properties = [(k, redact(v) if isinstance(v, str) else v) for k, v in report.user_properties]
+    if report.sections:
+        report.sections = [(title, redact(content)) for title, content in report.sections]
+    if any(key not in REDACTED_PROPERTIES for key, _ in report.user_properties):
+        # a property healthsuite did not record itself (record_property in a team's own check)
+        report.user_properties = [(k, redact(v) if isinstance(v, str) else v) for k, v in report.user_properties]
+
+
+_NO_KEYWORDS: dict[str, Any] = {}
+_NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
+# the report properties healthsuite records: the catalogue's words and the target's name, and what
+# Expect records (observed, expected, facts), which it redacts as it records them
+REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "runbook", "observed", "expected",
+                                 "facts"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -780,6 +809,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.probes.close()
     if state is not None and state.run_deadline is not None:
         deadline.set_run_deadline(None)
+    if state is not None:
+        state.book.close()
 
 
 def _add_counts(total: dict[str, Any], counts: dict[str, Any]) -> None:
@@ -803,12 +834,30 @@ class RunReporter:
         self.state = state
         self.no_checks_message = ""
 
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter has counted it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = {k: v for k, v in report.user_properties if isinstance(v, str)}
         if "diagnosis" in properties:
             self.state.book.add_phase(
                 report.nodeid, report.when, report.outcome, report.duration, properties, _message(report)
             )
+        if report.passed:
+            self._forget(report)
+
+    def _forget(self, report: pytest.TestReport) -> None:
+        """Every plugin has had a passing report by now. pytest's terminal reporter keeps each one it is
+        given, to count them at the end: those of setup and teardown under the key "", which it never
+        reads again (it skips "" when it counts), and those of calls with the item's keyword set. At
+        thousands of checks these were most of the run's memory: drop the first, trim the second."""
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        stats = getattr(terminal, "stats", None)
+        if not isinstance(stats, dict):
+            return
+        if report.when != "call":
+            stats.pop("", None)
+        else:
+            report.keywords = _NO_KEYWORDS
+            report.user_properties = _NO_PROPERTIES  # type: ignore[assignment]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -863,7 +912,7 @@ class RunReporter:
                 "selected_by": state.choice.source if state.choice else "",
                 "allow_mutating": env.model.allow_mutating,
             },
-            records=state.book.records(),
+            records=state.book.entries(),
             started=state.started,
             finished=finished,
             exit_status=exit_status,
@@ -871,7 +920,9 @@ class RunReporter:
             run=self._run_facts(finished),
         )
         state.platform_incident = report["platform_incident"]
-        state.report_path = write_report(_reports_dir(config), env.name, report, finished, env.redactor.redact)
+        state.report_path = write_report(
+            _reports_dir(config), env.name, report, finished, env.redactor.redact, state.book
+        )
 
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline
@@ -911,6 +962,7 @@ class RunReporter:
             terminalreporter.write_line(
                 f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
             )
-        counts = {o: sum(1 for r in records if r.outcome == o) for o in ("passed", "failed", "error", "skipped")}
+        outcomes = Counter(entry.outcome for entry in state.book.entries())
+        counts = {o: outcomes[o] for o in ("passed", "failed", "error", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
         terminalreporter.write_line(f"healthsuite: {state.env.name}: {summary}; report {state.report_path}")

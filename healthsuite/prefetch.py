@@ -79,12 +79,12 @@ class Work:
     threshold: Threshold
 
 
-@dataclass(eq=False)  # a job is itself: identity, for deque.remove
+@dataclass(eq=False, slots=True)  # a job is itself: identity, for deque.remove
 class _Job:
     order: int  # jobs start lowest first; an expedited job gets a negative one
     queue: tuple[str, str]  # (host, group)
     target: str  # target_key of the target it probes
-    call: Planned
+    call: Planned | None  # dropped once run: its closure holds what the plan built
     started: bool = False
     done: bool = False
     owners: list[Hashable] = field(default_factory=list)
@@ -112,6 +112,12 @@ class Prefetcher:
         self._latency_s: dict[str, float] = {}  # target_key -> the longest of its exchanges, in seconds
         self._work: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        # checks not planned yet, in the order they are planned (see start): planning all of them at once
+        # held every plan's requests and closures at the same time, tens of megabytes at thousands of targets
+        self._probes: ProbeSession | None = None
+        self._pending: deque[Hashable] = deque()
+        self._unplanned: dict[Hashable, tuple[Work, str]] = {}
+        self._ahead = 2 * max_concurrency  # exchanges kept planned and waiting beyond those running
 
     def submit(self, planned: Planned, target: str, owner: Hashable | None = None) -> None:
         """Queue one exchange for `owner` (an exchange already queued under the same key is shared)."""
@@ -133,9 +139,14 @@ class Prefetcher:
             self._dispatch()
 
     def expedite(self, owner: Hashable, timeout_s: float | None = None) -> bool:
-        """A check is about to read its exchanges: those still waiting go first, and this returns when
-        all of them have finished (True), or after `timeout_s` (False). So a check never probes beside
-        the pool (its limits hold) and never jumps ahead of a slow exchange that is already out."""
+        """A check is about to read its exchanges: those still waiting go first (planned now if they
+        were not yet), and this returns when all of them have finished (True), or after `timeout_s`
+        (False). So a check never probes beside the pool (its limits hold) and never jumps ahead of a
+        slow exchange that is already out."""
+        with self._lock:
+            unplanned = self._unplanned.pop(owner, None)
+        if unplanned is not None:
+            self._plan(*unplanned)
         with self._lock:
             jobs = self._owned.get(owner, [])
             for job in jobs:
@@ -146,7 +157,10 @@ class Prefetcher:
                     job.order = -self._expedited
                     waiting.appendleft(job)
             self._dispatch()
-            return self._lock.wait_for(lambda: self._closed or all(job.done for job in jobs), timeout_s)
+            done = self._lock.wait_for(lambda: self._closed or all(job.done for job in jobs), timeout_s)
+            if done:
+                self._owned.pop(owner, None)
+            return done
 
     def _room(self, host: str, group: str) -> bool:
         if self._host_running[host] >= self._host_limit.get(host, self._per_host):
@@ -179,14 +193,44 @@ class Prefetcher:
             if job is None:
                 return
             self._run(job)
+            self._refill()
+
+    def _refill(self) -> None:
+        """Plan the next checks while fewer than `_ahead` exchanges wait to start."""
+        while True:
+            with self._lock:
+                if self._closed or self._submitted - self._started() >= self._ahead:
+                    return
+                unplanned = None
+                while self._pending and unplanned is None:
+                    unplanned = self._unplanned.pop(self._pending.popleft(), None)
+                if unplanned is None:
+                    self._by_key.clear()  # every check is planned: identical exchanges are all merged
+                    return
+            self._plan(*unplanned)
+
+    def _started(self) -> int:
+        return self._finished + self._in_flight
+
+    def _plan(self, item: Work, key: str) -> None:
+        """Queue one check's exchanges (outside the lock: a plan resolves the environment's values)."""
+        assert self._probes is not None
+        try:
+            planned = item.plan(self._probes, item.target, item.threshold)
+        except Exception:  # noqa: BLE001 - an unresolvable target is the check's to report
+            return
+        for exchange in planned:
+            self.submit(exchange, key, item.owner)
 
     def _run(self, job: _Job) -> None:
         started = time.perf_counter()
         try:
-            job.call.call()
+            if job.call is not None:
+                job.call.call()
         except Exception:  # noqa: BLE001 - the check meets it again and reports it
             pass
         finally:
+            job.call = None
             elapsed = time.perf_counter() - started
             with self._lock:
                 self._latency_s[job.target] = max(elapsed, self._latency_s.get(job.target, 0.0))
@@ -201,8 +245,9 @@ class Prefetcher:
                 self._lock.notify_all()
 
     def start(self, probes: ProbeSession, work: Sequence[Work], history: Mapping[str, float] | None = None) -> int:
-        """Plan every check's exchanges and queue them, the targets slowest first by `history` (the
-        previous run's latencies, see slowest_first); returns how many distinct exchanges were queued."""
+        """Queue every check's exchanges, the targets slowest first by `history` (the previous run's
+        latencies, see slowest_first), planning them as the pool gets through them; returns how many
+        distinct exchanges were queued at once."""
         by_target: dict[int, list[Work]] = {}
         for item in work:
             by_target.setdefault(id(item.target), []).append(item)
@@ -211,15 +256,14 @@ class Prefetcher:
             # read the system trust store here, once: it silences cryptography's warnings about odd roots
             # with warnings.catch_warnings, which is not thread-safe
             system_roots()
-        for target in targets:
-            key = target_key(target)
-            for item in by_target[id(target)]:
-                try:
-                    planned = item.plan(probes, target, item.threshold)
-                except Exception:  # noqa: BLE001 - an unresolvable target is the check's to report
-                    continue
-                for exchange in planned:
-                    self.submit(exchange, key, item.owner)
+        with self._lock:
+            self._probes = probes
+            for target in targets:
+                key = target_key(target)
+                for item in by_target[id(target)]:
+                    self._unplanned[item.owner] = (item, key)
+                    self._pending.append(item.owner)
+        self._refill()
         with self._lock:
             return self._submitted
 
@@ -229,9 +273,9 @@ class Prefetcher:
             return dict(self._latency_s)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Until every queued exchange has finished (True), or the timeout (False)."""
+        """Until every check's exchanges have finished (True), or the timeout (False)."""
         with self._lock:
-            return self._lock.wait_for(lambda: self._finished == self._submitted, timeout_s)
+            return self._lock.wait_for(lambda: not self._unplanned and self._finished == self._submitted, timeout_s)
 
     def close(self) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ PHASE_HOOKS = (
 )
 OPTIONS_THAT_NEED_PYTEST = ("usepdb", "trace", "setuponly", "setupshow", "setupplan", "runxfail", "log_cli_level")
 MARKS_THAT_NEED_PYTEST = ("skip", "skipif", "xfail", "usefixtures")
+OBSERVATION_PROPERTIES = ("observed", "expected", "facts")  # what a check records about its run
 
 
 def unavailable(config: pytest.Config, own: Callable[[object], bool]) -> str:
@@ -70,10 +72,30 @@ def unavailable(config: pytest.Config, own: Callable[[object], bool]) -> str:
 Arguments = Callable[[pytest.Function], "dict[str, Any] | None"]
 
 
+_FILE_LINES: weakref.WeakKeyDictionary[object, tuple[str, int | None]] = weakref.WeakKeyDictionary()
+
+
+def location(item: pytest.Function) -> tuple[str, int | None, str]:
+    """`item.location`, with the file and line found once per check function rather than once per
+    item (pytest looks them up anew for each, a `stat` of the file every time)."""
+    known = item.__dict__.get("location")  # pytest's own cached value
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    file_line = _FILE_LINES.get(item.function)
+    if file_line is None:
+        found = item.location
+        _FILE_LINES[item.function] = found[:2]
+        return found
+    result = (*file_line, item.getmodpath())
+    item.__dict__["location"] = result  # where functools.cached_property keeps it
+    return result
+
+
 def run(item: pytest.Function, nextitem: pytest.Item | None, arguments: Mapping[str, Any]) -> None:
     """One check, its three phases reported as pytest's protocol reports them."""
     ihook = item.ihook
-    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    where = location(item)
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=where)
     keywords = dict.fromkeys(item.keywords, 1)  # one set for the item's three reports
     reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception, KeyboardInterrupt)
 
@@ -81,7 +103,7 @@ def run(item: pytest.Function, nextitem: pytest.Item | None, arguments: Mapping[
         call = CallInfo.from_call(action, when=when, reraise=reraise)  # type: ignore[arg-type]
         if call.excinfo is None and not captured:
             report = pytest.TestReport(
-                item.nodeid, item.location, keywords, "passed", None, when,  # type: ignore[arg-type]
+                item.id, where, keywords, "passed", None, when,  # type: ignore[arg-type]
                 [], call.duration, call.start, call.stop, item.user_properties,
             )
         else:
@@ -106,7 +128,9 @@ def run(item: pytest.Function, nextitem: pytest.Item | None, arguments: Mapping[
         phase("teardown", lambda: session._setupstate.teardown_exact(nextitem))
     finally:
         item.funcargs = None  # type: ignore[assignment]
-    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        # what the check observed is in its reports now: the item need not keep it for the rest of the run
+        item.user_properties[:] = [p for p in item.user_properties if p[0] not in OBSERVATION_PROPERTIES]
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=where)
 
 
 def _call_capturing(item: pytest.Function, captured: list[tuple[str, str]]) -> None:

@@ -6,16 +6,19 @@ and copied to `reports/latest.json`.
 
 from __future__ import annotations
 
+import functools
 import json
+import mmap
 import os
 import re
+import shutil
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import __version__
 
@@ -35,7 +38,7 @@ class CheckRecord:
     expected: str = ""
     duration_s: float = 0.0
     message: str = ""
-    runbook: list[str] = field(default_factory=list)
+    runbook: list[str] | tuple[str, ...] = ()  # shared by the checks of one diagnosis
     # structured observations (e.g. PERF1's timing phases), kept as the JSON text the check recorded: it
     # is written into the report as it is, never decoded and encoded again
     facts_json: str = "{}"
@@ -62,11 +65,44 @@ RECORD_FIELDS = (
 )
 
 
-class RecordBook:
-    """Folds the setup/call/teardown reports of each check into one record."""
+@functools.lru_cache(maxsize=1024)
+def _runbook(joined: str) -> tuple[str, ...]:
+    """The runbook sections of a diagnosis, parsed once and shared by its checks."""
+    return tuple(r for r in joined.split(" | ") if r)
 
-    def __init__(self) -> None:
-        self._records: dict[str, CheckRecord] = {}
+
+@dataclass(frozen=True, slots=True)
+class SpooledRecord:
+    """A finished check that passed or was skipped: its report line is in the book's spool file, and
+    only what the summary counts stays in memory."""
+
+    id: str
+    diagnosis: str
+    category: str
+    severity: str
+    target: str
+    outcome: str
+    offset: int
+    length: int
+    likely_platform_incident: bool = False  # never: only failing checks are marked
+
+
+Entry = CheckRecord | SpooledRecord
+
+
+class RecordBook:
+    """Folds the setup/call/teardown reports of each check into one record.
+
+    A check that finished (its teardown report came) and passed or was skipped is written to a spool
+    file at once, as its report line, and only its counts stay in memory: at thousands of checks the
+    records were a good part of the run's memory, and writing the report at the end copies the lines.
+    Failing checks stay whole (the terminal lists them; a platform incident marks them)."""
+
+    def __init__(self, redact: Callable[[str], str] = lambda text: text) -> None:
+        self._records: dict[str, Entry] = {}
+        self._redact = redact
+        self._spool: IO[bytes] | None = None
+        self._spool_end = 0
 
     def add_phase(
         self,
@@ -77,7 +113,10 @@ class RecordBook:
         properties: dict[str, str],
         message: str,
     ) -> None:
-        record = self._records.get(nodeid)
+        entry = self._records.get(nodeid)
+        if isinstance(entry, SpooledRecord):
+            return  # finished already (a report after teardown, e.g. from a rerun plugin, changes nothing)
+        record = entry
         if record is None:
             record = CheckRecord(
                 id=nodeid,
@@ -85,7 +124,7 @@ class RecordBook:
                 category=properties.get("category", ""),
                 severity=properties.get("severity", ""),
                 target=properties.get("target", ""),
-                runbook=[r for r in properties.get("runbook", "").split(" | ") if r],
+                runbook=_runbook(properties.get("runbook", "")),
             )
             self._records[nodeid] = record
         record.duration_s = round(record.duration_s + duration, 6)
@@ -104,12 +143,39 @@ class RecordBook:
             elif record.outcome != "failed":
                 record.outcome = "error"  # setup or teardown failed: the check itself did not run
             record.message = message if not record.message or when == "call" else record.message
+        if when == "teardown" and record.outcome in ("passed", "skipped"):
+            self._records[nodeid] = self._spooled(record)
 
-    def records(self) -> list[CheckRecord]:
+    def _spooled(self, record: CheckRecord) -> SpooledRecord:
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        line = _check_line(record, self._redact).encode("utf-8")
+        self._spool.seek(self._spool_end)
+        self._spool.write(line)
+        offset, self._spool_end = self._spool_end, self._spool_end + len(line)
+        return SpooledRecord(record.id, record.diagnosis, record.category, record.severity, record.target,
+                             record.outcome, offset, len(line))
+
+    def spooled_line(self, entry: SpooledRecord) -> str:
+        assert self._spool is not None
+        self._spool.seek(entry.offset)
+        return self._spool.read(entry.length).decode("utf-8")
+
+    def entries(self) -> list[Entry]:
+        """Every check, by id: whole records and spooled ones."""
         return sorted(self._records.values(), key=lambda r: r.id)
 
+    def records(self) -> list[CheckRecord]:
+        """The checks kept whole (those that failed, had an error, or never finished), by id."""
+        return sorted((r for r in self._records.values() if isinstance(r, CheckRecord)), key=lambda r: r.id)
 
-def summarize(records: Iterable[CheckRecord]) -> dict[str, Any]:
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+def summarize(records: Iterable[Entry]) -> dict[str, Any]:
     records = list(records)
     totals = Counter(r.outcome for r in records)
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
@@ -133,16 +199,20 @@ def summarize(records: Iterable[CheckRecord]) -> dict[str, Any]:
 PLATFORM_STATUS_DIAGNOSIS = "AV5"
 
 
-def platform_incident(records: list[CheckRecord]) -> dict[str, Any] | None:
+def platform_incident(records: Sequence[Entry]) -> dict[str, Any] | None:
     """When AV5 saw a provider report an incident, mark every other failure as a likely part of it.
 
     Returns the report's `platform_incident` section (None when no status page reported one)."""
-    reporting = [r for r in records if r.diagnosis == PLATFORM_STATUS_DIAGNOSIS and r.outcome == "failed"]
+    reporting = [
+        r for r in records
+        if isinstance(r, CheckRecord) and r.diagnosis == PLATFORM_STATUS_DIAGNOSIS and r.outcome == "failed"
+    ]
     if not reporting:
         return None
     others = [r for r in records if r.outcome in ("failed", "error") and r.diagnosis != PLATFORM_STATUS_DIAGNOSIS]
     for record in others:
-        record.likely_platform_incident = True
+        if isinstance(record, CheckRecord):  # failing ones are always whole
+            record.likely_platform_incident = True
     return {
         "status_pages": [{"target": r.target, "observed": r.observed} for r in reporting],
         "affected_checks": [r.id for r in others],
@@ -156,14 +226,15 @@ def platform_incident(records: list[CheckRecord]) -> dict[str, Any] | None:
 def build_report(
     *,
     environment: dict[str, Any],
-    records: list[CheckRecord],
+    records: Sequence[Entry],
     started: datetime,
     finished: datetime,
     exit_status: int,
     probe_latency_s: Mapping[str, float] | None = None,
     run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report; its `checks` are the CheckRecords themselves (write_report writes them one by one)."""
+    """The report; its `checks` are the records themselves (write_report writes them one by one; a
+    spooled record's line is read from `book`'s spool)."""
     incident = platform_incident(records)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -191,12 +262,38 @@ def previous_probe_latency(directory: Path, env_name: str) -> dict[str, float]:
     cannot be read: the run then starts its probes in the checks' order)."""
     for path in _latest_reports(directory, env_name):
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            if report.get("environment", {}).get("name") == env_name:
-                return {str(key): float(value) for key, value in report.get("probe_latency_s", {}).items()}
+            found = _report_sections(path, ("environment", "probe_latency_s"))
+            if found.get("environment", {}).get("name") == env_name:
+                return {str(key): float(value) for key, value in found.get("probe_latency_s", {}).items()}
         except (OSError, ValueError, TypeError, AttributeError):
             continue
     return {}
+
+
+def _report_sections(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """Some top-level sections of a report file, decoded alone: a report of thousands of checks is
+    megabytes of JSON, and reading all of it to find its probe latencies cost tens of megabytes for a
+    moment. Reports this module writes start each top-level key on a line of its own, so each section is
+    found in the mapped file (only the pages around it are read) and decoded from there; any other file
+    is decoded whole."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ValueError("empty report")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            found: dict[str, Any] = {}
+            decoder = json.JSONDecoder()
+            for key in keys:
+                marker = f"\n  {json.dumps(key)}: ".encode()
+                at = mapped.rfind(marker) if key == "probe_latency_s" else mapped.find(marker)
+                if at < 0:
+                    document = json.loads(mapped[:])
+                    return {k: document[k] for k in keys if k in document} if isinstance(document, dict) else {}
+                start = at + len(marker)
+                end = mapped.find(b"\n  }", start)
+                end = mapped.find(b"\n  \"", start) if end < 0 else end + 4
+                text = mapped[start : end if end > start else len(mapped)].decode("utf-8")
+                found[key] = decoder.raw_decode(text)[0]
+            return found
 
 
 def _latest_reports(directory: Path, env_name: str) -> Iterator[Path]:
@@ -210,9 +307,14 @@ def _latest_reports(directory: Path, env_name: str) -> Iterator[Path]:
         yield max(found, key=lambda entry: entry[:2])[2]
 
 
-def _check_line(record: CheckRecord | Mapping[str, Any], redact: Callable[[str], str]) -> str:
+def _check_line(
+    record: Entry | Mapping[str, Any], redact: Callable[[str], str], book: RecordBook | None = None
+) -> str:
     """One check as one line of JSON, written by json's C encoder; a record's facts are spliced in as
     the JSON text the check recorded (already redacted there), not decoded and encoded again."""
+    if isinstance(record, SpooledRecord):
+        assert book is not None
+        return book.spooled_line(record)
     if not isinstance(record, CheckRecord):
         return json.dumps(redact_data(record, redact), ensure_ascii=False)
     fields = {name: getattr(record, name) for name in RECORD_FIELDS}
@@ -233,7 +335,9 @@ def redact_data(value: Any, redact: Callable[[str], str]) -> Any:
     return value
 
 
-def chunks(report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text) -> Iterator[str]:
+def chunks(
+    report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text, book: RecordBook | None = None
+) -> Iterator[str]:
     """The report as indented JSON, but one line per check: as readable and greppable, and written by
     json's C encoder (an indented dump runs the pure-Python one: half a second at two thousand checks),
     in pieces, so that a report of thousands of checks is never one string in memory."""
@@ -244,23 +348,42 @@ def chunks(report: Mapping[str, Any], redact: Callable[[str], str] = lambda text
             yield '  "checks": [\n'
             for number, check in enumerate(value):
                 yield f"{',' if number else ''}\n    " if number else "    "
-                yield _check_line(check, redact)
+                yield _check_line(check, redact, book)
             yield "\n  ]"
+        elif _long_flat_mapping(value):
+            # a long flat mapping (a probe latency per target): one line each, written by the C encoder,
+            # as the indented dump would show it, without the pure-Python encoder's pieces in memory
+            yield f"  {json.dumps(key)}: {{"
+            for number, (name, item) in enumerate(value.items()):
+                yield f"{',' if number else ''}\n    {json.dumps(redact(name), ensure_ascii=False)}: "
+                yield json.dumps(redact_data(item, redact), ensure_ascii=False)
+            yield "\n  }"
         else:
             nested = json.dumps(redact_data(value, redact), indent=2, ensure_ascii=False).replace("\n", "\n  ")
             yield f"  {json.dumps(key)}: {nested}"
     yield "\n}\n"
 
 
-def dumps(report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text) -> str:
-    return "".join(chunks(report, redact))
+def _long_flat_mapping(value: object) -> bool:
+    return isinstance(value, dict) and len(value) > 100 and all(not isinstance(v, (dict, list)) for v in value.values())
 
 
-def _write_atomically(path: Path, parts: Iterable[str]) -> None:
+def dumps(
+    report: Mapping[str, Any], redact: Callable[[str], str] = lambda text: text, book: RecordBook | None = None
+) -> str:
+    return "".join(chunks(report, redact, book))
+
+
+def _write_atomically(path: Path, parts: Iterable[str] | Path) -> None:
+    """Write the text `parts` (or copy the file `parts`) to a temporary file, then move it to `path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(parts)
+        if isinstance(parts, Path):
+            with os.fdopen(fd, "wb") as handle, open(parts, "rb") as source:
+                shutil.copyfileobj(source, handle)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.writelines(parts)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -273,6 +396,7 @@ def write_report(
     report: Mapping[str, Any],
     now: datetime | None = None,
     redact: Callable[[str], str] = lambda text: text,
+    book: RecordBook | None = None,
 ) -> Path:
     """Write `<env>-<UTC timestamp>.json` and `latest.json` (every string through `redact`); return the
     timestamped path."""
@@ -283,7 +407,6 @@ def write_report(
     while path.exists():
         counter += 1
         path = directory / f"{env_name}-{stamp}-{counter}.json"
-    _write_atomically(path, chunks(report, redact))
-    with open(path, encoding="utf-8") as written:
-        _write_atomically(directory / "latest.json", iter(lambda: written.read(1 << 20), ""))
+    _write_atomically(path, chunks(report, redact, book))
+    _write_atomically(directory / "latest.json", path)
     return path

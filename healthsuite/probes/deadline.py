@@ -85,7 +85,7 @@ def run_deadline() -> RunDeadline | None:
     return _run_deadline
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Exchange:
     """One exchange's deadline and the sockets watched on its behalf."""
 

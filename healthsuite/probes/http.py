@@ -38,7 +38,7 @@ class HttpRequest:
     body: bytes = b""  # sent as the request body (a POST's JSON); empty: none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timings:
     """Milliseconds from the start of the request, cumulative like curl -w: `dns` = time_namelookup,
     `connect` = time_connect, `tls` = time_appconnect, `first_byte` = time_starttransfer,
@@ -78,7 +78,7 @@ class Timings:
         return " + ".join(parts) + f" = {self.total:.0f} ms"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per request, kept for the run: no __dict__ each
 class HttpObservation:
     method: str
     url: str
