@@ -6,6 +6,7 @@ it with `--env demo`, and stops it.
     python -m healthsuite.demo run -- -m critical       # anything after -- goes to pytest
     python -m healthsuite.demo up [--break DB1]         # keep it running; Ctrl-C stops it
     python -m healthsuite.demo break DB1                # break a running demo (from another terminal)
+    python -m healthsuite.demo break slow               # every app answer 2.5 s late, every DNS answer 1.5 s
     python -m healthsuite.demo heal                     # undo every fault of a running demo
 """
 
@@ -23,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .stack import FAULTS, PORT_VARIABLES, DemoPorts, DemoStack
+from .stack import FAULTS, PORT_VARIABLES, SWITCHES, DemoPorts, DemoStack
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -131,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     faults_help = (
         "comma-separated diagnosis IDs to break, or all (every one but DB1 and DB2, which hide the other "
         "database faults): " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
-    )
+        + ". Switches, not diagnoses (never part of all; combinable, e.g. slow,DB1; heal undoes them): "
+        + "; ".join(f"{k}: {v}" for k, v in SWITCHES.items())
+    ).replace("%", "%%")  # argparse formats help with %: "80 % of" would be a conversion
     parser = argparse.ArgumentParser(prog="python -m healthsuite.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -158,8 +158,20 @@ class CorsMiddleware:
         await self.app(scope, receive, send_with_cors)
 
 
+# The demo's own switch answers at once, even with the `slow` switch on: breaking and healing a running
+# demo is not part of the platform being checked.
+ADMIN_PATH = "/__demo/faults"
+
+
+async def _slow_switch(faults: Faults, path: str) -> None:
+    """The `slow` switch (Faults.set_slow): every answer waits, the admin switch's excepted."""
+    delay = faults.slow_s()
+    if delay and path != ADMIN_PATH:
+        await asyncio.sleep(delay)
+
+
 class FaultMiddleware:
-    """Applies the fault declared for a path before the route answers."""
+    """Applies the fault declared for a path (and the `slow` switch) before the route answers."""
 
     def __init__(self, app: Any, faults: Faults) -> None:
         self.app = app
@@ -170,6 +182,7 @@ class FaultMiddleware:
         if scope["type"] == "http":
             self.faults.count(scope["method"], scope["path"])
             fault = self.faults.get(scope["path"])
+            await _slow_switch(self.faults, scope["path"])
         if fault is None:
             await self.app(scope, receive, send)
             return
@@ -203,7 +216,7 @@ def create_app(
             Route("/api/version", version),
             Route("/api/pool-status", pool_status),
             Route("/__demo/status.json", platform_status),
-            Route("/__demo/faults", faults_admin, methods=["GET", "POST", "DELETE"]),
+            Route(ADMIN_PATH, faults_admin, methods=["GET", "POST", "DELETE"]),
             *app_flows.routes(faults),
             *app_auth.routes(faults),
             *app_ops.routes(faults),
@@ -222,6 +235,7 @@ def create_http_app(faults: Faults, https_port: Callable[[], int]) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
+        await _slow_switch(faults, scope["path"])
         if faults.mode("http") == "serve":
             await HTMLResponse(HOME)(scope, receive, send)
             return

@@ -39,6 +39,7 @@ class Faults:
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
         self._modes: dict[str, str] = {}
+        self._slow_s = 0.0
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
 
@@ -51,6 +52,18 @@ class Faults:
     def mode(self, name: str) -> str:
         with self._lock:
             return self._modes.get(name, MODES[name][0])
+
+    def set_slow(self, delay_s: float) -> None:
+        """Delay every answer of the app (its stand-ins for external APIs included) and of its plain-HTTP
+        port by `delay_s`, on top of any per-path fault: the demo's `slow` switch. 0 turns it off."""
+        if delay_s < 0:
+            raise ValueError("delay_s must be >= 0")
+        with self._lock:
+            self._slow_s = float(delay_s)
+
+    def slow_s(self) -> float:
+        with self._lock:
+            return self._slow_s
 
     def count(self, method: str, path: str) -> None:
         with self._lock:
@@ -65,6 +78,7 @@ class Faults:
             if path is None:
                 self._faults.clear()
                 self._modes.clear()
+                self._slow_s = 0.0
             else:
                 self._faults.pop(path, None)
 
@@ -74,9 +88,11 @@ class Faults:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {**{path: asdict(fault) for path, fault in self._faults.items()}, "modes": dict(self._modes)}
-
-
+            return {
+                **{path: asdict(fault) for path, fault in self._faults.items()},
+                "modes": dict(self._modes),
+                "switches": {"slow_s": self._slow_s},
+            }
 
 
 def register_modes(modes: dict[str, tuple[str, ...]]) -> None:

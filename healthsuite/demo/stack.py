@@ -27,7 +27,7 @@ from . import (
     pg_faults_schema,
 )
 from .app import create_app, create_http_app
-from .dns import DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
+from .dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 from .faults import Fault, Faults
 from .server import ServedApp, TlsFiles, make_tls_files
 from .services import PostgresServer, RedisServer, SilentListener
@@ -68,6 +68,18 @@ FAULTS: dict[str, str] = {
     **files_sqlite.FAULTS,
     **files_logs.FAULTS,
     **files_config.FAULTS,
+}
+# Switches that are not one diagnosis's fault: named in lower case, never part of `--break all`, and
+# combinable with any fault (`--break slow,DB1`); `heal` undoes them too.
+SLOW_HTTP_DELAY_S = 2.5
+SLOW_DNS_DELAY_S = 1.5
+SWITCHES: dict[str, str] = {
+    "slow": (
+        f"a degraded platform: every HTTP answer of the app (its stand-ins for Paystack, the OIDC provider, "
+        f"the calendar, Sentry, the status API and the mailer included) and of its plain-HTTP port is "
+        f"{SLOW_HTTP_DELAY_S:g} s late, every DNS answer {SLOW_DNS_DELAY_S:g} s (not a diagnosis: many "
+        f"checks fail, e.g. PERF1 and PERF2 over their limits; not part of all)"
+    ),
 }
 # DEMO PARTS. Each module of the app's parts (app_flows, app_auth, app_ops) and of its files
 # (files_sqlite, files_logs, files_config) provides:
@@ -298,13 +310,21 @@ class DemoStack:
         conn.close()
 
     def break_(self, names: Iterable[str]) -> list[str]:
-        """Inject the named faults (diagnosis IDs, or `all`); returns what was broken."""
-        wanted = [n.strip().upper() for n in names if n.strip()]
+        """Inject the named faults (diagnosis IDs, or `all`) and switches (SWITCHES: `slow`); returns what
+        was broken."""
+        given = [n.strip() for n in names if n.strip()]
+        switches = [n.lower() for n in given if n.lower() in SWITCHES]
+        wanted = [n.upper() for n in given if n.lower() not in SWITCHES]
         if "ALL" in wanted:
             wanted = [name for name in FAULTS if name not in MASKING_FAULTS]
         unknown = [n for n in wanted if n not in FAULTS]
         if unknown:
-            raise ValueError(f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all")
+            raise ValueError(
+                f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all; "
+                f"switches: {', '.join(SWITCHES)}"
+            )
+        for switch in switches:
+            self._switch_on(switch)
         # PostgreSQL faults first: DB1 stops the server they are made in
         wanted.sort(key=lambda n: (n not in PG_FAULTS, _PG_ORDER.get(n, 0), n == "DB1"))
         for name in wanted:
@@ -355,6 +375,13 @@ class DemoStack:
                 break_demo(self.dns, name)
             self.broken.add(name)
         return sorted(self.broken)
+
+    def _switch_on(self, name: str) -> None:
+        if name == "slow":
+            self.faults.set_slow(SLOW_HTTP_DELAY_S)  # heal: Faults.clear()
+            if self.dns is not None:
+                self.dns.set_fault(ANY_NAME, "slow", delay_s=SLOW_DNS_DELAY_S)  # heal: DnsServer.reset()
+        self.broken.add(name)
 
     def heal(self) -> list[str]:
         self.faults.clear()

@@ -1,0 +1,258 @@
+"""Hostile servers for the suite's tests and the benchmark: listeners that accept, read the request
+and then answer so slowly that a client timing out each read separately never times out.
+
+    with TrickleHeadersListener(interval_s=1.0) as server:   # 127.0.0.1, a free port
+        url = f"http://127.0.0.1:{server.port}/"              # the status line, then a header byte a second
+    TrickleBodyListener()     # complete headers (content-length: 1000000), then a body byte a second
+    TlsStallListener()        # reads the ClientHello, then trickles a handshake record, never completing it
+    hostile_dns()             # a started DnsServer that never answers (every name dropped); stop() it
+
+The others already live in `healthsuite.demo.services` and are re-exported here: `SilentListener`
+(accepts, never answers: also a TLS server that never answers the ClientHello) and `GarbageListener`
+(answers bytes of no protocol, e.g. a binary status line).
+
+Every listener is a `services._Listener`: one daemon thread around a selector serves every connection,
+all sockets non-blocking, so one client never blocks another and hundreds of connections cost nothing;
+the trickle's timers run from the selector's tick (every 0.1 s at most: an `interval_s` below that is
+rounded up to it). Each has `.port`, `.connections` (accepted so far), `.requests` (requests read so
+far), `.open_connections`, `.running`, `close()` (stops the thread, closes every socket; idempotent),
+and is a context manager. A client that closes is dropped; nothing else ever closes a connection.
+
+No pytest import: the benchmark uses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import selectors
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from .dns import ANY_NAME, DnsServer
+from .services import LOOPBACK, GarbageListener, SilentListener, _Listener
+
+__all__ = [
+    "TrickleHeadersListener",
+    "TrickleBodyListener",
+    "TlsStallListener",
+    "SilentListener",
+    "GarbageListener",
+    "hostile_dns",
+    "BINARY_STATUS_LINE",
+    "TRICKLE_STATUS_LINE",
+]
+
+TRICKLE_STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
+# a status line no HTTP client can parse (GarbageListener(BINARY_STATUS_LINE))
+BINARY_STATUS_LINE = b"\x00\xff\x16\x03HTTP/9.9 \x00\x01\x02 garbage\r\n\r\n"
+MAX_REQUEST_BYTES = 65536  # a request head (or ClientHello) larger than this counts as read
+_TLS_HANDSHAKE = 0x16
+
+
+@dataclass
+class _Connection:
+    buffer: bytearray = field(default_factory=bytearray)
+    answering: bool = False  # the request is read: the prefix is sent, the trickle runs
+    pending: bytes = b""  # the prefix's unsent part (the socket buffer was full)
+    stream: Iterator[int] | None = None  # the trickled bytes
+    next_byte: int | None = None  # taken from the stream, not sent yet
+    next_at: float = 0.0  # when the next trickled byte is due
+    sent: int = 0  # bytes sent on this connection
+
+
+class _TrickleListener(_Listener):
+    """Reads a request (until `_request_complete`), sends `_prefix()` at once, then one byte of
+    `_stream()` every `interval_s`; when the stream ends (if ever) the connection is closed."""
+
+    def __init__(self, interval_s: float = 1.0, host: str = LOOPBACK, port: int = 0, *, backlog: int = 512) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be > 0")
+        self.interval_s = float(interval_s)
+        self.requests = 0  # requests read so far
+        self.bytes_sent = 0  # over every connection
+        self._state: dict[socket.socket, _Connection] = {}
+        super().__init__(host, port, backlog=backlog)
+
+    # --- what a subclass defines ------------------------------------------------------------------
+
+    def _request_complete(self, buffer: bytes) -> bool:
+        return b"\r\n\r\n" in buffer  # an HTTP request head (a request body, if any, is drained unread)
+
+    def _prefix(self) -> bytes:
+        return b""
+
+    def _stream(self) -> Iterator[int]:
+        raise NotImplementedError
+
+    # --- the selector's hooks -----------------------------------------------------------------------
+
+    def _on_accept(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        self._state[conn] = _Connection()
+        try:
+            self._sel.register(conn, selectors.EVENT_READ, "conn")
+        except (OSError, ValueError):
+            self._drop(conn)
+
+    def _on_readable(self, conn: socket.socket) -> None:
+        state = self._state.get(conn)
+        if state is None:
+            return
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client closed (or reset) its side
+            self._drop(conn)
+            return
+        if state.answering:
+            return  # drained, unread: the client's writes never block
+        state.buffer += data
+        if self._request_complete(bytes(state.buffer)) or len(state.buffer) >= MAX_REQUEST_BYTES:
+            self.requests += 1
+            state.answering = True
+            state.buffer.clear()
+            state.pending = self._prefix()
+            state.stream = self._stream()
+            state.next_at = time.monotonic() + self.interval_s
+            self._send(conn, state)
+
+    def _on_tick(self) -> None:
+        now = time.monotonic()
+        for conn, state in list(self._state.items()):
+            if state.answering and (state.pending or now >= state.next_at):
+                self._send(conn, state, now)
+
+    def _send(self, conn: socket.socket, state: _Connection, now: float | None = None) -> None:
+        """Send what is due without blocking: the prefix's rest, then one trickled byte when its time came
+        (`now`, from a tick). A full socket buffer keeps the bytes for the next tick."""
+        try:
+            if state.pending:
+                sent = conn.send(state.pending)
+                state.pending = state.pending[sent:]
+                self._count(state, sent)
+                if state.pending:
+                    return
+            if now is None or now < state.next_at or state.stream is None:
+                return
+            if state.next_byte is None:
+                state.next_byte = next(state.stream, None)
+                if state.next_byte is None:  # the whole answer went out (a body's last byte): done
+                    self._drop(conn)
+                    return
+            if conn.send(bytes((state.next_byte,))):
+                state.next_byte = None
+                self._count(state, 1)
+                # two bytes are at least interval_s apart (and the k-th leaves k intervals after the
+                # request at the earliest); a tick's lateness (under 0.1 s) adds to the gap
+                state.next_at = now + self.interval_s
+        except (BlockingIOError, InterruptedError):
+            return  # the socket buffer is full: the same bytes on a later tick
+        except OSError:
+            self._drop(conn)
+
+    def _count(self, state: _Connection, sent: int) -> None:
+        state.sent += sent
+        self.bytes_sent += sent
+
+    def _drop(self, conn: socket.socket) -> None:
+        self._state.pop(conn, None)
+        super()._drop(conn)
+
+    # --- what a test reads ----------------------------------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    @property
+    def running(self) -> bool:
+        """Whether the selector thread still runs (False after close())."""
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        super().close()
+        self._state.clear()
+
+    def __enter__(self) -> _TrickleListener:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class TrickleHeadersListener(_TrickleListener):
+    """After reading the request head: `HTTP/1.1 200 OK\\r\\n` at once, then header bytes, one every
+    `interval_s`, forever: `x-trickle-N: slow\\r\\n` lines, so the headers never end (no empty line)."""
+
+    def _prefix(self) -> bytes:
+        return TRICKLE_STATUS_LINE
+
+    def _stream(self) -> Iterator[int]:
+        for number in itertools.count(1):
+            yield from f"x-trickle-{number}: slow\r\n".encode("ascii")
+
+    def __enter__(self) -> TrickleHeadersListener:
+        return self
+
+
+class TrickleBodyListener(_TrickleListener):
+    """After reading the request head: complete headers at once (200, `content-length: 1000000`), then
+    the body, one byte (`.`) every `interval_s` (it would close after the millionth)."""
+
+    BODY_LENGTH = 1_000_000
+
+    def _prefix(self) -> bytes:
+        return (
+            TRICKLE_STATUS_LINE
+            + b"content-type: text/plain\r\n"
+            + f"content-length: {self.BODY_LENGTH}\r\n".encode("ascii")
+            + b"\r\n"
+        )
+
+    def _stream(self) -> Iterator[int]:
+        return itertools.repeat(ord("."), self.BODY_LENGTH)
+
+    def __enter__(self) -> TrickleBodyListener:
+        return self
+
+
+class TlsStallListener(_TrickleListener):
+    """Reads the TLS ClientHello (a whole handshake record), then trickles, one byte every `interval_s`
+    and the first one `interval_s` after the ClientHello, a handshake record that never ends: the record
+    header `16 03 03 40 00` (16 KiB announced), a ServerHello header, then bytes. The handshake never
+    completes. (A server that never answers the ClientHello at all: `SilentListener`.)"""
+
+    RECORD_LENGTH = 0x4000
+
+    def _request_complete(self, buffer: bytes) -> bool:
+        if len(buffer) < 5:
+            return False
+        if buffer[0] != _TLS_HANDSHAKE:
+            return True  # not TLS: answer the same stall
+        return len(buffer) >= 5 + int.from_bytes(buffer[3:5], "big")
+
+    def _stream(self) -> Iterator[int]:
+        record = bytes((_TLS_HANDSHAKE, 0x03, 0x03)) + self.RECORD_LENGTH.to_bytes(2, "big")
+        server_hello = bytes((0x02,)) + (self.RECORD_LENGTH - 4).to_bytes(3, "big") + b"\x03\x03"
+        yield from record + server_hello
+        yield from itertools.cycle(range(1, 256))  # the "random" and beyond, byte by byte
+
+    def __enter__(self) -> TlsStallListener:
+        return self
+
+
+def hostile_dns(kind: str = "drop", *, delay_s: float | None = None, port: int = 0) -> DnsServer:
+    """A started DNS server on 127.0.0.1 whose every name misbehaves as `kind` (default `drop`: it never
+    answers, the client times out; see `healthsuite.demo.dns.FAULT_KINDS`). Put `server.address` in an
+    environment file's `dns.nameservers`; `server.stop()` (or `with hostile_dns() as server:`) stops it."""
+    server = DnsServer({}, port=port)
+    server.set_fault(ANY_NAME, kind, delay_s=delay_s)
+    return server.start()
