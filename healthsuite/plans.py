@@ -64,7 +64,7 @@ Plan = Callable[[ProbeSession, Any, Threshold], Sequence[Planned]]
 
 def target_key(target: Target) -> str:
     """`endpoints/slow`: how a target is named in the pool and in the report's probe latencies."""
-    return f"{target.collection}/{target.name}"
+    return target.key
 
 
 def _host(url: str) -> str:
@@ -217,9 +217,16 @@ def initialize(probes: ProbeSession, target: PaymentInitialize, threshold: Thres
 
 
 def discovery(probes: ProbeSession, target: OidcDiscovery, threshold: Threshold) -> list[Planned]:
-    """AUTH1: the document, then its key set (chained: one job)."""
-    return [Planned(_host(probes.env.url_of(target)), ("discovery", target_key(target)),
-                    lambda: auth.discovery(probes, target))]
+    """AUTH1: the document, then its key set (chained: one job). When the previous run learned where
+    the key set is (its `jwks_uri`), that is fetched beside the document: the document's own
+    `jwks_uri` then finds it in the cache, unless it has moved (then it is fetched after the document)."""
+    planned = [Planned(_host(probes.env.url_of(target)), ("discovery", target_key(target)),
+                       lambda: auth.discovery(probes, target))]
+    jwks_uri = probes.hint(target, auth.JWKS_HINT) if target.fetch_jwks else None
+    if jwks_uri is not None and auth.fetchable_jwks(jwks_uri):
+        request = auth.jwks_request(probes.env, target, jwks_uri)
+        planned.append(Planned(_host(jwks_uri), ("http", request), lambda: probes.send(request)))
+    return planned
 
 
 def bad_tokens(probes: ProbeSession, target: ProtectedEndpoint, threshold: Threshold) -> list[Planned]:

@@ -58,7 +58,7 @@ from .environment import (
 from .ops_model import LatencyTarget
 from .prefetch import Prefetcher, Work, shared_requests
 from .probes import ProbeSession, deadline
-from .reports import RecordBook, build_report, previous_probe_latency, write_report
+from .reports import RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
@@ -95,6 +95,7 @@ class RunState:
     platform_incident: dict[str, Any] | None = None
     prefetcher: Prefetcher | None = None
     probe_latency_s: dict[str, float] = field(default_factory=dict)  # target_key -> seconds (every worker's)
+    probe_hints: dict[str, dict[str, str]] = field(default_factory=dict)  # target_key -> what it learned
     item: pytest.Item | None = None  # the check being set up or run
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
@@ -750,7 +751,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not work:
         return
     if state.probes is None:
-        state.probes = ProbeSession(state.env)
+        state.probes = ProbeSession(state.env, previous_probe_hints(_reports_dir(config), state.env.name))
     settings = state.env.model.http
     workers = int(config.workerinput["workercount"]) if _is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
@@ -867,17 +868,23 @@ class RunReporter:
             for key, seconds in output.get("probe_latency_s", {}).items():
                 self.state.probe_latency_s[key] = max(float(seconds), self.state.probe_latency_s.get(key, 0.0))
             _add_counts(self.state.exchanges, output.get("exchanges", {}))
+            for key, learned in output.get("probe_hints", {}).items():
+                self.state.probe_hints.setdefault(key, {}).update(learned)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         config, state = self.config, self.state
         if state.prefetcher is not None:
             state.probe_latency_s.update(state.prefetcher.latencies())
+        if state.probes is not None:
+            for key, learned in state.probes.learned.items():
+                state.probe_hints.setdefault(key, {}).update(learned)
         if _is_worker(config):
             config.workeroutput["healthsuite"] = {  # type: ignore[attr-defined]
                 "collected": state.collected,
                 "selected": state.selected,
                 "probe_latency_s": state.probe_latency_s,
+                "probe_hints": state.probe_hints,
                 "exchanges": deadline.exchange_counts(),
             }
             return
@@ -918,6 +925,7 @@ class RunReporter:
             exit_status=exit_status,
             probe_latency_s=state.probe_latency_s,
             run=self._run_facts(finished),
+            probe_hints=state.probe_hints,
         )
         state.platform_incident = report["platform_incident"]
         state.report_path = write_report(

@@ -232,6 +232,7 @@ def build_report(
     exit_status: int,
     probe_latency_s: Mapping[str, float] | None = None,
     run: Mapping[str, Any] | None = None,
+    probe_hints: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The report; its `checks` are the records themselves (write_report writes them one by one; a
     spooled record's line is read from `book`'s spool)."""
@@ -250,10 +251,30 @@ def build_report(
         # how long each prefetched target's probes took (`endpoints/slow`: the longest of its probes);
         # the next run of this environment starts the slowest first
         "probe_latency_s": {key: round(value, 3) for key, value in sorted((probe_latency_s or {}).items())},
+        # what this run learned about where to probe (a key set's URL): the next run plans it up front
+        "probe_hints": {key: dict(value) for key, value in sorted((probe_hints or {}).items())},
         # the run's deadline and its exchanges: how many the probe pool made, how many checks made
         # outside it (with examples), whether the deadline ended any
         "run": dict(run or {}),
     }
+
+
+def previous_probe_hints(directory: Path, env_name: str) -> dict[str, dict[str, str]]:
+    """What the last run of `env_name` learned about where to probe (`probe_hints`), as
+    previous_probe_latency finds its report ({} when there is none)."""
+    for path in _latest_reports(directory, env_name):
+        try:
+            found = _report_sections(path, ("environment", "probe_hints"))
+            if found.get("environment", {}).get("name") == env_name:
+                hints = found.get("probe_hints", {})
+                return {
+                    str(key): {str(k): str(v) for k, v in value.items()}
+                    for key, value in hints.items()
+                    if isinstance(value, dict)
+                }
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return {}
 
 
 def previous_probe_latency(directory: Path, env_name: str) -> dict[str, float]:
@@ -284,7 +305,8 @@ def _report_sections(path: Path, keys: Sequence[str]) -> dict[str, Any]:
             decoder = json.JSONDecoder()
             for key in keys:
                 marker = f"\n  {json.dumps(key)}: ".encode()
-                at = mapped.rfind(marker) if key == "probe_latency_s" else mapped.find(marker)
+                # the environment opens a report; the probe sections close it, after the checks
+                at = mapped.find(marker) if key == "environment" else mapped.rfind(marker)
                 if at < 0:
                     document = json.loads(mapped[:])
                     return {k: document[k] for k in keys if k in document} if isinstance(document, dict) else {}

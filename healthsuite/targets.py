@@ -22,6 +22,11 @@ class Target(Model):
     kind_label: ClassVar[str] = "target"  # e.g. "page"; used in messages
     collection: ClassVar[str] = "targets"  # the environment-file key that lists this kind
 
+    @property
+    def key(self) -> str:
+        """`endpoints/slow`: the target in the probe pool and in a report's probe latencies and hints."""
+        return f"{self.collection}/{self.name}"
+
 
 class HttpTarget(Target):
     """An HTTP(S) URL: `path` under one of `base_urls`, or an absolute `url`."""

@@ -106,6 +106,20 @@ class DiscoveryObservation:
         return self.document.error
 
 
+JWKS_HINT = "jwks_uri"  # what the next run learns from this one (ProbeSession.learn)
+
+
+def fetchable_jwks(jwks_uri: object) -> bool:
+    """A key-set URL that is fetched: https, or http to a stand-in on this machine."""
+    return isinstance(jwks_uri, str) and (
+        jwks_uri.startswith("https://") or (jwks_uri.startswith("http://") and loopback(jwks_uri))
+    )
+
+
+def jwks_request(env: LoadedEnvironment, target: OidcDiscovery, jwks_uri: str) -> HttpRequest:
+    return request_for(env, target, global_headers=False, url=jwks_uri)
+
+
 def discovery(probes: ProbeSession, target: OidcDiscovery) -> DiscoveryObservation:
     """The discovery document, then its `jwks_uri`; neither carries the environment's own headers."""
     env = probes.env
@@ -116,10 +130,10 @@ def discovery(probes: ProbeSession, target: OidcDiscovery) -> DiscoveryObservati
             jwks_uri = document.json().get("jwks_uri")
         except (ValueError, AttributeError):
             jwks_uri = None
-        if isinstance(jwks_uri, str) and (
-            jwks_uri.startswith("https://") or (jwks_uri.startswith("http://") and loopback(jwks_uri))
-        ):
-            jwks = _send(probes, request_for(env, target, global_headers=False, url=jwks_uri))
+        if fetchable_jwks(jwks_uri):
+            assert isinstance(jwks_uri, str)
+            probes.learn(target, JWKS_HINT, jwks_uri)
+            jwks = _send(probes, jwks_request(env, target, jwks_uri))
     return DiscoveryObservation(document, jwks)
 
 

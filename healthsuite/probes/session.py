@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -34,12 +35,27 @@ DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
 class ProbeSession:
     """Opens nothing until a check asks; `close()` releases the HTTP connection pool."""
 
-    def __init__(self, env: LoadedEnvironment) -> None:
+    def __init__(self, env: LoadedEnvironment, hints: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.env = env
         self.cache = ProbeCache()
+        # what the previous run learned about where to probe (a key set's URL), by target key; and this run's
+        self.hints: Mapping[str, Mapping[str, str]] = hints or {}
+        self.learned: dict[str, dict[str, str]] = {}
+        self._learned_lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._readers: dict[tuple[str, float], PgReader] = {}
         self._readers_lock = threading.Lock()
+
+    def hint(self, target: Target, name: str) -> str | None:
+        """What the previous run learned about `target` (None: nothing), to plan a follow-up exchange
+        beside the one it follows (AUTH1's key set beside its discovery document)."""
+        value = self.hints.get(target.key, {}).get(name)
+        return value if isinstance(value, str) else None
+
+    def learn(self, target: Target, name: str, value: str) -> None:
+        """Keep what the next run may plan by (the report's `probe_hints`)."""
+        with self._learned_lock:
+            self.learned.setdefault(target.key, {})[name] = value
 
     def ca_bundle(self) -> str | None:
         """The file's extra CA bundle (http.ca_bundle), resolved; None when it declares none."""
