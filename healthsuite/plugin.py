@@ -99,6 +99,7 @@ class RunState:
     item: pytest.Item | None = None  # the check being set up or run
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
+    workers_note: str = ""  # why `-n` was not used (empty: it was, or was not asked for)
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
 
 
@@ -145,6 +146,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="end the run's exchanges after this many seconds: those still out fail, saying so, and every "
         "report is written (default: ini healthsuite_run_deadline, else "
         f"{RUN_DEADLINE_FACTOR} x the longest declared exchange, at least {RUN_DEADLINE_MIN_S:g} s)",
+    )
+    group.addoption(
+        "--keep-workers",
+        dest="healthsuite_keep_workers",
+        action="store_true",
+        help="under -n, keep the xdist workers even where they cannot pay off (by default the checks then run "
+        "in one process, and the header says why)",
     )
     parser.addini("healthsuite_env", "environment when neither --env nor HEALTHSUITE_ENV is given", default="")
     parser.addini("healthsuite_run_deadline", "the run's deadline in seconds (see --run-deadline)", default="")
@@ -227,6 +235,37 @@ def pytest_configure(config: pytest.Config) -> None:
         state.run_deadline = _run_deadline(config, state.env)
         deadline.set_run_deadline(state.run_deadline)
         deadline.reset_exchange_counts()
+        state.workers_note = _one_process_instead_of_workers(config, state)
+
+
+def _one_process_instead_of_workers(config: pytest.Config, state: RunState) -> str:
+    """Under `-n N`, run the checks in this one process instead, and say so in the header.
+
+    Workers cannot pay off for checks: a check costs about 0.5 ms of CPU in one process, whose probe
+    pool already runs every target's exchanges concurrently, while the xdist controller alone spends
+    about 1 ms per check receiving and logging its reports (measured: README, Performance). So `-n 2`
+    was slower than one process at every size from 10 to 5000 targets, and more cores cannot change
+    that: the controller is one process. Only a team's own checks heavy in local work could gain;
+    `--keep-workers` keeps the workers for them. A run of other tests (this project's own suite)
+    that only has the ini's default environment keeps its workers."""
+    workers = getattr(config.option, "numprocesses", None)
+    if _is_worker(config) or not workers or config.getvalue("dist") == "no" or state.env is None:
+        return ""
+    if config.option.healthsuite_keep_workers or config.option.collectonly:
+        return ""
+    if state.choice is None or state.choice.source not in ("--env", "HEALTHSUITE_ENV"):
+        return ""
+    config.option.numprocesses = 0
+    config.option.dist = "no"
+    config.option.tx = []
+    if config.pluginmanager.has_plugin("dsession"):  # xdist configured before this plugin: undo it
+        config.pluginmanager.unregister(name="dsession")
+    return (
+        f"-n {workers} not used: the checks of {state.env.name} run in this one process, which runs their "
+        f"probes up to {state.env.model.http.max_concurrency} at once; workers would cost more than they "
+        "save (the xdist controller spends more on each check's reports than the check costs here). "
+        "--keep-workers keeps them"
+    )
 
 
 def longest_exchange_s(env: LoadedEnvironment) -> tuple[float, str]:
@@ -294,6 +333,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append("healthsuite: WARNING http.verify_tls is off: certificates and host names are not verified")
     if state.run_deadline is not None:
         lines.append(f"healthsuite: run deadline {state.run_deadline.seconds:g} s ({state.run_deadline.source})")
+    if state.workers_note:
+        lines.append(f"healthsuite: {state.workers_note}")
     lines += [f"healthsuite: {note}" for note in env.notes]
     return lines
 

@@ -201,7 +201,7 @@ def test_dep1_fails_when_the_database_is_down(run_checks: RunChecks, stack: Demo
 # --- probe once, assert many --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--keep-workers"]], ids=["serial", "xdist"])
 def test_each_url_is_requested_once_per_run(run_checks: RunChecks, stack: DemoStack, workers: list[str]) -> None:
     """Also under -n: every check of one target runs on one worker, and targets that share a URL
     (the health endpoint and its proxied path) are one unit of work."""

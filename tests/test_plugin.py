@@ -83,7 +83,7 @@ def test_malformed_env_file_stops_the_run_before_collection(pytester: pytest.Pyt
 def test_malformed_env_file_stops_an_xdist_run_before_workers_start(pytester: pytest.Pytester) -> None:
     path = pytester.path / "broken.yaml"
     path.write_text("name: broken\nkind: test\ntimeouts: {http_s: soon}\n")
-    result = pytester.runpytest_subprocess(str(CHECKS), "--env", str(path), "-n", "2")
+    result = pytester.runpytest_subprocess(str(CHECKS), "--env", str(path), "-n", "2", "--keep-workers")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*line 3: timeouts.http_s: *(got 'soon')*"])
     assert "created:" not in result.stdout.str()  # xdist never started a worker

@@ -199,7 +199,7 @@ endpoints:
     assert latency["endpoints/slow"] >= 0.4 > latency["endpoints/fast"]
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--keep-workers"]], ids=["serial", "xdist"])
 def test_a_probe_error_is_met_once_and_reported_by_every_check_that_needed_it(
     run_checks: RunChecks, env_file, workers: list[str]
 ) -> None:
@@ -236,7 +236,7 @@ def concurrency_app(peak: list[int]) -> Starlette:
     return Starlette(routes=[Route("/e/{name}", endpoint)])
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--keep-workers"]], ids=["serial", "xdist"])
 def test_the_host_never_sees_more_than_the_environments_limit(
     run_checks: RunChecks, env_file, workers: list[str]
 ) -> None:

@@ -38,7 +38,7 @@ def test_xdist_run_matches_the_serial_run(pytester: pytest.Pytester, stack: Demo
     stack.break_(["AV3", "CACHE1"])
     reports: dict[str, dict[str, Any]] = {}
     junit: dict[str, list[tuple[str, ...]]] = {}
-    for mode, extra in (("serial", []), ("xdist", ["-n", "2"])):
+    for mode, extra in (("serial", []), ("xdist", ["-n", "2", "--keep-workers"])):
         directory = pytester.path / mode
         result = pytester.runpytest_subprocess(
             str(CHECKS), "--env", "demo", "--reports-dir", str(directory), f"--junitxml={directory}.xml", *extra
@@ -68,7 +68,7 @@ def test_one_connection_per_database_even_under_xdist(
     assert stack.postgres is not None
     log = stack.postgres.logfile
     before = log.read_text(errors="replace").count("connection authorized: user=healthsuite database=booking")
-    result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "-n", "2", "-m", "database")
+    result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "-n", "2", "--keep-workers", "-m", "database")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     after = log.read_text(errors="replace").count("connection authorized: user=healthsuite database=booking")
     assert after - before == 1, f"{after - before} connections to booking in one run"
@@ -111,3 +111,22 @@ def test_demo_break_all_shows_every_fault_at_once(tmp_path: Path) -> None:
     expected = set(FAULTS) - set(MASKING_FAULTS)
     assert expected <= failed, f"not failing under --break all: {sorted(expected - failed)}"
     assert report["platform_incident"] is not None  # AV5 is broken too
+
+
+def test_minus_n_runs_the_checks_in_one_process_and_says_why(
+    pytester: pytest.Pytester, stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-n 2` cannot beat one process for checks (the controller costs more per check than a check):
+    the run stays in one process, with the same report, and the header says so."""
+    for key, value in stack.environ().items():
+        monkeypatch.setenv(key, value)
+    result = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "-n", "2", "-m", "availability",
+                                           "-p", "no:cacheprovider")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.OK, out
+    assert "healthsuite: -n 2 not used: the checks of demo run in this one process" in out
+    assert "--keep-workers keeps them" in out
+    assert "gw0" not in out and "workers" not in out.split("not used")[0]  # no xdist worker started
+    kept = pytester.runpytest_subprocess(str(CHECKS), "--env", "demo", "-n", "2", "--keep-workers",
+                                         "-m", "availability", "-p", "no:cacheprovider")
+    assert kept.ret == pytest.ExitCode.OK and "2 workers" in kept.stdout.str(), kept.stdout.str()
