@@ -1,8 +1,10 @@
-"""The benchmark's HTTP target, in its own process: `python -m bench.target` prints its port, then serves.
+"""The benchmark's HTTP target, in its own process: `python -m bench.target [--delay-ms N]` prints its
+port, then serves.
 
-Every `GET /e/NAME` answers `{"endpoint": NAME}` after 200 ms (`/e/slow` after 2.5 s) and closes its
-connection. It counts, at the server, the TCP connections it accepts and the requests per path;
-`GET /__counts` returns them as JSON and `POST /__reset` zeroes them (neither is counted).
+Every `GET /e/NAME` answers `{"endpoint": NAME}` after 200 ms, or `--delay-ms` (`/e/slow` after 2.5 s
+whatever the delay), and closes its connection. It counts, at the server, the TCP connections it accepts
+and the requests per path; `GET /__counts` returns them as JSON and `POST /__reset` zeroes them (neither
+is counted).
 
 Why not the demo's uvicorn app: the benchmark measures healthsuite, so its target must cost next to
 nothing. A thousand requests through uvicorn and Starlette cost the target a second or two of CPU on
@@ -13,6 +15,7 @@ a process of its own; httpx on the client side is the real thing.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -43,7 +46,9 @@ def response(status: str, body: bytes) -> bytes:
     return (head + "connection: close\r\n\r\n").encode() + body
 
 
-async def serve_one(counts: Counts, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def serve_one(
+    counts: Counts, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: float = ENDPOINT_DELAY_S
+) -> None:
     try:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -61,7 +66,7 @@ async def serve_one(counts: Counts, reader: asyncio.StreamReader, writer: asynci
             counts.connections += 1
             counts.requests[f"{method} {path}"] += 1
             name = path.rsplit("/", 1)[-1]
-            await asyncio.sleep(SLOW_DELAY_S if path == "/e/slow" else ENDPOINT_DELAY_S)
+            await asyncio.sleep(SLOW_DELAY_S if path == "/e/slow" else delay_s)
             status = "200 OK" if path.startswith("/e/") else "404 Not Found"
             writer.write(response(status, json.dumps({"endpoint": name}).encode()))
         await writer.drain()
@@ -69,10 +74,10 @@ async def serve_one(counts: Counts, reader: asyncio.StreamReader, writer: asynci
         writer.close()
 
 
-async def main() -> None:
+async def main(delay_s: float = ENDPOINT_DELAY_S) -> None:
     counts = Counts()
     server = await asyncio.start_server(
-        lambda r, w: serve_one(counts, r, w), "127.0.0.1", 0, backlog=4096, limit=MAX_HEAD_BYTES
+        lambda r, w: serve_one(counts, r, w, delay_s), "127.0.0.1", 0, backlog=4096, limit=MAX_HEAD_BYTES
     )
     port = server.sockets[0].getsockname()[1]
     print(port, flush=True)
@@ -80,8 +85,20 @@ async def main() -> None:
         await server.serve_forever()
 
 
+def parse_delay_s(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(prog="python -m bench.target", description=__doc__.splitlines()[0])
+    default_ms = ENDPOINT_DELAY_S * 1000
+    parser.add_argument("--delay-ms", type=float, default=default_ms,
+                        help=f"how long every /e/NAME but /e/slow takes to answer, in ms (default {default_ms:g})")
+    args = parser.parse_args(argv)
+    if args.delay_ms < 0:
+        parser.error("--delay-ms must be 0 or more")
+    return float(args.delay_ms) / 1000
+
+
 if __name__ == "__main__":
+    delay = parse_delay_s()
     try:
-        asyncio.run(main())
+        asyncio.run(main(delay))
     except KeyboardInterrupt:
         sys.exit(0)

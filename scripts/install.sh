@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what healthsuite needs, from the project's own files:
 #   - Debian packages: the PostgreSQL and Redis *binaries* (the demo and the tests start their own
-#     throwaway servers on free ports; no system cluster is created or started) and python3-venv;
+#     throwaway servers on free ports; no system cluster is created or started), python3-venv, and
+#     Prometheus blackbox_exporter's binary (the peer in `python -m bench.peer`, which starts it itself
+#     on loopback; the package's system service is neither started nor left running);
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -14,6 +16,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+BLACKBOX=/usr/bin/prometheus-blackbox-exporter
+[ -x "$BLACKBOX" ] || missing+=(prometheus-blackbox-exporter)
+
+# PIDs of the processes running blackbox_exporter's binary (by /proc/PID/cmdline, readable for any user)
+blackbox_pids() {
+  local dir cmd
+  for dir in /proc/[0-9]*; do
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline") || continue
+    case "$cmd" in "$BLACKBOX" | "$BLACKBOX "*) echo "${dir#/proc/}" ;; esac
+  done
+}
 
 if ((${#missing[@]})); then
   sudo=""
@@ -24,9 +37,42 @@ if ((${#missing[@]})); then
     $sudo mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
   fi
+  # no package may start a system service while it installs (redis-server, prometheus-blackbox-exporter):
+  # invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d, and 101 means "action forbidden"
+  policy_created=""
+  remove_policy() { if [ -n "$policy_created" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi; }
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap remove_policy EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM  # so that the EXIT trap removes it on a kill too
+    printf '#!/bin/sh\n# healthsuite scripts/install.sh: no service starts during its apt-get install\nexit 101\n' |
+      $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    policy_created=1
+    $sudo chmod 755 /usr/sbin/policy-rc.d
+  fi
+  blackbox_before=" $(blackbox_pids | tr '\n' ' ') "
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  remove_policy
+  policy_created=""
+  trap - EXIT INT TERM
+  if [[ " ${missing[*]} " == *" prometheus-blackbox-exporter "* ]]; then
+    # the bench starts the binary itself: the package's service stays off, now and at boot
+    if [ -d /run/systemd/system ]; then
+      $sudo systemctl disable --now prometheus-blackbox-exporter.service >/dev/null 2>&1 || true
+    else  # no systemd running: update-rc.d disables the sysv links (and the systemd unit's, with systemctl)
+      $sudo update-rc.d prometheus-blackbox-exporter disable >/dev/null 2>&1 || true
+    fi
+    # and any blackbox_exporter the install started despite it (only those: not one running before)
+    for pid in $(blackbox_pids); do
+      if [[ "$blackbox_before" != *" $pid "* ]]; then
+        echo "install: stopping blackbox_exporter $pid, started by the package"
+        $sudo kill "$pid" 2>/dev/null || true
+      fi
+    done
+  fi
 fi
+[ -x "$BLACKBOX" ] && echo "install: $("$BLACKBOX" --version 2>&1 | head -n 1)"
 
 if [ ! -x .venv/bin/python ]; then
   echo "install: python3 -m venv .venv"
