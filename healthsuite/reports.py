@@ -307,6 +307,8 @@ def _report_sections(path: Path, keys: Sequence[str]) -> dict[str, Any]:
                 marker = f"\n  {json.dumps(key)}: ".encode()
                 # the environment opens a report; the probe sections close it, after the checks
                 at = mapped.find(marker) if key == "environment" else mapped.rfind(marker)
+                if at < 0 and found:
+                    continue  # a report of this layout without that section (written before it existed)
                 if at < 0:
                     document = json.loads(mapped[:])
                     return {k: document[k] for k in keys if k in document} if isinstance(document, dict) else {}

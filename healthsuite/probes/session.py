@@ -27,7 +27,7 @@ from .pgreader import PgReader
 from .postgres import PostgresObservation
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
 
@@ -42,7 +42,7 @@ class ProbeSession:
         self.hints: Mapping[str, Mapping[str, str]] = hints or {}
         self.learned: dict[str, dict[str, str]] = {}
         self._learned_lock = threading.Lock()
-        self._client: httpx.Client | None = None
+        self._client: http.HttpClient | None = None
         self._readers: dict[tuple[str, float], PgReader] = {}
         self._readers_lock = threading.Lock()
 
@@ -64,7 +64,7 @@ class ProbeSession:
             return None
         return str(self.env.resolve_path(settings.ca_bundle, f"http.ca_bundle in {self.env.path.name}"))
 
-    def _http_client(self) -> httpx.Client:
+    def _http_client(self) -> http.HttpClient:
         with self._readers_lock:  # prefetching threads may ask at the same time
             if self._client is None:
                 self._client = http.make_client(http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()))
