@@ -100,6 +100,7 @@ class RunState:
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
     workers_note: str = ""  # why `-n` was not used (empty: it was, or was not asked for)
+    worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
 
 
@@ -648,7 +649,7 @@ def _lean(item: pytest.Item) -> bool:
     if known is None:
         info = item._fixtureinfo  # `request` is in every closure: the fixtures stood in for depend on it
         known = _LEAN_FUNCTIONS[function] = set(info.names_closure) - {"request"} <= LEAN_FIXTURES
-    return known and not any(item.get_closest_marker(name) for name in protocol.MARKS_THAT_NEED_PYTEST)
+    return known and not any(mark.name in protocol.MARKS_THAT_NEED_PYTEST for mark in item.iter_markers())
 
 
 def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:
@@ -677,6 +678,8 @@ def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     state = item.config.stash[STATE]
+    # decided when the check is about to run: a mark added after collection (a refused mutating
+    # check's skip, a conftest's own) sends it to pytest's protocol
     if state.lean_unavailable or state.env is None or not _lean(item):
         return None
     assert isinstance(item, pytest.Function)
@@ -909,6 +912,9 @@ class RunReporter:
             for key, seconds in output.get("probe_latency_s", {}).items():
                 self.state.probe_latency_s[key] = max(float(seconds), self.state.probe_latency_s.get(key, 0.0))
             _add_counts(self.state.exchanges, output.get("exchanges", {}))
+            if output.get("lean_unavailable") and not self.state.worker_protocol:
+                self.state.worker_protocol = str(output["lean_unavailable"])
+            self.state.lean_unavailable = ""  # the controller ran no check: the workers' word counts
             for key, learned in output.get("probe_hints", {}).items():
                 self.state.probe_hints.setdefault(key, {}).update(learned)
 
@@ -927,6 +933,7 @@ class RunReporter:
                 "probe_latency_s": state.probe_latency_s,
                 "probe_hints": state.probe_hints,
                 "exchanges": deadline.exchange_counts(),
+                "lean_unavailable": state.lean_unavailable,
             }
             return
         if not state.worker_counts:
@@ -976,6 +983,9 @@ class RunReporter:
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline
         facts: dict[str, Any] = {"exchanges": self.state.exchanges}
+        # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.protocol)
+        lean = self.state.lean_unavailable or self.state.worker_protocol
+        facts["protocol"] = "lean" if not lean else f"pytest's ({lean})"
         if run is not None:
             facts["deadline_s"] = run.seconds
             facts["deadline_source"] = run.source

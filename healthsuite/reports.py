@@ -103,6 +103,7 @@ class RecordBook:
         self._redact = redact
         self._spool: IO[bytes] | None = None
         self._spool_end = 0
+        self._spool_read = False  # read since the last write: the next write seeks back to the end
 
     def add_phase(
         self,
@@ -150,7 +151,9 @@ class RecordBook:
         if self._spool is None:
             self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         line = _check_line(record, self._redact).encode("utf-8")
-        self._spool.seek(self._spool_end)
+        if self._spool_read:  # a seek flushes the buffer: only when a read moved the position
+            self._spool.seek(self._spool_end)
+            self._spool_read = False
         self._spool.write(line)
         offset, self._spool_end = self._spool_end, self._spool_end + len(line)
         return SpooledRecord(record.id, record.diagnosis, record.category, record.severity, record.target,
@@ -158,6 +161,7 @@ class RecordBook:
 
     def spooled_line(self, entry: SpooledRecord) -> str:
         assert self._spool is not None
+        self._spool_read = True
         self._spool.seek(entry.offset)
         return self._spool.read(entry.length).decode("utf-8")
 
