@@ -1,3 +1,12 @@
-from .run import main
+"""`python -m bench`: every scenario (bench/all.py); `python -m bench scale|degraded|hostile|peer ...`: one."""
 
-raise SystemExit(main())
+import sys
+
+from . import all as everything
+from . import degraded, hostile, peer, run
+
+COMMANDS = {"scale": run.main, "degraded": degraded.main, "hostile": hostile.main, "peer": peer.main}
+
+if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+    raise SystemExit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+raise SystemExit(everything.main(sys.argv[1:]))
