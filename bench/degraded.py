@@ -4,9 +4,9 @@ Starts the bundled demo (healthsuite.demo.stack.DemoStack) on free ports in a te
 the full checks against it (`--env environments/demo.yaml` with the stack's environ(), as the demo's own
 `run` does), in a pytest subprocess (bench/scenario.py: timed, under a watchdog):
 
-- **healthy, serial vs `-n 2`**: `--repeat` runs each (one reports directory per mode: the first run has
-  no previous report, the next ones start the slowest probes first); the median wall of each, their
-  ratio, and the target "-n 2 never slower than serial";
+- **healthy, serial vs `-n 2`**: one untimed run of each (one reports directory per mode, so the timed
+  runs start the slowest probes first), then `--repeat` runs of each, interleaved; the median wall of
+  each, their ratio, and the target "-n 2 never slower than serial";
 - **slow**: the demo's `slow` switch on (every HTTP answer of the app and its stand-ins 2.5 s late, every
   DNS answer 1.5 s), serially, `--repeat` runs: the first reported apart (cold), the median of the
   others. Its wall is set against the run's *slowest single exchange*: the largest of the report's
@@ -165,9 +165,13 @@ def collect(repeat: int = 3, watchdog_s: float = DEFAULT_WATCHDOG_S, *, healthy:
         try:
             stack = start_stack(base)
             if healthy:
+                # one untimed run of each first (the machine and the reports directory warm), then the
+                # two interleaved, so that the machine's drift over the minutes falls on both alike
                 modes: dict[int, list[dict[str, Any]]] = {0: [], 2: []}
-                for workers, runs in modes.items():
-                    for i in range(repeat):
+                for workers in modes:
+                    one_run(stack, base / f"reports-healthy-{workers}", workers, watchdog_s)
+                for i in range(repeat):
+                    for workers, runs in modes.items():
                         runs.append(one_run(stack, base / f"reports-healthy-{workers}", workers, watchdog_s))
                         _progress("healthy", workers, i, runs[-1])
                 rows.append(summarize_workers(modes[0], modes[2]))

@@ -105,6 +105,7 @@ class RunState:
 
 
 STATE = pytest.StashKey[RunState]()
+WORKERS_NOT_USED = pytest.StashKey[str]()  # the -n given, when the checks run in one process instead
 
 
 # --- options ----------------------------------------------------------------------------------------
@@ -212,6 +213,24 @@ def _diagnosis_filter(config: pytest.Config) -> set[str]:
     return wanted
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's: it would start its distributed session
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Decide `-n` before xdist acts on it (see _one_process_instead_of_workers): a check run given
+    `--env` or HEALTHSUITE_ENV runs its checks in this one process, unless --keep-workers."""
+    workers = getattr(config.option, "numprocesses", None)
+    if _is_worker(config) or not workers:
+        return
+    if config.option.healthsuite_keep_workers or config.option.collectonly:
+        return
+    choice = choose_environment(config.option.healthsuite_env, os.environ, None)
+    if choice is None or choice.source not in ("--env", "HEALTHSUITE_ENV"):
+        return
+    config.stash[WORKERS_NOT_USED] = str(workers)
+    config.option.numprocesses = 0
+    config.option.dist = "no"
+    config.option.tx = []
+
+
 @pytest.hookimpl(trylast=True)  # after other plugins registered their markers
 def pytest_configure(config: pytest.Config) -> None:
     registered = _registered_markers(config)
@@ -249,18 +268,9 @@ def _one_process_instead_of_workers(config: pytest.Config, state: RunState) -> s
     that: the controller is one process. Only a team's own checks heavy in local work could gain;
     `--keep-workers` keeps the workers for them. A run of other tests (this project's own suite)
     that only has the ini's default environment keeps its workers."""
-    workers = getattr(config.option, "numprocesses", None)
-    if _is_worker(config) or not workers or config.getvalue("dist") == "no" or state.env is None:
+    workers = config.stash.get(WORKERS_NOT_USED, None)
+    if workers is None or state.env is None:
         return ""
-    if config.option.healthsuite_keep_workers or config.option.collectonly:
-        return ""
-    if state.choice is None or state.choice.source not in ("--env", "HEALTHSUITE_ENV"):
-        return ""
-    config.option.numprocesses = 0
-    config.option.dist = "no"
-    config.option.tx = []
-    if config.pluginmanager.has_plugin("dsession"):  # xdist configured before this plugin: undo it
-        config.pluginmanager.unregister(name="dsession")
     return (
         f"-n {workers} not used: the checks of {state.env.name} run in this one process, which runs their "
         f"probes up to {state.env.model.http.max_concurrency} at once; workers would cost more than they "
