@@ -310,7 +310,7 @@ def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
     args = [sys.executable, "-m", "pytest", str(PROJECT / "checks"), "--env", str(env_file), "-q",
             "-p", "no:cacheprovider", "--diagnosis", DIAGNOSES, "--reports-dir", str(reports)]
     if workers:
-        args += ["-n", str(workers)]
+        args += ["-n", str(workers), "--keep-workers"]  # real workers: what this table measures
     # as a user's installation runs: with byte-code caches (a sandbox may set PYTHONDONTWRITEBYTECODE)
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
