@@ -56,13 +56,18 @@ if ((${#missing[@]})); then
   remove_policy
   policy_created=""
   trap - EXIT INT TERM
-  if [[ " ${missing[*]} " == *" prometheus-blackbox-exporter "* ]]; then
-    # the bench starts the binary itself: the package's service stays off, now and at boot
+  # the demo, the tests and the bench start their own servers: the services these packages enable stay
+  # off, now and at boot (only those this install added; a system Redis installed before is left alone)
+  for service in redis-server prometheus-blackbox-exporter; do
+    [[ " ${missing[*]} " == *" $service "* ]] || continue
     if [ -d /run/systemd/system ]; then
-      $sudo systemctl disable --now prometheus-blackbox-exporter.service >/dev/null 2>&1 || true
+      $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
     else  # no systemd running: update-rc.d disables the sysv links (and the systemd unit's, with systemctl)
-      $sudo update-rc.d prometheus-blackbox-exporter disable >/dev/null 2>&1 || true
+      $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
     fi
+    echo "install: $service's system service disabled (healthsuite starts its own servers)"
+  done
+  if [[ " ${missing[*]} " == *" prometheus-blackbox-exporter "* ]]; then
     # and any blackbox_exporter the install started despite it (only those: not one running before)
     for pid in $(blackbox_pids); do
       if [[ "$blackbox_before" != *" $pid "* ]]; then
@@ -78,6 +83,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "install: python3 -m venv .venv"
   python3 -m venv .venv
 fi
-echo "install: pip install -e .[test]"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# the project is installed again only when what pip reads from it changed (pyproject.toml) or the
+# virtualenv cannot import it: an editable install sees the sources' changes by itself
+stamp=.venv/.healthsuite-installed
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -c 'import sys; print(sys.version)' | head -n 1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && .venv/bin/python -c "import healthsuite" 2>/dev/null; then
+  echo "install: .venv is up to date with pyproject.toml (pip skipped)"
+else
+  echo "install: pip install -e .[test]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "$wanted" > "$stamp"
+fi
 .venv/bin/python -c "import healthsuite, httpx, psycopg, redis, pydantic, uvicorn, trustme; print('install: ok, healthsuite', healthsuite.__version__)"
