@@ -359,6 +359,13 @@ class PoolStatus(HttpTarget):
 class StatusPage(HttpTarget):
     """A hosting provider's status API in Statuspage format (`status.indicator`), for AV5."""
 
+    hosts: list[str] = Field(
+        [],
+        description="Host names the provider serves (exact, or *.example.com for any name under it): while it "
+        "reports an incident, failures of checks against them are marked as likely part of it "
+        "(default: the hosts of base_urls).",
+    )
+
     kind_label: ClassVar[str] = "status page"
     collection: ClassVar[str] = "status_pages"
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from _pytest.mark.expression import Expression
@@ -50,6 +51,7 @@ from .environment import (
     ApiEndpoint,
     Environment,
     HealthEndpoint,
+    Hostname,
     Page,
     PostgresDatabase,
     SqliteDatabase,
@@ -736,7 +738,7 @@ _NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
 REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "runbook", "observed", "expected",
-                                 "facts"})
+                                 "facts", "hosts"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -744,10 +746,44 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    env = item.config.stash[STATE].env
+    state = item.config.stash[STATE]
+    env = state.env
     if env is not None:
+        if report.failed:  # where the failing check's exchanges went: a platform incident reads it
+            hosts = _hosts_of(item, state)
+            if hosts:
+                report.user_properties.append(("hosts", " ".join(hosts)))
         _redact_report(report, env.redactor.redact)
     return report
+
+
+def _hosts_of(item: pytest.Item, state: RunState) -> list[str]:
+    """The network hosts a check's plan goes to (none for a check that reads local files, or
+    whose plan cannot be resolved); a DNS check's is the name it resolves."""
+    diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
+    if state.env is None or target is None or plan is None or not diagnosis:
+        return []
+    try:
+        if isinstance(target, Hostname):
+            return [state.env.resolve(target.host, target.name).lower().rstrip(".")]
+        probes = state.probes or ProbeSession(state.env)
+        planned = plan(probes, target, functools.partial(state.env.model.threshold, diagnosis))
+    except Exception:  # noqa: BLE001 - an unresolvable target: no host to name
+        return []
+    return sorted({p.host for p in planned if p.host and ":" not in p.host and p.host != "dns"})
+
+
+def _provider_hosts(env: LoadedEnvironment) -> dict[str, list[str]]:
+    """Each status page's provider hosts: its `hosts`, else the hosts of the environment's base URLs."""
+    base_hosts: list[str] = []
+    for name, url in env.model.base_urls.items():
+        try:
+            host = urlsplit(env.resolve(url, f"base_urls.{name}")).hostname
+        except Exception:  # noqa: BLE001 - an unset variable: that base names no host
+            continue
+        if host:
+            base_hosts.append(host.lower())
+    return {page.name: list(page.hosts) or base_hosts for page in env.model.status_pages}
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -984,6 +1020,7 @@ class RunReporter:
             probe_latency_s=state.probe_latency_s,
             run=self._run_facts(finished),
             probe_hints=state.probe_hints,
+            provider_hosts=_provider_hosts(env),
         )
         state.platform_incident = report["platform_incident"]
         state.report_path = write_report(

@@ -43,6 +43,8 @@ class CheckRecord:
     # is written into the report as it is, never decoded and encoded again
     facts_json: str = "{}"
     likely_platform_incident: bool = False  # set when AV5 saw the provider report an incident
+    # the hosts a failing check's exchanges went to (not written: only a platform incident reads them)
+    hosts: tuple[str, ...] = ()
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -134,6 +136,8 @@ class RecordBook:
         record.severity = properties.get("severity", record.severity)
         if "facts" in properties:
             record.facts_json = properties["facts"]
+        if "hosts" in properties:
+            record.hosts = tuple(properties["hosts"].split())
         if outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
@@ -201,28 +205,53 @@ def summarize(records: Iterable[Entry]) -> dict[str, Any]:
 
 
 PLATFORM_STATUS_DIAGNOSIS = "AV5"
+# failures a provider's incident cannot explain, even on a host it serves: a certificate's dates, the
+# DNS records' shape, a CORS policy, the TLS version or redirect, the deployed version
+NOT_FROM_AN_INCIDENT = frozenset({"NET3", "NET5", "NET6", "NET7", "DEP2"})
 
 
-def platform_incident(records: Sequence[Entry]) -> dict[str, Any] | None:
-    """When AV5 saw a provider report an incident, mark every other failure as a likely part of it.
+def serves(patterns: Sequence[str], host: str) -> bool:
+    """`host` is one of `patterns`: a name exactly, or `*.example.com` for any name under it."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.lower().rstrip(".")
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def platform_incident(
+    records: Sequence[Entry], provider_hosts: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any] | None:
+    """When AV5 read a provider's status and it reports an incident, mark the failures that could come
+    from it: checks whose exchanges went to a host the provider serves (`provider_hosts`, by status
+    page target), other than those an incident cannot explain. A status page that could not be read
+    marks nothing: a possible incident is not an incident.
 
     Returns the report's `platform_incident` section (None when no status page reported one)."""
     reporting = [
         r for r in records
         if isinstance(r, CheckRecord) and r.diagnosis == PLATFORM_STATUS_DIAGNOSIS and r.outcome == "failed"
+        and "indicator" in r.facts  # the status was read (an unreadable page records no indicator)
     ]
     if not reporting:
         return None
-    others = [r for r in records if r.outcome in ("failed", "error") and r.diagnosis != PLATFORM_STATUS_DIAGNOSIS]
+    hosts = [h for r in reporting for h in (provider_hosts or {}).get(r.target, ())]
+    others = [
+        r for r in records
+        if isinstance(r, CheckRecord)  # failing ones are always whole
+        and r.outcome in ("failed", "error") and r.diagnosis != PLATFORM_STATUS_DIAGNOSIS
+        and r.diagnosis not in NOT_FROM_AN_INCIDENT and any(serves(hosts, host) for host in r.hosts)
+    ]
     for record in others:
-        if isinstance(record, CheckRecord):  # failing ones are always whole
-            record.likely_platform_incident = True
+        record.likely_platform_incident = True
     return {
         "status_pages": [{"target": r.target, "observed": r.observed} for r in reporting],
+        "provider_hosts": sorted(set(hosts)),
         "affected_checks": [r.id for r in others],
         "note": (
-            f"{len(others)} other failing check(s) are likely part of the provider's incident: "
-            "check the provider's status page before debugging the application"
+            f"{len(others)} other failing check(s) reached a host the provider serves and are likely part of "
+            "its incident: check the provider's status page before debugging the application"
         ),
     }
 
@@ -237,10 +266,11 @@ def build_report(
     probe_latency_s: Mapping[str, float] | None = None,
     run: Mapping[str, Any] | None = None,
     probe_hints: Mapping[str, Mapping[str, str]] | None = None,
+    provider_hosts: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The report; its `checks` are the records themselves (write_report writes them one by one; a
     spooled record's line is read from `book`'s spool)."""
-    incident = platform_incident(records)
+    incident = platform_incident(records, provider_hosts)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"healthsuite {__version__}",

@@ -104,6 +104,38 @@ def test_av5_fails_on_major_and_marks_other_failures_as_platform_incident(
     assert "[likely part of the platform incident]" in run.output
 
 
+def test_av5_marks_only_failures_on_the_hosts_the_provider_serves(run_checks: RunChecks, stack: DemoStack) -> None:
+    """A page on the provider's host is likely part of its incident; a certificate's dates and a
+    database's invariant are not, even while the provider reports one."""
+    stack.break_(["AV5", "AV1", "NET5", "DB11"])
+    run = run_checks("--diagnosis", "AV5,AV1,NET5,DB11")
+    incident = run.report["platform_incident"]
+    assert incident["provider_hosts"] == ["127.0.0.1"]  # the default: the hosts of base_urls
+    home, certificate = run.record("AV1", "home"), run.record("NET5", "app")
+    assert home["outcome"] == certificate["outcome"] == "failed"
+    invoice = next(r for r in run.report["checks"] if r["diagnosis"] == "DB11" and r["outcome"] == "failed")
+    assert home["likely_platform_incident"] is True and incident["affected_checks"] == [home["id"]]
+    assert certificate["likely_platform_incident"] is False and invoice["likely_platform_incident"] is False
+    assert "hosts" not in home  # where a check went is read, not written
+
+
+def test_av5_marks_nothing_on_hosts_the_provider_does_not_serve_or_when_its_status_is_unread(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
+) -> None:
+    stack.break_(["AV5", "AV1"])
+    pages = "pages:\n  - {name: home, path: /}\n"
+    elsewhere = env_file(edge_env(stack, pages + "status_pages:\n  - {name: platform, path: /__demo/status.json, "
+                                         "hosts: ['*.provider.example']}\n"))
+    run = run_checks("--diagnosis", "AV5,AV1", env=elsewhere)
+    assert run.report["platform_incident"]["affected_checks"] == []
+    assert run.record("AV1", "home")["likely_platform_incident"] is False
+    unread = env_file(edge_env(stack, pages + "status_pages:\n  - {name: wrong, path: /}\n"))
+    run = run_checks("--diagnosis", "AV5,AV1", env=unread)
+    assert run.record("AV5", "wrong")["outcome"] == "failed"
+    assert run.report["platform_incident"] is None  # a status not read is not an incident
+    assert run.record("AV1", "home")["likely_platform_incident"] is False
+
+
 def test_av5_fails_on_an_answer_that_is_not_a_status_document(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
 ) -> None:

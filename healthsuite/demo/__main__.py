@@ -2,7 +2,7 @@
 it with `--env demo`, and stops it.
 
     python -m healthsuite.demo run                      # real checks, all passing
-    python -m healthsuite.demo run --break all          # one fault per diagnosis (but DB1, DB2): real failures
+    python -m healthsuite.demo run --break all          # one fault per diagnosis (but DB1, DB2, CACHE1): real failures
     python -m healthsuite.demo run -- -m critical       # anything after -- goes to pytest
     python -m healthsuite.demo up [--break DB1]         # keep it running; Ctrl-C stops it
     python -m healthsuite.demo break DB1                # break a running demo (from another terminal)
@@ -131,7 +131,8 @@ def heal(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     faults_help = (
         "comma-separated diagnosis IDs to break, or all (every one but DB1 and DB2, which hide the other "
-        "database faults): " + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
+        "database faults, and CACHE1, which hides the other Redis faults): "
+        + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
         + ". Switches, not diagnoses (never part of all; combinable, e.g. slow,DB1; heal undoes them): "
         + "; ".join(f"{k}: {v}" for k, v in SWITCHES.items())
     ).replace("%", "%%")  # argparse formats help with %: "80 % of" would be a conversion
