@@ -75,7 +75,7 @@ def test_resolve_answers_a_and_aaaa_through_the_given_resolver(dns_zone: DnsServ
     a, aaaa = obs.answers["A"], obs.answers["AAAA"]
     assert (a.outcome, a.values, a.rcode, a.ttl) == ("answer", ("127.0.0.1",), "NOERROR", 60)
     assert (aaaa.outcome, aaaa.values) == ("answer", ("::1",))
-    assert obs.addresses() == ("127.0.0.1", "::1") and 0 < obs.elapsed_s < 1
+    assert obs.addresses() == ("127.0.0.1", "::1") and obs.elapsed_s > 0
     assert dns_zone.queries["demo.test A"] >= 1 and dns_zone.queries["demo.test AAAA"] >= 1
 
 
@@ -120,12 +120,12 @@ def test_resolve_no_answer_when_the_name_lacks_the_type(dns_zone: DnsServer) -> 
 
 def test_resolve_times_out_when_the_server_drops_the_query(dns_zone: DnsServer) -> None:
     dns_zone.set_fault("hung.demo.test", "drop")
-    started = time.monotonic()
     obs = ask(dns_zone, "hung.demo.test", timeout=0.3)
-    assert time.monotonic() - started < 1.5  # A and AAAA in parallel: one timeout, not two
     for answer in obs.answers.values():
         assert (answer.outcome, answer.detail) == ("timeout", "no answer within 0.3 s")
-        assert 0.25 < answer.elapsed_s < 1.2
+        assert answer.elapsed_s > 0.25  # it waited for its timeout
+    # A and AAAA in parallel: the lookup took one timeout, not the two in turn
+    assert obs.elapsed_s < sum(a.elapsed_s for a in obs.answers.values())
 
 
 def test_resolve_times_out_on_a_silent_udp_port() -> None:
@@ -141,7 +141,7 @@ def test_resolve_queries_the_types_in_parallel(dns_zone: DnsServer) -> None:
     obs = ask(dns_zone, "slow.demo.test")
     assert obs.answers["A"].values == ("127.0.0.3",)
     assert all(a.elapsed_s >= 0.3 for a in obs.answers.values())
-    assert obs.elapsed_s < 0.55  # the slowest query, not the sum
+    assert obs.elapsed_s < sum(a.elapsed_s for a in obs.answers.values())  # the slowest query, not the sum
 
 
 def test_resolve_never_raises_on_a_nameserver_that_is_not_an_ip() -> None:

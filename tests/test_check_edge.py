@@ -5,6 +5,7 @@ value; plus the platform-incident marking of the report."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -255,7 +256,10 @@ def test_perf1_fails_on_a_slow_endpoint_naming_the_slow_phase(run_checks: RunChe
     stack.break_(["PERF1"])  # /api/employees waits 2.5 s before answering
     run = run_checks("--diagnosis", "PERF1")
     record = run.assert_outcome("PERF1", "employees", "failed", category="performance", severity="high")
-    assert record["observed"].startswith("total 25") and "server 25" in record["observed"]
+    # the 2.5 s delay is a floor, not a speed: a loaded machine only adds to it
+    total, server = (re.search(rf"{phase} ([0-9.]+)", record["observed"]) for phase in ("total", "server"))
+    assert total and server, record["observed"]
+    assert float(total[1]) >= 2500 and float(server[1]) >= 2500, record["observed"]
     assert record["expected"] == "total under 2000 ms"
     assert "waiting for the first byte" in record["message"]
     run.assert_outcome("PERF1", "home", "passed", category="performance", severity="high")
