@@ -24,7 +24,7 @@ class SqliteSettings(Model):
     foreign_keys: bool | None = Field(
         None,
         description="The application opens its connections with PRAGMA foreign_keys=ON. The pragma is per "
-        "connection (the file does not store it): true is judged by its trace, no row violating a foreign key.",
+        "connection (the file does not store it): DB15 reports it; rows violating a foreign key are DB8's finding.",
     )
     busy_timeout_ms: int | None = Field(
         None,

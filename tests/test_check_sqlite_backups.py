@@ -111,15 +111,19 @@ def test_db15_settings_as_declared_and_size_under_limit(
             lite("fk", fk_off, settings),
         )
     )
-    run = run_checks("--diagnosis", "DB15", env=path)
+    run = run_checks("--diagnosis", "DB15,DB8", env=path)
     record = run.assert_outcome("DB15", "good", "passed", category="database", severity="low")
     assert "journal_mode delete" in record["observed"] and "busy_timeout 2000 ms" in record["observed"]
     record = run.assert_outcome("DB15", "wal", "failed", category="database", severity="low")
     assert record["observed"].startswith("journal_mode wal, declared delete"), record["observed"]
     record = run.assert_outcome("DB15", "big", "failed", category="database", severity="low")
     assert "limit 0.05 MB" in record["observed"] and "pages of 4096 bytes" in record["observed"]
-    record = run.assert_outcome("DB15", "fk", "failed", category="database", severity="low")
-    assert "1 row violates a foreign key" in record["observed"]
+    # a row violating a foreign key is DB8's finding only: DB15 judges settings and size
+    record = run.assert_outcome("DB15", "fk", "passed", category="database", severity="low")
+    assert "foreign_keys: per connection, not recorded in the file" in record["observed"]
+    assert "violat" not in record["message"].replace("rows violating a foreign key are DB8's finding", "")
+    record = run.assert_outcome("DB8", "fk", "failed", category="database", severity="critical")
+    assert "reference a missing parent" in record["observed"] and "users -> tenants" in record["observed"]
 
 
 # --- PERF5 / PERF6 ---------------------------------------------------------------------------------------

@@ -74,12 +74,13 @@ def integrity(obs: IntegrityObservation) -> Finding:
     )
 
 
-def settings(obs: SettingsObservation, declared: SqliteSettings, fk_violations: int | None) -> Finding:
-    """DB15: journal mode as declared, foreign keys enforced (judged by their trace), size under the limit.
+def settings(obs: SettingsObservation, declared: SqliteSettings) -> Finding:
+    """DB15: journal mode as declared and size under the limit: the settings the file records.
 
-    The file records only whether it is in WAL mode; `foreign_keys` and `busy_timeout` are per connection,
-    so foreign keys are judged by `fk_violations` (rows a connection with them on could not have written)
-    and the busy timeout by reading the file with it (a longer lock fails the probe as `timed out`)."""
+    `foreign_keys` and `busy_timeout` are per connection, not in the file. The busy timeout is judged by
+    reading the file with it (a longer lock fails the probe as `timed out`); rows violating a foreign key
+    are DB8's finding (`PRAGMA foreign_key_check`), never repeated here, so `foreign_keys` is reported
+    only."""
     problems, parts, expected, remediation = [], [], [], []
     mode = obs.journal_mode
     if declared.journal_mode is not None:
@@ -96,18 +97,10 @@ def settings(obs: SettingsObservation, declared: SqliteSettings, fk_violations: 
                 "the file; the rollback modes are set by every connection)."
             )
     if declared.foreign_keys:
-        expected.append("foreign_keys on (no row violating a foreign key)")
-        if fk_violations:
-            problems.append(
-                f"{_plural(fk_violations, 'row')} {'violates' if fk_violations == 1 else 'violate'} a foreign key: "
-                "a connection wrote them with foreign_keys off"
-            )
-            remediation.append("Run `PRAGMA foreign_keys = ON` in every connection's setup (it is off by default).")
-        else:
-            parts.append(
-                "foreign_keys: no violating row (the pragma is per connection; this read-only connection has it "
-                f"{'on' if obs.connection_foreign_keys else 'off'})"
-            )
+        parts.append(
+            "foreign_keys: per connection, not recorded in the file (rows violating a foreign key are DB8's "
+            f"finding; this read-only connection has it {'on' if obs.connection_foreign_keys else 'off'})"
+        )
     if declared.busy_timeout_ms is not None:
         expected.append(f"the file readable within busy_timeout {declared.busy_timeout_ms} ms")
         parts.append(f"read within busy_timeout {obs.busy_timeout_ms} ms")
@@ -131,8 +124,6 @@ def settings(obs: SettingsObservation, declared: SqliteSettings, fk_violations: 
         meaning = "another journal mode than the application expects changes how readers and writers block each other"
     elif any(p.startswith("size") for p in problems):
         meaning = "the database is at its size limit: writes will start failing"
-    elif problems:
-        meaning = "foreign keys are not enforced by every connection, so orphaned rows accumulate"
     return Finding(
         ok=not problems,
         observed="; ".join(problems + parts),
@@ -142,7 +133,6 @@ def settings(obs: SettingsObservation, declared: SqliteSettings, fk_violations: 
         facts={
             "journal_mode": mode,
             "connection_foreign_keys": obs.connection_foreign_keys,
-            "fk_violations": fk_violations,
             "busy_timeout_ms": obs.busy_timeout_ms,
             "size_bytes": obs.size_bytes,
             "wal_bytes": obs.wal_bytes,
