@@ -5,6 +5,7 @@ The text lives in `catalogue.yaml` (data, not code); this module validates it an
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -90,6 +91,7 @@ class Catalogue(_Data):
     http_statuses: dict[int, HttpStatus] = {}
     application_error_codes: dict[str, ErrorCode] = {}
     failure_kinds: dict[str, FailureKind] = {}
+    runbook_base_url: str | None = None  # where the runbooks are browsed; an environment's own wins
 
     def diagnosis(self, diagnosis_id: str) -> Diagnosis:
         try:
@@ -97,11 +99,26 @@ class Catalogue(_Data):
         except KeyError:
             raise KeyError(f"unknown diagnosis {diagnosis_id!r}: not in healthsuite/catalogue.yaml") from None
 
-    def runbook_refs(self, diagnosis: Diagnosis) -> list[str]:
-        """Readable references, e.g. `runbook 000 (docs/runbooks/000-...md) §1 ...`."""
-        return [
-            f"{ref.runbook} {ref.section} ({self.runbooks[ref.runbook].file})" for ref in diagnosis.runbooks
-        ]
+    def runbook_refs(self, diagnosis: Diagnosis, base_url: str | None = None) -> list[str]:
+        """Readable references, e.g. `000 §1 ... (docs/runbooks/000-...md)`; with a base URL (the
+        environment's `runbook_base_url`, else the catalogue's), links a browser opens, to the section:
+        `000 §1 ... (https://github.com/acme/ops/blob/main/docs/runbooks/000-...md#step-2-...)`."""
+        base = (base_url or self.runbook_base_url or "").rstrip("/")
+        refs = []
+        for ref in diagnosis.runbooks:
+            where = self.runbooks[ref.runbook].file
+            if base:
+                where = f"{base}/{where}#{heading_anchor(ref.section)}"
+            refs.append(f"{ref.runbook} {ref.section} ({where})")
+        return refs
+
+
+def heading_anchor(section: str) -> str:
+    """The anchor GitHub and GitLab give the section's own (last) heading: `Step 2: Database
+    Connectivity` -> `step-2-database-connectivity`."""
+    heading = section.split(">")[-1].strip().lower()
+    heading = re.sub(r"[^\w\- ]", "", heading)
+    return heading.replace(" ", "-")
 
 
 @lru_cache(maxsize=1)

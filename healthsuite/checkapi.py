@@ -22,9 +22,11 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pytest
 
+from .advice import AdviceContext
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
 from .environment import (
@@ -39,11 +41,14 @@ from .environment import (
     TlsEndpoint,
 )
 from .failure import Finding, compose, probe_failure
+from .netaddr import parse_address
 from .plans import Plan
 from .probes.errors import ProbeError
 from .probes.http import HttpObservation
 from .probes.postgres import address_of as postgres_address
+from .probes.postgres import parts_of as postgres_parts
 from .probes.redis import address_of as redis_address
+from .probes.session import ProbeSession
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,6 +156,41 @@ def describe_target(env: LoadedEnvironment, target: Target) -> str:
     return f"{target.kind_label} {target.name!r}"
 
 
+def advice_context(env: LoadedEnvironment, target: Target | None, finding: Finding) -> AdviceContext:
+    """The target's engine and real values, and the failure's kind, for tailoring the advice."""
+    kind = str(finding.facts.get("failure_kind", "")) if finding.facts else ""
+    values: dict[str, str] = {}
+    engine = ""
+    try:
+        if isinstance(target, PostgresDatabase):
+            engine = "postgres"
+            dsn = env.try_resolve(target.dsn)
+            values = postgres_parts(dsn) if dsn else {}
+        elif isinstance(target, SqliteDatabase):
+            engine = "sqlite"
+            values = {"file": str(env.resolve_path(target.path))}
+        elif isinstance(target, RedisCache):
+            url = env.try_resolve(target.url)
+            parts = urlsplit(url) if url else None
+            if parts is not None:
+                values = {"host": parts.hostname or "localhost", "port": str(parts.port or 6379)}
+        elif isinstance(target, TlsEndpoint):
+            host, port, name = ProbeSession(env).tls_address(target)
+            values = {"host": host, "port": str(port), "name": name}
+        elif isinstance(target, HttpTarget):
+            parts = urlsplit(env.url_of(target))
+            default_port = 443 if parts.scheme == "https" else 80
+            values = {"host": parts.hostname or "", "port": str(parts.port or default_port)}
+        elif isinstance(target, Hostname):
+            values = {"host": env.resolve(target.host), "name": env.resolve(target.host)}
+        elif isinstance(target, ServicePort):
+            host, port = parse_address(env.resolve(target.address))
+            values = {"host": host, "port": str(port)}
+    except Exception:  # noqa: BLE001 - an unresolvable value: the placeholder stays, as written
+        pass
+    return AdviceContext(engine=engine, failure_kind=kind, values={k: v for k, v in values.items() if v})
+
+
 class Expect:
     """Bound to one check item: its diagnosis, effective severity, target and environment."""
 
@@ -205,6 +245,8 @@ class Expect:
                 target=self.target_label(),
                 catalogue=self.catalogue,
                 contacts=self._contacts,
+                context=advice_context(self.env, self.target, finding),
+                runbook_base_url=self.env.model.runbook_base_url,
             )
             pytest.fail(self.env.redactor.redact(message), pytrace=False)
 

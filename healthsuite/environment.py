@@ -473,6 +473,11 @@ class Environment(Model):
         {}, description="Per-diagnosis thresholds, e.g. DB3: {max_connections_pct: 70}."
     )
     severity_overrides: dict[str, Severity] = Field({}, description="Per-diagnosis severity, e.g. AV3: high.")
+    runbook_base_url: str | None = Field(
+        None,
+        description="Where people browse the runbooks (e.g. https://github.com/acme/ops/blob/main): failure "
+        "messages and reports link each runbook section under it (default: the catalogue's, else repo paths).",
+    )
     escalation: dict[Area, Contact] = Field(
         {}, description=f"Who to call, by escalation area ({', '.join(AREAS)})."
     )

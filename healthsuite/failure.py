@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .advice import AdviceContext, tailor_causes, tailor_steps
 from .catalogue import Area, Catalogue, Diagnosis, Severity
 from .environment import Contact
 from .probes.errors import ProbeError
@@ -55,6 +56,9 @@ def _unique(items: Iterable[str]) -> list[str]:
 def escalation_line(
     entry: Diagnosis, severity: Severity, catalogue: Catalogue, contacts: Mapping[Area, Contact]
 ) -> str:
+    """Who to tell and how fast. Only critical and high failures call anyone (runbook 000, "When to
+    Escalate"): a medium one is a ticket for the area's owner, a low one waits for the planned review,
+    whatever the area's own urgency."""
     tier = catalogue.severity_tiers[severity]
     area = catalogue.escalation_matrix[entry.escalation]
     contact = contacts.get(entry.escalation)
@@ -63,10 +67,14 @@ def escalation_line(
     if contact and contact.secondary and contact.secondary != area.secondary:
         secondary = f"{area.secondary} ({contact.secondary})"
     channel = f"; channel {contact.channel}" if contact and contact.channel else ""
-    return (
-        f"{severity}: {tier.tier.lower()} ({tier.within}). {area.area}: call {primary}, "
-        f"then {secondary} if no answer within {area.within}{channel}"
-    )
+    head = f"{severity}: {tier.tier.lower()} ({tier.within}). {area.area}: "
+    if severity in ("critical", "high"):
+        if area.within == "immediately":
+            return f"{head}call {primary} and {secondary} at once{channel}"
+        return f"{head}call {primary}, then {secondary} if no answer within {area.within}{channel}"
+    if severity == "medium":
+        return f"{head}open a ticket for {primary}; no call needed{channel}"
+    return f"{head}note it for {primary} at the next planned review; no call needed{channel}"
 
 
 def compose(
@@ -77,7 +85,12 @@ def compose(
     target: str,
     catalogue: Catalogue,
     contacts: Mapping[Area, Contact],
+    context: AdviceContext | None = None,
+    runbook_base_url: str | None = None,
 ) -> str:
+    """The failure block: causes and steps tailored to the target and what was seen (healthsuite.advice),
+    runbook references as links when a base URL is known."""
+    context = context or AdviceContext()
     lines = [
         f"{entry.id} {entry.title} [{severity}, {entry.category}]",
         f"  checked:     {entry.verifies}",
@@ -87,15 +100,15 @@ def compose(
     ]
     if finding.meaning:
         lines.append(f"  meaning:     {finding.meaning}")
-    causes = _unique([*finding.causes, *entry.causes])
+    causes = tailor_causes([*finding.causes, *entry.causes], context)
     if causes:
         lines.append("  likely causes:")
         lines.extend(f"    - {cause}" for cause in causes)
-    steps = _unique([*finding.remediation, *entry.remediation])
+    steps = tailor_steps([*finding.remediation, *entry.remediation], context)
     if steps:
         lines.append("  what to do:")
         lines.extend(f"    {number}. {step}" for number, step in enumerate(steps, start=1))
-    lines.append(f"  runbook:     {'; '.join(catalogue.runbook_refs(entry))}")
+    lines.append(f"  runbook:     {'; '.join(catalogue.runbook_refs(entry, runbook_base_url))}")
     lines.append(f"  escalate:    {escalation_line(entry, severity, catalogue, contacts)}")
     return "\n".join(lines)
 

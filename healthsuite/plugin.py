@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import gc
+import importlib.util
 import os
 import sys
 import time
@@ -74,6 +75,7 @@ MARKERS: dict[str, str] = {
     "mutating": "writes something; refused unless the environment sets allow_mutating: true",
 }
 EXPECTED_VERSION_VARIABLE = "HEALTHSUITE_EXPECTED_VERSION"
+SHIPPED_CHECKS = "healthsuite_checks"  # the package the top-level checks/ is installed as (pyproject.toml)
 SHARES_KEY = "healthsuite_shares"  # in a worker's workerinput: the controller hands out shares by target
 DEADLINE_KEY = "healthsuite_run_deadline"  # in a worker's workerinput: (epoch seconds, seconds, source)
 RUN_DEADLINE_FACTOR = 3  # the default run deadline: this many times the longest declared exchange,
@@ -102,6 +104,7 @@ class RunState:
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
     workers_note: str = ""  # why `-n` was not used (empty: it was, or was not asked for)
+    shipped_note: str = ""  # where the shipped checks were collected from, when no test path named them
     worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
 
@@ -258,6 +261,36 @@ def pytest_configure(config: pytest.Config) -> None:
         deadline.set_run_deadline(state.run_deadline)
         deadline.reset_exchange_counts()
         state.workers_note = _one_process_instead_of_workers(config, state)
+        state.shipped_note = _collect_shipped_checks(config, state)
+
+
+def shipped_checks_dir() -> Path | None:
+    """The directory of the installed shipped checks (this checkout's checks/ under an editable install)."""
+    spec = importlib.util.find_spec(SHIPPED_CHECKS)  # finds the package without importing a check
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else None
+
+
+def _collect_shipped_checks(config: pytest.Config, state: RunState) -> str:
+    """`pytest --env X` with no test path, where pytest falls back to the current directory (no
+    `testpaths` apply) and that directory is no pytest project of its own (no conftest.py in it or up
+    to the rootdir): the shipped checks are collected too, so a team's repository of environment files
+    runs them. Anywhere else pytest collects what it always did (this checkout: its testpaths, checks/
+    once; a team's own checks under its conftest.py); naming the shipped ones there: --pyargs healthsuite_checks."""
+    if state.choice is None or state.choice.source not in ("--env", "HEALTHSUITE_ENV"):
+        return ""
+    if config.args_source is not pytest.Config.ArgsSource.INVOCATION_DIR:
+        return ""
+    here = config.invocation_params.dir.resolve()
+    rootpath = config.rootpath.resolve()
+    up_to_rootdir = [here, *(parent for parent in here.parents if parent.is_relative_to(rootpath))]
+    if any((directory / "conftest.py").is_file() for directory in up_to_rootdir):
+        return ""
+    shipped = shipped_checks_dir()
+    if shipped is None or shipped == here or here.is_relative_to(shipped):
+        return ""  # the current directory is (inside) the shipped checks: pytest collects them already
+    config.args = [*config.args, str(shipped)]
+    return f"shipped checks collected from {shipped} (no test path given; name paths to choose what runs)"
 
 
 def _one_process_instead_of_workers(config: pytest.Config, state: RunState) -> str:
@@ -348,6 +381,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"healthsuite: run deadline {state.run_deadline.seconds:g} s ({state.run_deadline.source})")
     if state.workers_note:
         lines.append(f"healthsuite: {state.workers_note}")
+    if state.shipped_note:
+        lines.append(f"healthsuite: {state.shipped_note}")
     lines += [f"healthsuite: {note}" for note in env.notes]
     return lines
 
@@ -482,7 +517,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         diagnosis_id = diagnosis_of(item) or ""
         entry = catalogue.diagnosis(diagnosis_id)
         if diagnosis_id not in runbooks:
-            runbooks[diagnosis_id] = " | ".join(catalogue.runbook_refs(entry))
+            runbooks[diagnosis_id] = " | ".join(catalogue.runbook_refs(entry, env.model.runbook_base_url))
         target = target_of(item)
         severity = (
             (target.severity if target is not None else None)

@@ -56,8 +56,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's text on one line; a driver's line breaks become sentence breaks ("Connection
+    refused. Is the server running ..."), never words run together."""
     text = str(exc).strip() or type(exc).__name__
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+    joined = ""
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
+            continue
+        if joined:
+            joined += " " if joined[-1] in ".:;,!?" else ". "
+        joined += line
+    return joined[:400]
 
 
 _PATTERNS: tuple[tuple[str, str], ...] = (

@@ -39,15 +39,27 @@ class PostgresObservation:
         )
 
 
-def address_of(dsn: str) -> str:
-    """host:port/dbname (user) of a DSN, without its password."""
+def parts_of(dsn: str) -> dict[str, str]:
+    """host, port, database and user of a DSN (never its password); empty when it does not parse."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
+        return {}
+    user = str(info.get("user") or "")
+    return {
+        "host": str(info.get("host") or info.get("hostaddr") or "localhost"),
+        "port": str(info.get("port") or 5432),
+        "database": str(info.get("dbname") or user),
+        "user": user,
+    }
+
+
+def address_of(dsn: str) -> str:
+    """host:port/dbname (user) of a DSN, without its password."""
+    parts = parts_of(dsn)
+    if not parts:
         return "(unparsable DSN)"
-    host = info.get("host") or info.get("hostaddr") or "localhost"
-    database = info.get("dbname") or info.get("user") or ""
-    return f"{host}:{info.get('port') or 5432}/{database} (user {info.get('user') or '-'})"
+    return f"{parts['host']}:{parts['port']}/{parts['database']} (user {parts['user'] or '-'})"
 
 
 def session_options(timeout_s: float) -> str:
