@@ -14,8 +14,9 @@ import pytest
 from healthsuite.assessments.pg_schema import full_scans
 from healthsuite.demo import pg_faults_schema
 from healthsuite.demo.services import PostgresServer
-from healthsuite.demo.stack import ALEMBIC_HEAD, DATABASE, DemoStack
+from healthsuite.demo.stack import ALEMBIC_HEAD, DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.probes.pg_schema import PlanObservation, query_excerpt, scan_nodes
+from healthsuite.probes.postgres import MARK
 from healthsuite.schema_model import HotQuery
 
 from .conftest import RunChecks
@@ -86,6 +87,30 @@ def test_table_migration_statement_and_index_faults_fail(
     assert "CREATE INDEX CONCURRENTLY idx_payments_appointment_id ON public.payments (appointment_id);" in (
         perf6["message"]
     )
+
+
+def test_perf4_sees_a_slow_statement_of_the_role_the_checks_connect_as(
+    run_checks: RunChecks, stack: DemoStack
+) -> None:
+    """The application may share the monitoring role: only the suite's own statements (marked
+    /* healthsuite */) are left out, so its slow statement still fails PERF4."""
+    assert stack.postgres is not None
+    reset_statements(stack)
+    undo = pg_faults_schema.slow_statement_as(stack.postgres, DATABASE, MONITOR_ROLE, stack.pg_password)
+    try:
+        run = run_checks("--diagnosis", "PERF4,DB1,DB9,DB11")
+        perf4 = outcome(run, "PERF4", "booking", "failed")
+        assert f"x1 `SELECT pg_sleep($1)` (role {MONITOR_ROLE})" in perf4["observed"], perf4["observed"]
+        # every statement the run sent is marked, so none of them can be flagged
+        texts = stack.postgres.psql(
+            "SELECT regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
+            f"JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '{MONITOR_ROLE}' "
+            "AND s.query NOT IN ('BEGIN READ ONLY', 'ROLLBACK') AND s.query <> 'SELECT pg_sleep($1)'",
+            dbname=DATABASE,
+        ).splitlines()
+        assert texts and all(text.startswith(MARK + " ") for text in texts), texts
+    finally:
+        undo()
 
 
 def test_orphan_invariant_constraint_and_plan_faults_fail(

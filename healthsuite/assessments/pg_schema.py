@@ -358,7 +358,7 @@ def slow_statements(obs: StatementsObservation, max_mean_ms: float) -> Finding:
         else f"no statement with a mean over {max_mean_ms:g} ms among {_plural(obs.statements, 'statement')} "
         "of this database",
         expected=f"no statement with a mean execution time over {max_mean_ms:g} ms (pg_stat_statements of this "
-        "database, from the first call; the monitoring role's own statements excluded)",
+        "database, from the first call; the suite's own statements, marked /* healthsuite */, excluded)",
         meaning=meaning,
         remediation=tuple(remediation),
         facts={

@@ -130,6 +130,18 @@ def _old_head(server: PostgresServer, dbname: str) -> Callable[[], None]:
 
 def _slow_statement(server: PostgresServer, dbname: str) -> Callable[[], None]:
     _run(server, dbname, SLOW_STATEMENT)
+    return _reset_statements(server, dbname)
+
+
+def slow_statement_as(server: PostgresServer, dbname: str, user: str, password: str) -> Callable[[], None]:
+    """PERF4's fault made by another role, e.g. the monitoring role itself (an application that shares
+    the role the checks connect as); returns its undo."""
+    with psycopg.connect(server.dsn(user, password, dbname), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(SLOW_STATEMENT)
+    return _reset_statements(server, dbname)
+
+
+def _reset_statements(server: PostgresServer, dbname: str) -> Callable[[], None]:
 
     def undo() -> None:
         _run(server, dbname, "SELECT pg_stat_statements_reset()")

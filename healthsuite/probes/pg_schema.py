@@ -26,6 +26,7 @@ from ..lazy import lazy
 from ..schema_model import HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError
 from .pgreader import PgReader, QueryResult
+from .postgres import MARK
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -405,7 +406,7 @@ class SlowStatement:
 class StatementsObservation:
     role: str = ""
     unavailable: str | None = None  # why pg_stat_statements cannot be read, and the fix (the check skips)
-    statements: int = 0  # statements of this database, the monitoring role's own excluded
+    statements: int = 0  # statements of this database, the suite's own (marked) excluded
     slow: int = 0  # over the limit, text visible
     hidden: int = 0  # text hidden: `<insufficient privilege>`
     worst: tuple[SlowStatement, ...] = ()
@@ -434,8 +435,9 @@ def _not_installed(database: str) -> str:
 
 
 def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservation:
-    """Statements of this database in pg_stat_statements (except the monitoring role's own, so the
-    checks never flag themselves): how many have a mean over the limit, how many are hidden."""
+    """Statements of this database in pg_stat_statements (except the suite's own, which start with
+    `postgres.MARK`, so the checks never flag themselves): how many have a mean over the limit, how many
+    are hidden."""
     role, error = _start(reader)
     if error is not None:
         return StatementsObservation(role, error=error)
@@ -453,10 +455,12 @@ def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservati
     new_names = _version(str(version)) >= (1, 8)  # PostgreSQL 13 renamed mean_time to mean_exec_time
     mean = sql.Identifier("mean_exec_time" if new_names else "mean_time")
     view = sql.Identifier(schema, "pg_stat_statements")
+    # the suite's own statements start with its mark; every other statement counts, the monitoring role's
+    # too (it may be the application's role). A hidden text (`<insufficient privilege>`) is never ours.
     mine = sql.SQL(
         "s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)"
-    )
+        "AND left(s.query, {length}) IS DISTINCT FROM {mark}"
+    ).format(length=sql.Literal(len(MARK)), mark=sql.Literal(MARK))
     hidden = sql.Literal(HIDDEN_QUERY)
     counts = reader.query(
         _text(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import deadline
 from .errors import ProbeError, classify
-from .postgres import PostgresObservation, address_of, connect
+from .postgres import PostgresObservation, address_of, connect, marked
 
 if TYPE_CHECKING:
     import psycopg
@@ -137,10 +137,11 @@ class PgReader:
             exchange.clamp()
             exchange.watch_fd(conn.pgconn.socket)
             for name, value in prelude:
-                conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                conn.execute(marked("SELECT set_config(%s, %s, true)"), (name, value))
             # prepare=True: the extended protocol, which refuses a string of several statements, so
             # nothing like "COMMIT; BEGIN READ WRITE; ..." can leave the read-only transaction
-            cursor = conn.execute(sql, params or None, prepare=True)
+            # every statement carries the suite's leading comment (postgres.MARK): PERF4 leaves out these only
+            cursor = conn.execute(marked(sql), params or None, prepare=True)
             columns = tuple(column.name for column in cursor.description or ())
             rows = cursor.fetchmany(max_rows + 1) if cursor.description else []
             conn.rollback()
