@@ -11,6 +11,16 @@ schema of runbooks 000/001 (`payments`, `users`, `user_sessions`, `auth_attempts
 Column types may vary between teams: time columns may be timestamptz, timestamp (read as UTC), date
 or ISO-8601 text (offset-less text read as UTC, as D1/SQLite writes it); flag columns boolean,
 integer 0/1 or text. A name that does not exist fails the check naming the key to fix.
+
+A key naming a flag or a time column (`EXPRESSION_FIELDS`) also takes one read-only SQL expression
+over the table's columns, for a schema that records it another way:
+
+    api_keys: {active: "NOT revoked", last_used: "coalesce(last_used_at, created_at)"}
+
+A plain name is quoted as an identifier; an expression goes into the statements verbatim, in
+parentheses, so it is checked when the file loads: one expression, no statement keyword, no `;`, no
+comment, no dollar quoting, balanced parentheses, no top-level comma, no function with side effects
+(the session is read-only as well).
 """
 
 from __future__ import annotations
@@ -18,26 +28,114 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from .modeltypes import Model, rule_error
 
 _IDENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$")
 
+# words that start a statement, a subquery or a clause: an expression never needs them (END, AS, FROM
+# and FOR do appear in expressions: CASE ... END, cast(x AS t), extract(epoch FROM t), substring(t FOR 2)).
+# A column of such a name is written quoted: "order".
+_STATEMENT_WORDS = frozenset("""
+    alter analyze begin call commit copy create delete drop except execute explain grant group having insert
+    intersect into join limit merge notify offset order prepare returning revoke rollback select set show table
+    truncate union update vacuum values where window with
+""".split())
+# functions with effects beyond reading rows (a read-only transaction refuses writes, not these)
+_EFFECT_FUNCTION = re.compile(
+    r"pg_sleep\w*|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile\w*|pg_switch_\w+"
+    r"|pg_promote|pg_create_\w+|pg_drop_\w+|pg_logical_\w+|pg_replication_\w+|pg_stat_reset\w*"
+    r"|pg_stat_statements_reset|set_config|pg_\w*advisory\w*|pg_notify|dblink\w*|lo_\w+|pg_read_\w*file"
+    r"|pg_ls_\w+|pg_stat_file|pg_file_\w+|nextval|setval|currval|lastval|query_to_\w+|cursor_to_\w+"
+    r"|table_to_\w+|schema_to_\w+|database_to_\w+|pg_import_system_collations|pg_backup_\w+|pg_\w+_backup"
+    r"|pg_wal_replay_\w+|pg_export_snapshot"
+)
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)|(?P<string>'(?:[^']|'')*')|(?P<quoted>"(?:[^"]|"")+")|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)"""
+    r"""|(?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|(?P<param>\$\d+)"""
+    r"""|(?P<op>::|[-+*/<>=~!@#^&|`?]+|[().,\[\]:])"""
+)
+EXPRESSION_FIX = (
+    'write one read-only SQL expression over the table\'s columns, e.g. "NOT revoked" or '
+    '"coalesce(last_used_at, created_at)", or a plain column name'
+)
+
+
+def expression_problem(text: str) -> str | None:
+    """Why `text` is not one read-only SQL expression (None when it is): it goes into the checks'
+    statements verbatim, so anything that could end, extend or hide a statement is refused."""
+    if not text.strip():
+        return "is empty"
+    for bad, what in ((";", "`;` (one expression, never statements)"), ("--", "a comment (`--`)"),
+                      ("/*", "a comment (`/*`)"), ("\\", "a backslash"),
+                      ("%", "`%` (write mod(a, b), or starts_with(t, 'x') / strpos(t, 'x') > 0 for LIKE)")):
+        if bad in text:
+            return f"contains {what}"
+    depth, brackets, position = 0, 0, 0
+    tokens: list[tuple[str, str]] = []
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            piece = text[position:position + 10]
+            return f"cannot be read as an SQL expression at {piece!r} (unbalanced quote or dollar quoting?)"
+        position = match.end()
+        kind = match.lastgroup or ""
+        if kind != "space":
+            tokens.append((kind, match.group()))
+    for index, (kind, token) in enumerate(tokens):
+        following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+        if kind == "param":
+            return f"uses a parameter ({token}): write the value itself"
+        if kind == "word" and token.lower() in _STATEMENT_WORDS:
+            return (f"contains the keyword {token.upper()}: an expression never needs it (no subquery, no clause; "
+                    f'a column of that name is written quoted, "{token.lower()}")')
+        if kind in ("word", "quoted") and following == "(":
+            name = token.strip('"').lower() if kind == "quoted" else token.lower()
+            if _EFFECT_FUNCTION.fullmatch(name):
+                return f"calls {name}(), which does more than read rows"
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+            if depth < 0:
+                return "closes a parenthesis it did not open"
+        elif token in "[]":
+            brackets += 1 if token == "[" else -1
+        elif token == "," and depth == 0 and brackets == 0:
+            return "is a list (a comma outside parentheses): write one expression"
+    if depth or brackets:
+        return "leaves a parenthesis or bracket open"
+    return None
+
+
+def is_column(value: str) -> bool:
+    """A plain (optionally qualified) column name, quoted as an identifier; anything else is an expression."""
+    return bool(_IDENT.match(value))
+
 
 class Dataset(Model):
-    """A table and its columns: every str field names a column (or the table), except `not_columns`."""
+    """A table and its columns: every str field names a column (or the table), except `not_columns`;
+    the fields of `expression_fields` (flags and points in time) take a column or an SQL expression."""
 
     table: str
 
     not_columns: ClassVar[frozenset[str]] = frozenset()
+    expression_fields: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _identifiers(self) -> Dataset:
-        for key, value in self:
-            if isinstance(value, str) and key not in self.not_columns and not _IDENT.match(value):
-                raise rule_error(f"{key}: {value!r} is not a table or column name", "letters, digits and _ only")
-        return self
+    @field_validator("*")
+    @classmethod
+    def _identifiers(cls, value: object, info: ValidationInfo) -> object:
+        key = info.field_name or ""
+        if not isinstance(value, str) or key in cls.not_columns or _IDENT.match(value):
+            return value
+        if key in cls.expression_fields:
+            problem = expression_problem(value)
+            if problem is not None:
+                raise rule_error(f"{value!r} is neither a column name nor one SQL expression: it {problem}",
+                                 EXPRESSION_FIX)
+            return value
+        raise rule_error(f"{value!r} is not a table or column name", "letters, digits and _ only")
 
 
 class Payments(Dataset):
@@ -50,6 +148,8 @@ class Payments(Dataset):
     failed: list[str] = Field(["failed"], min_length=1, description="Status values that mean failed.")
     pending: list[str] = Field(["pending"], min_length=1, description="Status values that mean pending.")
 
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"created_at"})
+
 
 class Users(Dataset):
     """AUTH5 (users without a role) and SEC3 (dormant accounts: no login in 30 days, or never logged in
@@ -61,6 +161,8 @@ class Users(Dataset):
     last_login: str = "last_login"
     created_at: str = "created_at"
 
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"last_login", "created_at"})
+
 
 class Sessions(Dataset):
     """AUTH6: stale sessions and sessions per user."""
@@ -69,14 +171,18 @@ class Sessions(Dataset):
     user_id: str = "user_id"
     last_activity: str = "last_activity"
 
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"last_activity"})
+
 
 class AuthAttempts(Dataset):
     """SEC1: failed logins per IP."""
 
     table: str = "auth_attempts"
     ip: str = "ip_address"
-    success: str = Field("success", description="Boolean (or 0/1) column: false for a failed login.")
+    success: str = Field("success", description="Boolean (or 0/1) column or SQL expression: false for a failed login.")
     at: str = "timestamp"
+
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"success", "at"})
 
 
 class AuditLog(Dataset):
@@ -92,6 +198,8 @@ class AuditLog(Dataset):
     )
     allow: list[str] = Field([], description="Expected escalations: user ids or exact actions (e.g. nightly jobs).")
 
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"at"})
+
 
 class ApiKeys(Dataset):
     """SEC4: expired keys still active; keys unused for long (never used: counted from `created_at`)."""
@@ -102,7 +210,12 @@ class ApiKeys(Dataset):
     created_at: str = "created_at"
     expires_at: str = "expires_at"
     last_used: str = "last_used"
-    active: str = Field("is_active", description="Boolean (or 0/1) column: the key is accepted.")
+    active: str = Field(
+        "is_active",
+        description='Boolean (or 0/1) column or SQL expression true for an accepted key, e.g. "NOT revoked".',
+    )
+
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"created_at", "expires_at", "last_used", "active"})
 
 
 class ApiUsage(Dataset):
@@ -112,6 +225,8 @@ class ApiUsage(Dataset):
     user_id: str = "user_id"
     ip: str = "ip_address"
     at: str = "timestamp"
+
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"at"})
 
 
 class Bookings(Dataset):
@@ -127,6 +242,7 @@ class Bookings(Dataset):
     )
 
     not_columns: ClassVar[frozenset[str]] = frozenset({"business_hours", "timezone"})
+    expression_fields: ClassVar[frozenset[str]] = frozenset({"created_at"})
 
     @field_validator("business_hours")
     @classmethod

@@ -188,13 +188,13 @@ def test_sec2_honours_the_allow_list_case_and_the_time_window(
 def test_sec4_unused_key_fails_one_level_below(run_checks: RunChecks, stack: DemoStack) -> None:
     assert stack.postgres is not None
     stack.postgres.psql(
-        "INSERT INTO api_keys (id, user_id, name, created_at, last_used, expires_at, is_active) VALUES "
+        "INSERT INTO api_keys (id, user_id, name, created_at, last_used, expires_at, revoked) VALUES "
         "('fault-test-sec4-idle', 'usr-1', 'old widget', now() - interval '200 days', now() - interval '100 days', "
-        "now() + interval '30 days', true), "
-        "('fault-test-sec4-never', 'usr-1', 'never used', now() - interval '120 days', NULL, NULL, true), "
-        "('fault-test-sec4-new', 'usr-1', 'new, not used yet', now() - interval '1 day', NULL, NULL, true), "
+        "now() + interval '30 days', false), "
+        "('fault-test-sec4-never', 'usr-1', 'never used', now() - interval '120 days', NULL, NULL, false), "
+        "('fault-test-sec4-new', 'usr-1', 'new, not used yet', now() - interval '1 day', NULL, NULL, false), "
         "('fault-test-sec4-revoked', 'usr-1', 'revoked', now() - interval '400 days', NULL, "
-        "now() - interval '9 days', false)",
+        "now() - interval '9 days', true)",
         dbname=DATABASE,
     )
     try:
@@ -207,6 +207,39 @@ def test_sec4_unused_key_fails_one_level_below(run_checks: RunChecks, stack: Dem
         "fault-test-sec4-idle (user usr-1, last used "
     ), record["observed"]
     assert "fault-test-sec4-new" not in record["observed"] and "fault-test-sec4-revoked" not in record["observed"]
+
+
+def test_sec4_reads_flag_and_time_expressions(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
+) -> None:
+    """The demo's keys are revoked (`revoked = true`), not deactivated: `active: "NOT revoked"` declares
+    SEC4 for that schema; a time key takes an expression too; a wrong expression fails naming its key."""
+    env = env_file(data_env(
+        stack,
+        database("revoked", port(stack), {"api_keys": {"active": "NOT revoked"}}),
+        database("coalesced", port(stack), {"api_keys": {
+            "active": "CASE WHEN revoked THEN 0 ELSE 1 END",
+            "last_used": "coalesce(last_used, created_at)",
+        }}),
+        database("typo", port(stack), {"api_keys": {"active": "NOT revokd"}}),
+        database("not-a-flag", port(stack), {"api_keys": {"active": "coalesce(expires_at, created_at)"}}),
+        database("default", port(stack), {"api_keys": {}}),
+    ))
+    with broken(stack, "SEC4"):
+        run = run_checks("--diagnosis", "SEC4", env=env)
+    for name in ("revoked", "coalesced"):
+        record = run.assert_outcome("SEC4", name, "failed", category="security", severity="medium")
+        assert record["observed"] == "1 expired API key still active: fault-sec4-expired (user usr-1, expired 24.0 h ago)"
+    typo = run.assert_outcome("SEC4", "typo", "failed", category="security", severity="medium")
+    assert typo["observed"].startswith("expression `NOT revokd` of `data.api_keys.active` cannot be evaluated on "
+                                       'api_keys: column "revokd" does not exist'), typo["observed"]
+    assert typo["observed"].endswith("(environment-file key `data.api_keys.active`)")
+    flag = run.assert_outcome("SEC4", "not-a-flag", "failed", category="security", severity="medium")
+    assert flag["observed"].startswith("expression `coalesce(expires_at, created_at)` of `data.api_keys.active` is "
+                                       "timestamp with time zone, not a true/false flag")
+    default = run.assert_outcome("SEC4", "default", "failed", category="security", severity="medium")
+    assert default["observed"].startswith("column api_keys.is_active does not exist")
+    assert "Traceback" not in run.output
 
 
 # --- BIZ1: business hours ------------------------------------------------------------------------------
@@ -266,7 +299,7 @@ def test_a_wrong_mapping_fails_naming_the_key_to_fix(
     env = env_file(data_env(stack, database("booking", port(stack), {
         "payments": {"status": "stauts"},
         "users": {"table": "accounts"},
-        "api_keys": {"expires_at": "is_active"},
+        "api_keys": {"expires_at": "revoked"},
         "auth_attempts": {"success": "timestamp"},
     })))
     run = run_checks("--diagnosis", "PAY4,PAY5,AUTH5,SEC3,SEC4,SEC1", env=env)
@@ -281,7 +314,7 @@ def test_a_wrong_mapping_fails_naming_the_key_to_fix(
         assert record["observed"].startswith("table accounts does not exist in this database")
         assert "`data.users.table`" in record["observed"]
     sec4 = run.assert_outcome("SEC4", "booking", "failed", category="security", severity="medium")
-    assert sec4["observed"] == ("column api_keys.is_active is boolean, not a point in time "
+    assert sec4["observed"] == ("column api_keys.revoked is boolean, not a point in time "
                                 "(environment-file key `data.api_keys.expires_at`)")
     sec1 = run.assert_outcome("SEC1", "booking", "failed", category="security", severity="high")
     assert "not a true/false flag (environment-file key `data.auth_attempts.success`)" in sec1["observed"]

@@ -141,6 +141,42 @@ CASES = {
         MINIMAL + "severity_overrides: {AV1: urgent}\n",
         ["severity_overrides.AV1", "fix: use one of: critical, high, medium or low"],
     ),
+    "data mapping expression with a second statement": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      api_keys: {active: \"NOT revoked; DELETE FROM api_keys\"}\n",
+        ["line 8", "databases[0].data.api_keys.active", "is neither a column name nor one SQL expression",
+         "contains `;`", "fix: write one read-only SQL expression", "NOT revoked"],
+    ),
+    "data mapping expression hiding a statement in a comment": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      sessions:\n        last_activity: \"last_seen /* ) OR true */\"\n",
+        ["line 9", "databases[0].data.sessions.last_activity", "contains a comment"],
+    ),
+    "data mapping expression with a subquery": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      api_keys: {active: \"id IN (SELECT id FROM api_keys)\"}\n",
+        ["line 8", "databases[0].data.api_keys.active", "contains the keyword SELECT"],
+    ),
+    "data mapping expression that is a list": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      auth_attempts: {success: \"ok, 1\"}\n",
+        ["line 8", "databases[0].data.auth_attempts.success", "is a list"],
+    ),
+    "data mapping expression escaping its parentheses": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      bookings: {created_at: \"now()) OR (true\"}\n",
+        ["line 8", "databases[0].data.bookings.created_at", "closes a parenthesis it did not open"],
+    ),
+    "data mapping expression with an effect": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      payments: {created_at: \"created_at + pg_sleep(5)::text::interval\"}\n",
+        ["line 8", "databases[0].data.payments.created_at", "calls pg_sleep()"],
+    ),
+    "data mapping expression in a key that names a column only": (
+        MINIMAL + "databases:\n  - name: main\n    engine: postgresql\n    dsn: postgresql://db/app\n"
+        "    data:\n      api_keys: {user_id: \"lower(owner)\"}\n",
+        ["line 8", "databases[0].data.api_keys.user_id", "is not a table or column name"],
+    ),
 }
 
 

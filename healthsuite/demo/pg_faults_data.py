@@ -23,7 +23,7 @@ FAULTS: dict[str, str] = {
     "SEC1": "6 failed logins from 203.0.113.66 in the last hour (limit 5 per IP in 24 h)",
     "SEC2": "an `admin.role.grant` audit action by usr-2, who is not on the allow list, an hour ago",
     "SEC3": "two dormant users (one never logged in, one not for 45 days): 2 of 4 users (limit 20 %)",
-    "SEC4": "an API key that expired yesterday is still active",
+    "SEC4": "an API key that expired yesterday is not revoked (api_keys.revoked; demo.yaml: active: NOT revoked)",
     "SEC5": "101 API requests by usr-2 from 203.0.113.66 in the last 20 minutes (limit 100 per hour)",
     "BIZ1": "every appointment's created_at moved back 2 days: no booking in the last 24 h",
 }
@@ -78,9 +78,9 @@ _ROWS: dict[str, list[tuple[str, str]]] = {
     )],
     "SEC4": [(
         "api_keys",
-        "INSERT INTO api_keys (id, user_id, name, created_at, last_used, expires_at, is_active) VALUES "
+        "INSERT INTO api_keys (id, user_id, name, created_at, last_used, expires_at, revoked) VALUES "
         "('fault-sec4-expired', 'usr-1', 'retired integration', now() - interval '400 days', "
-        "now() - interval '2 days', now() - interval '1 day', true)",
+        "now() - interval '2 days', now() - interval '1 day', false)",
     )],
     "SEC5": [(
         "api_usage_logs",

@@ -154,7 +154,7 @@ CREATE INDEX idx_audit_logs_user ON audit_logs (user_id);
 CREATE TABLE api_keys (
     id text PRIMARY KEY, user_id text NOT NULL REFERENCES users(id), name text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(), last_used timestamptz, expires_at timestamptz,
-    is_active boolean NOT NULL DEFAULT true);
+    revoked boolean NOT NULL DEFAULT false);
 CREATE INDEX idx_api_keys_user ON api_keys (user_id);
 CREATE TABLE api_usage_logs (
     id text PRIMARY KEY, user_id text REFERENCES users(id), ip_address text,
@@ -190,8 +190,8 @@ INSERT INTO auth_attempts (id, email, ip_address, success) VALUES
     ('att-1', 'client@gmail.example', '198.51.100.7', true);
 INSERT INTO audit_logs (id, user_id, action, resource_type, ip_address) VALUES
     ('aud-1', 'usr-2', 'appointment.create', 'appointment', '198.51.100.7');
-INSERT INTO api_keys (id, user_id, name, last_used, expires_at, is_active) VALUES
-    ('key-1', 'usr-1', 'booking widget', now(), now() + interval '180 days', true);
+INSERT INTO api_keys (id, user_id, name, last_used, expires_at, revoked) VALUES
+    ('key-1', 'usr-1', 'booking widget', now(), now() + interval '180 days', false);
 INSERT INTO api_usage_logs (id, user_id, ip_address, response_time_ms) VALUES
     ('req-1', 'usr-2', '198.51.100.7', 42);
 INSERT INTO alembic_version (version_num) VALUES ('{ALEMBIC_HEAD}');

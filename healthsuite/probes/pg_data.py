@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,6 +34,7 @@ from ..data_model import (
     Payments,
     Sessions,
     Users,
+    is_column,
 )
 from ..lazy import lazy
 from .errors import ProbeError
@@ -227,6 +229,13 @@ def _resolve(
     columns: dict[str, sql.Composable] = {}
     for name, need in needs.items():
         column = getattr(dataset, name)
+        if not is_column(column):  # an SQL expression (validated when the file loaded): its type decides
+            expression, expression_problem, error = _expression(reader, key, dataset, name, need)
+            if expression_problem is not None or error is not None:
+                return table, expression_problem, error
+            assert expression is not None
+            kinds[name], columns[name] = expression
+            continue
         if column not in types:
             close = difflib.get_close_matches(column, list(types), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
@@ -253,6 +262,52 @@ def _resolve(
         kinds[name] = kind
         columns[name] = sql.Identifier(column)
     return _Table(key, dataset.table, kinds, columns), None, None
+
+
+# the type of a mapping's SQL expression is read without reading a row: pg_typeof is decided when the
+# statement is planned, and the outer join gives one row even for an empty table (a domain as its base type)
+
+
+_STATEMENT_ECHO = re.compile(r"\s*LINE \d+:.*?\^\.?")  # the server's echo of the statement, cut out
+
+
+def _expression(
+    reader: PgReader, key: str, dataset: Dataset, name: str, need: Need
+) -> tuple[tuple[Kind, sql.Composable] | None, MappingProblem | None, ProbeError | None]:
+    """(kind, the expression in parentheses), or why it cannot be read as `need` on the table."""
+    text = getattr(dataset, name)
+    what = f"expression `{text}` of `{key}.{name}`"
+    query = sql.SQL(
+        "SELECT b.typname, b.typcategory, format_type(b.oid, NULL) FROM "
+        "(SELECT pg_typeof(e)::oid AS oid FROM (SELECT 1) one LEFT JOIN (SELECT ({expr}) AS e FROM {table} LIMIT 0) x "
+        "ON true) r JOIN pg_type t ON t.oid = r.oid "
+        "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END"
+    ).format(expr=sql.SQL(text), table=sql.Identifier(*dataset.table.split(".")))
+    result = reader.query(query.as_string(None), label=f"type of {key}.{name}")
+    if result.error is not None:
+        # the session answered: the statement was refused for its expression (its words may read like any
+        # kind, e.g. `column ... does not exist`), unless it was cut, lost or not allowed
+        if reader.error is not None or result.error.kind in ("timeout", "reset", "permission_denied"):
+            return None, None, result.error
+        detail = _STATEMENT_ECHO.sub("", result.error.detail).strip()
+        return None, MappingProblem(
+            f"{key}.{name}",
+            f"{what} cannot be evaluated on {dataset.table}: {detail}",
+            f"correct `{key}.{name}`: one SQL expression over the columns of {dataset.table}, or a column name",
+        ), None
+    typname, category, shown = (str(v) for v in result.rows[0]) if result.rows else ("", "", "unknown")
+    kind = _kind(typname, category)
+    if need == "time" and kind not in _TIME_KINDS:
+        return None, MappingProblem(
+            f"{key}.{name}", f"{what} is {shown}, not a point in time",
+            f"make `{key}.{name}` a timestamptz, timestamp, date or ISO-8601 text expression",
+        ), None
+    if need == "flag" and kind not in _FLAG_KINDS:
+        return None, MappingProblem(
+            f"{key}.{name}", f"{what} is {shown}, not a true/false flag",
+            f"make `{key}.{name}` a boolean, integer 0/1 or text (true/false) expression",
+        ), None
+    return (kind, sql.SQL("({})").format(sql.SQL(text))), None, None
 
 
 # --- SQL fragments -------------------------------------------------------------------------------------
