@@ -48,22 +48,26 @@ def choose_environment(cli: str | None, environ: Mapping[str, str], ini: str | N
 
 
 def locate(value: str, environments_dir: Path, invocation_dir: Path) -> Path:
-    """`NAME` means `environments/NAME.yaml`; anything with a slash or a .yaml/.yml suffix is a path."""
+    """`NAME` means `environments/NAME.yaml` (of the rootdir, then of the directory pytest runs in);
+    anything with a slash or a .yaml/.yml suffix is a path (relative to the directory pytest runs in)."""
     if "/" in value or os.sep in value or value.endswith((".yaml", ".yml")):
         path = Path(value).expanduser()
         path = path if path.is_absolute() else invocation_dir / path
         if not path.is_file():
             raise EnvironmentFileError(f"{value}: environment file not found (looked at {path})")
         return path
-    path = environments_dir / f"{value}.yaml"
-    if not path.is_file():
-        available = sorted(p.stem for p in environments_dir.glob("*.yaml")) if environments_dir.is_dir() else []
-        hint = f"available: {', '.join(available)}" if available else f"no environment files in {environments_dir}"
-        raise EnvironmentFileError(
-            f"--env {value}: no environment named {value!r} ({path} does not exist); {hint}; "
-            "or pass a path: --env path/to/file.yaml"
-        )
-    return path
+    directories = list(dict.fromkeys([environments_dir, invocation_dir / "environments"]))
+    for directory in directories:
+        if (directory / f"{value}.yaml").is_file():
+            return directory / f"{value}.yaml"
+    available = sorted({p.stem for d in directories if d.is_dir() for p in d.glob("*.yaml")})
+    where = " nor ".join(str(d / f"{value}.yaml") for d in directories)
+    searched = " or ".join(map(str, directories))
+    hint = f"available: {', '.join(available)}" if available else f"no environment files in {searched}"
+    raise EnvironmentFileError(
+        f"--env {value}: no environment named {value!r} ({where} does not exist); {hint}; "
+        "or pass a path: --env path/to/file.yaml"
+    )
 
 
 # --- reading YAML with positions ------------------------------------------------------------------

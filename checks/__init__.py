@@ -1,0 +1,1 @@
+"""The shipped checks, one module per category; installed as the package `healthsuite_checks`."""
