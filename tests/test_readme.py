@@ -68,3 +68,15 @@ def test_the_benchmark_is_a_command() -> None:
 
     done = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--sizes" in done.stdout, done.stderr
+
+
+def test_the_demo_fault_list_names_every_fault() -> None:
+    """Every fault `python -m healthsuite.demo break` knows is described in the README's Set up section."""
+    from healthsuite.demo.stack import FAULTS  # noqa: PLC0415 - the demo's own list
+
+    setup = README[README.index("## Set up"):README.index("## Diagnoses")]
+    named = set(re.findall(r"\b[A-Z]+[0-9]+\b", setup))
+    for prefix, first, last in re.findall(r"\b([A-Z]+)([0-9]+)-(?:[A-Z]+)?([0-9]+)\b", setup):  # SEC1-SEC5
+        named |= {f"{prefix}{n}" for n in range(int(first), int(last) + 1)}
+    missing = [name for name in FAULTS if name not in named]
+    assert not missing, f"faults missing from the README's Set up section: {missing}"
