@@ -38,7 +38,11 @@ def test_every_user_has_a_role(postgres, probes, expect):
 @check("AUTH6", needs="data.sessions", plan=plans.on_database(session_counts))
 def test_sessions_are_cleaned_up_and_not_piling_up(postgres, probes, expect):
     observation = expect.reached(session_counts(probes.postgres(postgres), postgres, expect.threshold))
-    expect.finding(judge.session_counts(observation, max_stale_sessions=expect.threshold("max_stale_sessions")))
+    expect.finding(judge.session_counts(
+        observation,
+        max_stale_sessions=expect.threshold("max_stale_sessions"),
+        max_stale_share_pct=expect.threshold("max_stale_share_pct"),
+    ))
 
 
 # --- sign-in and tokens: runbook 000 §4 steps 1-2, error codes AUTH001/AUTH002; 002 "Authentication

@@ -20,7 +20,7 @@ import pytest
 from healthsuite.assessments import pg_data as judge
 from healthsuite.catalogue import load_catalogue
 from healthsuite.data_model import Bookings
-from healthsuite.demo.pg_faults_data import FAULTS, inject
+from healthsuite.demo.pg_faults_data import FAULTS, VARIANTS, inject
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 
 from .conftest import RunChecks
@@ -103,6 +103,7 @@ BROKEN = {
 
 def test_every_data_diagnosis_has_a_demo_fault() -> None:
     assert set(FAULTS) == set(DATA)
+    assert all(any(name.startswith(d) for d in DATA) for name in VARIANTS)
 
 
 def test_the_healthy_demo_passes_all_ten_then_all_faults_fail_and_undo_heals(
@@ -149,7 +150,25 @@ def test_auth6_fails_on_stale_sessions_over_a_small_threshold(
     record = run.assert_outcome("AUTH6", "booking", "failed", category="auth", severity="low")
     assert record["observed"].startswith("3 stale sessions (no activity for 7 days), oldest idle 10 days; ")
     assert "no user with more than 100 sessions" in record["observed"]
+    assert record["observed"].endswith("; 10.3 % of 29 sessions stale: the stale count exceeds its limit (3 > 2); "
+                                       "the share is within (10.3 % <= 20 %)"), record["observed"]
     assert "stale sessions are not being cleaned up" in record["message"]
+
+
+def test_auth6_fails_on_the_stale_share_of_a_small_platform(run_checks: RunChecks, stack: DemoStack) -> None:
+    """400 sessions, 160 (40 %) stale: under the count limit of 1000, over the share limit of 20 %."""
+    with broken(stack, "AUTH6SHARE"):
+        run = run_checks("--diagnosis", "AUTH6")
+    record = run.assert_outcome("AUTH6", "booking", "failed", category="auth", severity="low")
+    observed = record["observed"]
+    assert observed.startswith("160 stale sessions (no activity for 7 days), oldest idle 10 days; "), observed
+    assert observed.endswith(
+        "; 40 % of 400 sessions stale: the stale share exceeds its limit (40 % > 20 %); the count is within "
+        "(160 <= 1000)"
+    ), observed
+    assert "no user with more than 20 sessions active in the last 24 h" in observed
+    assert "stale sessions are not being cleaned up" in record["message"]
+    assert "at most 20 % of sessions without activity for 7 days" in record["expected"]
 
 
 def test_sec2_honours_the_allow_list_case_and_the_time_window(

@@ -173,23 +173,44 @@ def roleless_users(obs: RolelessUsers) -> Finding:
     )
 
 
-def session_counts(obs: SessionCounts, *, max_stale_sessions: float) -> Finding:
-    """AUTH6: stale sessions under `max_stale_sessions`; no user with more sessions active in the window
+def session_counts(obs: SessionCounts, *, max_stale_sessions: float, max_stale_share_pct: float) -> Finding:
+    """AUTH6: stale sessions at most `max_stale_sessions` (large platforms) and at most
+    `max_stale_share_pct` of all sessions (small ones); no user with more sessions active in the window
     than `max_sessions_per_user`."""
     if (found := mapping_problem(obs, "the sessions")) is not None:
         return found
     days = _n(obs.stale_after_days)
-    stale_ok = obs.stale <= max_stale_sessions
-    stale_observed = f"{_plural(obs.stale, 'stale session')} (no activity for {days} days)"
+    share = 100 * obs.stale / obs.total if obs.total else 0.0
+    count_ok = obs.stale <= max_stale_sessions
+    share_ok = share <= max_stale_share_pct
+    count_observed = f"{_plural(obs.stale, 'stale session')} (no activity for {days} days)"
     if obs.stale and obs.oldest_stale_age_s is not None:
-        stale_observed += f", oldest idle {_age(obs.oldest_stale_age_s)}"
+        count_observed += f", oldest idle {_age(obs.oldest_stale_age_s)}"
+    cleanup = f"stale sessions are not being cleaned up (000 §4 Solution B deletes those idle for {days} days)"
     stale = Finding(
-        ok=stale_ok,
-        observed=stale_observed,
+        ok=count_ok,
+        observed=count_observed,
         expected=f"at most {_n(max_stale_sessions)} sessions without activity for {days} days",
-        meaning="" if stale_ok else "stale sessions are not being cleaned up (000 §4 Solution B deletes those idle "
-        f"for {days} days)",
+        meaning="" if count_ok else cleanup,
         facts={"stale_sessions": obs.stale, "oldest_stale_age_s": obs.oldest_stale_age_s},
+    )
+    share_observed = f"{_pct(share)} of {_plural(obs.total, 'session')} stale"
+    count_vs = f"{obs.stale} > {_n(max_stale_sessions)}" if not count_ok else f"{obs.stale} <= {_n(max_stale_sessions)}"
+    share_vs = f"{_pct(share)} > {_pct(max_stale_share_pct)}" if not share_ok else (
+        f"{_pct(share)} <= {_pct(max_stale_share_pct)}"
+    )
+    if not count_ok and not share_ok:
+        share_observed += f": the stale count ({count_vs}) and share ({share_vs}) both exceed their limits"
+    elif not count_ok:
+        share_observed += f": the stale count exceeds its limit ({count_vs}); the share is within ({share_vs})"
+    elif not share_ok:
+        share_observed += f": the stale share exceeds its limit ({share_vs}); the count is within ({count_vs})"
+    stale_share = Finding(
+        ok=share_ok,
+        observed=share_observed,
+        expected=f"at most {_pct(max_stale_share_pct)} of sessions without activity for {days} days",
+        meaning="" if share_ok or not count_ok else cleanup,
+        facts={"sessions": obs.total, "stale_share_pct": round(share, 2)},
     )
     busy = obs.busy_users
     limit = _n(obs.max_sessions_per_user)
@@ -209,7 +230,7 @@ def session_counts(obs: SessionCounts, *, max_stale_sessions: float) -> Finding:
         "request, or an account shared or abused; check that client and the audit log",
         facts={"busy_users": busy.count, "examples": [dict(r) for r in busy.examples]},
     )
-    finding = combine([stale, per_user])
+    finding = combine([stale, per_user, stale_share])  # the share last: observed reads count, users, share
     return replace(finding, facts={**_facts(obs), **finding.facts})
 
 

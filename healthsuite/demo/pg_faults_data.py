@@ -28,6 +28,13 @@ FAULTS: dict[str, str] = {
     "BIZ1": "every appointment's created_at moved back 2 days: no booking in the last 24 h",
 }
 
+# More faults of a diagnosis whose case the one above does not show, made with `inject(name, ...)` as well
+# (not part of the demo's `--break`, which has one fault per diagnosis):
+VARIANTS: dict[str, str] = {
+    "AUTH6SHARE": "a small platform's sessions: 400, of which 160 (40 %; limit 20 %) idle for 10 days, a count "
+    "under the limit of 1000; no user over 20 sessions in the last 24 h",
+}
+
 # diagnosis -> (table, INSERT) in insertion order; ids start with fault-<diagnosis lower-case>-
 _ROWS: dict[str, list[tuple[str, str]]] = {
     "PAY4": [(
@@ -55,6 +62,16 @@ _ROWS: dict[str, list[tuple[str, str]]] = {
         "FROM generate_series(1, 25) AS i "
         "UNION ALL SELECT 'fault-auth6-stale-' || i, 'usr-1', now() - interval '10 days', now() - interval '10 days' "
         "FROM generate_series(1, 3) AS i",
+    )],
+    "AUTH6SHARE": [(
+        "user_sessions",  # with the demo's one session: 400 sessions, 160 stale; the others 2-3 days old
+        "INSERT INTO user_sessions (id, user_id, created_at, last_activity) "
+        "SELECT 'fault-auth6share-stale-' || i, CASE WHEN i % 2 = 0 THEN 'usr-1' ELSE 'usr-2' END, "
+        "now() - interval '30 days', now() - interval '10 days' - i * interval '1 minute' "
+        "FROM generate_series(1, 160) AS i "
+        "UNION ALL SELECT 'fault-auth6share-idle-' || i, CASE WHEN i % 2 = 0 THEN 'usr-1' ELSE 'usr-2' END, "
+        "now() - interval '3 days', now() - interval '2 days' - i * interval '1 minute' "
+        "FROM generate_series(1, 239) AS i",
     )],
     "SEC1": [(
         "auth_attempts",
@@ -129,9 +146,9 @@ def _age_bookings(server: PostgresServer, dbname: str) -> Callable[[], None]:
 
 
 def inject(diagnosis: str, server: PostgresServer, dbname: str) -> Callable[[], None]:
-    """Make the fault of `diagnosis` real in `dbname`; returns what undoes it completely."""
+    """Make the fault of `diagnosis` (or a VARIANTS name) real in `dbname`; returns what undoes it completely."""
     if diagnosis == "BIZ1":
         return _age_bookings(server, dbname)
     if diagnosis not in _ROWS:
-        raise ValueError(f"no data fault for {diagnosis}; faults: {', '.join(FAULTS)}")
+        raise ValueError(f"no data fault for {diagnosis}; faults: {', '.join([*FAULTS, *VARIANTS])}")
     return _insert_rows(server, dbname, diagnosis)

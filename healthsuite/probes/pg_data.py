@@ -106,6 +106,7 @@ class SessionCounts(DataObservation):
     stale_after_days: float
     window_h: float
     max_sessions_per_user: float
+    total: int = 0  # every session of the table
     stale: int = 0
     oldest_stale_age_s: float | None = None
     busy_users: Listing = Listing()  # users with more sessions active in the window than the limit
@@ -514,7 +515,8 @@ def roleless_users(reader: PgReader, users: Users) -> RolelessUsers:
 def session_counts(
     reader: PgReader, sessions: Sessions, *, stale_after_days: float, window_h: float, max_sessions_per_user: float
 ) -> SessionCounts:
-    """AUTH6: stale sessions, and users with more sessions active in the window than the limit (000 §4)."""
+    """AUTH6: stale sessions among all sessions, and users with more sessions active in the window than the
+    limit (000 §4)."""
     table, problem, error = _resolve(
         reader, "data.sessions", sessions, {"user_id": "any", "last_activity": "time"}
     )
@@ -526,10 +528,11 @@ def session_counts(
         return SessionCounts(**base, problem=problem, error=error)
     stale, error = _scalars(
         reader,
-        sql.SQL("SELECT count(*), max({age}) FROM {t} WHERE {old}").format(
-            age=_age_s(table, "last_activity"), t=table.ident, old=_older(table, "last_activity")
+        sql.SQL("SELECT count(*) FILTER (WHERE {old}), max({age}) FILTER (WHERE {old2}), count(*) FROM {t}").format(
+            age=_age_s(table, "last_activity"), t=table.ident, old=_older(table, "last_activity"),
+            old2=_older(table, "last_activity"),
         ),
-        (stale_after_days * 24,),
+        (stale_after_days * 24, stale_after_days * 24),
         "AUTH6 stale sessions",
     )
     if error is not None:
@@ -547,7 +550,7 @@ def session_counts(
         "AUTH6 sessions per user",
     )
     return SessionCounts(
-        **base, stale=int(stale[0] or 0) if stale else 0,
+        **base, stale=int(stale[0] or 0) if stale else 0, total=int(stale[2] or 0) if stale else 0,
         oldest_stale_age_s=float(stale[1]) if stale and stale[1] is not None else None, busy_users=busy, error=error,
     )
 
