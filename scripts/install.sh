@@ -83,11 +83,15 @@ if [ ! -x .venv/bin/python ]; then
   echo "install: python3 -m venv .venv"
   python3 -m venv .venv
 fi
-# the project is installed again only when what pip reads from it changed (pyproject.toml) or the
-# virtualenv cannot import it: an editable install sees the sources' changes by itself
+# the project is installed again only when what pip reads from it changed (pyproject.toml: the
+# dependencies, the packages, the pytest11 entry point) or the virtualenv lacks what it installs (the
+# package, the shipped checks, the entry point pytest loads the plugin by): an editable install sees
+# the sources' changes by itself
 stamp=.venv/.healthsuite-installed
 wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -c 'import sys; print(sys.version)' | head -n 1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && .venv/bin/python -c "import healthsuite" 2>/dev/null; then
+installed_check='import healthsuite, healthsuite_checks, importlib.metadata as m
+assert any(ep.value == "healthsuite.plugin" for ep in m.entry_points(group="pytest11"))'
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && .venv/bin/python -c "$installed_check" 2>/dev/null; then
   echo "install: .venv is up to date with pyproject.toml (pip skipped)"
 else
   echo "install: pip install -e .[test]"
