@@ -1,6 +1,7 @@
 """Business: bookings keep coming in while the business is open (BIZ1), a silent-failure detector read
 from the declared `data.bookings` table. Runbook 001 "Monitoring Automation > Automated Daily Report"
-(daily-report.sh's booking counts). Outside the declared business hours the check is skipped."""
+(daily-report.sh's booking counts). The last few hours (thresholds.BIZ1.window_h) are judged on their
+open business hours; the check is skipped only when none of them is open."""
 
 from datetime import UTC, datetime
 
@@ -14,22 +15,26 @@ from healthsuite.probes import pg_data
 
 def recent_bookings(db, postgres, threshold):
     """What the check reads (the plan runs it on the probe pool first: healthsuite.plans.on_database);
-    nothing outside business hours, when the check skips."""
-    if not judge.business_hours(postgres.data.bookings, datetime.now(UTC)).open:
+    nothing when the whole window is closed, when the check skips."""
+    window = judge.booking_window(postgres.data.bookings, datetime.now(UTC), threshold("window_h"))
+    if not window.open:
         return None
     return pg_data.recent_bookings(db, postgres.data.bookings, window_h=threshold("window_h"))
 
 
 @check("BIZ1", needs="data.bookings", plan=plans.on_database(recent_bookings))
 def test_bookings_were_made_during_business_hours(postgres, probes, expect):
-    bookings = postgres.data.bookings
-    hours = judge.business_hours(bookings, datetime.now(UTC))
-    if hours.problem is not None:
-        expect.finding(hours.problem)
-    if not hours.open:
-        pytest.skip(judge.outside_hours_reason(hours))
+    bookings, window_h = postgres.data.bookings, expect.threshold("window_h")
+    window = judge.booking_window(bookings, datetime.now(UTC), window_h)
+    if window.problem is not None:
+        expect.finding(window.problem)
+    if not window.open:
+        pytest.skip(judge.outside_hours_reason(window))
     observation = recent_bookings(probes.postgres(postgres), postgres, expect.threshold)
     if observation is None:  # the window closed since
-        pytest.skip(judge.outside_hours_reason(judge.business_hours(bookings, datetime.now(UTC))))
+        pytest.skip(judge.outside_hours_reason(judge.booking_window(bookings, datetime.now(UTC), window_h)))
     expect.reached(observation)
-    expect.finding(judge.recent_bookings(observation, hours, min_bookings=expect.threshold("min_bookings")))
+    window = judge.booking_window(bookings, observation.now, window_h)  # the window the database counted
+    if not window.open:
+        pytest.skip(judge.outside_hours_reason(window))
+    expect.finding(judge.recent_bookings(observation, window, min_bookings=expect.threshold("min_bookings")))

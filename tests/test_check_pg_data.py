@@ -22,6 +22,8 @@ from healthsuite.catalogue import load_catalogue
 from healthsuite.data_model import Bookings
 from healthsuite.demo.pg_faults_data import FAULTS, VARIANTS, inject
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
+from healthsuite.probes import pg_data
+from healthsuite.probes.pgreader import PgReader
 
 from .conftest import RunChecks
 
@@ -82,7 +84,7 @@ HEALTHY = {
     "SEC3": "0 of 2 users dormant (0 %",
     "SEC4": "no expired key active, no active key unused for 90 days",
     "SEC5": "no user+IP over 100 requests in the last 1 h",
-    "BIZ1": "1 booking created in the last 24 h (business hours open:",
+    "BIZ1": "1 booking created in the open business hours of the last 4 h: ",
 }
 
 BROKEN = {
@@ -97,7 +99,7 @@ BROKEN = {
     "fault-sec3-gone (last login ",
     "SEC4": "1 expired API key still active: fault-sec4-expired (user usr-1, expired 24.0 h ago)",
     "SEC5": "1 user+IP pair with more than 100 API requests in the last 1 h: usr-2 from 203.0.113.66 (101)",
-    "BIZ1": "0 bookings created in the last 24 h (business hours open:",
+    "BIZ1": "0 bookings created in the open business hours of the last 4 h: ",
 }
 
 
@@ -278,11 +280,74 @@ def test_biz1_is_skipped_outside_business_hours_and_fails_on_an_unknown_zone(
     closed = run.assert_outcome("BIZ1", "closed", "skipped", category="business", severity="low")
     day = judge.describe_days([another_day])
     assert closed["message"].startswith(f"outside business hours (08:00-18:00 UTC, {day}; now ")
-    assert closed["message"].endswith("): no bookings expected")
+    assert closed["message"].endswith(", none of the last 4 h open): no bookings expected")
     bad = run.assert_outcome("BIZ1", "badzone", "failed", category="business", severity="low")
     assert bad["observed"].startswith("time zone 'Mars/Olympus_Mons' cannot be loaded (environment-file key "
                                       "`data.bookings.timezone`)")
     assert "tzdata" in bad["message"]
+
+
+BIZ1_ROWS = "fault-test-biz1-%"
+
+
+@pytest.fixture
+def monday_bookings(stack: DemoStack) -> Iterator[PgReader]:
+    """Bookings of Monday 2026-11-23 (Africa/Johannesburg) at 08:00, 08:30 and 09:00 in the demo's database,
+    and a reader as the checks' monitoring role: BIZ1's window is placed in time by the probe's `now`."""
+    assert stack.postgres is not None
+    stack.postgres.psql(
+        "INSERT INTO appointments (id, tenant_id, scheduled_time, status, created_at) "
+        "SELECT 'fault-test-biz1-' || i, 'instylehairboutique', now(), 'confirmed', "
+        "timestamptz '2026-11-23 08:00+02' + (i - 1) * interval '30 minutes' FROM generate_series(1, 3) AS i",
+        dbname=DATABASE,
+    )
+    reader = PgReader(stack.postgres.dsn(MONITOR_ROLE, stack.pg_password, DATABASE), 5)
+    try:
+        yield reader
+    finally:
+        reader.close()
+        stack.postgres.psql(f"DELETE FROM appointments WHERE id LIKE '{BIZ1_ROWS}'", dbname=DATABASE)
+
+
+@pytest.mark.parametrize(
+    ("local_now", "judged", "count"),
+    [
+        ("2026-11-23 15:00", "Mon 11:00-15:00", 0),  # bookings stopped 6 h ago, inside business hours: fails
+        ("2026-11-23 11:00", "Mon 08:00-11:00", 3),  # the window opened at 08:00: only its open part counts
+        ("2026-11-23 08:45", "Mon 08:00-08:45", 2),
+        ("2026-11-23 20:00", "Mon 16:00-18:00", 0),  # closed since 18:00: the last open hours are judged
+    ],
+)
+def test_biz1_judges_the_open_hours_of_its_window(
+    monday_bookings: PgReader, local_now: str, judged: str, count: int
+) -> None:
+    bookings = Bookings(business_hours="08:00-18:00", timezone="Africa/Johannesburg", days=[1, 2, 3, 4, 5, 6])
+    now = datetime.fromisoformat(local_now + "+02:00")
+    window = judge.booking_window(bookings, now, 4)
+    assert window.open and window.judged == judged
+    observation = pg_data.recent_bookings(monday_bookings, bookings, window_h=4, now=now)
+    assert observation.error is None and observation.problem is None, observation
+    assert observation.now == now
+    finding = judge.recent_bookings(observation, judge.booking_window(bookings, observation.now, 4), min_bookings=1)
+    assert finding.ok is (count >= 1)
+    assert finding.observed == (
+        f"{count} booking{'' if count == 1 else 's'} created in the open business hours of the last 4 h: {judged} "
+        f"(now Mon {local_now[-5:]}; business hours 08:00-18:00 Africa/Johannesburg, Mon-Sat)"
+    )
+    assert finding.expected == (
+        f"at least 1 booking created in the open business hours of the last 4 h ({judged} Africa/Johannesburg)"
+    )
+
+
+def test_biz1_window_closed_all_along_is_not_judged() -> None:
+    bookings = Bookings(business_hours="08:00-18:00", timezone="Africa/Johannesburg", days=[1, 2, 3, 4, 5, 6])
+    sunday = datetime.fromisoformat("2026-11-22 12:00+02:00")
+    assert not judge.booking_window(bookings, sunday, 4).open
+    early_monday = datetime.fromisoformat("2026-11-23 03:00+02:00")  # Saturday closed at 18:00
+    assert not judge.booking_window(bookings, early_monday, 4).open
+    night = Bookings(business_hours="22:00-06:00", timezone="UTC", days=[5])
+    window = judge.booking_window(night, datetime.fromisoformat("2026-11-28 01:30+00:00"), 4)
+    assert window.judged == "Fri 22:00-Sat 01:30"
 
 
 @pytest.mark.parametrize(
@@ -412,6 +477,7 @@ def test_other_column_types_are_read_sensibly(
             "bookings": {"business_hours": "00:00-24:00", "days": [1, 2, 3, 4, 5, 6, 7]},
         }, dbname=TYPES_DB),
         database("empty", port(stack), {"payments": {"table": "public.no_payments"}}, dbname=TYPES_DB),
+        thresholds={"BIZ1": {"window_h": 24}},  # a date column: today's booking is at 00:00 UTC
     ))
     run = run_checks("--diagnosis", "PAY4,SEC1,SEC4,BIZ1", env=env)
     pay4 = run.assert_outcome("PAY4", "types", "failed", category="payments", severity="high")

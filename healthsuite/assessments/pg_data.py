@@ -452,25 +452,94 @@ def business_hours(bookings: Bookings, now: datetime) -> BusinessHours:
     return BusinessHours(is_open, description, f"{_DAY_NAMES[today - 1]} {local:%H:%M}")
 
 
-def recent_bookings(obs: RecentBookings, hours: BusinessHours, *, min_bookings: float) -> Finding:
-    """BIZ1 (while business hours are open): at least `min_bookings` bookings in the window."""
-    window = _window(obs.window_h)
-    expected = f"at least {_plural(int(min_bookings), 'booking')} created in the last {window} during business hours"
-    if (found := mapping_problem(obs, "the bookings")) is not None:
-        return found
-    ok = obs.count >= min_bookings
-    return Finding(
-        ok=ok,
-        observed=f"{_plural(obs.count, 'booking')} created in the last {window} (business hours open: "
-        f"{hours.local_now} local, {hours.description})",
-        expected=expected,
-        meaning="" if ok else "no bookings are being recorded although the business is open: the booking flow may "
-        "be failing silently (pages load, submissions or payments fail)",
-        facts=_facts(obs, bookings=obs.count, business_hours=hours.description, local_now=hours.local_now),
+@dataclass(frozen=True)
+class BookingWindow:
+    """The last `window_h` hours before `now` and their open part under the declared business hours:
+    the hours BIZ1 judges (none open: the check is skipped)."""
+
+    window_h: float
+    intervals: tuple[tuple[datetime, datetime], ...]  # open parts, [start, end) UTC-aware, oldest first
+    judged: str  # Mon 10:00-14:00 (local; ", " between parts)
+    description: str  # 08:00-18:00 Africa/Johannesburg, Mon-Sat
+    local_now: str  # Mon 14:00
+    timezone: str
+    problem: Finding | None = None  # the time zone cannot be loaded
+
+    @property
+    def open(self) -> bool:
+        return bool(self.intervals)
+
+    def holds(self, moment: datetime) -> bool:
+        return any(start <= moment < end for start, end in self.intervals)
+
+
+def booking_window(bookings: Bookings, now: datetime, window_h: float) -> BookingWindow:
+    """The open minutes of the declared business hours in the `window_h` hours up to `now` (aware), as
+    intervals: the whole window when it is all open, its open part otherwise, nothing when all closed."""
+    hours = business_hours(bookings, now)
+    if hours.problem is not None:
+        return BookingWindow(window_h, (), "", hours.description, hours.local_now, bookings.timezone, hours.problem)
+    zone = ZoneInfo(bookings.timezone)
+    minute = timedelta(minutes=1)
+    end = now.replace(second=0, microsecond=0)
+    moment = (now - timedelta(hours=window_h)).replace(second=0, microsecond=0)
+    intervals: list[tuple[datetime, datetime]] = []
+    while moment <= end:
+        if business_hours(bookings, moment).open:
+            if intervals and intervals[-1][1] == moment:
+                intervals[-1] = (intervals[-1][0], moment + minute)
+            else:
+                intervals.append((moment, moment + minute))
+        moment += minute
+    # the window's own bounds: it starts window_h before now and ends at now
+    first = now - timedelta(hours=window_h)
+    bounded = tuple((max(a, first), min(b, now)) for a, b in intervals if min(b, now) > max(a, first))
+    return BookingWindow(
+        window_h, bounded, ", ".join(_describe_interval(a, b, zone) for a, b in bounded), hours.description,
+        hours.local_now, bookings.timezone,
     )
 
 
-def outside_hours_reason(hours: BusinessHours) -> str:
-    """The skip reason of BIZ1 outside business hours."""
-    return f"outside business hours ({hours.description}; now {hours.local_now}): no bookings expected"
+def _describe_interval(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """Mon 10:00-14:00, or Fri 22:00-Sat 02:00 across midnight (local time)."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    first = f"{_DAY_NAMES[a.isoweekday() - 1]} {a:%H:%M}"
+    if a.date() == b.date():
+        return f"{first}-{b:%H:%M}"
+    if b.time() == datetime.min.time() and (b - a) <= timedelta(days=1):
+        return f"{first}-24:00"
+    return f"{first}-{_DAY_NAMES[b.isoweekday() - 1]} {b:%H:%M}"
 
+
+def recent_bookings(obs: RecentBookings, window: BookingWindow, *, min_bookings: float) -> Finding:
+    """BIZ1 (some of the window open): at least `min_bookings` bookings in the window's open hours."""
+    span = _window(window.window_h)
+    expected = (
+        f"at least {_plural(int(min_bookings), 'booking')} created in the open business hours of the last {span} "
+        f"({window.judged} {window.timezone})"
+    )
+    if (found := mapping_problem(obs, "the bookings")) is not None:
+        return found
+    count = sum(n for minute, n in obs.per_minute if window.holds(minute))
+    ok = count >= min_bookings
+    return Finding(
+        ok=ok,
+        observed=f"{_plural(count, 'booking')} created in the open business hours of the last {span}: "
+        f"{window.judged} (now {window.local_now}; business hours {window.description})",
+        expected=expected,
+        meaning="" if ok else "no bookings are being recorded although the business was open: the booking flow may "
+        "be failing silently (pages load, submissions or payments fail)",
+        facts=_facts(
+            obs, bookings=count, bookings_in_window=obs.count, judged_hours=window.judged,
+            judged_intervals=[[a.isoformat(), b.isoformat()] for a, b in window.intervals],
+            business_hours=window.description, local_now=window.local_now,
+        ),
+    )
+
+
+def outside_hours_reason(window: BookingWindow) -> str:
+    """The skip reason of BIZ1 when none of its window is open."""
+    return (
+        f"outside business hours ({window.description}; now {window.local_now}, none of the last "
+        f"{_window(window.window_h)} open): no bookings expected"
+    )

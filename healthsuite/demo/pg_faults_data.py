@@ -3,7 +3,7 @@ booking database, written as the superuser.
 
 Every inserted row's id starts with `fault-<diagnosis>-`, so the undo deletes exactly those (and an
 injection first clears leftovers of an earlier one). BIZ1 moves every appointment's `created_at` back
-2 days and its undo writes the remembered values back, row by row.
+6 hours and its undo writes the remembered values back, row by row.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ FAULTS: dict[str, str] = {
     "SEC3": "two dormant users (one never logged in, one not for 45 days): 2 of 4 users (limit 20 %)",
     "SEC4": "an API key that expired yesterday is not revoked (api_keys.revoked; demo.yaml: active: NOT revoked)",
     "SEC5": "101 API requests by usr-2 from 203.0.113.66 in the last 20 minutes (limit 100 per hour)",
-    "BIZ1": "every appointment's created_at moved back 2 days: no booking in the last 24 h",
+    "BIZ1": "every appointment's created_at moved back 6 hours: bookings stopped 6 h ago, inside business hours "
+    "(the demo is always open; BIZ1 judges the last 4)",
 }
 
 # More faults of a diagnosis whose case the one above does not show, made with `inject(name, ...)` as well
@@ -130,7 +131,7 @@ def _insert_rows(server: PostgresServer, dbname: str, diagnosis: str) -> Callabl
 def _age_bookings(server: PostgresServer, dbname: str) -> Callable[[], None]:
     with _connect(server, dbname) as conn, conn.transaction():
         rows = conn.execute("SELECT id, created_at FROM appointments ORDER BY id FOR UPDATE").fetchall()
-        conn.execute("UPDATE appointments SET created_at = created_at - interval '2 days'")
+        conn.execute("UPDATE appointments SET created_at = created_at - interval '6 hours'")
     ids = [row[0] for row in rows]
     times = [row[1] for row in rows]
 

@@ -151,7 +151,12 @@ class HeavyApiUse(DataObservation):
 @dataclass(frozen=True, kw_only=True)
 class RecentBookings(DataObservation):
     window_h: float
-    count: int = 0
+    now: datetime | None = None  # the database's now() (or the probe's `now`): the window ends there
+    per_minute: tuple[tuple[datetime, int], ...] = ()  # bookings of the window by minute, oldest first
+
+    @property
+    def count(self) -> int:
+        return sum(count for _, count in self.per_minute)
 
 
 # --- resolving a dataset against the catalog ------------------------------------------------------------
@@ -730,16 +735,30 @@ def heavy_api_use(reader: PgReader, usage: ApiUsage, *, window_h: float, limit: 
     return HeavyApiUse(**base, pairs=listing, error=error)
 
 
-def recent_bookings(reader: PgReader, bookings: Bookings, *, window_h: float) -> RecentBookings:
-    """BIZ1: bookings created in the window (001 daily-report.sh's `today_bookings`)."""
+def recent_bookings(
+    reader: PgReader, bookings: Bookings, *, window_h: float, now: datetime | None = None
+) -> RecentBookings:
+    """BIZ1: bookings created in the last `window_h` hours, counted by minute (at most 60 rows an hour),
+    so that the assessment judges the open business hours among them (001 daily-report.sh's
+    `today_bookings`). The window ends at the database's now(), or at `now` when given (tests)."""
     table, problem, error = _resolve(reader, "data.bookings", bookings, {"created_at": "time"})
     base: dict[str, Any] = {"dataset": table.key, "table": bookings.table, "window_h": window_h}
     if problem or error:
         return RecentBookings(**base, problem=problem, error=error)
-    row, error = _scalars(
-        reader,
-        sql.SQL("SELECT count(*) FROM {t} WHERE {w}").format(t=table.ident, w=_newer(table, "created_at")),
+    anchor = sql.SQL("now()") if now is None else sql.SQL("{}::timestamptz").format(sql.Literal(now.isoformat()))
+    created = _as_timestamptz(table, "created_at")
+    result = reader.query(
+        sql.SQL(
+            "SELECT {now}, array_agg(m ORDER BY m), array_agg(c ORDER BY m) FROM (SELECT date_trunc('minute', {c}) "
+            "AS m, count(*) AS c FROM {t} WHERE {c} > {now} - %s * interval '1 hour' AND {c} <= {now} GROUP BY 1) x"
+        ).format(now=anchor, c=created, t=table.ident).as_string(None),
         (window_h,),
-        "BIZ1 recent bookings",
+        label="BIZ1 recent bookings",
+        max_rows=1,
     )
-    return RecentBookings(**base, count=int(row[0] or 0) if row else 0, error=error)
+    if result.error is not None or not result.rows:
+        return RecentBookings(**base, error=result.error)
+    at, minutes, counts = result.rows[0]
+    return RecentBookings(
+        **base, now=at, per_minute=tuple(zip(minutes or (), (int(c) for c in counts or ()), strict=True))
+    )
