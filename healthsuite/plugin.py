@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import gc
@@ -34,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
 from . import protocol
@@ -216,6 +218,46 @@ def _diagnosis_filter(config: pytest.Config) -> set[str]:
             f"--diagnosis: unknown diagnosis ID {', '.join(hints)}; IDs are listed in docs/DIAGNOSES.md"
         )
     return wanted
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own, which loads the conftest.py files of the rootdir
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    _rootdir_without_option_values(early_config, args)
+
+
+def _rootdir_without_option_values(config: pytest.Config, args: list[str]) -> None:
+    """Decide the rootdir and configuration file again, now that healthsuite's options are known.
+
+    pytest decides them before it loads plugins (pytest #8846): the value of `--env /path/prod.yaml`
+    or `--reports-dir /existing/dir` then reads as a test path, and the rootdir and configuration
+    become that path's (from this checkout: its pyproject.toml left out, testpaths and markers with
+    it, and every test of the directory collected). Decided again from the real test paths, they are
+    what `--env=/path/prod.yaml` gives. The right file's addopts replace the wrong one's (its `-p`
+    plugins loaded here); its minversion is checked; its `pythonpath` and `required_plugins` are not
+    applied (the wrong file's were)."""
+    ns = config.known_args_namespace
+    rootpath, inipath, inicfg, ignored = determine_setup(
+        inifile=ns.inifilename, override_ini=ns.override_ini, args=ns.file_or_dir,
+        rootdir_cmd_arg=ns.rootdir or None, invocation_dir=config.invocation_params.dir,
+    )
+    if (rootpath, inipath) == (config.rootpath, config.inipath):
+        return
+    wrong_addopts = list(config.getini("addopts"))
+    if wrong_addopts and args[: len(wrong_addopts)] == wrong_addopts:
+        del args[: len(wrong_addopts)]
+    config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
+    config._ignored_config_files = ignored
+    config._inicache.clear()
+    config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+    addopts = list(config.getini("addopts"))
+    args[:0] = addopts
+    config.pluginmanager.consider_preparse(addopts, exclude_only=False)
+    config.known_args_namespace = config._parser.parse_known_args(
+        args, namespace=copy.copy(config.option)
+    )
+    if config.known_args_namespace.confcutdir is None:
+        config.known_args_namespace.confcutdir = str(inipath.parent if inipath is not None else rootpath)
+    config._checkversion()
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's: it would start its distributed session

@@ -134,6 +134,7 @@ def test_the_shipped_checks_run_from_a_directory_of_environment_files(venv: Path
         f"--env={env}", f"--reports-dir={reports}"]
     out = _ok(_run([str(venv), "-m", "pytest", *options, "-p", "no:cacheprovider", "-rs"], cwd=team))
     assert f"healthsuite: environment mine (test) from {env} [selected by --env]" in out
+    assert f"rootdir: {team}\n" in out  # not the environment file's directory (pytest #8846)
     shipped = [line for line in out.splitlines() if line.startswith("healthsuite: shipped checks collected from ")]
     assert shipped and Path(shipped[0].split(" from ")[1].split(" (")[0]).is_relative_to(venv.parent.parent), out
     report = json.loads((reports / "latest.json").read_text())
@@ -176,3 +177,22 @@ def test_a_name_is_looked_up_in_the_rootdir_then_the_current_directory(tmp_path:
     message = str(info.value)
     assert str(rootdir / "environments" / "prod.yaml") in message and str(here / "environments" / "prod.yaml") in message
     assert "available: both, mine" in message
+
+
+@pytest.mark.parametrize("form", ["--env PATH", "--env=PATH"])
+def test_from_the_checkout_a_path_outside_it_is_an_option_value_and_checks_are_collected_once(
+    tmp_path: Path, form: str
+) -> None:
+    """The editable install's entry point: `--env /elsewhere.yaml --reports-dir /elsewhere` no longer
+    reads as test paths (exit 4, unrecognized arguments); testpaths collect checks/ once."""
+    env, reports = tmp_path / "prod.yaml", tmp_path / "reports"
+    env.write_text("name: prod\nkind: test\npages: [{name: home, url: 'http://127.0.0.1:9/'}]\n")
+    reports.mkdir()
+    options = ["--env", str(env), "--reports-dir", str(reports)] if form == "--env PATH" else [
+        f"--env={env}", f"--reports-dir={reports}"]
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    out = _ok(_run([*collect, *options], cwd=PROJECT))
+    ids = [line for line in out.splitlines() if "::" in line]
+    assert ids and all(line.startswith("checks/") for line in ids), out
+    assert len(ids) == len(set(ids)) == sum("::" in line for line in _ok(_run([*collect, *options, "checks"], cwd=PROJECT)).splitlines())
+    assert "shipped checks collected" not in out
