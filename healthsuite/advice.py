@@ -69,16 +69,23 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def _command_heads(text: str) -> set[str]:
-    """What each command of a step runs: its program and, for tools with subcommands, the subcommand
-    (`docker-compose logs`, `openssl s_client`, `pg_isready`)."""
+    """What each command of a step runs: its program and the subcommands before its first option
+    (`docker-compose logs postgres`, `wrangler secret put`, `openssl s_client`, `pg_isready`)."""
     heads: set[str] = set()
-    for span in _CODE.findall(text):
-        words = span.replace("|", " ").split()
-        if not words:
+    for segment in (part for span in _CODE.findall(text) for part in span.split("|")):
+        words = segment.split()
+        if not words or words[0] in _PLUMBING:
             continue
-        second = words[1] if len(words) > 1 and re.fullmatch(r"[a-z_][a-z0-9_-]*", words[1]) else ""
-        heads.add(f"{words[0]} {second}".strip())
+        head = [words[0]]
+        for word in words[1:3]:
+            if not re.fullmatch(r"[a-z_][a-z0-9_-]*", word):
+                break
+            head.append(word)
+        heads.add(" ".join(head))
     return heads
+
+
+_PLUMBING = frozenset({"echo", "grep", "head", "tail", "sort", "cat", "wc", "less", "jq"})  # a pipeline's glue
 
 
 def _normalized(text: str) -> str:

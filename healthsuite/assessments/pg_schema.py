@@ -38,7 +38,7 @@ def qualified(name: str) -> str:
 
 def error_text(error: ProbeError) -> str:
     """The server's own words, without the `LINE 1: ... ^` echo of the statement."""
-    detail = error.detail.split(" LINE ", 1)[0].strip()
+    detail = error.detail.split(" LINE ", 1)[0].strip().removesuffix(".")  # the "." that joined its lines
     return f"permission denied ({detail})" if error.kind == "permission_denied" else detail
 
 

@@ -274,7 +274,7 @@ def _resolve(
 # statement is planned, and the outer join gives one row even for an empty table (a domain as its base type)
 
 
-_STATEMENT_ECHO = re.compile(r"\s*LINE \d+:.*?\^\.?")  # the server's echo of the statement, cut out
+_STATEMENT_ECHO = re.compile(r"\.?\s*LINE \d+:.*?\^\.?")  # the server's echo of the statement, cut out
 
 
 def _expression(
