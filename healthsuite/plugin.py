@@ -38,7 +38,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
-from . import protocol
+from . import protocol, verdicts
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
 from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
@@ -66,6 +66,9 @@ from .probes import ProbeSession, deadline
 from .reports import RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
+
+# the exit status by severity and Nagios mode: a plugin of its own, with its options
+pytest_plugins = ["healthsuite.verdicts"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -726,7 +729,7 @@ _LEAN_FUNCTIONS: dict[object, bool] = {}  # a check function -> whether its item
 
 
 def _own_plugin(plugin: object) -> bool:
-    return plugin is sys.modules[__name__] or isinstance(plugin, RunReporter)
+    return plugin is sys.modules[__name__] or plugin is verdicts or isinstance(plugin, RunReporter)
 
 
 def _lean(item: pytest.Item) -> bool:
@@ -815,7 +818,7 @@ _NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
 REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "runbook", "observed", "expected",
-                                 "facts", "hosts"})
+                                 "facts", "hosts", "verdict"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -866,7 +869,7 @@ def _provider_hosts(env: LoadedEnvironment) -> dict[str, list[str]]:
 def _message(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    if report.failed:
+    if report.failed or verdicts.is_warning(report):
         return report.longreprtext
     return ""
 
@@ -1076,6 +1079,12 @@ class RunReporter:
             )
             return
         self._write_report(int(session.exitstatus))
+        if config.getoption("healthsuite_nagios", False):
+            code, lines = verdicts.nagios_status(
+                state.env.name, state.book.entries(), (datetime.now(UTC) - state.started).total_seconds(),
+                lambda r: getattr(r, "observed", ""),
+            )
+            config.stash[verdicts.NAGIOS_CODE], config.stash[verdicts.NAGIOS_LINES] = code, lines
 
     def _write_report(self, exit_status: int) -> None:
         config, state = self.config, self.state
@@ -1126,7 +1135,7 @@ class RunReporter:
         records = state.book.records()
         order: dict[str, int] = {name: index for index, name in enumerate(SEVERITIES)}
         failing = sorted(
-            (r for r in records if r.outcome in ("failed", "error")),
+            (r for r in records if r.outcome in ("failed", "error", "warned")),
             key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),
         )
         if failing:
@@ -1146,6 +1155,6 @@ class RunReporter:
                 f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
             )
         outcomes = Counter(entry.outcome for entry in state.book.entries())
-        counts = {o: outcomes[o] for o in ("passed", "failed", "error", "skipped")}
+        counts = {o: outcomes[o] for o in ("passed", "failed", "error", "warned", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
         terminalreporter.write_line(f"healthsuite: {state.env.name}: {summary}; report {state.report_path}")

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from . import __version__
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
 SCHEMA_VERSION = 1
 
 
@@ -138,7 +138,10 @@ class RecordBook:
             record.facts_json = properties["facts"]
         if "hosts" in properties:
             record.hosts = tuple(properties["hosts"].split())
-        if outcome == "skipped":
+        if outcome == "passed" and when == "call" and properties.get("verdict") == "warning":
+            record.outcome = "warned"  # it failed, below the run's --fail-on bar (healthsuite.verdicts)
+            record.message = message
+        elif outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
                 record.message = message

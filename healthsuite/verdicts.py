@@ -1,0 +1,177 @@
+"""What a run's failures mean to a scheduler: the exit status by severity, and Nagios/Icinga mode.
+
+- `--fail-on LEVEL` (ini `healthsuite_fail_on`): a failing check whose severity is below LEVEL is a
+  *warning*: its report passes (so the run's exit status does not count it), the terminal shows it as
+  `WARN`/`warned`, the JSON record's outcome is `warned` (with the failure text as its message), and
+  the JUnit testcase passes with the property `verdict=warning` beside its `observed` and `expected`.
+  Without the option every failure fails the run, pytest's convention.
+- `--nagios`: one status line with performance data and an exit status by the Monitoring Plugins
+  guidelines (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN): a critical or high failure is CRITICAL, a
+  lower one WARNING; a run that could not judge (a usage error in the environment file or the
+  options, an internal error, nothing selected) is UNKNOWN. pytest's terminal output is off; the
+  lines after the first list the failures, most severe first (Nagios' long output).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Any, Protocol
+
+import pytest
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+FAIL_ON_LEVELS = SEVERITY_ORDER
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+WARNING_VERDICT = ("verdict", "warning")
+SERVICE = "HEALTHSUITE"
+NAGIOS_CODE = pytest.StashKey[int]()
+NAGIOS_LINES = pytest.StashKey[list[str]]()
+
+
+class Record(Protocol):
+    """What a verdict reads of a check's record (reports.CheckRecord and SpooledRecord have it)."""
+
+    @property
+    def diagnosis(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+
+
+def below(severity: str, fail_on: str | None) -> bool:
+    """A failure of `severity` does not fail a run that fails on `fail_on` and above."""
+    if not fail_on or severity not in SEVERITY_ORDER:
+        return False
+    return SEVERITY_ORDER.index(severity) > SEVERITY_ORDER.index(fail_on)
+
+
+def is_warning(report: pytest.TestReport) -> bool:
+    return WARNING_VERDICT in report.user_properties
+
+
+def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
+                  observed: Callable[[Record], str] = lambda r: "") -> tuple[int, list[str]]:
+    """The status code and the lines to print: the status line (text | performance data), then one
+    line per failing or warned check, most severe first."""
+    bad = [r for r in records if r.outcome in ("failed", "error", "warned")]
+    bad.sort(key=lambda r: (SEVERITY_ORDER.index(r.severity) if r.severity in SEVERITY_ORDER else 9, r.diagnosis))
+    serious = [r for r in bad if r.outcome != "warned" and r.severity in ("critical", "high")]
+    code = CRITICAL if serious else WARNING if bad else OK
+    outcomes = Counter(r.outcome for r in records)
+    by_severity = Counter(r.severity for r in bad)
+    if bad:
+        parts = [f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s]]
+        names = ", ".join(dict.fromkeys(f"{r.diagnosis} {r.target}".strip() for r in bad[:5]))
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        text = f"{env_name}: {' + '.join(parts)} failing ({names}{more}); {outcomes['passed']} passed"
+    else:
+        text = f"{env_name}: {outcomes['passed']} checks passed" + (
+            f", {outcomes['skipped']} skipped" if outcomes["skipped"] else "")
+    perfdata = " ".join([
+        f"checks={len(records)};;;0",
+        *(f"{o}={outcomes[o]};;;0" for o in ("passed", "failed", "error", "warned", "skipped")),
+        *(f"{s}={by_severity[s]};;;0" for s in SEVERITY_ORDER),
+        f"duration={duration_s:.3f}s;;;0",
+    ])
+    lines = [f"{SERVICE} {STATE_NAMES[code]} - {text} | {perfdata}"]
+    lines += [f"{r.outcome.upper()} {r.severity} {r.diagnosis} {r.target or '-'}: {observed(r)}".rstrip(": ")
+              for r in bad]
+    return code, lines
+
+
+def unknown(reason: str) -> list[str]:
+    return [f"{SERVICE} {STATE_NAMES[UNKNOWN]} - {' '.join(reason.split())[:500]}"]
+
+
+# --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) ---------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthsuite")
+    group.addoption(
+        "--fail-on",
+        dest="healthsuite_fail_on",
+        choices=FAIL_ON_LEVELS,
+        metavar="LEVEL",
+        help="only failures of this severity and above fail the run; lower ones are warnings "
+        "(critical, high, medium, low; default: ini healthsuite_fail_on, else every failure fails)",
+    )
+    group.addoption(
+        "--nagios",
+        dest="healthsuite_nagios",
+        action="store_true",
+        help="Nagios/Icinga plugin mode: one status line with performance data, exit 0 OK, 1 WARNING, "
+        "2 CRITICAL, 3 UNKNOWN",
+    )
+    parser.addini("healthsuite_fail_on", "see --fail-on", default="")
+
+
+def fail_on(config: pytest.Config) -> str | None:
+    level = config.getoption("healthsuite_fail_on", None) or str(config.getini("healthsuite_fail_on") or "")
+    if level and level not in FAIL_ON_LEVELS:
+        raise pytest.UsageError(
+            f"ini healthsuite_fail_on = {level!r}: not a severity; use one of {', '.join(FAIL_ON_LEVELS)}"
+        )
+    return level or None
+
+
+def _nagios(config: pytest.Config) -> bool:
+    return bool(config.getoption("healthsuite_nagios", False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    """In Nagios mode the run's exit status is the plugin state, and a run that cannot start is UNKNOWN."""
+    if not _nagios(config):
+        return (yield)
+    try:
+        result = yield
+    except pytest.UsageError as exc:
+        _print(unknown(f"usage error: {exc}"))
+        return UNKNOWN
+    code = config.stash.get(NAGIOS_CODE, None)
+    if code is None:  # the run ended before any verdict (interrupted, internal error, nothing selected)
+        _print(unknown(f"no verdict: pytest exit status {int(result) if isinstance(result, int) else result}"))
+        return UNKNOWN
+    lines: list[str] = config.stash.get(NAGIOS_LINES, [])
+    _print(lines)
+    return code
+
+
+def _print(lines: Iterable[str]) -> None:
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    sys.stdout.flush()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    fail_on(config)  # an unknown ini value is a usage error before anything runs
+    if _nagios(config):
+        terminal = config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            config.pluginmanager.unregister(terminal)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """A failing call below the --fail-on bar becomes a warning: its report passes, marked as one."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed and not hasattr(report, "wasxfail"):
+        severity = next((v for k, v in report.user_properties if k == "severity"), "")
+        if below(str(severity), fail_on(item.config)):
+            report.outcome = "passed"
+            report.user_properties.append(WARNING_VERDICT)
+            item.user_properties.append(WARNING_VERDICT)  # the teardown report's, which JUnit writes
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
+    if report.when == "call" and report.passed and is_warning(report):
+        return "warned", "W", ("WARN", {"yellow": True})
+    return None
