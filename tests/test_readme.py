@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from .conftest import PROJECT
 
@@ -80,3 +81,16 @@ def test_the_demo_fault_list_names_every_fault() -> None:
         named |= {f"{prefix}{n}" for n in range(int(first), int(last) + 1)}
     missing = [name for name in FAULTS if name not in named]
     assert not missing, f"faults missing from the README's Set up section: {missing}"
+
+
+def test_the_environment_example_loads_and_the_reference_is_linked(tmp_path: Path) -> None:
+    """The README's short environment file is a valid one; the whole reference lives in docs/ENVIRONMENT.md."""
+    from healthsuite.envfile import load_environment  # noqa: PLC0415
+
+    section = README[README.index("## Environment files"):README.index("## Reports")]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example, "the Environment files section shows an example file"
+    path = tmp_path / "staging.yaml"
+    path.write_text(example.group(1))
+    assert load_environment(path).name == "staging"
+    assert "(docs/ENVIRONMENT.md)" in section and (PROJECT / "docs" / "ENVIRONMENT.md").is_file()
