@@ -7,8 +7,8 @@ The catalogue's causes and steps are written once per diagnosis; a failure block
   or an observation of that failure kind (a transport error's kind, `facts.failure_kind`). An
   untagged one is always kept; an engine tag on a target that has no engine keeps it too.
 - **filled in.** The commands (the spans in backticks) name the target's real values where the
-  catalogue has placeholders: `HOST`, `PORT`, `NAME` (a TLS server name, a DNS name), `DATABASE`,
-  `USER`, `FILE` (an SQLite file), and the same in angle brackets (`<host>`, `<port>`, `<db>`).
+  catalogue has placeholders: `HOST`, `PORT`, `NAME` (a TLS server name, a DNS name), `FILE` (an
+  SQLite file), and in angle brackets `<host>`, `<port>`, `<name>`, `<db>`, `<user>`.
 - **said once.** A step whose commands were all given by an earlier step says nothing new and is
   left out (DB1's two `pg_isready` lines, NET5's two `openssl` ones), as is a step or cause said twice.
 """
@@ -23,10 +23,12 @@ _TAGS = re.compile(r"^\[([a-z_,\s]+)\]\s*")
 _CODE = re.compile(r"`([^`]+)`")
 ENGINES = frozenset({"postgres", "sqlite"})
 _PLACEHOLDERS = {
-    "HOST": "host", "PORT": "port", "NAME": "name", "DATABASE": "database", "USER": "user", "FILE": "file",
+    "HOST": "host", "PORT": "port", "NAME": "name", "FILE": "file",
     "<host>": "host", "<port>": "port", "<db>": "database", "<database>": "database", "<name>": "name",
+    "<user>": "user",
 }
-_TOKEN = re.compile(r"<host>|<port>|<db>|<database>|<name>|\b(?:HOST|PORT|NAME|DATABASE|USER|FILE)\b")
+# SQL's own words (DATABASE, USER) are never placeholders: `GRANT CONNECT ON DATABASE app TO monitor`
+_TOKEN = re.compile(r"<host>|<port>|<db>|<database>|<name>|<user>|\b(?:HOST|PORT|NAME|FILE)\b")
 
 
 @dataclass(frozen=True)

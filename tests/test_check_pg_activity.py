@@ -161,7 +161,8 @@ def test_db2_fails_naming_authentication_when_the_role_may_not_log_in(
     record = run.assert_outcome("DB2", "booking", "failed", category="database", severity="critical")
     assert record["observed"].startswith("authentication failed: ")
     assert 'role "healthsuite" is not permitted to log in' in record["observed"]
-    assert "psql -h HOST -p PORT -U USER" in record["message"]  # the remediation of this kind of failure
+    # the remediation of this kind of failure, with the real server and role
+    assert re.search(r"psql -h 127\.0\.0\.1 -p \d+ -U healthsuite", record["message"]), record["message"]
 
 
 def test_db2_names_refused_missing_database_and_missing_connect_privilege(
