@@ -51,7 +51,7 @@ from typing import Any
 from urllib.parse import quote
 
 from healthsuite.demo.server import LOOPBACK
-from healthsuite.environment import HttpSettings, Timeouts
+from healthsuite.model.environment import HttpSettings, Timeouts
 
 from .run import PROJECT, HttpTarget, RssSampler, machine, span
 

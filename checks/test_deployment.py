@@ -11,7 +11,7 @@ from healthsuite import assessments, plans
 from healthsuite.assessments import config_files as judge
 from healthsuite.assessments import edge
 from healthsuite.checkapi import check
-from healthsuite.environment import HealthEndpoint, HttpTarget, RedisCache
+from healthsuite.model.environment import HealthEndpoint, HttpTarget, RedisCache
 from healthsuite.probes import config_files
 
 

@@ -29,7 +29,8 @@ import pytest
 from .advice import AdviceContext
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
-from .environment import (
+from .failure import Finding, compose, probe_failure
+from .model.environment import (
     Contact,
     Hostname,
     HttpTarget,
@@ -40,7 +41,6 @@ from .environment import (
     Target,
     TlsEndpoint,
 )
-from .failure import Finding, compose, probe_failure
 from .netaddr import parse_address
 from .plans import Plan
 from .probes.errors import ProbeError

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .environment import Environment, HttpTarget, Target
-from .modeltypes import SecretTemplate
+from .model.environment import Environment, HttpTarget, Target
+from .model.types import SecretTemplate
 from .redaction import Redactor
 from .templates import MissingVariable, Template, read_dotenv
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .advice import AdviceContext, tailor_causes, tailor_steps
 from .catalogue import Area, Catalogue, Diagnosis, Severity
-from .environment import Contact
+from .model.environment import Contact
 from .probes.errors import ProbeError
 
 

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .assessments.ops import LatencyLimits, latency_decided
-from .auth_model import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
-from .environment import (
+from .model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
+from .model.environment import (
     CorsPolicy,
     Hostname,
     HttpTarget,
@@ -36,9 +36,9 @@ from .environment import (
     Target,
     TlsEndpoint,
 )
-from .flows_model import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from .model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from .model.ops import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
 from .netaddr import parse_address
-from .ops_model import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
 from .probes import auth, flows, ops, redis_stats
 from .probes.pgreader import PgReader
 from .probes.session import ProbeSession

@@ -49,7 +49,7 @@ from .envfile import (
     load_environment,
     locate,
 )
-from .environment import (
+from .model.environment import (
     TARGET_COLLECTIONS,
     ApiEndpoint,
     Environment,
@@ -60,7 +60,7 @@ from .environment import (
     SqliteDatabase,
     Target,
 )
-from .ops_model import LatencyTarget
+from .model.ops import LatencyTarget
 from .prefetch import Prefetcher, Work, shared_requests
 from .probes import ProbeSession, deadline
 from .reports import RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report

@@ -24,7 +24,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .envfile import LoadedEnvironment
-from .environment import (
+from .model.environment import (
     ApiEndpoint,
     HealthEndpoint,
     Page,

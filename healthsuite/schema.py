@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .environment import Environment
+from .model.environment import Environment
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "environments" / "schema.json"
 

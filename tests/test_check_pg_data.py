@@ -19,9 +19,9 @@ import pytest
 
 from healthsuite.assessments import pg_data as judge
 from healthsuite.catalogue import load_catalogue
-from healthsuite.data_model import Bookings
 from healthsuite.demo.pg_faults_data import FAULTS, VARIANTS, inject
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
+from healthsuite.model.data import Bookings
 from healthsuite.probes import pg_data
 from healthsuite.probes.pgreader import PgReader
 

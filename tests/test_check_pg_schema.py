@@ -15,9 +15,9 @@ from healthsuite.assessments.pg_schema import full_scans
 from healthsuite.demo import pg_faults_schema
 from healthsuite.demo.services import PostgresServer
 from healthsuite.demo.stack import ALEMBIC_HEAD, DATABASE, MONITOR_ROLE, DemoStack
+from healthsuite.model.schema import HotQuery
 from healthsuite.probes.pg_schema import PlanObservation, query_excerpt, scan_nodes
 from healthsuite.probes.postgres import MARK
-from healthsuite.schema_model import HotQuery
 
 from .conftest import RunChecks
 

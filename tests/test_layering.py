@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 DOMAIN = [
-    "healthsuite.templates", "healthsuite.redaction", "healthsuite.catalogue", "healthsuite.environment",
+    "healthsuite.templates", "healthsuite.redaction", "healthsuite.catalogue", "healthsuite.model.environment",
     "healthsuite.envfile", "healthsuite.probes", "healthsuite.assessments", "healthsuite.failure",
     "healthsuite.reports", "healthsuite.schema",
 ]
@@ -36,3 +39,55 @@ def test_the_plugin_and_the_checks_import_no_driver_until_a_probe_needs_it() -> 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# The layers, lowest first; a module imports only from its own layer and the ones below it.
+LAYERS = (
+    ("model", ("healthsuite", "healthsuite.model", "healthsuite.templates", "healthsuite.netaddr",
+               "healthsuite.envfile", "healthsuite.catalogue", "healthsuite.providers", "healthsuite.redaction",
+               "healthsuite.schema")),
+    ("probes", ("healthsuite.probes", "healthsuite.lazy")),
+    ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports")),
+    ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.protocol", "healthsuite.prefetch",
+                "healthsuite.scheduling", "healthsuite.workunits")),
+    ("demo", ("healthsuite.demo",)),
+)
+
+
+def _layer(module: str) -> int:
+    best, found = -1, len(LAYERS)
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    return found
+
+
+def _imports(path: Path, module: str) -> Iterator[str]:
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - (node.level - 1)]
+            if node.module:
+                yield ".".join([*base, node.module])
+            else:
+                yield from (".".join([*base, alias.name]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("healthsuite"):
+            yield str(node.module)
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name.startswith("healthsuite"))
+
+
+def test_each_layer_imports_only_its_own_and_the_layers_below() -> None:
+    """plugin -> checks API -> assessments -> probes -> model: the folders read as the layers do."""
+    root = Path(__file__).resolve().parents[1] / "healthsuite"
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root.parent).with_suffix("")
+        module = ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
+        for imported in _imports(path, module):
+            if imported.startswith("healthsuite") and _layer(imported) > _layer(module):
+                upward.append(f"{module} ({LAYERS[_layer(module)][0]}) imports {imported} "
+                              f"({LAYERS[_layer(imported)][0]})")
+    assert not upward, "\n".join(upward)

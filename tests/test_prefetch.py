@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from healthsuite.demo.server import ServedApp
 from healthsuite.demo.services import GarbageListener
-from healthsuite.environment import ApiEndpoint
+from healthsuite.model.environment import ApiEndpoint
 from healthsuite.plans import Planned, target_key
 from healthsuite.prefetch import Prefetcher, slowest_first
 from healthsuite.reports import previous_probe_latency

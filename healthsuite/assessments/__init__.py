@@ -10,8 +10,8 @@ import re
 from typing import Any
 
 from ..catalogue import Catalogue
-from ..environment import BodyCondition, HealthEndpoint, HttpTarget
 from ..failure import Finding
+from ..model.environment import BodyCondition, HealthEndpoint, HttpTarget
 from ..probes.http import HttpObservation
 from ..probes.postgres import PostgresObservation
 from ..probes.redis import RedisObservation

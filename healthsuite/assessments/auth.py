@@ -10,9 +10,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..auth_model import REDIRECTS, ProtectedEndpoint, RefreshTokens, SignIn, TokenVerify
 from ..catalogue import Catalogue
 from ..failure import Finding
+from ..model.auth import REDIRECTS, ProtectedEndpoint, RefreshTokens, SignIn, TokenVerify
 from ..probes.auth import BadTokensObservation, DiscoveryObservation, TtlScan, VerifyObservation, loopback
 from ..probes.http import HttpObservation
 from . import BODY_EXCERPT, status_meaning

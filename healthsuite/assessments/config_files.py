@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..deploy_model import WranglerConfig
 from ..failure import Finding
+from ..model.deploy import WranglerConfig
 from ..probes.config_files import BundleObservation, EnvKeys, FileProblem, VariablesObservation, WranglerObservation
 
 SHOWN = 20  # names listed in a sentence; the facts carry all of them

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..catalogue import Catalogue
-from ..environment import CorsPolicy, PoolStatus, VersionSource
 from ..failure import Finding
+from ..model.environment import CorsPolicy, PoolStatus, VersionSource
 from ..probes.http import HttpObservation
 from ..probes.tcp import TcpObservation
 from . import BODY_EXCERPT, json_at, status_meaning

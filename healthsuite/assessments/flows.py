@@ -15,7 +15,7 @@ from typing import Any
 
 from ..catalogue import Catalogue, load_catalogue
 from ..failure import Finding, probe_failure
-from ..flows_model import BookingSubmission, PaymentWebhook
+from ..model.flows import BookingSubmission, PaymentWebhook
 from ..probes.flows import ProviderCall, TransactionAttempt, WebhookDelivery
 from ..probes.http import HttpObservation
 from . import BODY_EXCERPT, page, status_meaning

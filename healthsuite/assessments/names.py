@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 
 from .. import providers as provider_ranges
-from ..environment import Hostname
 from ..failure import Finding
+from ..model.environment import Hostname
 from ..probes.resolver import DnsAnswer, DnsObservation
 
 # What each non-answer means, and its likely causes: the sentence a person reads first at 3 a.m.

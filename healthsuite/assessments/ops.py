@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from ..catalogue import Catalogue
 from ..failure import Finding, combine, probe_failure
-from ..ops_model import ExternalDependency, MetricsEndpoint
+from ..model.ops import ExternalDependency, MetricsEndpoint
 from ..probes.http import HttpObservation
 from ..probes.ops import IssueList, LatencySamples, MetricSample, MetricsScrape, Sample
 from ..probes.redis_stats import RedisInfo

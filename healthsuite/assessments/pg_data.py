@@ -14,8 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..catalogue import Severity
-from ..data_model import Bookings
 from ..failure import Finding, combine
+from ..model.data import Bookings
 from ..probes.pg_data import (
     ApiKeyReview,
     DataObservation,
@@ -90,7 +90,7 @@ def mapping_problem(obs: DataObservation, what: str) -> Finding | None:
         causes=("The table or column has another name in this database, or a migration renamed it.",),
         remediation=(
             f"In the environment file, {problem.fix}.",
-            "Every `data.*` key and its default (the booking platform's schema) is in healthsuite/data_model.py.",
+            "Every `data.*` key and its default (the booking platform's schema) is in healthsuite/model/data.py.",
         ),
         facts={"mapping_key": problem.key, "table": obs.table, "dataset": obs.dataset},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..failure import Finding
+from ..model.sqlite import SqliteSettings
 from ..probes.sqlite_checks import (
     MAX_PROBLEMS,
     IndexesObservation,
@@ -13,7 +14,6 @@ from ..probes.sqlite_checks import (
     PlansObservation,
     SettingsObservation,
 )
-from ..sqlite_model import SqliteSettings
 
 MB = 1_000_000
 

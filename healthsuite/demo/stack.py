@@ -109,7 +109,7 @@ _PG_ORDER = {name: index for index, name in enumerate(sorted(PG_FAULTS, key=lamb
 MASKING_FAULTS = ("DB1", "DB2", "CACHE1")
 
 # The booking platform's schema (runbooks 000/001), as the demo and the suite's tests serve it: the
-# tables the data diagnoses read by default (healthsuite/data_model.py), with every foreign-key column
+# tables the data diagnoses read by default (healthsuite/model/data.py), with every foreign-key column
 # indexed and an Alembic head.
 SCHEMA = """
 CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());

@@ -19,7 +19,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import (
+from .targets import HttpTarget, Target
+from .types import (
     HttpStatusCode,
     Model,
     Name,
@@ -29,7 +30,6 @@ from .modeltypes import (
     refuse_literal_secret,
     rule_error,
 )
-from .targets import HttpTarget, Target
 
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
 REDIRECTS = [301, 302, 303, 307, 308]

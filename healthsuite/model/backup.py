@@ -8,9 +8,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .modeltypes import Text, rule_error
-from .schema_model import TABLE
+from .schema import TABLE
 from .targets import Target
+from .types import Text, rule_error
 
 
 def _glob(value: str) -> str:

@@ -9,8 +9,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .modeltypes import Model, Name, Text, rule_error
 from .targets import Target
+from .types import Model, Name, Text, rule_error
 
 VariableName = Annotated[
     str,

@@ -23,14 +23,22 @@ from pydantic import (
     model_validator,
 )
 
-from .auth_model import AuthSettings
-from .backup_model import BackupSet
-from .catalogue import AREAS, Area, Severity, load_catalogue
-from .data_model import DataMapping
-from .deploy_model import DeploymentSettings
-from .flows_model import BookingSettings, PaymentSettings
-from .log_model import HostResources, LogSource
-from .modeltypes import (
+from ..catalogue import AREAS, Area, Severity, load_catalogue
+from ..netaddr import parse_address
+from ..providers import shipped_ranges
+from ..templates import Template
+from .auth import AuthSettings
+from .backup import BackupSet
+from .data import DataMapping
+from .deploy import DeploymentSettings
+from .flows import BookingSettings, PaymentSettings
+from .logs import HostResources, LogSource
+from .ops import Integrations, LatencyTarget, MetricsEndpoint
+from .schema import SchemaDeclaration
+from .sqlite import SqliteSettings
+from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
+from .targets import Target as Target
+from .types import (
     TEMPLATE_DOC,
     Model,
     Name,
@@ -42,14 +50,6 @@ from .modeltypes import (
     rule_error,
     template_validator,
 )
-from .netaddr import parse_address
-from .ops_model import Integrations, LatencyTarget, MetricsEndpoint
-from .providers import shipped_ranges
-from .schema_model import SchemaDeclaration
-from .sqlite_model import SqliteSettings
-from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
-from .targets import Target as Target
-from .templates import Template
 
 
 def _no_literal_url_password(value: SecretTemplate) -> SecretTemplate:

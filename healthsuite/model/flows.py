@@ -22,7 +22,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import (
+from ..templates import Template
+from .targets import HttpTarget, Target
+from .types import (
     HttpStatusCode,
     Model,
     Name,
@@ -34,8 +36,6 @@ from .modeltypes import (
     refuse_non_http_url,
     rule_error,
 )
-from .targets import HttpTarget, Target
-from .templates import Template
 
 PAYSTACK_API = "https://api.paystack.co"
 TENANT_PLACEHOLDER = "{tenant}"

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import Text, rule_error
 from .targets import Target
+from .types import Text, rule_error
 
 DEFAULT_WINDOW_MIN = 60.0
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024

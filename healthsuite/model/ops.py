@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .modeltypes import (
+from .targets import HttpTarget, Target
+from .types import (
     Model,
     Name,
     Seconds,
@@ -27,7 +28,6 @@ from .modeltypes import (
     refuse_non_http_url,
     rule_error,
 )
-from .targets import HttpTarget, Target
 
 GOOGLE_CALENDAR_LIST = "https://www.googleapis.com/calendar/v3/users/me/calendarList"
 SENTRY_URL = "https://sentry.io"

@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from .modeltypes import Model, Name, Text, rule_error
+from .types import Model, Name, Text, rule_error
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
 TABLE = re.compile(rf"^(?:{_IDENT}\.)?{_IDENT}$")  # table or schema.table

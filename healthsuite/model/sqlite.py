@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .modeltypes import Model
+from .types import Model
 
 JournalMode = Literal["wal", "delete", "truncate", "persist", "memory", "off"]
 

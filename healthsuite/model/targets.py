@@ -1,6 +1,6 @@
 """The base classes of everything a check probes: `Target` (name, severity, smoke) and `HttpTarget`
 (a URL under a base URL or absolute). Kept apart from `environment` so that the models of one area
-(flows_model, auth_model, ops_model) can build on them without an import cycle."""
+(model.flows, model.auth, model.ops) can build on them without an import cycle."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from .catalogue import Severity
-from .modeltypes import HttpStatusCode, Model, Name, Seconds, SecretText, Text, rule_error
+from ..catalogue import Severity
+from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, rule_error
 
 
 class Target(Model):

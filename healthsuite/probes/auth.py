@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..auth_model import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from ..envfile import LoadedEnvironment
-from ..environment import HttpTarget, RedisCache
 from ..lazy import lazy
-from ..modeltypes import SecretTemplate
+from ..model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
+from ..model.environment import HttpTarget, RedisCache
+from ..model.types import SecretTemplate
 from ..redaction import Redactor
 from . import deadline, redis
 from .errors import ProbeError

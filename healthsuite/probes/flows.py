@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ..flows_model import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from ..model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 from .session import ProbeSession

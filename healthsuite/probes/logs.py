@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..catalogue import Service
-from ..log_model import LogSource
+from ..model.logs import LogSource
 from .errors import ProbeError, classify
 
 BLOCK = 1024 * 1024

@@ -18,9 +18,9 @@ from urllib.parse import quote, urlencode
 
 from ..envfile import LoadedEnvironment
 from ..lazy import lazy
-from ..modeltypes import SecretTemplate
-from ..ops_model import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
-from ..targets import HttpTarget, Target
+from ..model.ops import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
+from ..model.targets import HttpTarget, Target
+from ..model.types import SecretTemplate
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 

@@ -24,7 +24,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..data_model import (
+from ..lazy import lazy
+from ..model.data import (
     ApiKeys,
     ApiUsage,
     AuditLog,
@@ -36,7 +37,6 @@ from ..data_model import (
     Users,
     is_column,
 )
-from ..lazy import lazy
 from .errors import ProbeError
 from .pgreader import PgReader
 

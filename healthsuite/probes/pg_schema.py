@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..lazy import lazy
-from ..schema_model import HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
+from ..model.schema import HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError
 from .pgreader import PgReader, QueryResult
 from .postgres import MARK

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..environment import RedisCache
+from ..model.environment import RedisCache
 from . import deadline
 from .errors import ProbeError
 from .redis import address_of, client, failure

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..envfile import LoadedEnvironment
-from ..environment import (
+from ..model.environment import (
     CorsPolicy,
     Hostname,
     HttpTarget,

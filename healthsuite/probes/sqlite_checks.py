@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..schema_model import HotQuery
+from ..model.schema import HotQuery
 from .errors import ProbeError, classify
 from .sqlite import read_only
 
