@@ -33,6 +33,7 @@ from .data import DataMapping
 from .deploy import DeploymentSettings
 from .flows import BookingSettings, PaymentSettings
 from .logs import HostResources, LogSource
+from .notify import Webhook
 from .ops import Integrations, LatencyTarget, MetricsEndpoint
 from .schema import SchemaDeclaration
 from .sqlite import SqliteSettings
@@ -481,6 +482,11 @@ class Environment(Model):
     escalation: dict[Area, Contact] = Field(
         {}, description=f"Who to call, by escalation area ({', '.join(AREAS)})."
     )
+    notify: list[Webhook] = Field(
+        [],
+        description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
+        "failures and recoveries, once each.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Environment:
@@ -534,6 +540,15 @@ class Environment(Model):
                         "add its ranges under dns.providers, or write CIDR ranges",
                     )
         return self
+
+    @field_validator("notify")
+    @classmethod
+    def _distinct_webhooks(cls, value: list[Webhook]) -> list[Webhook]:
+        names = [hook.name for hook in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise rule_error(f"notify: the name {twice[0]!r} is used twice", "give every webhook its own name")
+        return value
 
     @field_validator("thresholds")
     @classmethod
