@@ -67,8 +67,8 @@ from .reports import RecordBook, build_report, previous_probe_hints, previous_pr
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
-# the exit status by severity and Nagios mode: a plugin of its own, with its options
-pytest_plugins = ["healthsuite.verdicts"]
+# the exit status by severity and Nagios mode, and --notify's escalation notices: plugins of their own
+pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -112,6 +112,7 @@ class RunState:
     shipped_note: str = ""  # where the shipped checks were collected from, when no test path named them
     worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
+    notices: dict[str, Any] | None = None  # what --notify sent (healthsuite.notify), the report's `notices`
 
 
 STATE = pytest.StashKey[RunState]()
@@ -1109,6 +1110,8 @@ class RunReporter:
             provider_hosts=_provider_hosts(env),
         )
         state.platform_incident = report["platform_incident"]
+        if state.notices is not None:
+            report["notices"] = state.notices
         state.report_path = write_report(
             _reports_dir(config), env.name, report, finished, env.redactor.redact, state.book
         )

@@ -50,7 +50,7 @@ LAYERS = (
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
     ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports")),
     ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.protocol", "healthsuite.prefetch",
-                "healthsuite.scheduling", "healthsuite.workunits")),
+                "healthsuite.scheduling", "healthsuite.workunits", "healthsuite.notify")),
     ("demo", ("healthsuite.demo",)),
 )
 
