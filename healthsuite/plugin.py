@@ -38,7 +38,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
-from . import protocol, verdicts
+from . import history, protocol, verdicts
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
 from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
@@ -109,6 +109,7 @@ class RunState:
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
     workers_note: str = ""  # why `-n` was not used (empty: it was, or was not asked for)
+    changes: history.Changes | None = None  # each check against the previous runs
     shipped_note: str = ""  # where the shipped checks were collected from, when no test path named them
     worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
@@ -307,6 +308,9 @@ def pytest_configure(config: pytest.Config) -> None:
         deadline.set_run_deadline(state.run_deadline)
         deadline.reset_exchange_counts()
         state.workers_note = _one_process_instead_of_workers(config, state)
+        if not _is_worker(config) and not config.option.collectonly:  # where the reports are collected
+            state.changes = history.Changes(_reports_dir(config), state.env.name)
+            config.pluginmanager.register(state.changes, "healthsuite-history")
         state.shipped_note = _collect_shipped_checks(config, state)
 
 
@@ -1080,6 +1084,8 @@ class RunReporter:
             )
             return
         self._write_report(int(session.exitstatus))
+        if state.changes is not None:
+            state.changes.write()
         if config.getoption("healthsuite_nagios", False):
             code, lines = verdicts.nagios_status(
                 state.env.name, state.book.entries(), (datetime.now(UTC) - state.started).total_seconds(),
@@ -1145,9 +1151,11 @@ class RunReporter:
             terminalreporter.section("healthsuite: failing diagnoses, most severe first", sep="-")
         for record in failing:
             first_line = record.message.splitlines()[0] if record.message else ""
+            change = history.Change(record.change, record.failing_since, record.failing_runs).describe()
             terminalreporter.write_line(
                 f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
                 f"{record.target or '-'}: {record.observed or first_line}"
+                + (f" [{change}]" if record.change else "")
                 + (" [likely part of the platform incident]" if record.likely_platform_incident else ""),
                 red=record.severity in ("critical", "high"),
             )
@@ -1157,6 +1165,11 @@ class RunReporter:
             terminalreporter.write_line(
                 f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
             )
+        recovered = [e for e in state.book.entries() if e.change == "recovered"]
+        if recovered:
+            names = ", ".join(f"{e.diagnosis} {e.target or '-'}" for e in recovered[:10])
+            more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
+            terminalreporter.write_line(f"healthsuite: recovered since the last run: {names}{more}", green=True)
         outcomes = Counter(entry.outcome for entry in state.book.entries())
         counts = {o: outcomes[o] for o in ("passed", "failed", "error", "warned", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)

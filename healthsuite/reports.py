@@ -45,6 +45,10 @@ class CheckRecord:
     likely_platform_incident: bool = False  # set when AV5 saw the provider report an incident
     # the hosts a failing check's exchanges went to (not written: only a platform incident reads them)
     hosts: tuple[str, ...] = ()
+    # against the previous runs (healthsuite.history): new | persisting | flapping | recovered, or ""
+    change: str = ""
+    failing_since: str = ""
+    failing_runs: int = 0
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -87,6 +91,7 @@ class SpooledRecord:
     offset: int
     length: int
     likely_platform_incident: bool = False  # never: only failing checks are marked
+    change: str = ""  # "recovered" at most: a passing check
 
 
 Entry = CheckRecord | SpooledRecord
@@ -138,6 +143,10 @@ class RecordBook:
             record.facts_json = properties["facts"]
         if "hosts" in properties:
             record.hosts = tuple(properties["hosts"].split())
+        if "change" in properties:
+            record.change = properties["change"]
+            record.failing_since = properties.get("failing_since", "")
+            record.failing_runs = int(properties.get("failing_runs", "0") or 0)
         if outcome == "passed" and when == "call" and properties.get("verdict") == "warning":
             record.outcome = "warned"  # it failed, below the run's --fail-on bar (healthsuite.verdicts)
             record.message = message
@@ -164,7 +173,7 @@ class RecordBook:
         self._spool.write(line)
         offset, self._spool_end = self._spool_end, self._spool_end + len(line)
         return SpooledRecord(record.id, record.diagnosis, record.category, record.severity, record.target,
-                             record.outcome, offset, len(line))
+                             record.outcome, offset, len(line), change=record.change)
 
     def spooled_line(self, entry: SpooledRecord) -> str:
         assert self._spool is not None
@@ -204,6 +213,8 @@ def summarize(records: Iterable[Entry]) -> dict[str, Any]:
         "by_category": table(by_category),
         "by_severity": table(by_severity),
         "failed_diagnoses": sorted({r.diagnosis for r in records if r.outcome in ("failed", "error")}),
+        # against the previous runs of the environment (healthsuite.history)
+        "changes": dict(sorted(Counter(r.change for r in records if r.change).items())),
     }
 
 
@@ -380,6 +391,10 @@ def _check_line(
         return json.dumps(redact_data(record, redact), ensure_ascii=False)
     fields = {name: getattr(record, name) for name in RECORD_FIELDS}
     fields = redact_data(fields, redact)
+    if record.change:  # only a check whose verdict changed, or that keeps failing, says so
+        fields["change"] = record.change
+        if record.failing_since:
+            fields["failing_since"], fields["failing_runs"] = record.failing_since, record.failing_runs
     head = json.dumps(fields, ensure_ascii=False)
     incident = "true" if record.likely_platform_incident else "false"
     return f'{head[:-1]}, "facts": {redact(record.facts_json) or "{}"}, "likely_platform_incident": {incident}}}'

@@ -49,8 +49,8 @@ LAYERS = (
     ("probes", ("healthsuite.probes", "healthsuite.lazy")),
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
     ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports")),
-    ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.protocol", "healthsuite.prefetch",
-                "healthsuite.scheduling", "healthsuite.workunits", "healthsuite.notify")),
+    ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.history", "healthsuite.notify",
+                "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits")),
     ("demo", ("healthsuite.demo",)),
 )
 

@@ -224,10 +224,12 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     assert report["platform_incident"] is None
     record = run.record("AV3", "employees")
     assert set(record) == {"id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected",
-                           "duration_s", "message", "runbook", "facts", "likely_platform_incident"}
+                           "duration_s", "message", "runbook", "facts", "likely_platform_incident",
+                           "change", "failing_since", "failing_runs"}  # a first run: the failure is new
+    assert record["change"] == "new" and summary["changes"] == {"new": 1}
     assert record["id"].endswith("test_endpoint_answers_without_server_error[endpoint-employees]")
     assert record["runbook"][0].startswith("000 ")
-    files = sorted(p.name for p in run.reports_dir.iterdir())
+    files = sorted(p.name for p in run.reports_dir.iterdir() if p.name != "demo-history.json")
     assert len(files) == 2 and files[1] == "latest.json" and files[0].startswith("demo-2"), files
     assert (run.reports_dir / files[0]).read_text() == (run.reports_dir / "latest.json").read_text()
 
