@@ -110,6 +110,7 @@ class Prefetcher:
         self._owned: dict[Hashable, list[_Job]] = {}
         self._expedited = 0
         self._latency_s: dict[str, float] = {}  # target_key -> the longest of its exchanges, in seconds
+        self._running: dict[_Job, float] = {}  # the jobs out now -> when they got their slot (monotonic)
         self._work: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         # checks not planned yet, in the order they are planned (see start): planning all of them at once
@@ -175,6 +176,7 @@ class Prefetcher:
                 return
             job = min(ready, key=lambda waiting: waiting[0].order).popleft()
             job.started = True
+            self._running[job] = time.monotonic()
             host, group = job.queue
             self._host_running[host] += 1
             if group:
@@ -235,6 +237,7 @@ class Prefetcher:
             with self._lock:
                 self._latency_s[job.target] = max(elapsed, self._latency_s.get(job.target, 0.0))
                 job.done = True
+                self._running.pop(job, None)
                 host, group = job.queue
                 self._host_running[host] -= 1
                 if group:
@@ -272,6 +275,11 @@ class Prefetcher:
         with self._lock:
             return dict(self._latency_s)
 
+    def running(self) -> list[tuple[str, float]]:
+        """The exchanges out now: (target_key, when it started, monotonic), one per exchange."""
+        with self._lock:
+            return [(job.target, started) for job, started in self._running.items()]
+
     def wait(self, timeout_s: float | None = None) -> bool:
         """Until every check's exchanges have finished (True), or the timeout (False)."""
         with self._lock:
@@ -281,6 +289,7 @@ class Prefetcher:
         with self._lock:
             self._closed = True
             self._queues.clear()
+            self._running.clear()
             self._lock.notify_all()
         for _ in self._threads:
             self._work.put(None)

@@ -13,7 +13,7 @@ import pytest
 DOMAIN = [
     "healthsuite.templates", "healthsuite.redaction", "healthsuite.catalogue", "healthsuite.model.environment",
     "healthsuite.envfile", "healthsuite.probes", "healthsuite.assessments", "healthsuite.failure",
-    "healthsuite.reports", "healthsuite.schema",
+    "healthsuite.reports", "healthsuite.schema", "healthsuite.progress",
 ]
 
 
@@ -48,7 +48,7 @@ LAYERS = (
                "healthsuite.schema")),
     ("probes", ("healthsuite.probes", "healthsuite.lazy")),
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
-    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports")),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.progress")),
     ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.history", "healthsuite.notify",
                 "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits")),
     ("demo", ("healthsuite.demo",)),
