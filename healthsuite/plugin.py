@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import functools
@@ -25,6 +26,7 @@ import gc
 import importlib.util
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable
@@ -38,7 +40,7 @@ import pytest
 from _pytest.config.findpaths import determine_setup
 from _pytest.mark.expression import Expression
 
-from . import history, protocol, verdicts
+from . import history, progress, protocol, verdicts
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
 from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
@@ -114,6 +116,7 @@ class RunState:
     worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
     notices: dict[str, Any] | None = None  # what --notify sent (healthsuite.notify), the report's `notices`
+    progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
 
 
 STATE = pytest.StashKey[RunState]()
@@ -794,12 +797,45 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         run = state.run_deadline
         wait = None if run is None else max(run.at - time.monotonic(), 0.0) + DEADLINE_GRACE_S
         # its exchanges first, if they have not started; past the run's deadline they are cut
-        if not state.prefetcher.expedite(pyfuncitem.nodeid, wait) and run is not None:
+        if not _await_exchanges(pyfuncitem, state, state.prefetcher, wait) and run is not None:
             pytest.fail(f"{diagnosis_of(pyfuncitem) or 'check'}: {run.sentence()}", pytrace=False)
     try:
         return (yield)
     except MissingVariable as missing:
         pytest.skip(missing.reason())
+
+
+PROGRESS_WAKE_S = 1.0  # a waiting check wakes this often to see whether a progress line is due
+
+
+def _await_exchanges(item: pytest.Function, state: RunState, prefetcher: Prefetcher, wait_s: float | None) -> bool:
+    """`prefetcher.expedite` for the check, waking every second of a long wait to say what the run
+    waits on when a line is due (healthsuite.progress); False when `wait_s` passed first."""
+    since = time.monotonic()
+    end = None if wait_s is None else since + wait_s
+    while True:
+        step = PROGRESS_WAKE_S if end is None else min(PROGRESS_WAKE_S, max(end - time.monotonic(), 0.0))
+        if prefetcher.expedite(item.nodeid, step):
+            return True
+        now = time.monotonic()
+        if end is not None and now >= end:
+            return False
+        if state.progress.due(since, now):
+            _say_waiting(item.config, progress.waiting_line(prefetcher.running(), now))
+
+
+def _say_waiting(config: pytest.Config, line: str | None) -> None:
+    """The progress line in pytest's terminal, from the main thread only, past the output capture;
+    never under --nagios (one line of output), -q -q or in an xdist worker (its output is not shown)."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if line is None or terminal is None or threading.current_thread() is not threading.main_thread():
+        return
+    if config.getoption("healthsuite_nagios", False) or config.get_verbosity() <= -2 or _is_worker(config):
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        terminal.write_line(line)
+        terminal.flush()
 
 
 def _redact_report(report: pytest.TestReport, redact: Callable[[str], str]) -> None:
