@@ -65,7 +65,7 @@ from .model.environment import (
 from .model.ops import LatencyTarget
 from .prefetch import Prefetcher, Work, shared_requests
 from .probes import ProbeSession, deadline
-from .reports import RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report
+from .reports import CheckRecord, RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report
 from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
@@ -907,6 +907,40 @@ def _provider_hosts(env: LoadedEnvironment) -> dict[str, list[str]]:
     return {page.name: list(page.hosts) or base_hosts for page in env.model.status_pages}
 
 
+CONSEQUENCES_SHOWN = 12  # consequences listed under their cause in the terminal (all are in the report)
+TABLE_OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
+
+
+def _outcome_table(entries: Iterable[Any]) -> list[str]:
+    """The run by category (rows) and severity (failures), e.g. `database     24 passed  3 failed (2 critical)`."""
+    rows: dict[str, Counter[str]] = {}
+    failing_by: dict[str, Counter[str]] = {}
+    for entry in entries:
+        rows.setdefault(entry.category, Counter())[entry.outcome] += 1
+        if entry.outcome in ("failed", "error", "warned"):
+            failing_by.setdefault(entry.category, Counter())[entry.severity] += 1
+    lines = []
+    width = max((len(c) for c in rows), default=8)
+    for category in sorted(rows, key=lambda c: (-sum(failing_by.get(c, Counter()).values()), c)):
+        counts = rows[category]
+        parts = [f"{counts[o]:3} {o}" for o in TABLE_OUTCOMES if counts[o]]
+        severities = failing_by.get(category)
+        detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITIES if severities and severities[s])
+        lines.append(f"  {category:{width}}  {'  '.join(parts)}" + (f"  ({detail})" if detail else ""))
+    return lines
+
+
+def _failure_line(record: CheckRecord) -> str:
+    first_line = record.message.splitlines()[0] if record.message else ""
+    change = history.Change(record.change, record.failing_since, record.failing_runs).describe()
+    return (
+        f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
+        f"{record.target or '-'}: {record.observed or first_line}"
+        + (f" [{change}]" if record.change else "")
+        + (" [likely part of the platform incident]" if record.likely_platform_incident else "")
+    )
+
+
 def _message(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -1170,7 +1204,14 @@ class RunReporter:
             facts["deadline_reached"] = time.monotonic() >= run.at
         return facts
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> Generator[None, None, None]:
+        """healthsuite's summary comes last, after pytest's own (its short summary included), so that
+        nothing buries it: the table by category and severity, the failures by cause, the report."""
+        yield
+        self._summary(terminalreporter)
+
+    def _summary(self, terminalreporter: Any) -> None:
         state = self.state
         if self.no_checks_message:
             terminalreporter.write_line(self.no_checks_message, red=True, bold=True)
@@ -1183,18 +1224,25 @@ class RunReporter:
             (r for r in records if r.outcome in ("failed", "error", "warned")),
             key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),
         )
+        terminalreporter.section(f"healthsuite: {state.env.name}", sep="=")
+        for line in _outcome_table(state.book.entries()):
+            terminalreporter.write_line(line)
         if failing:
-            terminalreporter.section("healthsuite: failing diagnoses, most severe first", sep="-")
+            terminalreporter.section("healthsuite: failing diagnoses by cause, most severe first", sep="-")
+        consequences: dict[str, list[CheckRecord]] = {}
         for record in failing:
-            first_line = record.message.splitlines()[0] if record.message else ""
-            change = history.Change(record.change, record.failing_since, record.failing_runs).describe()
-            terminalreporter.write_line(
-                f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
-                f"{record.target or '-'}: {record.observed or first_line}"
-                + (f" [{change}]" if record.change else "")
-                + (" [likely part of the platform incident]" if record.likely_platform_incident else ""),
-                red=record.severity in ("critical", "high"),
-            )
+            if record.explained_by:
+                consequences.setdefault(record.explained_by, []).append(record)
+        for record in (r for r in failing if not r.explained_by):
+            terminalreporter.write_line(_failure_line(record), red=record.severity in ("critical", "high"))
+            explained = consequences.get(record.id, [])
+            if explained:
+                terminalreporter.write_line(f"       explains {len(explained)} other failure(s):")
+            for other in explained[:CONSEQUENCES_SHOWN]:
+                terminalreporter.write_line(f"         {other.severity:8} {other.diagnosis:6} {other.target or '-'}")
+            if len(explained) > CONSEQUENCES_SHOWN:
+                hidden = len(explained) - CONSEQUENCES_SHOWN
+                terminalreporter.write_line(f"         and {hidden} more (the report's causes section)")
         incident = state.platform_incident
         if incident is not None:
             pages = ", ".join(f"{p['target']} ({p['observed']})" for p in incident["status_pages"])

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
+from .causes import group as group_causes
 
 OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
 SCHEMA_VERSION = 1
@@ -49,6 +50,7 @@ class CheckRecord:
     change: str = ""
     failing_since: str = ""
     failing_runs: int = 0
+    explained_by: str = ""  # the id of the failing check whose failure explains this one (healthsuite.causes)
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -285,6 +287,7 @@ def build_report(
     """The report; its `checks` are the records themselves (write_report writes them one by one; a
     spooled record's line is read from `book`'s spool)."""
     incident = platform_incident(records, provider_hosts)
+    causes = group_causes(records)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": f"healthsuite {__version__}",
@@ -295,6 +298,8 @@ def build_report(
         "exit_status": exit_status,
         "summary": summarize(records),
         "platform_incident": incident,
+        # failures another failure of the run explains: each cause once, with its consequences
+        "causes": causes,
         "checks": records,
         # how long each prefetched target's probes took (`endpoints/slow`: the longest of its probes);
         # the next run of this environment starts the slowest first
@@ -391,6 +396,8 @@ def _check_line(
         return json.dumps(redact_data(record, redact), ensure_ascii=False)
     fields = {name: getattr(record, name) for name in RECORD_FIELDS}
     fields = redact_data(fields, redact)
+    if record.explained_by:
+        fields["explained_by"] = record.explained_by
     if record.change:  # only a check whose verdict changed, or that keeps failing, says so
         fields["change"] = record.change
         if record.failing_since:

@@ -48,7 +48,7 @@ LAYERS = (
                "healthsuite.schema")),
     ("probes", ("healthsuite.probes", "healthsuite.lazy")),
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
-    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.progress")),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.causes", "healthsuite.progress")),
     ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.history", "healthsuite.notify",
                 "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits")),
     ("demo", ("healthsuite.demo",)),
