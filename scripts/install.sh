@@ -4,6 +4,9 @@
 #     throwaway servers on free ports; no system cluster is created or started), python3-venv, and
 #     Prometheus blackbox_exporter's binary (the peer in `python -m bench.peer`, which starts it itself
 #     on loopback; the package's system service is neither started nor left running);
+#   - Prometheus and its Pushgateway (`prometheus`: /usr/bin/prometheus and promtool; `prometheus-pushgateway`):
+#     tests/test_metrics.py checks --prom-textfile with promtool and --pushgateway end to end, starting
+#     both on loopback itself; their system services are neither started nor left running either;
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -18,6 +21,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 BLACKBOX=/usr/bin/prometheus-blackbox-exporter
 [ -x "$BLACKBOX" ] || missing+=(prometheus-blackbox-exporter)
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+[ -x /usr/bin/prometheus-pushgateway ] || missing+=(prometheus-pushgateway)
 
 # PIDs of the processes running blackbox_exporter's binary (by /proc/PID/cmdline, readable for any user)
 blackbox_pids() {
@@ -51,6 +56,7 @@ if ((${#missing[@]})); then
     $sudo chmod 755 /usr/sbin/policy-rc.d
   fi
   blackbox_before=" $(blackbox_pids | tr '\n' ' ') "
+  prometheus_before=" $(for b in prometheus prometheus-pushgateway; do BLACKBOX=/usr/bin/$b blackbox_pids; done | tr '\n' ' ') "
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
   remove_policy
@@ -58,7 +64,7 @@ if ((${#missing[@]})); then
   trap - EXIT INT TERM
   # the demo, the tests and the bench start their own servers: the services these packages enable stay
   # off, now and at boot (only those this install added; a system Redis installed before is left alone)
-  for service in redis-server prometheus-blackbox-exporter; do
+  for service in redis-server prometheus-blackbox-exporter prometheus prometheus-pushgateway; do
     [[ " ${missing[*]} " == *" $service "* ]] || continue
     if [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
@@ -76,6 +82,15 @@ if ((${#missing[@]})); then
       fi
     done
   fi
+  for binary in prometheus prometheus-pushgateway; do  # likewise, by their binaries' exact path
+    [[ " ${missing[*]} " == *" $binary "* ]] || continue
+    for pid in $(BLACKBOX=/usr/bin/$binary blackbox_pids); do
+      if [[ "$prometheus_before" != *" $pid "* ]]; then
+        echo "install: stopping $binary $pid, started by the package"
+        $sudo kill "$pid" 2>/dev/null || true
+      fi
+    done
+  done
 fi
 [ -x "$BLACKBOX" ] && echo "install: $("$BLACKBOX" --version 2>&1 | head -n 1)"
 
