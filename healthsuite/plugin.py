@@ -70,7 +70,7 @@ from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
 # the exit status by severity and Nagios mode, and --notify's escalation notices: plugins of their own
-pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify"]
+pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.

@@ -1,0 +1,257 @@
+"""Prometheus metrics of a run: `--prom-textfile PATH` and `--pushgateway URL`.
+
+- `--prom-textfile /var/lib/prometheus/node-exporter/healthsuite.prom` (ini `healthsuite_prom_textfile`):
+  at the end of a run the controller writes the metrics in the exposition format node_exporter's
+  textfile collector reads, atomically (a temporary file in the same directory, then a rename), so
+  the collector never reads half a file. The name must end in `.prom` (the collector reads no other).
+- `--pushgateway http://pushgateway:9091` (ini `healthsuite_pushgateway`): the same metrics pushed to
+  a Prometheus Pushgateway, job `healthsuite`, grouping key `environment` and `instance`
+  (`--prom-instance`, ini `healthsuite_prom_instance`, default the host name). The push is bounded by
+  PUSH_TIMEOUT_S; a failure is said in the terminal summary and never fails the run.
+
+The metrics (every series has the `environment` label):
+
+    healthsuite_check_success{diagnosis, category, severity, target, check}  1 passed, 0 failed
+        (an error or a --fail-on warning is 0 too); a skipped check has no series here: it is
+        counted in healthsuite_checks{outcome="skipped"}. One series per check: `check` is the check
+        function's name, so two checks of one diagnosis on one target stay apart.
+    healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, skipped)
+    healthsuite_probe_duration_seconds{target}  the longest exchange with each target (the report's probe_latency_s)
+    healthsuite_run_timestamp_seconds           when the run finished (Unix time)
+    healthsuite_run_duration_seconds            how long the run took
+    healthsuite_run_exit_status                 pytest's exit status of the run
+
+Nothing is written or pushed by an xdist worker, under --collect-only, or when no report was written
+(nothing selected, the environment file did not load). prometheus_client is imported when the
+metrics are made, not before (healthsuite.lazy).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Generator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import plugin
+from .lazy import lazy
+
+if TYPE_CHECKING:
+    import prometheus_client
+else:
+    prometheus_client = lazy("prometheus_client")
+
+PUSH_TIMEOUT_S = 5.0  # the whole push, name resolution included
+JOB = "healthsuite"
+OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
+CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "check")
+
+
+@dataclass
+class Published:
+    """What this run's metrics became: the terminal summary's lines."""
+
+    lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, it went wrong)
+
+
+PUBLISHED = pytest.StashKey[Published]()
+
+
+def check_name(node_id: str) -> str:
+    """`checks/test_availability.py::test_page_answers[home]` -> `test_page_answers`."""
+    return node_id.rsplit("::", 1)[-1].split("[", 1)[0]
+
+
+def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str, float],
+             finished: datetime, duration_s: float, exit_status: int) -> prometheus_client.CollectorRegistry:
+    """The run's metrics. `entries` are the run's records (reports.CheckRecord or SpooledRecord)."""
+    client = prometheus_client
+    reg = client.CollectorRegistry(auto_describe=False)
+    success = client.Gauge("healthsuite_check_success", "1 if the check passed, 0 if it failed, had an error "
+                           "or was a --fail-on warning; skipped checks have no series", CHECK_LABELS, registry=reg)
+    checks = client.Gauge("healthsuite_checks", "Checks of the run by outcome", ("environment", "outcome"),
+                          registry=reg)
+    probes = client.Gauge("healthsuite_probe_duration_seconds", "The longest exchange of the run with the target",
+                          ("environment", "target"), registry=reg)
+    timestamp = client.Gauge("healthsuite_run_timestamp_seconds", "When the run finished, Unix time",
+                             ("environment",), registry=reg)
+    duration = client.Gauge("healthsuite_run_duration_seconds", "How long the run took", ("environment",),
+                            registry=reg)
+    status = client.Gauge("healthsuite_run_exit_status", "pytest's exit status of the run", ("environment",),
+                          registry=reg)
+    counts: Counter[str] = Counter()
+    for entry in entries:
+        counts[entry.outcome] += 1
+        if entry.outcome == "skipped":
+            continue
+        labels = (env_name, entry.diagnosis, entry.category, entry.severity, entry.target, check_name(entry.id))
+        success.labels(*labels).set(1 if entry.outcome == "passed" else 0)
+    for outcome in (*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))):
+        checks.labels(env_name, outcome).set(counts[outcome])
+    for target, seconds in sorted(probe_latency_s.items()):
+        probes.labels(env_name, target).set(float(seconds))
+    timestamp.labels(env_name).set(finished.timestamp())
+    duration.labels(env_name).set(duration_s)
+    status.labels(env_name).set(exit_status)
+    return reg
+
+
+def write_textfile(path: Path, reg: prometheus_client.CollectorRegistry) -> None:
+    """Atomically: prometheus_client writes `<path>.<pid>.<thread>` beside it, then renames it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prometheus_client.write_to_textfile(str(path), reg)
+
+
+def push(url: str, reg: prometheus_client.CollectorRegistry, grouping_key: Mapping[str, str],
+         timeout_s: float = PUSH_TIMEOUT_S) -> str:
+    """Push (PUT: this group's metrics replace the last run's); "" or what went wrong. Bounded: the
+    request has `timeout_s`, and the run goes on after `timeout_s` (plus a second) whatever happens
+    (name resolution has no timeout of its own), leaving a daemon thread behind."""
+    outcome: list[str] = []
+
+    def work() -> None:
+        try:
+            prometheus_client.push_to_gateway(url, job=JOB, registry=reg, grouping_key=dict(grouping_key),
+                                              timeout=timeout_s)
+            outcome.append("")
+        except Exception as exc:  # noqa: BLE001 - a push never breaks the run
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=work, daemon=True, name="healthsuite-pushgateway")
+    thread.start()
+    thread.join(timeout_s + 1.0)
+    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+# --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) --------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthsuite")
+    group.addoption(
+        "--prom-textfile",
+        dest="healthsuite_prom_textfile",
+        metavar="PATH",
+        help="write the run's Prometheus metrics to PATH (a `.prom` file for node_exporter's textfile "
+        "collector), atomically (default: ini healthsuite_prom_textfile)",
+    )
+    group.addoption(
+        "--pushgateway",
+        dest="healthsuite_pushgateway",
+        metavar="URL",
+        help=f"push the run's Prometheus metrics to this Pushgateway (job {JOB}, grouping key environment "
+        f"and instance; ends after {PUSH_TIMEOUT_S:g} s and never fails the run; default: ini "
+        "healthsuite_pushgateway)",
+    )
+    group.addoption(
+        "--prom-instance",
+        dest="healthsuite_prom_instance",
+        metavar="NAME",
+        help="the `instance` of the pushed metrics' grouping key (default: ini healthsuite_prom_instance, "
+        "else the host name)",
+    )
+    parser.addini("healthsuite_prom_textfile", "see --prom-textfile", default="")
+    parser.addini("healthsuite_pushgateway", "see --pushgateway", default="")
+    parser.addini("healthsuite_prom_instance", "see --prom-instance", default="")
+
+
+def _setting(config: pytest.Config, name: str) -> str:
+    """The option, else the ini value (the option wins)."""
+    return str(config.getoption(name, None) or config.getini(name) or "").strip()
+
+
+def textfile(config: pytest.Config) -> Path | None:
+    value = _setting(config, "healthsuite_prom_textfile")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        base = config.invocation_params.dir if config.getoption("healthsuite_prom_textfile", None) else config.rootpath
+        path = base / path
+    return path
+
+
+def pushgateway(config: pytest.Config) -> str:
+    return _setting(config, "healthsuite_pushgateway")
+
+
+def instance(config: pytest.Config) -> str:
+    return _setting(config, "healthsuite_prom_instance") or socket.gethostname()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    path = textfile(config)
+    if path is not None and path.suffix != ".prom":
+        source = ("--prom-textfile" if config.getoption("healthsuite_prom_textfile", None)
+                  else "ini healthsuite_prom_textfile")
+        raise pytest.UsageError(
+            f"{source} {path}: node_exporter's textfile collector reads only files named *.prom; "
+            f"name it {path.with_suffix('.prom').name}"
+        )
+    url = pushgateway(config)
+    if url and not url.startswith(("http://", "https://")):
+        source = "--pushgateway" if config.getoption("healthsuite_pushgateway", None) else "ini healthsuite_pushgateway"
+        raise pytest.UsageError(f"{source} {url!r}: not an http(s) URL; e.g. http://pushgateway:9091")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if hasattr(config, "workerinput"):
+        return []
+    lines = []
+    path = textfile(config)
+    if path is not None:
+        lines.append(f"healthsuite: --prom-textfile: the run's metrics go to {path}")
+    url = pushgateway(config)
+    if url:
+        lines.append(f"healthsuite: --pushgateway: the run's metrics are pushed to {url} "
+                     f"(job {JOB}, instance {instance(config)})")
+    return lines
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """After every other pytest_sessionfinish, plugin.RunReporter's (which writes the report) included."""
+    yield
+    config = session.config
+    path, url = textfile(config), pushgateway(config)
+    state = config.stash.get(plugin.STATE, None)
+    if (path is None and not url) or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    if state is None or state.env is None or state.report_path is None:
+        return  # no report, no metrics: nothing ran (or nothing was selected)
+    env = state.env
+    published = config.stash[PUBLISHED] = Published()
+    try:
+        finished = datetime.now(state.started.tzinfo)
+        reg = registry(env.name, state.book.entries(), state.probe_latency_s, finished,
+                       (finished - state.started).total_seconds(), int(session.exitstatus))
+    except Exception as exc:  # noqa: BLE001 - metrics never break the run
+        published.lines.append((env.redactor.redact(f"healthsuite: metrics NOT MADE: {type(exc).__name__}: {exc}"),
+                                True))
+        return
+    if path is not None:
+        try:
+            write_textfile(path, reg)
+            published.lines.append((f"healthsuite: metrics written to {path}", False))
+        except OSError as exc:
+            published.lines.append((f"healthsuite: metrics NOT WRITTEN to {path}: {exc}", True))
+    if url:
+        error = push(url, reg, {"environment": env.name, "instance": instance(config)})
+        if error:
+            published.lines.append((env.redactor.redact(f"healthsuite: metrics NOT PUSHED to {url}: {error}"), True))
+        else:
+            published.lines.append((env.redactor.redact(f"healthsuite: metrics pushed to {url}"), False))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for line, bad in config.stash.get(PUBLISHED, Published()).lines:
+        terminalreporter.write_line(line, red=bad)
+
