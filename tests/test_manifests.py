@@ -377,3 +377,19 @@ def test_the_textfile_of_the_systemd_unit_and_of_cron_is_the_collectors_per_envi
         argv = lines[name]
         assert argv[argv.index("--prom-textfile") + 1] == "/var/lib/prometheus/node-exporter/healthsuite-production.prom"
         assert "-p" in argv and argv[argv.index("-p") + 1] == "no:cacheprovider"
+
+
+def test_the_readmes_scheduling_snippets_are_the_examples() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    section = readme[readme.index("## Scheduling"):readme.index("## Performance")]
+    job = cronjob(EXAMPLES / "kubernetes" / "cronjob-production-eu.yaml")
+    template = job["spec"]["jobTemplate"]["spec"]
+    for line in (f'schedule: "{job["spec"]["schedule"]}"', f"concurrencyPolicy: {job['spec']['concurrencyPolicy']}",
+                 f"startingDeadlineSeconds: {job['spec']['startingDeadlineSeconds']}",
+                 f"backoffLimit: {template['backoffLimit']}", f"activeDeadlineSeconds: {template['activeDeadlineSeconds']}"):
+        assert line in section, line
+    assert "OnCalendar=*:0/5" in section and "--prom-textfile /var/lib/prometheus/node-exporter/healthsuite-%i.prom" in SERVICE.read_text()
+    assert 'cron: "*/5 * * * *"' in section and re.search(r"-m\s+smoke --expected-version", section)
+    for path in ("examples/kubernetes/", "examples/github/scheduled-checks.yml", "examples/github/post-deploy-gate.yml",
+                 "examples/gitlab/healthsuite.gitlab-ci.yml", "examples/systemd/", "examples/cron/healthsuite.cron"):
+        assert path in section and (PROJECT / path).exists(), path
