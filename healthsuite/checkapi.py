@@ -29,7 +29,7 @@ import pytest
 from .advice import AdviceContext
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
-from .failure import Finding, compose, probe_failure
+from .failure import FailureBlock, Finding, compose, failure_block, probe_failure
 from .model.environment import (
     Contact,
     Hostname,
@@ -53,6 +53,7 @@ from .probes.session import ProbeSession
 F = TypeVar("F", bound=Callable[..., Any])
 
 SEVERITY_MARKS = ("critical", "high", "medium", "low")
+RECORDED = ("observed", "expected", "facts", "advice", "severity")  # the properties Expect records
 
 
 def check(
@@ -215,9 +216,9 @@ class Expect:
     def target_label(self) -> str:
         return describe_target(self.env, self.target) if self.target is not None else self.env.name
 
-    def _record(self, finding: Finding, severity: Severity) -> None:
+    def _record(self, finding: Finding, severity: Severity, block: FailureBlock | None = None) -> None:
         redact = self.env.redactor.redact
-        props = [p for p in self.item.user_properties if p[0] not in ("observed", "expected", "facts", "severity")]
+        props = [p for p in self.item.user_properties if p[0] not in RECORDED]
         props += [
             ("severity", severity),
             ("observed", redact(finding.observed)),
@@ -225,6 +226,9 @@ class Expect:
         ]
         if finding.facts:
             props.append(("facts", redact(json.dumps(finding.facts, default=str, sort_keys=True))))
+        if block is not None:  # a failure's advice as data: the report's causes, remediation, escalation
+            advice = {"causes": block.causes, "remediation": block.steps, "escalation": block.escalation}
+            props.append(("advice", redact(json.dumps(advice))))
         self.item.user_properties[:] = props
 
     def finding(self, finding: Finding) -> None:
@@ -236,17 +240,22 @@ class Expect:
         if not finding.ok:
             finding = self._decode_error_codes(finding)
         severity = finding.severity if (finding.severity and not finding.ok) else self.severity
-        self._record(finding, severity)
-        if not finding.ok:
-            message = compose(
+        if finding.ok:
+            self._record(finding, severity)
+        else:
+            block = failure_block(
                 self.entry,
                 finding,
                 severity=severity,
-                target=self.target_label(),
                 catalogue=self.catalogue,
                 contacts=self._contacts,
                 context=advice_context(self.env, self.target, finding),
                 runbook_base_url=self.env.model.runbook_base_url,
+            )
+            self._record(finding, severity, block)
+            message = compose(
+                self.entry, finding, severity=severity, target=self.target_label(), catalogue=self.catalogue,
+                contacts=self._contacts, block=block,
             )
             pytest.fail(self.env.redactor.redact(message), pytrace=False)
 

@@ -77,6 +77,38 @@ def escalation_line(
     return f"{head}note it for {primary} at the next planned review; no call needed{channel}"
 
 
+@dataclass(frozen=True)
+class FailureBlock:
+    """What a failure block advises, tailored (healthsuite.advice): the message shows it, and the
+    JSON report and JUnit carry it as data (`causes`, `remediation`, `escalation`), the same words."""
+
+    causes: tuple[str, ...]
+    steps: tuple[str, ...]
+    runbook: tuple[str, ...]
+    escalation: str
+
+
+def failure_block(
+    entry: Diagnosis,
+    finding: Finding,
+    *,
+    severity: Severity,
+    catalogue: Catalogue,
+    contacts: Mapping[Area, Contact],
+    context: AdviceContext | None = None,
+    runbook_base_url: str | None = None,
+) -> FailureBlock:
+    """The likely causes and steps tailored to the target and what was seen, the runbook references
+    (links when a base URL is known) and who to tell."""
+    context = context or AdviceContext()
+    return FailureBlock(
+        causes=tuple(tailor_causes([*finding.causes, *entry.causes], context)),
+        steps=tuple(tailor_steps([*finding.remediation, *entry.remediation], context)),
+        runbook=tuple(catalogue.runbook_refs(entry, runbook_base_url)),
+        escalation=escalation_line(entry, severity, catalogue, contacts),
+    )
+
+
 def compose(
     entry: Diagnosis,
     finding: Finding,
@@ -87,10 +119,13 @@ def compose(
     contacts: Mapping[Area, Contact],
     context: AdviceContext | None = None,
     runbook_base_url: str | None = None,
+    block: FailureBlock | None = None,
 ) -> str:
-    """The failure block: causes and steps tailored to the target and what was seen (healthsuite.advice),
-    runbook references as links when a base URL is known."""
-    context = context or AdviceContext()
+    """The failure block: what was checked, observed against expected, and `block` (failure_block's,
+    computed here when not given)."""
+    if block is None:
+        block = failure_block(entry, finding, severity=severity, catalogue=catalogue, contacts=contacts,
+                              context=context, runbook_base_url=runbook_base_url)
     lines = [
         f"{entry.id} {entry.title} [{severity}, {entry.category}]",
         f"  checked:     {entry.verifies}",
@@ -100,16 +135,14 @@ def compose(
     ]
     if finding.meaning:
         lines.append(f"  meaning:     {finding.meaning}")
-    causes = tailor_causes([*finding.causes, *entry.causes], context)
-    if causes:
+    if block.causes:
         lines.append("  likely causes:")
-        lines.extend(f"    - {cause}" for cause in causes)
-    steps = tailor_steps([*finding.remediation, *entry.remediation], context)
-    if steps:
+        lines.extend(f"    - {cause}" for cause in block.causes)
+    if block.steps:
         lines.append("  what to do:")
-        lines.extend(f"    {number}. {step}" for number, step in enumerate(steps, start=1))
-    lines.append(f"  runbook:     {'; '.join(catalogue.runbook_refs(entry, runbook_base_url))}")
-    lines.append(f"  escalate:    {escalation_line(entry, severity, catalogue, contacts)}")
+        lines.extend(f"    {number}. {step}" for number, step in enumerate(block.steps, start=1))
+    lines.append(f"  runbook:     {'; '.join(block.runbook)}")
+    lines.append(f"  escalate:    {block.escalation}")
     return "\n".join(lines)
 
 

@@ -38,9 +38,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from _pytest.config.findpaths import determine_setup
+from _pytest.junitxml import mangle_test_address, xml_key
 from _pytest.mark.expression import Expression
 
-from . import history, progress, protocol, verdicts
+from . import __version__, history, junit, progress, protocol, verdicts
 from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
 from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from .envfile import (
@@ -70,7 +71,7 @@ from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
 # the exit status by severity and Nagios mode, and --notify's escalation notices: plugins of their own
-pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics"]
+pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics", "healthsuite.html_report"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -179,6 +180,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="true",
     )
     parser.addini("healthsuite_reports_dir", "directory of the JSON reports, relative to rootdir", default="reports")
+    parser.addini(
+        "healthsuite_junit_properties",
+        "where --junitxml puts each check's properties: system-out (key: value lines, valid under the strict "
+        "junit-10.xsd), testcase (<properties> of the testcase), auto (testcase under junit_family=xunit1, "
+        "else system-out)",
+        default="auto",
+    )
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -296,6 +304,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
     _check_mark_expression(config)
+    _junit_mode(config)
     state.diagnoses = _diagnosis_filter(config)
     state.choice = choose_environment(
         config.option.healthsuite_env, os.environ, str(config.getini("healthsuite_env") or "")
@@ -859,7 +868,7 @@ _NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
 REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "runbook", "observed", "expected",
-                                 "facts", "hosts", "verdict"})
+                                 "facts", "advice", "hosts", "verdict"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -1045,6 +1054,43 @@ def _xdist_controller(config: pytest.Config) -> bool:
     return not _is_worker(config) and bool(getattr(config.option, "numprocesses", None)) and (
         config.getvalue("dist") != "no"
     )
+
+
+def _junit_mode(config: pytest.Config) -> str:
+    """healthsuite_junit_properties for this run's junit_family (healthsuite.junit.mode_for)."""
+    try:
+        return junit.mode_for(str(config.getini("healthsuite_junit_properties")), str(config.getini("junit_family")))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{exc} (ini)") from None
+
+
+@pytest.hookimpl(wrapper=True)  # around every plugin's: pytest's junitxml writes its file in its own
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    result = yield
+    _rewrite_junit(session.config)
+    return result
+
+
+def _rewrite_junit(config: pytest.Config) -> None:
+    """The JUnit file pytest wrote, made valid under junit-10.xsd and completed (healthsuite.junit)."""
+    xml, state = config.stash.get(xml_key, None), config.stash.get(STATE, None)
+    if xml is None or state is None or state.env is None or not os.path.isfile(xml.logfile):
+        return
+    extra: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for record in state.book.records():
+        if record.outcome in ("failed", "error", "warned"):
+            names = mangle_test_address(record.id)
+            classname = ".".join([xml.prefix, *names[:-1]] if xml.prefix else names[:-1])
+            steps = "\n".join(f"{number}. {step}" for number, step in enumerate(record.remediation, start=1))
+            extra[(classname, names[-1])] = [("remediation", steps), ("escalation", record.escalation),
+                                             ("change", record.change), ("explained_by", record.explained_by)]
+    env = state.env
+    suite_properties = [("environment", env.name), ("environment_kind", env.model.kind), ("healthsuite", __version__)]
+    if state.report_path is not None:
+        suite_properties.append(("report", str(state.report_path)))
+    suite_name = f"healthsuite {env.name}" if config.getini("junit_suite_name") == "pytest" else ""
+    junit.rewrite(Path(xml.logfile), mode=_junit_mode(config), suite_name=suite_name,
+                  suite_properties=suite_properties, extra=extra)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

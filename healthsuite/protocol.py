@@ -48,7 +48,7 @@ PHASE_HOOKS = (
 )
 OPTIONS_THAT_NEED_PYTEST = ("usepdb", "trace", "setuponly", "setupshow", "setupplan", "runxfail", "log_cli_level")
 MARKS_THAT_NEED_PYTEST = ("skip", "skipif", "xfail", "usefixtures")
-OBSERVATION_PROPERTIES = ("observed", "expected", "facts")  # what a check records about its run
+OBSERVATION_PROPERTIES = ("observed", "expected", "facts", "advice")  # what a check records about its run
 
 
 def unavailable(config: pytest.Config, own: Callable[[object], bool]) -> str:

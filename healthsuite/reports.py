@@ -24,7 +24,8 @@ from . import __version__
 from .causes import group as group_causes
 
 OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # docs/report.schema.json
+REPORT_MODE = 0o640  # owner and group read, whatever the umask; others not: reports name hosts and failures
 
 
 @dataclass(slots=True)  # thousands of them live for the whole run: no __dict__ each
@@ -51,6 +52,11 @@ class CheckRecord:
     failing_since: str = ""
     failing_runs: int = 0
     explained_by: str = ""  # the id of the failing check whose failure explains this one (healthsuite.causes)
+    # a failure's advice as data, the words of its message (healthsuite.failure.FailureBlock); the report
+    # writes them only when the check recorded them
+    causes: tuple[str, ...] = ()
+    remediation: tuple[str, ...] = ()
+    escalation: str = ""
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -63,6 +69,8 @@ class CheckRecord:
     def as_dict(self) -> dict[str, Any]:
         """The record as the report writes it (`facts` decoded)."""
         fields = {name: getattr(self, name) for name in RECORD_FIELDS}
+        fields.update({name: list(getattr(self, name)) if name != "escalation" else self.escalation
+                       for name in ADVICE_FIELDS if getattr(self, name)})
         fields["facts"] = self.facts
         return fields
 
@@ -71,6 +79,19 @@ RECORD_FIELDS = (
     "id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected", "duration_s", "message",
     "runbook",
 )
+
+
+ADVICE_FIELDS = ("causes", "remediation", "escalation")
+
+
+def _advice(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """The `advice` property (checkapi.Expect): causes, remediation steps, escalation line."""
+    try:
+        value = json.loads(text)
+        return (tuple(map(str, value.get("causes", ()))), tuple(map(str, value.get("remediation", ()))),
+                str(value.get("escalation", "")))
+    except (ValueError, AttributeError, TypeError):
+        return (), (), ""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -143,6 +164,8 @@ class RecordBook:
         record.severity = properties.get("severity", record.severity)
         if "facts" in properties:
             record.facts_json = properties["facts"]
+        if "advice" in properties:
+            record.causes, record.remediation, record.escalation = _advice(properties["advice"])
         if "hosts" in properties:
             record.hosts = tuple(properties["hosts"].split())
         if "change" in properties:
@@ -396,6 +419,9 @@ def _check_line(
         return json.dumps(redact_data(record, redact), ensure_ascii=False)
     fields = {name: getattr(record, name) for name in RECORD_FIELDS}
     fields = redact_data(fields, redact)
+    for name in ADVICE_FIELDS:  # recorded redacted (checkapi.Expect), as facts are
+        if getattr(record, name):
+            fields[name] = getattr(record, name)
     if record.explained_by:
         fields["explained_by"] = record.explained_by
     if record.change:  # only a check whose verdict changed, or that keeps failing, says so
@@ -461,6 +487,7 @@ def _write_atomically(path: Path, parts: Iterable[str] | Path) -> None:
     """Write the text `parts` (or copy the file `parts`) to a temporary file, then move it to `path`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, REPORT_MODE)  # mkstemp's is 0600: the scheduler's group could not read the report
         if isinstance(parts, Path):
             with os.fdopen(fd, "wb") as handle, open(parts, "rb") as source:
                 shutil.copyfileobj(source, handle)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from healthsuite import junit
 from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoPorts, DemoStack
 
@@ -83,7 +84,9 @@ class CheckRun:
 def _parse_junit(path: Path) -> list[dict[str, str]]:
     cases = []
     for case in ET.parse(path).getroot().iter("testcase"):
+        # healthsuite_junit_properties: a testcase's <properties>, or the key: value lines of its system-out
         props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        props.update(junit.parse_lines("".join(out.text or "" for out in case.iter("system-out"))))
         if case.find("failure") is not None:
             props["outcome"] = "failed"
         elif case.find("error") is not None:

@@ -225,7 +225,8 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     record = run.record("AV3", "employees")
     assert set(record) == {"id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected",
                            "duration_s", "message", "runbook", "facts", "likely_platform_incident",
-                           "change", "failing_since", "failing_runs"}  # a first run: the failure is new
+                           "change", "failing_since", "failing_runs",  # a first run: the failure is new
+                           "causes", "remediation", "escalation"}  # its failure block's advice, as data
     assert record["change"] == "new" and summary["changes"] == {"new": 1}
     assert record["id"].endswith("test_endpoint_answers_without_server_error[endpoint-employees]")
     assert record["runbook"][0].startswith("000 ")

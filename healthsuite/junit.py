@@ -1,0 +1,113 @@
+"""The JUnit file, rewritten after pytest's junitxml wrote it, so that strict consumers accept it.
+
+pytest writes each check's properties (diagnosis, category, severity, target, runbook, observed,
+expected, ...) as `<properties>` under its `<testcase>`: the xunit1 family allows that, but the strict
+schema pytest's default xunit2 family targets (the Jenkins xunit plugin's junit-10.xsd) allows
+properties only under a `<testsuite>`. `rewrite` keeps what consumers read either way:
+
+- `system-out` (the default under xunit2): a testcase's properties become `key: value` lines of its
+  `<system-out>` (GitLab and Jenkins show it), under a `--- healthsuite ---` header, after any output
+  pytest captured; a value of several lines continues on lines indented by two spaces.
+- `testcase` (the default under xunit1): they stay `<property>` elements of the testcase.
+
+Either way the testsuite is named after the environment (`healthsuite <env>`, unless junit_suite_name
+is set), run-wide facts become testsuite properties, and a failing testcase also gets what to do
+(`remediation`, `escalation`), whether it changed since the last run (`change`) and the failure that
+explains it (`explained_by`). The JSON advice property (`advice`) is replaced by those.
+
+    rewrite(Path("junit.xml"), mode="system-out", suite_name="healthsuite production",
+            suite_properties=[("environment", "production")], extra={("checks.test_x", "test_y[a]"): [...]})
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+MODES = ("auto", "testcase", "system-out")
+HEADER = " healthsuite ".center(80, "-")
+DROPPED = frozenset({"advice"})  # recorded for the JSON report; JUnit gets remediation and escalation
+
+
+def mode_for(setting: str, family: str) -> str:
+    """`auto` is `testcase` under the xunit1 (legacy) family, which allows testcase properties, and
+    `system-out` under xunit2; a bad setting is a ValueError saying which are allowed."""
+    value = (setting or "auto").strip()
+    if value not in MODES:
+        raise ValueError(f"healthsuite_junit_properties = {value!r}: expected one of {', '.join(MODES)}")
+    if value == "auto":
+        return "testcase" if family in ("xunit1", "legacy") else "system-out"
+    return value
+
+
+def as_lines(items: Sequence[tuple[str, str]]) -> str:
+    """`key: value` lines; the lines after a value's first are indented by two spaces."""
+    return "\n".join(f"{key}: {value}".replace("\n", "\n  ") for key, value in items)
+
+
+def parse_lines(text: str) -> list[tuple[str, str]]:
+    """The `key: value` lines as_lines wrote, after HEADER in `text` ([] when there is none)."""
+    if HEADER not in text:
+        return []
+    items: list[tuple[str, str]] = []
+    for line in text.split(HEADER, 1)[1].split("\n"):
+        if line.startswith("----"):
+            break
+        if line.startswith("  ") and items:
+            items[-1] = (items[-1][0], f"{items[-1][1]}\n{line[2:]}")
+        elif ": " in line or line.endswith(":"):
+            key, _, value = line.partition(": ")
+            items.append((key.rstrip(":"), value))
+    return items
+
+
+def rewrite(
+    path: Path,
+    *,
+    mode: str,
+    suite_name: str,
+    suite_properties: Sequence[tuple[str, str]],
+    extra: Mapping[tuple[str, str], Sequence[tuple[str, str]]],
+) -> None:
+    """Rewrite the JUnit file at `path` (see the module's docstring); `extra` is keyed by testcase
+    (classname, name)."""
+    tree = ET.parse(path)
+    for suite in tree.getroot().iter("testsuite"):
+        if suite_name:
+            suite.set("name", suite_name)
+        if suite_properties:
+            properties = suite.find("properties")
+            if properties is None:
+                properties = ET.Element("properties")
+                suite.insert(0, properties)
+            for name, value in suite_properties:
+                properties.append(ET.Element("property", name=name, value=value))
+        for case in suite.findall("testcase"):
+            _rewrite_case(case, mode, extra.get((case.get("classname", ""), case.get("name", "")), ()))
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _rewrite_case(case: ET.Element, mode: str, extra: Sequence[tuple[str, str]]) -> None:
+    properties = case.find("properties")
+    items = [] if properties is None else [(p.get("name", ""), p.get("value", "")) for p in properties]
+    kept = [(k, v) for k, v in items if k not in DROPPED]
+    kept += [(k, v) for k, v in extra if v and (k, v) not in kept]
+    if mode == "testcase":
+        if properties is None and kept:
+            properties = ET.Element("properties")
+            case.insert(0, properties)
+        if properties is not None and kept != items:
+            properties.clear()
+            properties.extend(ET.Element("property", name=k, value=v) for k, v in kept)
+        return
+    if properties is not None:
+        case.remove(properties)
+    if not kept:
+        return
+    text = f"{HEADER}\n{as_lines(kept)}\n"
+    out = case.find("system-out")
+    if out is None:
+        ET.SubElement(case, "system-out").text = text
+    else:
+        out.text = f"{out.text or ''}{'' if (out.text or '').endswith(chr(10)) else chr(10)}{text}"
