@@ -50,7 +50,8 @@ LAYERS = (
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
     ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.causes", "healthsuite.progress")),
     ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.history", "healthsuite.notify",
-                "healthsuite.metrics", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits")),
+                "healthsuite.metrics", "healthsuite.html_report", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits",
+                "healthsuite.allure_story")),
     ("demo", ("healthsuite.demo",)),
 )
 
