@@ -7,6 +7,8 @@
 #   - Prometheus and its Pushgateway (`prometheus`: /usr/bin/prometheus and promtool; `prometheus-pushgateway`):
 #     tests/test_metrics.py checks --prom-textfile with promtool and --pushgateway end to end, starting
 #     both on loopback itself; their system services are neither started nor left running either;
+#   - Chromium and its WebDriver (`chromium`, `chromium-driver`): tests/test_html_report.py opens the
+#     --html-report page in headless Chromium through Selenium (no service; Selenium Manager never downloads);
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -23,6 +25,8 @@ BLACKBOX=/usr/bin/prometheus-blackbox-exporter
 [ -x "$BLACKBOX" ] || missing+=(prometheus-blackbox-exporter)
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/bin/prometheus-pushgateway ] || missing+=(prometheus-pushgateway)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
 # PIDs of the processes running blackbox_exporter's binary (by /proc/PID/cmdline, readable for any user)
 blackbox_pids() {
