@@ -71,7 +71,8 @@ from .templates import MissingVariable
 from .workunits import join_names, share_of, worker_number
 
 # the exit status by severity and Nagios mode, and --notify's escalation notices: plugins of their own
-pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics", "healthsuite.html_report"]
+pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics", "healthsuite.html_report",
+                  "healthsuite.allure_story"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -721,6 +722,9 @@ def _expected_version(config: pytest.Config) -> ExpectedVersion | None:
     return None
 
 
+EXPECT_TYPE = pytest.StashKey[type[Expect]]()  # while allure records: healthsuite.allure_story's
+
+
 @pytest.fixture
 def expect(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> Expect:
     """Assertions that fail with the catalogue's message (see healthsuite.checkapi).
@@ -730,7 +734,7 @@ def expect(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> E
     at a thousand targets."""
     item = pytestconfig.stash[STATE].item
     assert item is not None
-    return Expect(item, healthsuite_env, healthsuite_env.model.escalation)
+    return pytestconfig.stash.get(EXPECT_TYPE, Expect)(item, healthsuite_env, healthsuite_env.model.escalation)
 
 
 @pytest.hookimpl(tryfirst=True)

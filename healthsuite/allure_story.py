@@ -1,0 +1,267 @@
+"""Allure that tells the story of a run (`--alluredir=DIR`): what was probed, what was seen, and where to read on.
+
+    pytest checks --env production --alluredir=reports/allure
+    allure generate reports/allure -o reports/allure-report --clean
+
+On top of the labels the plugin adds at collection (feature, story, severity, tags), each check's
+result gets
+
+- one step per probe it reached (`probe page 'home': GET ... -> HTTP 200 OK in 12 ms`, or the
+  transport error), with the observation and its timings attached as JSON, and one step per finding
+  with the observed text and the facts JSON attached (failed when the finding is);
+- its runbook sections: a link each when the environment (or the catalogue) sets `runbook_base_url`,
+  and a `runbook` label with the repository path in any case;
+- readable parameters: the target's name (`home`), not the model's repr;
+- the severity it actually failed with: a finding may carry its own (NET5's expiry windows, PERF3 at
+  the rollback trigger), and the `severity` label then says that one.
+
+The results directory also gets `environment.properties` (environment, kind, file, healthsuite
+version, host) and `categories.json`, which groups failures by kind: timeout, connection refused,
+TLS, DNS, permission, authentication, other transport errors, and assertions on a value (the failure
+block's `observed:` line starts with the kind: "timed out: ...", "connection refused: ...").
+
+Nothing of this is imported or done unless allure records: without `--alluredir` the plugin's
+`pytest_configure` finds no allure listener and registers nothing, and checks get the plain Expect.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .catalogue import Severity, heading_anchor, load_catalogue
+from .checkapi import Expect, diagnosis_of
+from .failure import Finding
+from .model.environment import Target
+from .plugin import ALLURE_SEVERITY, EXPECT_TYPE, STATE
+from .probes.errors import _KIND_NAMES as KIND_NAMES
+
+ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
+STORY_PLUGIN = "healthsuite_allure_story"
+TITLE_LIMIT = 160  # characters of a step's title; the attachment holds the whole text
+
+# failure categories by the probe error kinds (healthsuite.probes.errors), in the report's order
+TRANSPORT_CATEGORIES = (
+    ("Timeout", ("timeout",)),
+    ("Connection refused", ("refused",)),
+    ("TLS", ("tls",)),
+    ("DNS", ("dns",)),
+    ("Permission", ("permission_denied",)),
+    ("Authentication", ("auth_failed",)),
+    ("Other transport errors", ("reset", "protocol", "database_missing", "too_many_connections", "not_a_database",
+                                "other")),
+)
+
+
+def _observed_regex(names: list[str], *, negate: bool = False) -> str:
+    """A Java regex over the whole failure message: its `observed:` line starts with one of the kind
+    names (or, negated, with none of them)."""
+    alternatives = "|".join(names)
+    return f"(?s).*observed:\\s+(?!(?:{alternatives}):).*" if negate else f"(?s).*observed:\\s+(?:{alternatives}):.*"
+
+
+def categories() -> list[dict[str, Any]]:
+    """Allure's categories.json: failures grouped by what went wrong."""
+    found: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "matchedStatuses": ["failed", "broken"],
+            "messageRegex": _observed_regex([KIND_NAMES[kind] for kind in kinds]),
+        }
+        for name, kinds in TRANSPORT_CATEGORIES
+    ]
+    found.append(
+        {
+            "name": "Assertion on a value",
+            "description": "the probe got an answer, and a value in it is not the expected one",
+            "matchedStatuses": ["failed"],
+            "messageRegex": _observed_regex(sorted(KIND_NAMES.values()), negate=True),
+        }
+    )
+    return found
+
+
+def _property_line(key: str, value: str) -> str:
+    """One line of a Java .properties file (backslashes, line breaks and the separators escaped)."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+    key = escape(key)
+    for separator in "=: ":
+        key = key.replace(separator, "\\" + separator)
+    return f"{key}={escape(value)}"
+
+
+def environment_properties(config: pytest.Config) -> str:
+    env = config.stash[STATE].env
+    values = {
+        "environment": env.name if env is not None else "",
+        "kind": str(env.model.kind) if env is not None else "",
+        "file": str(env.path) if env is not None else "",
+        "healthsuite": __version__,
+        "host": socket.gethostname(),
+    }
+    return "".join(_property_line(key, value) + "\n" for key, value in values.items())
+
+
+def readable(value: object) -> object:
+    """A parameter as a person reads it: a target's name, a path as text; plain values as they are."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, Target):
+        return value.name
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else str(value)
+
+
+def observation_data(observation: object, depth: int = 0) -> Any:
+    """What a probe observed, for the attachment: its fields but bodies and headers (nested ones too),
+    its error and timings; long lists cut at 20 items."""
+    if not is_dataclass(observation) or isinstance(observation, type) or depth > 2:
+        if isinstance(observation, (list, tuple)):
+            return [observation_data(v, depth + 1) for v in observation[:20]]
+        return observation
+    data: dict[str, Any] = {"type": type(observation).__name__}
+    for item in fields(observation):
+        if item.name not in ("body", "headers"):
+            data[item.name] = observation_data(getattr(observation, item.name), depth + 1)
+    elapsed = getattr(observation, "elapsed_s", None)
+    if isinstance(elapsed, (int, float)):
+        data["elapsed_ms"] = round(elapsed * 1000, 1)
+    return data
+
+
+def _summary(observation: object) -> str:
+    """`HTTP 200 OK in 12 ms`, `connection refused: ...`: the observation's own summary, or its response's."""
+    for source in (observation, getattr(observation, "response", None)):
+        summary = getattr(source, "summary", None)
+        if callable(summary):
+            return str(summary())
+    error = getattr(observation, "error", None)
+    return f"{error.kind_name}: {error.detail}" if error is not None else "answered"
+
+
+def _short(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LIMIT else line[: TITLE_LIMIT - 3] + "..."
+
+
+class StoryExpect(Expect):
+    """The checks' `expect` while allure records: every probe reached and every finding becomes a step."""
+
+    def reached(self, observation: Any, expected: str | None = None) -> Any:
+        __tracebackhide__ = True
+        redact = self.env.redactor.redact
+        error = getattr(observation, "error", None)
+        title = _short(redact(f"probe {self.target_label()}: {_summary(observation)}"))
+        body = redact(json.dumps(observation_data(observation), default=str, indent=2, sort_keys=True))
+        _step(title, {"observation": body}, failure=f"{error.kind_name}: {error.detail}" if error is not None else None)
+        return super().reached(observation, expected)
+
+    def _record(self, finding: Finding, severity: Severity, *rest: Any, **named: Any) -> None:
+        super()._record(finding, severity, *rest, **named)
+        redact = self.env.redactor.redact
+        observed = redact(finding.observed)
+        attachments = {"observed": f"observed: {observed}\nexpected: {redact(finding.expected)}\n"}
+        if finding.facts:
+            attachments["facts"] = redact(json.dumps(finding.facts, default=str, indent=2, sort_keys=True))
+        _step(_short(f"observed: {observed}"), attachments, failure=None if finding.ok else observed)
+        if not finding.ok and severity != self.severity:
+            _relabel_severity(self.item, severity)
+
+
+def _allure() -> Any:
+    """allure's API (untyped), imported only when allure records."""
+    import allure  # noqa: PLC0415
+
+    return allure
+
+
+def _step(title: str, attachments: dict[str, str], *, failure: str | None) -> None:
+    """An allure step with its attachments (text, or JSON when it parses), failed with `failure` if given."""
+    allure = _allure()
+    step = allure.step(title)
+    step.__enter__()
+    for name, body in attachments.items():
+        kind = allure.attachment_type.JSON if body.startswith(("{", "[")) else allure.attachment_type.TEXT
+        allure.attach(body, name=name, attachment_type=kind)
+    error = AssertionError(failure) if failure is not None else None
+    step.__exit__(type(error) if error is not None else None, error, None)
+
+
+def _relabel_severity(item: pytest.Item, severity: Severity) -> None:
+    """The severity labels say the one the check failed with (allure reads the marks at teardown)."""
+    replaced = {"severity", "healthsuite_severity"}
+    item.own_markers[:] = [
+        m for m in item.own_markers if not (m.name == "allure_label" and m.kwargs.get("label_type") in replaced)
+    ]
+    item.add_marker(pytest.mark.allure_label(ALLURE_SEVERITY[severity], label_type="severity"))
+    item.add_marker(pytest.mark.allure_label(severity, label_type="healthsuite_severity"))
+
+
+class AllureStory:
+    """Registered only while allure records: parameters and runbook links per check, and the results
+    directory's environment.properties and categories.json (the controller's)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._runbooks: dict[str, list[tuple[str, str | None, str]]] = {}  # per diagnosis: (name, url, label)
+
+    def runbooks(self, diagnosis: str) -> list[tuple[str, str | None, str]]:
+        known = self._runbooks.get(diagnosis)
+        if known is None:
+            catalogue = load_catalogue()
+            env = self.config.stash[STATE].env
+            base = ((env.model.runbook_base_url if env is not None else None) or catalogue.runbook_base_url or "")
+            base = base.rstrip("/")
+            known = self._runbooks[diagnosis] = []
+            for ref in catalogue.diagnosis(diagnosis).runbooks:
+                where = catalogue.runbooks[ref.runbook].file
+                url = f"{base}/{where}#{heading_anchor(ref.section)}" if base else None
+                known.append((f"runbook {ref.runbook}: {ref.section}", url, f"{ref.runbook} {ref.section} ({where})"))
+        return known
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
+        try:
+            return (yield)
+        finally:  # after allure's own setup wrapper has recorded the raw parameters
+            diagnosis = diagnosis_of(item)
+            if diagnosis is not None:
+                self._describe(item, diagnosis)
+
+    def _describe(self, item: pytest.Item, diagnosis: str) -> None:
+        allure = _allure()
+        for name, value in getattr(getattr(item, "callspec", None), "params", {}).items():
+            shown = readable(value)
+            if shown is not value:
+                allure.dynamic.parameter(name, shown)
+        for name, url, label in self.runbooks(diagnosis):
+            if url is not None:
+                allure.dynamic.link(url, name=name)
+            allure.dynamic.label("runbook", label)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = self.config
+        if hasattr(config, "workerinput") or config.option.collectonly:
+            return
+        results = Path(config.option.allure_report_dir)
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "environment.properties").write_text(environment_properties(config), encoding="utf-8")
+        (results / "categories.json").write_text(json.dumps(categories(), indent=2) + "\n", encoding="utf-8")
+
+
+@pytest.hookimpl(trylast=True)  # after allure-pytest's pytest_configure has registered its listener
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(ALLURE_LISTENER) or not getattr(config.option, "allure_report_dir", None):
+        return
+    config.stash[EXPECT_TYPE] = StoryExpect
+    config.pluginmanager.register(AllureStory(config), STORY_PLUGIN)
