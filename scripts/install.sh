@@ -9,6 +9,8 @@
 #     both on loopback itself; their system services are neither started nor left running either;
 #   - Chromium and its WebDriver (`chromium`, `chromium-driver`): tests/test_html_report.py opens the
 #     --html-report page in headless Chromium through Selenium (no service; Selenium Manager never downloads);
+#   - Java (default-jre-headless) and npm, and the Allure command line from tools/allure/package-lock.json
+#     (`npm ci`): tests/test_allure_report.py generates a real report from a run's --alluredir results;
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -25,6 +27,8 @@ BLACKBOX=/usr/bin/prometheus-blackbox-exporter
 [ -x "$BLACKBOX" ] || missing+=(prometheus-blackbox-exporter)
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ -x /usr/bin/prometheus-pushgateway ] || missing+=(prometheus-pushgateway)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)  # the allure command line runs on Java
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # and comes from npm (tools/allure)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 
@@ -118,3 +122,13 @@ else
   echo "$wanted" > "$stamp"
 fi
 .venv/bin/python -c "import healthsuite, httpx, psycopg, redis, pydantic, uvicorn, trustme; print('install: ok, healthsuite', healthsuite.__version__)"
+# the Allure command line (`allure generate`, tests/test_allure_report.py), pinned by tools/allure/package-lock.json
+if command -v npm >/dev/null 2>&1; then  # (npm is missing only if its apt-get install above failed)
+  if [ ! -x tools/allure/node_modules/.bin/allure ]; then
+    echo "install: npm ci in tools/allure (allure-commandline)"
+    (cd tools/allure && npm ci --no-audit --no-fund --silent)
+  fi
+  echo "install: allure $(tools/allure/node_modules/.bin/allure --version 2>/dev/null || echo '(needs java)')"
+else
+  echo "install: npm not found: the Allure command line (tools/allure) is not installed"
+fi
