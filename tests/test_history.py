@@ -10,7 +10,7 @@ from pathlib import Path
 
 from healthsuite.history import FLAP_CHANGES, Past, change
 
-from .test_verdicts import _env, _report, _run, site  # noqa: F401 - site is the fixture the runs use
+from .test_verdicts import _case_properties, _env, _report, _run, site  # noqa: F401 - site is the fixture the runs use
 
 
 def _record(tmp_path: Path, diagnosis: str, target: str) -> dict:
@@ -35,7 +35,7 @@ def test_a_failure_is_new_then_persisting_then_recovered(tmp_path: Path, site: s
     assert again["failing_since"] == record["failing_since"]
     assert f"[persisting since {record['failing_since']}, 2 runs]" in second.stdout
     case = next(c for c in ET.parse(junit).iter("testcase") if c.get("name", "").endswith("[home]"))
-    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    properties = _case_properties(case)
     assert properties["change"] == "persisting" and properties["failing_runs"] == "2"
 
     healthy.write_text(_env(tmp_path, site).read_text())

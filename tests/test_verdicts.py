@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from healthsuite import junit
 from healthsuite.demo.services import free_port
 from healthsuite.verdicts import below, nagios_status
 
@@ -66,6 +67,13 @@ def _run(tmp_path: Path, env: Path, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
+def _case_properties(case: ET.Element) -> dict[str, str]:
+    """A JUnit testcase's healthsuite properties, wherever healthsuite_junit_properties put them."""
+    found = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+    found.update(junit.parse_lines("".join(out.text or "" for out in case.iter("system-out"))))
+    return found
+
+
 def _report(tmp_path: Path) -> dict:
     return json.loads((tmp_path / "reports" / "latest.json").read_text())
 
@@ -89,7 +97,7 @@ def test_failures_below_fail_on_are_warnings_everywhere(tmp_path: Path, site: st
     cases = [c for c in ET.parse(junit).iter("testcase") if "blog" in c.get("name", "")]
     assert cases and all(c.find("failure") is None for c in cases)
     for case in cases:
-        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        properties = _case_properties(case)
         assert properties["verdict"] == "warning" and "connection refused" in properties["observed"]
 
 
