@@ -6,8 +6,10 @@ FLAP_CHANGES times in the last HISTORY_RUNS runs); a check that passes after fai
 A warning (below --fail-on) counts as failing; a skip changes nothing.
 
 The history is one small file per environment in the reports directory (`<env>-history.json`: per
-check, its last states and when its failing streak began), read when the run starts and written when
-it ends, so no previous report is decoded. A missing or unreadable history is a first run.
+check that failed within the last HISTORY_RUNS runs, its last states and when its failing streak
+began; a check with no failure there has no entry, which means the same as passing, so a healthy
+platform of thousands of checks keeps an almost empty file), read when the run starts and written
+when it ends, so no previous report is decoded. A missing or unreadable history is a first run.
 """
 
 from __future__ import annotations
@@ -106,7 +108,12 @@ def save(directory: Path, env_name: str, past: Mapping[str, Past], now_states: M
     checks: dict[str, Any] = {k: {"states": v.states, "since": v.since} for k, v in past.items()}
     for check_id, state in now_states.items():
         old = past.get(check_id)
+        if state != FAILING and old is None:
+            continue  # nothing failed here within HISTORY_RUNS runs: no entry is the same as passing
         states = ((old.states if old else "") + state)[-HISTORY_RUNS:]
+        if FAILING not in states:
+            checks.pop(check_id, None)  # its failures are older than the window: as if always passing
+            continue
         if state == FAILING:
             last = next((s for s in reversed(old.states) if s != SKIPPED), "") if old else ""
             since = old.since if old and last == FAILING and old.since else now
