@@ -19,8 +19,9 @@ over the table's columns, for a schema that records it another way:
 
 A plain name is quoted as an identifier; an expression goes into the statements verbatim, in
 parentheses, so it is checked when the file loads: one expression, no statement keyword, no `;`, no
-comment, no dollar quoting, balanced parentheses, no top-level comma, no function with side effects
-(the session is read-only as well).
+comment, no dollar quoting, balanced parentheses, no top-level comma; then PostgreSQL's parser
+(pglast) must read it as one expression calling no function with effects outside the read-only
+transaction (`healthsuite.model.sqlsafety.DENIED`: advisory locks, large objects, pg_sleep, ...).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from . import sqlsafety
 from .types import Model, rule_error
 
 _IDENT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$")
@@ -42,15 +44,6 @@ _STATEMENT_WORDS = frozenset("""
     intersect into join limit merge notify offset order prepare returning revoke rollback select set show table
     truncate union update vacuum values where window with
 """.split())
-# functions with effects beyond reading rows (a read-only transaction refuses writes, not these)
-_EFFECT_FUNCTION = re.compile(
-    r"pg_sleep\w*|pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile\w*|pg_switch_\w+"
-    r"|pg_promote|pg_create_\w+|pg_drop_\w+|pg_logical_\w+|pg_replication_\w+|pg_stat_reset\w*"
-    r"|pg_stat_statements_reset|set_config|pg_\w*advisory\w*|pg_notify|dblink\w*|lo_\w+|pg_read_\w*file"
-    r"|pg_ls_\w+|pg_stat_file|pg_file_\w+|nextval|setval|currval|lastval|query_to_\w+|cursor_to_\w+"
-    r"|table_to_\w+|schema_to_\w+|database_to_\w+|pg_import_system_collations|pg_backup_\w+|pg_\w+_backup"
-    r"|pg_wal_replay_\w+|pg_export_snapshot"
-)
 _TOKEN = re.compile(
     r"""(?P<space>\s+)|(?P<string>'(?:[^']|'')*')|(?P<quoted>"(?:[^"]|"")+")|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)"""
     r"""|(?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|(?P<param>\$\d+)"""
@@ -64,7 +57,8 @@ EXPRESSION_FIX = (
 
 def expression_problem(text: str) -> str | None:
     """Why `text` is not one read-only SQL expression (None when it is): it goes into the checks'
-    statements verbatim, so anything that could end, extend or hide a statement is refused."""
+    statements verbatim, so anything that could end, extend or hide a statement is refused, then what
+    PostgreSQL's parser does not read as one expression, or reads as a call of a denied function."""
     if not text.strip():
         return "is empty"
     for bad, what in ((";", "`;` (one expression, never statements)"), ("--", "a comment (`--`)"),
@@ -83,17 +77,12 @@ def expression_problem(text: str) -> str | None:
         kind = match.lastgroup or ""
         if kind != "space":
             tokens.append((kind, match.group()))
-    for index, (kind, token) in enumerate(tokens):
-        following = tokens[index + 1][1] if index + 1 < len(tokens) else ""
+    for kind, token in tokens:
         if kind == "param":
             return f"uses a parameter ({token}): write the value itself"
         if kind == "word" and token.lower() in _STATEMENT_WORDS:
             return (f"contains the keyword {token.upper()}: an expression never needs it (no subquery, no clause; "
                     f'a column of that name is written quoted, "{token.lower()}")')
-        if kind in ("word", "quoted") and following == "(":
-            name = token.strip('"').lower() if kind == "quoted" else token.lower()
-            if _EFFECT_FUNCTION.fullmatch(name):
-                return f"calls {name}(), which does more than read rows"
         if token == "(":
             depth += 1
         elif token == ")":
@@ -106,7 +95,8 @@ def expression_problem(text: str) -> str | None:
             return "is a list (a comma outside parentheses): write one expression"
     if depth or brackets:
         return "leaves a parenthesis or bracket open"
-    return None
+    # then PostgreSQL's own parser: one expression, and no function of sqlsafety.DENIED
+    return sqlsafety.expression_problem(text)
 
 
 def is_column(value: str) -> bool:

@@ -7,6 +7,7 @@ import re
 
 from pydantic import Field, field_validator
 
+from .sqlsafety import expression_problem, hot_query_problem
 from .types import Model, Name, Text, rule_error
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
@@ -53,6 +54,12 @@ class Invariant(Model):
             raise rule_error(
                 "an invariant is one SQL expression: no `;` and no comments", "write e.g. total_amount >= 0"
             )
+        problem = None if value is None else expression_problem(value)
+        if problem is not None:
+            raise rule_error(
+                f"{value!r} is not one read-only SQL expression: it {problem}",
+                "write one boolean expression over the table's columns that only reads, e.g. total_amount >= 0",
+            )
         return value
 
 
@@ -88,9 +95,13 @@ class HotQuery(Model):
     @field_validator("sql")
     @classmethod
     def _select(cls, value: str) -> str:
-        head = value.lstrip().split(None, 1)[0].upper() if value.strip() else ""
-        if head not in ("SELECT", "WITH") or ";" in value.rstrip().rstrip(";"):
-            raise rule_error("a hot query is one SELECT statement", "write e.g. SELECT * FROM appointments WHERE ...")
+        problem = hot_query_problem(value)
+        if problem is not None:
+            raise rule_error(
+                f"a hot query is one SELECT statement that only reads: it {problem}",
+                "write one SELECT (or WITH ... SELECT) without locking clauses, INTO or side-effect functions, "
+                "e.g. SELECT * FROM appointments WHERE tenant_id = 1",
+            )
         return value
 
 
