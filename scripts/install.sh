@@ -11,6 +11,8 @@
 #     --html-report page in headless Chromium through Selenium (no service; Selenium Manager never downloads);
 #   - Java (default-jre-headless) and npm, and the Allure command line from tools/allure/package-lock.json
 #     (`npm ci`): tests/test_allure_report.py generates a real report from a run's --alluredir results;
+#   - check_postgres (`check-postgres`: /usr/bin/check_postgres): tests/test_monitor_quiet.py runs its
+#     commitratio action before and after a run to show a run never lowers the commit ratio (no service);
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -31,6 +33,7 @@ command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)  # the allure
 command -v npm >/dev/null 2>&1 || missing+=(npm)  # and comes from npm (tools/allure)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+[ -x /usr/bin/check_postgres ] || [ -x /usr/bin/check_postgres.pl ] || missing+=(check-postgres)
 
 # PIDs of the processes running blackbox_exporter's binary (by /proc/PID/cmdline, readable for any user)
 blackbox_pids() {

@@ -1,8 +1,11 @@
 """One read-only connection per PostgreSQL database for the whole run, shared by every check.
 
-Every statement runs in its own read-only transaction (the session has
-`default_transaction_read_only=on`, and each transaction is rolled back), under the session's
-`statement_timeout` and `lock_timeout`, so a check can neither write nor wait long on a lock.
+Every statement runs in its own read-only transaction (`BEGIN READ ONLY` in a session with
+`default_transaction_read_only=on`), under the session's `statement_timeout` and `lock_timeout`, so a
+check can neither write nor wait long on a lock. A transaction that answered ends in COMMIT, as any
+read-only client's does (it cannot have written anything): a run leaves the database's commit ratio
+(`xact_commit` / `xact_rollback` in pg_stat_database, which monitors such as check_postgres's
+commitratio watch) as it found it; only a statement that failed has its transaction rolled back.
 Results are cached by statement, so checks that read the same view share one read of it.
 """
 
@@ -144,7 +147,9 @@ class PgReader:
             cursor = conn.execute(marked(sql), params or None, prepare=True)
             columns = tuple(column.name for column in cursor.description or ())
             rows = cursor.fetchmany(max_rows + 1) if cursor.description else []
-            conn.rollback()
+            # COMMIT, not ROLLBACK: the transaction is read-only, so this ends it without writing, and
+            # without counting a rollback the database's monitors would read as failing clients
+            conn.commit()
         except Exception as exc:  # noqa: BLE001 - an error is an observation, never a pass
             error = self._failure(exc, exchange)
             if exchange.expired:
@@ -161,6 +166,7 @@ class PgReader:
         )
 
     def _recover(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """After a failed statement: its transaction is aborted, and only a rollback ends it."""
         try:
             conn.rollback()
         except Exception:  # noqa: BLE001 - the connection is gone: report it on the next query

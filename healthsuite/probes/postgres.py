@@ -105,7 +105,9 @@ def select_one(dsn: str, timeout_s: float) -> PostgresObservation:
                     "current_setting('transaction_read_only')"
                 )
             ).fetchone()
-            conn.rollback()
+            # a read-only transaction: COMMIT ends it without writing and, unlike a rollback, leaves the
+            # database's commit ratio alone; the connection then closes idle (no transaction to abort)
+            conn.commit()
     except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
         error = classify(exc, "postgres", address)
         return PostgresObservation(address, elapsed_s=time.perf_counter() - started, error=error)
