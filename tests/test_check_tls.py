@@ -204,7 +204,7 @@ def test_probe_names_refused_and_non_tls_answers() -> None:
     assert refused.error is not None and refused.error.kind == "refused"
     with GarbageListener(b"HTTP/1.1 400 Bad Request\r\n\r\n") as plain:
         garbage = handshake(plain.host, plain.port, NAME, None, 2)
-    assert garbage.error is not None and garbage.error.kind == "tls"
+    assert garbage.error is not None and garbage.error.kind == "protocol"  # issue 17: not TLS at all
     assert "not with TLS" in garbage.error.detail, garbage.error
 
 

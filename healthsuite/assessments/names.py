@@ -25,6 +25,8 @@ _MEANING: dict[str, str] = {
     "replaced, or the name is a CNAME whose target has no address",
     "timeout": "timeout: the resolver did not answer in time: it is down, unreachable from here (UDP/TCP port 53 "
     "blocked), or overloaded",
+    "not DNS": "not DNS: the server at the resolver's address answered, but not in the DNS protocol: another "
+    "service listens on that port, or something between mangles the replies",
     "error": "the query could not be made: the resolver configuration is wrong or unusable",
 }
 _CAUSES: dict[str, tuple[str, ...]] = {
@@ -49,6 +51,10 @@ _CAUSES: dict[str, tuple[str, ...]] = {
     "timeout": (
         "The resolver is down, or a firewall drops port 53 between this machine and it.",
         "The resolver is overloaded, or waits on slow or dead authoritative nameservers.",
+    ),
+    "not DNS": (
+        "dns.nameservers names the wrong port: another service (not a DNS server) answers there.",
+        "A firewall, proxy or broken DNS forwarder rewrites or truncates the replies.",
     ),
     "error": (
         "An entry of dns.nameservers is not a resolver's IP address (or its port is wrong).",
@@ -142,6 +148,7 @@ def resolves(obs: DnsObservation) -> Finding:
             facts=obs.facts(),
         )
     meaning, causes = _explain(answers)
+    kind = next((a.failure_kind for a in answers if a.failure_kind), "")
     return Finding(
         ok=False,
         observed=f"{obs.host}: {_failure_text(obs, answers)}" + _asked(obs),
@@ -153,7 +160,7 @@ def resolves(obs: DnsObservation) -> Finding:
             if all(a.outcome == "error" for a in answers)
             else (f"See what the resolver says: {_dig(obs, answers[0].rdtype if answers else 'A')}.",)
         ),
-        facts=obs.facts(),
+        facts={**obs.facts(), **({"failure_kind": kind, "address": obs.resolver} if kind else {})},
     )
 
 

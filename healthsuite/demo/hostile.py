@@ -6,6 +6,9 @@ and then answer so slowly that a client timing out each read separately never ti
     TrickleBodyListener()     # complete headers (content-length: 1000000), then a body byte a second
     TlsStallListener()        # reads the ClientHello, then trickles a handshake record, never completing it
     hostile_dns()             # a started DnsServer that never answers (every name dropped); stop() it
+    CloseListener()           # accepts, then closes each connection at once, before a byte is read or sent
+    GarbageDnsServer()        # UDP: answers every datagram with bytes that are not a DNS message
+    GarbageDnsServer(MALFORMED_DNS)  # ... or with a reply to the query whose records are cut off
 
 The others already live in `healthsuite.demo.services` and are re-exported here: `SilentListener`
 (accepts, never answers: also a TLS server that never answers the ClientHello) and `GarbageListener`
@@ -26,6 +29,7 @@ from __future__ import annotations
 import itertools
 import selectors
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +45,10 @@ __all__ = [
     "SilentListener",
     "GarbageListener",
     "hostile_dns",
+    "CloseListener",
+    "GarbageDnsServer",
+    "NOT_DNS",
+    "MALFORMED_DNS",
     "BINARY_STATUS_LINE",
     "TRICKLE_STATUS_LINE",
 ]
@@ -256,3 +264,81 @@ def hostile_dns(kind: str = "drop", *, delay_s: float | None = None, port: int =
     server = DnsServer({}, port=port)
     server.set_fault(ANY_NAME, kind, delay_s=delay_s)
     return server.start()
+
+
+class CloseListener(_Listener):
+    """Accepts every TCP connection and closes it at once, unread: the client reads EOF (a service that
+    crashes on each connection, or a proxy with no upstream)."""
+
+    def _on_accept(self, conn: socket.socket) -> None:
+        self._drop(conn)
+
+    def __enter__(self) -> CloseListener:
+        return self
+
+
+NOT_DNS = "not_dns"  # GarbageDnsServer answers bytes of no protocol, shorter than a DNS header
+MALFORMED_DNS = "malformed"  # ... or the query's header as a reply announcing one answer record, with none
+
+
+class GarbageDnsServer:
+    """A UDP server on 127.0.0.1 answering every datagram at once with what is not a DNS reply:
+    `NOT_DNS` (default) sends `payload`, `MALFORMED_DNS` a reply header (the query's id, QR set) that
+    announces a question and an answer and carries neither. `.port`, `.address` ("127.0.0.1:PORT"),
+    `.queries` (datagrams answered), `.running`, `close()` (idempotent); a context manager."""
+
+    PAYLOAD = b"\x00\x01garbage"
+
+    def __init__(self, kind: str = NOT_DNS, host: str = LOOPBACK, port: int = 0, *, payload: bytes = PAYLOAD) -> None:
+        if kind not in (NOT_DNS, MALFORMED_DNS):
+            raise ValueError(f"unknown kind {kind!r}; one of {NOT_DNS}, {MALFORMED_DNS}")
+        self.kind = kind
+        self.payload = payload
+        self.queries = 0
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((host, port))
+        self._sock.settimeout(0.1)
+        self.host = host
+        self.port = int(self._sock.getsockname()[1])
+        self.address = f"{host}:{self.port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"GarbageDnsServer-{self.port}", daemon=True)
+        self._thread.start()
+
+    def _answer(self, query: bytes) -> bytes:
+        if self.kind == NOT_DNS or len(query) < 12:
+            return self.payload
+        flags = (query[2] | 0x80).to_bytes(1, "big") + b"\x00"  # QR set, NOERROR
+        return query[:2] + flags + b"\x00\x01\x00\x01\x00\x00\x00\x00"  # qd 1, an 1; then nothing
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, peer = self._sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.queries += 1
+            try:
+                self._sock.sendto(self._answer(query), peer)
+            except OSError:
+                pass
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self._sock.close()
+
+    def __enter__(self) -> GarbageDnsServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -88,6 +88,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("too many clients", "too_many_connections"),
     ("remaining connection slots are reserved", "too_many_connections"),
     ("max number of clients", "too_many_connections"),
+    # libpq's SSLRequest answered with neither 'S' nor 'N': the port speaks another protocol
+    ("invalid response to ssl negotiation", "protocol"),
     ("certificate", "tls"),
     ("ssl", "tls"),
     ("tls", "tls"),

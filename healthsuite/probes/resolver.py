@@ -11,13 +11,15 @@ per type.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import re
+import socket
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..lazy import lazy
 from ..netaddr import format_address
@@ -26,20 +28,23 @@ from . import deadline
 if TYPE_CHECKING:
     import dns.exception
     import dns.inet
+    import dns.message
     import dns.name
     import dns.nameserver
+    import dns.query
     import dns.rdatatype
     import dns.resolver
 else:
-    dns = lazy("dns", "exception", "inet", "name", "nameserver", "rdatatype", "resolver")
+    dns = lazy("dns", "exception", "inet", "message", "name", "nameserver", "query", "rdatatype", "resolver")
 
-OUTCOMES = ("answer", "nxdomain", "servfail", "no_answer", "timeout", "error")
+OUTCOMES = ("answer", "nxdomain", "servfail", "no_answer", "timeout", "protocol", "error")
 OUTCOME_NAMES = {
     "answer": "answer",
     "nxdomain": "NXDOMAIN",
     "servfail": "SERVFAIL",
     "no_answer": "no answer",
     "timeout": "timeout",
+    "protocol": "not DNS",  # the server answered bytes that are not a DNS reply (or a malformed one)
     "error": "error",
 }
 
@@ -60,6 +65,16 @@ class DnsAnswer:
     @property
     def ok(self) -> bool:
         return self.outcome == "answer"
+
+    @property
+    def failure_kind(self) -> str:
+        """The transport failure kind (probes.errors) of a query no server answered: timeout, protocol
+        (an answer that is not DNS), refused; "" for an answer, or a DNS answer such as NXDOMAIN."""
+        if self.outcome in ("timeout", "protocol"):
+            return self.outcome
+        if self.outcome == "error" and "connection refused" in self.detail:
+            return "refused"
+        return ""
 
     @property
     def outcome_name(self) -> str:
@@ -138,7 +153,7 @@ def _make_resolver(nameservers: Sequence[tuple[str, int]], timeout_s: float) -> 
                     "(ip or ip:port, [v6]:port), not names"
                 )
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers]
+        resolver.nameservers = [_strict_nameserver()(host, port) for host, port in nameservers]
         label = ", ".join(format_address(host, port) for host, port in nameservers)
     else:
         resolver = dns.resolver.Resolver()  # /etc/resolv.conf
@@ -152,6 +167,46 @@ def _make_resolver(nameservers: Sequence[tuple[str, int]], timeout_s: float) -> 
     resolver.timeout = timeout_s
     resolver.lifetime = timeout_s
     return resolver, label
+
+
+class NotDnsError(Exception):
+    """A server answered, but not with a DNS reply to the query (garbage bytes, a malformed message)."""
+
+
+@functools.cache
+def _strict_nameserver() -> type[dns.nameserver.Do53Nameserver]:
+    """dnspython's Do53 nameserver, except that an answer which is not a DNS reply is an error of that
+    server (`NotDnsError`, wrapped in a FormError so the resolver drops the server) instead of being
+    skipped until the query times out: a server answering garbage is `protocol`, not `timeout`."""
+
+    class StrictDo53(dns.nameserver.Do53Nameserver):
+        def query(self, request: Any, timeout: float, source: Any, source_port: int, max_size: bool,
+                  one_rr_per_rrset: bool = False, ignore_trailing: bool = False) -> Any:
+            try:
+                if max_size:
+                    return dns.query.tcp(
+                        request, self.address, timeout=timeout, port=self.port, source=source,
+                        source_port=source_port, one_rr_per_rrset=one_rr_per_rrset, ignore_trailing=ignore_trailing,
+                    )
+                # a connected socket: the ICMP "port unreachable" of a closed port is ECONNREFUSED (refused),
+                # which an unconnected socket never sees (it would wait for the timeout)
+                with socket.socket(dns.inet.af_for_address(self.address), socket.SOCK_DGRAM) as sock:
+                    sock.setblocking(False)
+                    if source:
+                        sock.bind((source, source_port))
+                    sock.connect((self.address, self.port))
+                    return dns.query.udp(
+                        request, self.address, timeout=timeout, port=self.port, sock=sock,
+                        raise_on_truncation=True, one_rr_per_rrset=one_rr_per_rrset,
+                        ignore_trailing=ignore_trailing, ignore_errors=False, ignore_unexpected=True,
+                    )
+            except (dns.exception.Timeout, dns.message.Truncated, OSError, EOFError):
+                raise
+            except (dns.exception.DNSException, ValueError) as exc:  # ShortHeader, FormError, BadResponse, ...
+                text = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                raise dns.exception.FormError(text) from NotDnsError(text)  # type: ignore[no-untyped-call]
+
+    return StrictDo53
 
 
 def _system_label() -> str:
@@ -174,12 +229,18 @@ def _server_text(server: str | None, port: int) -> str:
     return format_address(server, port) if server and ":" not in server else (server or f"port {port}")
 
 
+def _not_dns(error: object) -> bool:
+    return isinstance(error, dns.exception.FormError) and isinstance(error.__cause__, NotDnsError)
+
+
 def _describe_server_error(server: str | None, port: int, error: object) -> str:
     where = _server_text(server, port)
     if isinstance(error, ConnectionRefusedError) or (isinstance(error, OSError) and error.errno == errno.ECONNREFUSED):
         return f"{where}: connection refused (no DNS server listens there)"
     if isinstance(error, str):
         return f"{where} answered {error}"
+    if _not_dns(error):
+        return f"{where} answered, but not in the DNS protocol ({error})"
     text = str(error).strip() or type(error).__name__
     return f"{where}: {text}"
 
@@ -204,7 +265,11 @@ def _ask(
         errors = exc.kwargs.get("errors") or []
         detail = "; ".join(_describe_server_error(e[0], e[2], e[3]) for e in errors) or str(exc)
         rcodes = [r for r in (_rcode_of(e[3]) for e in errors) if r]
-        return (None, "servfail", rcodes[0], detail) if rcodes else (None, "error", "", detail)
+        if rcodes:
+            return None, "servfail", rcodes[0], detail
+        if any(_not_dns(e[3]) for e in errors):
+            return None, "protocol", "", detail
+        return None, "error", "", detail
     except dns.exception.Timeout:  # LifetimeTimeout: every try of the query together
         return None, "timeout", "", f"no answer within {timeout_s:g} s"
     except Exception as exc:  # YXDOMAIN, a malformed name or reply, a socket error: never raise

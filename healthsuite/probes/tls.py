@@ -391,6 +391,15 @@ def _handshake_failure(exc: SSL.Error) -> str:
     return f"TLS handshake failed: {reasons}" + (f" ({hint})" if hint else "")
 
 
+# OpenSSL's words for an answer that is not a TLS record at all: the port speaks another protocol
+_NOT_TLS = ("wrong version number", "unknown protocol", "packet length too long", "record layer failure",
+            "http request", "https proxy request")
+
+
+def _not_tls(exc: SSL.Error) -> bool:
+    return any(needle in _ssl_reasons(exc).lower() for needle in _NOT_TLS)
+
+
 class _HandshakeTimeout(TimeoutError):
     pass
 
@@ -473,9 +482,10 @@ def _handshake(
     except SSL.Error as exc:
         if exchange.expired:
             return failed(_HandshakeTimeout("the TLS handshake was still going on"))
+        kind = "protocol" if _not_tls(exc) else "tls"
         return TlsObservation(
             host=host, port=port, server_name=server_name, elapsed_s=time.monotonic() - started,
-            error=ProbeError("tls", "tls", address, _handshake_failure(exc)), trust_store=trust_description(ca_bundle),
+            error=ProbeError(kind, "tls", address, _handshake_failure(exc)), trust_store=trust_description(ca_bundle),
         )
     except OSError as exc:  # includes _HandshakeTimeout
         return failed(exc)
