@@ -483,9 +483,10 @@ def dumps(
     return "".join(chunks(report, redact, book))
 
 
-def _write_atomically(path: Path, parts: Iterable[str] | Path) -> None:
-    """Write the text `parts` (or copy the file `parts`) to a temporary file, then move it to `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _write_temporary(directory: Path, name: str, parts: Iterable[str] | Path) -> Path:
+    """Write the text `parts` (or copy the file `parts`) to a new hidden temporary file in `directory`, mode
+    REPORT_MODE; return its path (the caller moves it into place)."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
         os.fchmod(fd, REPORT_MODE)  # mkstemp's is 0600: the scheduler's group could not read the report
         if isinstance(parts, Path):
@@ -494,10 +495,40 @@ def _write_atomically(path: Path, parts: Iterable[str] | Path) -> None:
         else:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.writelines(parts)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _write_atomically(path: Path, parts: Iterable[str] | Path) -> None:
+    """Write the text `parts` (or copy the file `parts`) to a temporary file, then move it to `path`."""
+    tmp = _write_temporary(path.parent, path.name, parts)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _claim(tmp: Path, path: Path) -> bool:
+    """Give the complete file `tmp` the name `path` unless that name exists (False then): a hard link fails
+    rather than replace, so two runs finishing in the same second never overwrite each other's report, and
+    the name never shows a half-written file. Where hard links are refused, the name is reserved with
+    O_CREAT|O_EXCL and the file moved onto it."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # e.g. a file system without hard links
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, REPORT_MODE))
+        except FileExistsError:
+            return False
+        os.replace(tmp, path)
+        return True
+    tmp.unlink()
+    return True
 
 
 def write_report(
@@ -509,14 +540,19 @@ def write_report(
     book: RecordBook | None = None,
 ) -> Path:
     """Write `<env>-<UTC timestamp>.json` and `latest.json` (every string through `redact`); return the
-    timestamped path."""
+    timestamped path. Each is written whole to a temporary file first and then named, so no reader sees half
+    a report; the timestamped name is taken only if free (`<env>-<timestamp>-2.json` and so on otherwise),
+    so concurrent runs never lose a report."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{env_name}-{stamp}.json"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = directory / f"{env_name}-{stamp}-{counter}.json"
-    _write_atomically(path, chunks(report, redact, book))
+    tmp = _write_temporary(directory, f"{env_name}-{stamp}.json", chunks(report, redact, book))
+    try:
+        path = directory / f"{env_name}-{stamp}.json"
+        counter = 1
+        while not _claim(tmp, path):  # `...Z-2.json`: the second report of that environment in that second
+            counter += 1
+            path = directory / f"{env_name}-{stamp}-{counter}.json"
+    finally:
+        tmp.unlink(missing_ok=True)
     _write_atomically(directory / "latest.json", path)
     return path
