@@ -335,7 +335,7 @@ def test_biz1_judges_the_open_hours_of_its_window(
         f"(now Mon {local_now[-5:]}; business hours 08:00-18:00 Africa/Johannesburg, Mon-Sat)"
     )
     assert finding.expected == (
-        f"at least 1 booking created in the open business hours of the last 4 h ({judged} Africa/Johannesburg)"
+        "at least 1 booking created in the open business hours of the last 4 h (Africa/Johannesburg)"
     )
 
 
