@@ -8,9 +8,8 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from healthsuite.allure_story import categories, environment_properties
 from healthsuite.demo.services import free_port
 
 from .conftest import CHECKS, PROJECT
+from .localhttp import Answer, serving
 
 ALLURE = PROJECT / "tools" / "allure" / "node_modules" / ".bin" / "allure"
 METRICS = b"""# TYPE http_requests_total counter
@@ -29,27 +29,15 @@ http_requests_total{status="500"} 10
 """
 
 
-class _Site(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body, kind = (METRICS, "text/plain; version=0.0.4") if self.path == "/metrics" else (b"<html>ok</html>", "text/html")
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _answer(request: BaseHTTPRequestHandler) -> Answer:
+    """/metrics: the Prometheus text with 10 % 5xx; any other path: a small HTML page."""
+    return Answer(200, "text/plain; version=0.0.4", METRICS) if request.path == "/metrics" else Answer()
 
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_answer) as url:
+        yield url
 
 
 def _allure_cli() -> str:

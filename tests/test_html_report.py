@@ -10,9 +10,8 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,35 +21,24 @@ from healthsuite.demo.services import free_port
 from healthsuite.html_report import render
 
 from .conftest import CHECKS, PROJECT
+from .localhttp import Answer, serving
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SECRET = "hs-html-secret-7f3a9c2e"
 TOKENS_SEEN: list[str] = []
 
 
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        TOKENS_SEEN.append(self.headers.get("X-Token", ""))
-        status = 503 if self.path.startswith("/broken") else 200
-        body = f"<html>token {self.headers.get('X-Token', '')}</html>".encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _answer(request: BaseHTTPRequestHandler) -> Answer:
+    """503 under /broken, 200 elsewhere; the X-Token header is recorded and echoed in the body."""
+    TOKENS_SEEN.append(request.headers.get("X-Token", ""))
+    body = f"<html>token {request.headers.get('X-Token', '')}</html>".encode()
+    return Answer(503 if request.path.startswith("/broken") else 200, "text/html", body)
 
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_answer) as url:
+        yield url
 
 
 def _run(tmp_path: Path, site: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import prometheus_client
@@ -24,6 +22,7 @@ from healthsuite.metrics import registry
 from healthsuite.reports import CheckRecord
 
 from .conftest import CHECKS, PROJECT
+from .localhttp import serving
 
 PROMTOOL = Path("/usr/bin/promtool")
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -41,28 +40,13 @@ def _needs(*binaries: Path) -> pytest.MarkDecorator:
     )
 
 
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"<html>ok</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Path]:
     """`home` answers; `blog` is a closed port (its AV1 and AV3 fail)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    site, closed = f"http://127.0.0.1:{server.server_address[1]}", f"http://127.0.0.1:{free_port()}"
-    path = tmp_path / "env.yaml"
-    path.write_text(f"""
+    with serving() as site:
+        closed = f"http://127.0.0.1:{free_port()}"
+        path = tmp_path / "env.yaml"
+        path.write_text(f"""
 name: metrics
 kind: test
 timeouts: {{http_s: 2, connect_s: 1}}
@@ -70,9 +54,7 @@ pages:
   - {{name: home, url: "{site}/", content_type: text/html}}
   - {{name: blog, url: "{closed}/blog", content_type: text/html}}
 """)
-    yield path
-    server.shutdown()
-    server.server_close()
+        yield path
 
 
 def _run(tmp_path: Path, env: Path, *args: str) -> subprocess.CompletedProcess[str]:

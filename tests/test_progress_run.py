@@ -8,43 +8,30 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from .conftest import CHECKS, PROJECT
+from .localhttp import Answer, serving
 
 SLOW_S = 8.0  # past the 5 s after which a waiting run speaks, well short of a second line (15 s)
 
 
-class _Pages(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        if self.path.startswith("/slow"):
-            time.sleep(SLOW_S)
-        body = b"<html>ok</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _answer(request: BaseHTTPRequestHandler) -> Answer:
+    """A small HTML page; under /slow only after SLOW_S."""
+    if request.path.startswith("/slow"):
+        time.sleep(SLOW_S)
+    return Answer()
 
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_answer) as url:
+        yield url
 
 
 def _env(tmp_path: Path, site: str, *, slow: bool) -> Path:
