@@ -12,7 +12,7 @@ only failures on the hosts its provider serves (reports.platform_incident), neve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -63,21 +63,23 @@ def _host_port(address: str) -> str:
     return text.split("/", 1)[0].split(" ", 1)[0]
 
 
-def _explains(rule: Rule, cause: Any, other: Any) -> bool:
+def _explains(rule: Rule, cause: Any, other: Any, transport: Mapping[str, tuple[str, str]]) -> bool:
+    """`transport`: each failing record's (kind, address), decoded once from its facts."""
     if rule.explains == "same_target":
         return other.target == cause.target and other.diagnosis in rule.diagnoses
-    kind, address = _transport(other)
+    kind, address = transport[other.id]
     if not address:
         return False
+    cause_address = transport[cause.id][1]
     if rule.explains == "same_address":
-        return address == _transport(cause)[1]
+        return address == cause_address
     if rule.explains == "same_server":  # any failure at the cause's host:port, whatever the database
-        return _host_port(address) == _host_port(_transport(cause)[1]) != ""
+        return _host_port(address) == _host_port(cause_address) != ""
     if rule.kinds and kind not in rule.kinds:
         return False
     if rule.of == "host":
         return any(host and host in address for host in cause.hosts)
-    hostport = _host_port(_transport(cause)[1]) or _host_port(str(cause.observed))
+    hostport = _host_port(cause_address) or _host_port(str(cause.observed))
     return bool(hostport) and _host_port(address) == hostport
 
 
@@ -87,14 +89,15 @@ def group(records: Sequence[Any]) -> list[dict[str, Any]]:
     consequences: dict[str, list[Any]] = {}
     causes: dict[str, tuple[Any, str]] = {}
     explained: set[str] = set()
+    transport = {r.id: _transport(r) for r in failing}  # a record's facts are JSON: decoded once here
     for rule in rules():
         for cause in (r for r in failing if r.diagnosis == rule.diagnosis and r.id not in explained):
-            if rule.cause_kinds and _transport(cause)[0] not in rule.cause_kinds:
+            if rule.cause_kinds and transport[cause.id][0] not in rule.cause_kinds:
                 continue
             for other in failing:
                 if other.id == cause.id or other.id in explained or other.id in causes:
                     continue
-                if _explains(rule, cause, other):
+                if _explains(rule, cause, other, transport):
                     consequences.setdefault(cause.id, []).append(other)
                     explained.add(other.id)
             if cause.id in consequences:
@@ -103,7 +106,7 @@ def group(records: Sequence[Any]) -> list[dict[str, Any]]:
     for record in failing:
         if record.id in explained:
             continue
-        kind, address = _transport(record)
+        kind, address = transport[record.id]
         if kind and address:
             shared.setdefault((f"one {kind} error at", address), []).append(record)
         elif record.observed.startswith("HTTP ") and record.target:  # one answer read by several checks
