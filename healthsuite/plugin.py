@@ -1269,13 +1269,14 @@ class RunReporter:
         if state.report_path is None or state.env is None:
             return
         records = state.book.records()
+        entries = state.book.entries()  # every check, sorted: once for the table, the recovered and the counts
         order: dict[str, int] = {name: index for index, name in enumerate(SEVERITIES)}
         failing = sorted(
             (r for r in records if r.outcome in ("failed", "error", "warned")),
             key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),
         )
         terminalreporter.section(f"healthsuite: {state.env.name}", sep="=")
-        for line in _outcome_table(state.book.entries()):
+        for line in _outcome_table(entries):
             terminalreporter.write_line(line)
         if failing:
             terminalreporter.section("healthsuite: failing diagnoses by cause, most severe first", sep="-")
@@ -1299,12 +1300,12 @@ class RunReporter:
             terminalreporter.write_line(
                 f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
             )
-        recovered = [e for e in state.book.entries() if e.change == "recovered"]
+        recovered = [e for e in entries if e.change == "recovered"]
         if recovered:
             names = ", ".join(f"{e.diagnosis} {e.target or '-'}" for e in recovered[:10])
             more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
             terminalreporter.write_line(f"healthsuite: recovered since the last run: {names}{more}", green=True)
-        outcomes = Counter(entry.outcome for entry in state.book.entries())
+        outcomes = Counter(entry.outcome for entry in entries)
         counts = {o: outcomes[o] for o in ("passed", "failed", "error", "warned", "skipped")}
         summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
         terminalreporter.write_line(f"healthsuite: {state.env.name}: {summary}; report {state.report_path}")
