@@ -1,11 +1,13 @@
-"""`python -m bench`: every scenario (bench/all.py); `python -m bench scale|degraded|hostile|peer ...`: one."""
+"""`python -m bench`: every scenario (bench/all.py); `python -m bench scale|degraded|hostile|peer|loader ...`: one."""
 
 import sys
 
 from . import all as everything
-from . import degraded, hostile, peer, run
+from . import degraded, hostile, loader, peer, run
 
-COMMANDS = {"scale": run.main, "degraded": degraded.main, "hostile": hostile.main, "peer": peer.main}
+COMMANDS = {
+    "loader": loader.main, "scale": run.main, "degraded": degraded.main, "hostile": hostile.main, "peer": peer.main
+}
 
 if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
     raise SystemExit(COMMANDS[sys.argv[1]](sys.argv[2:]))

@@ -7,8 +7,11 @@ the file at once, so one edit fixes them all.
 from __future__ import annotations
 
 import difflib
+import json
 import os
-from collections.abc import Iterator, Mapping
+import re
+import ssl
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -18,12 +21,15 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .model.environment import Environment, HttpTarget, Target
+from . import yamltext
+from .model.addresses import http_url_problem, postgres_dsn_problem, redis_url_problem
+from .model.environment import Environment, HttpTarget, PostgresDatabase, Target
 from .model.types import SecretTemplate
 from .redaction import Redactor
-from .templates import MissingVariable, Template, read_dotenv
+from .templates import MissingVariable, Template, dotenv_lines
 
 ENV_VARIABLE = "HEALTHSUITE_ENV"
+MAX_PROBLEMS = 50  # problems listed in one message; the count says how many more
 
 
 class EnvironmentFileError(Exception):
@@ -70,56 +76,7 @@ def locate(value: str, environments_dir: Path, invocation_dir: Path) -> Path:
     )
 
 
-# --- reading YAML with positions ------------------------------------------------------------------
-
-
-# libyaml's parser when PyYAML has it (about 10x faster on a file of a thousand endpoints); a file it
-# refuses is parsed again by the pure-Python one, whose error messages read better
-_FAST_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _compose(loader_class: type[yaml.SafeLoader], text: str) -> tuple[Any, yaml.Node | None]:
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        return (loader.construct_document(node) if node is not None else None), node
-    finally:
-        loader.dispose()
-
-
-def _parse(path: Path, text: str) -> tuple[Any, yaml.Node | None]:
-    try:
-        try:
-            return _compose(_FAST_LOADER, text)
-        except yaml.YAMLError:
-            return _compose(yaml.SafeLoader, text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "somewhere"
-        raise EnvironmentFileError(
-            f"{path}: {where}: not valid YAML: {exc.problem or exc.context}\n"
-            "  fix: check the indentation and quoting on that line and the one above it"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise EnvironmentFileError(f"{path}: not valid YAML: {exc}") from None
-
-
-def _duplicate_keys(node: yaml.Node, trail: str = "") -> Iterator[str]:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            name = f"{trail}.{key}" if trail else str(key)
-            if key in seen:
-                yield (
-                    f"line {key_node.start_mark.line + 1}: {name}: declared twice (first on line {seen[key]}); "
-                    "YAML keeps only the last one\n    fix: merge the two blocks into one"
-                )
-            seen[key] = key_node.start_mark.line + 1
-            yield from _duplicate_keys(value_node, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, f"{trail}[{index}]")
+# --- positions of keys ----------------------------------------------------------------------------
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -234,16 +191,24 @@ def _fix_for(error: Mapping[str, Any]) -> str:
         return "write a list: one `- item` per line"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return "write a mapping of `key: value` lines under this key"
+    if kind == "value_error" and "variable reference" in str(error.get("msg")):
+        return "write ${NAME} or ${NAME:-default}; write $$ for a literal $"
     if kind.startswith(("greater_than", "less_than")):
         return "give a value within the limits stated above"
     return "see environments/schema.json, or the README section 'Environment files'"
 
 
-def _explain(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
-    lines = [f"{path}: invalid environment file ({exc.error_count()} problem{'s' * (exc.error_count() > 1)})"]
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        line = _line_of(root, loc)
+def _explain(path: Path, errors: list[Any], count: int, root: yaml.Node | None) -> str:
+    located: dict[tuple[Any, ...], tuple[int, Any]] = {}
+    for error in errors:
+        loc = tuple(error["loc"]) + tuple(json.loads((error.get("ctx") or {}).get("at", "[]")))
+        user_loc = tuple(part for part in loc if not _is_union_member(part))
+        if user_loc not in located:  # one value refused by each member of a union: its first reason only
+            located[user_loc] = (_line_of(root, loc) or 0, {**error, "loc": loc})
+    count -= len(errors) - len(located)
+    lines = [f"{path}: invalid environment file ({count} problem{'s' * (count > 1)})"]
+    for line, error in sorted(located.values(), key=lambda item: item[0]):
+        loc = error["loc"]
         where = f"line {line}: " if line else ""
         message = error["msg"]
         if error["type"] == "extra_forbidden":
@@ -257,7 +222,39 @@ def _explain(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
             message += f" (got {given!r})"
         lines.append(f"  {where}{_key_path(loc)}: {message}")
         lines.append(f"    fix: {_fix_for(error)}")
+    if count > len(located):
+        lines.append(f"  ... and {count - len(located)} more; fix these first (the first {len(located)} are shown)")
     return "\n".join(lines)
+
+
+def _is_union_member(part: Any) -> bool:
+    """pydantic names the member of a union that refused a value: `int`, `list[int]`, `function-after[...]`."""
+    return isinstance(part, str) and (
+        "[" in part or part.startswith("constrained-") or part in ("int", "float", "str", "bool")
+    )
+
+
+def read_text(path: Path) -> str:
+    """The text of a file a person pointed us at, or EnvironmentFileError saying what it is instead."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EnvironmentFileError(
+            f"{path}: cannot read the environment file: {exc.strerror}\n"
+            "  fix: check the path and that this user may read it"
+        ) from None
+    try:
+        return yamltext.decode(data)
+    except yamltext.YamlFileError as exc:
+        raise EnvironmentFileError(f"{path}: {exc}\n  fix: {exc.fix}") from None
+
+
+def _kind_of(data: Any) -> str:
+    if data is None:
+        return "an empty document"
+    if isinstance(data, list):
+        return "a list"
+    return f"a single value ({type(data).__name__})"
 
 
 # --- the loaded environment -----------------------------------------------------------------------
@@ -362,24 +359,25 @@ def _templates_in(value: Any) -> Iterator[Template]:
 def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> LoadedEnvironment:
     """Read and validate `path`; raise EnvironmentFileError with every problem found."""
     environ = os.environ if environ is None else environ
+    text = read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EnvironmentFileError(f"{path}: cannot read the environment file: {exc.strerror}") from None
-    data, root = _parse(path, text)
+        data = yamltext.load(text)
+    except yamltext.YamlFileError as exc:
+        raise EnvironmentFileError(f"{path}: {exc}\n  fix: {exc.fix}") from None
     if not isinstance(data, dict):
         raise EnvironmentFileError(
-            f"{path}: an environment file is a mapping of keys (name, kind, base_urls, ...), "
-            f"not {type(data).__name__}\n  fix: start from environments/local.yaml"
+            f"{path}: line 1: an environment file is a mapping of keys (name, kind, base_urls, ...), "
+            f"not {_kind_of(data)}\n  fix: start from environments/local.yaml"
         )
-    duplicates = list(_duplicate_keys(root)) if root is not None else []
-    if duplicates:
-        raise EnvironmentFileError(f"{path}: invalid environment file\n  " + "\n  ".join(duplicates))
     data.setdefault("name", path.stem.lower())
     try:
-        model = Environment.model_validate(data)
+        with yamltext.no_gc():
+            model = Environment.model_validate(data)
     except ValidationError as exc:
-        raise EnvironmentFileError(_explain(path, exc, root)) from None
+        errors = exc.errors(include_url=False)[:MAX_PROBLEMS]
+        count = exc.error_count()
+        del exc, data  # the inputs the errors refer to; the positions come from a second, error-only read
+        raise EnvironmentFileError(_explain(path, errors, count, yamltext.compose_nodes(text))) from None
 
     variables: dict[str, str] = {}
     notes: list[str] = []
@@ -387,16 +385,122 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
         try:
             secrets_path = Path(model.secrets_file.resolve(environ)).expanduser()
         except MissingVariable as exc:
-            raise EnvironmentFileError(f"{path}: secrets_file: {exc.reason()}") from None
+            raise EnvironmentFileError(
+                _rule_message(path, text, ("secrets_file",), exc.reason(), "set that variable, or write the path")
+            ) from None
         secrets_path = secrets_path if secrets_path.is_absolute() else (path.parent / secrets_path).resolve()
         if secrets_path.is_file():
-            try:
-                variables.update(read_dotenv(secrets_path))
-            except (OSError, ValueError) as exc:
-                raise EnvironmentFileError(f"{path}: secrets_file: {exc}") from None
+            variables.update(_read_secrets(path, text, secrets_path))
         else:
             notes.append(f"secrets_file {secrets_path} does not exist; only the process environment is used")
     variables.update(environ)
     loaded = LoadedEnvironment(path=path, model=model, variables=variables, notes=notes)
     loaded.register_secrets()
+    problems = list(_unusable_resolved(loaded))
+    if problems:
+        root = yamltext.compose_nodes(text)
+        lines = [f"{path}: invalid environment file ({len(problems)} problem{'s' * (len(problems) > 1)})"]
+        for loc, problem, fix in problems:
+            line = _line_of(root, loc)
+            where = f"line {line}: " if line else ""
+            lines += [f"  {where}{_plain_path(loc)}: {loaded.redactor.redact(problem)}", f"    fix: {fix}"]
+        raise EnvironmentFileError("\n".join(lines))
     return loaded
+
+
+def _plain_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _rule_message(path: Path, text: str, loc: tuple[Any, ...], problem: str, fix: str) -> str:
+    line = _line_of(yamltext.compose_nodes(text), loc)
+    where = f"line {line}: " if line else ""
+    return f"{path}: invalid environment file (1 problem)\n  {where}{_plain_path(loc)}: {problem}\n    fix: {fix}"
+
+
+def _read_secrets(path: Path, text: str, secrets_path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of the secrets file; a bad line is named by its number, never its value."""
+    try:
+        content = yamltext.decode(secrets_path.read_bytes(), "secrets_file names a text file of KEY=VALUE lines")
+    except OSError as exc:
+        raise EnvironmentFileError(
+            _rule_message(path, text, ("secrets_file",), f"cannot read {secrets_path}: {exc.strerror}",
+                          f"check that this user may read it (chmod 0600 {secrets_path}, owned by the user running "
+                          "the checks)")
+        ) from None
+    except yamltext.YamlFileError as exc:
+        raise EnvironmentFileError(
+            _rule_message(path, text, ("secrets_file",), f"{secrets_path}: {exc}", exc.fix)
+        ) from None
+    values: dict[str, str] = {}
+    for number, key, value in dotenv_lines(content):
+        if key is None:
+            raise EnvironmentFileError(
+                _rule_message(
+                    path, text, ("secrets_file",), f"{secrets_path}: line {number}: expected KEY=VALUE",
+                    "write one NAME=value per line (`export NAME=value` and quotes are fine; # starts a comment)",
+                )
+            )
+        values[key] = value
+    return values
+
+
+def _unusable_resolved(loaded: LoadedEnvironment) -> Iterator[tuple[tuple[Any, ...], str, str]]:
+    """What a check would dereference and fail on, judged now that the variables are read: the CA
+    bundle, and URLs and DSNs that come from variables (literal ones were judged by the model)."""
+    model = loaded.model
+    if model.http.ca_bundle is not None and not model.http.ca_bundle.missing(loaded.variables):
+        bundle = loaded.resolve_path(model.http.ca_bundle)
+        problem = _ca_bundle_problem(bundle)
+        if problem is not None:
+            started = " (the demo writes it when it starts: python -m healthsuite.demo)" if model.kind == "demo" else ""
+            yield ("http", "ca_bundle"), problem, (
+                "point http.ca_bundle at a readable PEM file of CA certificates "
+                f"(-----BEGIN CERTIFICATE----- blocks), relative to this file{started}"
+            )
+    for name, template in model.base_urls.items():
+        found = _resolved_problem(loaded, template, lambda t: http_url_problem(t, judge_secrets=False))
+        if found is not None:
+            yield ("base_urls", name), *found
+    for index, database in enumerate(model.databases):
+        if isinstance(database, PostgresDatabase):
+            found = _resolved_problem(loaded, database.dsn, lambda t: postgres_dsn_problem(t, judge_secrets=False))
+            if found is not None:
+                yield ("databases", index, "dsn"), *found
+    for index, cache in enumerate(model.caches):
+        found = _resolved_problem(loaded, cache.url, lambda t: redis_url_problem(t, judge_secrets=False))
+        if found is not None:
+            yield ("caches", index, "url"), *found
+
+
+def _resolved_problem(
+    loaded: LoadedEnvironment, template: Template, judge: Callable[[Template], tuple[str, str] | None]
+) -> tuple[str, str] | None:
+    if template.is_literal or template.missing(loaded.variables):
+        return None
+    found = judge(Template(loaded.resolve(template).replace("$", "$$")))
+    if found is None:
+        return None
+    names = ", ".join(f"${{{name}}}" for name in template.variables)
+    return f"{found[0]} (the value of {names})", f"set {names} to a usable value: {found[1]}"
+
+
+def _ca_bundle_problem(bundle: Path) -> str | None:
+    try:
+        data = bundle.read_bytes()
+    except OSError as exc:
+        return f"the CA bundle {bundle} cannot be read: {exc.strerror}"
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return f"the CA bundle {bundle} holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=data.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError) as exc:
+        reason = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(exc))
+        return f"the CA bundle {bundle} is not valid PEM: {reason}"
+    if context.cert_store_stats().get("x509", 0) < 1:
+        return f"the CA bundle {bundle} holds no certificate"
+    return None

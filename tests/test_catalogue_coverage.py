@@ -15,7 +15,11 @@ from healthsuite.checkapi import diagnosis_of
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def collected_diagnoses(pytester: pytest.Pytester) -> set[str]:
+def collected_diagnoses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    from healthsuite.demo.certs import TestCA
+
+    TestCA.create().write(pytester.path / "ca.pem")  # demo.yaml trusts the CA the demo writes when it starts
+    monkeypatch.setenv("HEALTHSUITE_DEMO_DIR", str(pytester.path))
     items, reprec = pytester.inline_genitems(
         str(PROJECT / "checks"), "--env", str(PROJECT / "environments" / "demo.yaml"), "-p", "no:cacheprovider"
     )
@@ -24,9 +28,11 @@ def collected_diagnoses(pytester: pytest.Pytester) -> set[str]:
     return {d for d in map(diagnosis_of, items) if d is not None}
 
 
-def test_every_catalogue_diagnosis_has_a_check_and_no_check_is_unknown(pytester: pytest.Pytester) -> None:
+def test_every_catalogue_diagnosis_has_a_check_and_no_check_is_unknown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     catalogue = set(load_catalogue().diagnoses)
-    checked = collected_diagnoses(pytester)
+    checked = collected_diagnoses(pytester, monkeypatch)
     missing = sorted(catalogue - checked)
     unknown = sorted(checked - catalogue)
     assert checked, "no check collected"

@@ -354,7 +354,7 @@ def test_a_malformed_nameserver_is_an_error_of_the_file(run_checks: RunChecks, e
     hostnames = "  - name: apex\n    host: demo.test\n"
     run = run_checks("--diagnosis", "NET1", env=env_file(dns_env("dns.internal", hostnames)))
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "dns.nameservers: 'dns.internal' is not an IP address" in run.output
+    assert "dns.nameservers[0]: 'dns.internal' is not an IP address" in run.output
     assert "fix: write a resolver's IP" in run.output
     run = run_checks("--diagnosis", "NET1", env=env_file(dns_env("127.0.0.1:99999", hostnames)))
     assert run.result.ret == pytest.ExitCode.USAGE_ERROR

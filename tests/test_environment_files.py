@@ -36,9 +36,19 @@ def test_shipped_environments_are_the_four_expected() -> None:
     assert SHIPPED == ["demo", "local", "production", "staging"]
 
 
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the demo writes when it starts and demo.yaml reads at load: its CA bundle."""
+    from healthsuite.demo.certs import TestCA
+
+    directory = tmp_path_factory.mktemp("demo")
+    TestCA.create().write(directory / "ca.pem")
+    return directory
+
+
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_environment_loads_without_secrets(name: str) -> None:
-    env = load_environment(ENVIRONMENTS / f"{name}.yaml", {})
+def test_shipped_environment_loads_without_secrets(name: str, demo_dir: Path) -> None:
+    env = load_environment(ENVIRONMENTS / f"{name}.yaml", {"HEALTHSUITE_DEMO_DIR": str(demo_dir)})
     assert env.name == name
     assert env.model.kind != "production" or not env.model.allow_mutating
 
@@ -61,7 +71,7 @@ def test_json_schema_rejects_unknown_keys() -> None:
 
 def test_production_and_staging_name_real_domains_and_never_loopback() -> None:
     for name in ("production", "staging"):
-        env = load_environment(ENVIRONMENTS / f"{name}.yaml", {})
+        env = load_environment(ENVIRONMENTS / f"{name}.yaml", {})  # no CA bundle, nothing to resolve
         for base in env.model.base_urls.values():
             assert base.raw.startswith("https://") and "127.0.0.1" not in base.raw and "localhost" not in base.raw
 

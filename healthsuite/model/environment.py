@@ -8,11 +8,11 @@ an unknown key or a wrong type is an error that names the file, the key path and
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -27,6 +27,7 @@ from ..catalogue import AREAS, Area, Severity, load_catalogue
 from ..netaddr import parse_address
 from ..providers import shipped_ranges
 from ..templates import Template
+from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet
 from .data import DataMapping
@@ -47,23 +48,49 @@ from .types import (
     SecretTemplate,
     SecretText,
     Text,
+    problem_error,
     refuse_literal_secret,
     rule_error,
     template_validator,
 )
 
 
-def _no_literal_url_password(value: SecretTemplate) -> SecretTemplate:
-    try:
-        password = urlsplit(value.raw).password
-    except ValueError:
-        password = None
-    if password and "${" not in password:
-        raise rule_error(
-            "the URL carries a literal password",
-            "write the password as a variable, e.g. postgresql://monitor:${PGPASSWORD}@host/db",
-        )
+def _usable_dsn(value: SecretTemplate) -> SecretTemplate:
+    problem_error(postgres_dsn_problem(value))
     return value
+
+
+def _usable_redis_url(value: SecretTemplate) -> SecretTemplate:
+    if value.is_literal and not value.raw.startswith(("redis://", "rediss://", "unix://")):
+        raise rule_error(f"{value.raw!r} is not a redis URL", "write redis://host:6379/0")
+    problem_error(redis_url_problem(value))
+    return value
+
+
+def headers_without_literal_credentials(value: dict[str, Template]) -> dict[str, Template]:
+    """A field validator of a `headers:` mapping: credentials are `${VARIABLE}` references."""
+    for name, header in value.items():
+        problem_error(header_secret_problem(name, header), at=(name,))
+    return value
+
+
+def _threshold_problem(name: str, value: float) -> str | None:
+    """The sane range of a threshold, read from its name: `_pct` 0-100, times and windows positive."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return "is not a number"
+    if name == "min_tls_version":
+        return None if value in (1.0, 1.1, 1.2, 1.3) else "must be one of 1.0, 1.1, 1.2, 1.3"
+    if name == "slack_h":
+        return None if 0 <= value <= 24 * 366 else "must be from 0 to 8,784"
+    if name == "samples":
+        return None if value == int(value) and 1 <= value <= 1000 else "must be a whole number from 1 to 1000"
+    if name.endswith("_pct"):
+        return None if 0 <= value <= 100 else "is a percentage: it must lie from 0 to 100"
+    limits = {"_ms": 3_600_000, "_s": 3600, "_h": 24 * 366, "_days": 3660, "_min": 60 * 24 * 366, "_mb": 10**9}
+    for suffix, most in limits.items():
+        if name.endswith(suffix):
+            return None if 0 < value <= most else f"must be more than 0 and at most {most:,}"
+    return None if 0 <= value <= 10**12 else "must be 0 or more"
 
 
 class BodyCondition(Model):
@@ -134,7 +161,7 @@ class PostgresDatabase(Target):
     kind_label: ClassVar[str] = "database"
     collection: ClassVar[str] = "databases"
 
-    _dsn_password = field_validator("dsn")(_no_literal_url_password)
+    _dsn = field_validator("dsn")(_usable_dsn)
 
 
 class SqliteDatabase(Target):
@@ -163,15 +190,8 @@ class RedisCache(Target):
     kind_label: ClassVar[str] = "cache"
     collection: ClassVar[str] = "caches"
 
-    _url_password = field_validator("url")(_no_literal_url_password)
+    _url = field_validator("url")(_usable_redis_url)
     _password = field_validator("password")(refuse_literal_secret())
-
-    @field_validator("url")
-    @classmethod
-    def _redis_scheme(cls, value: SecretTemplate) -> SecretTemplate:
-        if value.is_literal and not value.raw.startswith(("redis://", "rediss://", "unix://")):
-            raise rule_error(f"{value.raw!r} is not a redis URL", "write redis://host:6379/0")
-        return value
 
 
 # --- the network edge (NET1-NET8, AV4, AV5, DEP2) ----------------------------------------------------
@@ -215,7 +235,7 @@ class Hostname(Target):
     @field_validator("expect_in")
     @classmethod
     def _known_expectations(cls, value: list[str]) -> list[str]:
-        for entry in value:
+        for index, entry in enumerate(value):
             if re.fullmatch(r"[a-z][a-z0-9_-]*", entry):
                 continue  # a provider name; checked against dns.providers by the environment
             try:
@@ -224,6 +244,7 @@ class Hostname(Target):
                 raise rule_error(
                     f"expect_in entry {entry!r} is neither a provider name, a CIDR range nor an IP address",
                     "write e.g. cloudflare, 104.16.0.0/13 or 203.0.113.7",
+                    at=(index,),
                 ) from None
         return value
 
@@ -242,7 +263,7 @@ class DnsSettings(Model):
     @field_validator("nameservers")
     @classmethod
     def _nameserver_addresses(cls, value: list[Template]) -> list[Template]:
-        for entry in value:
+        for index, entry in enumerate(value):
             if not entry.is_literal:
                 continue  # checked when resolved
             try:
@@ -251,7 +272,7 @@ class DnsSettings(Model):
             except ValueError as exc:
                 problem = str(exc) if "port" in str(exc) else f"{entry.raw!r} is not an IP address"
                 raise rule_error(
-                    f"dns.nameservers: {problem}", "write a resolver's IP: 10.0.0.2, 10.0.0.2:5353 or [2001:db8::53]:53"
+                    problem, "write a resolver's IP: 10.0.0.2, 10.0.0.2:5353 or [2001:db8::53]:53", at=(index,)
                 ) from None
         return value
 
@@ -286,10 +307,14 @@ class TlsEndpoint(Target):
     def _url_or_base(self) -> TlsEndpoint:
         if (self.url is None) == (self.base is None):
             raise rule_error("give either `url` or `base`, not both or neither", "e.g. base: app")
-        if self.url is not None and self.url.is_literal and not self.url.raw.startswith("https://"):
-            raise rule_error(f"url {self.url.raw!r} is not an https URL", "write https://host[:port]")
+        if self.url is not None:
+            problem_error(http_url_problem(self.url, https_only=True, example="https://host[:port]"), at=("url",))
         if self.http_url is not None and self.http_url.is_literal and not self.http_url.raw.startswith("http://"):
-            raise rule_error(f"http_url {self.http_url.raw!r} is not a plain-HTTP URL", "write http://host/")
+            raise rule_error(
+                f"http_url {self.http_url.raw!r} is not a plain-HTTP URL", "write http://host/", at=("http_url",)
+            )
+        if self.http_url is not None:
+            problem_error(http_url_problem(self.http_url, example="http://host/"), at=("http_url",))
         return self
 
 
@@ -404,6 +429,7 @@ class HttpSettings(Model):
     verify_tls: bool = Field(True, description="Verify certificates and host names (keep it on).")
     ca_bundle: Text | None = Field(None, description="PEM file of extra CAs to trust (relative to this file).")
     headers: dict[str, SecretText] = Field({}, description="Headers sent with every request; values are secrets.")
+    _headers = field_validator("headers")(headers_without_literal_credentials)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="Bodies are read up to this size.")
     max_concurrency: int = Field(
         16, ge=1, le=256, description="Probes in flight at once, over all targets (under -n N: 1/N per worker)."
@@ -494,15 +520,19 @@ class Environment(Model):
             raise rule_error(
                 "a production environment cannot allow mutating checks",
                 "remove allow_mutating (mutating checks run only against staging or local stacks)",
+                at=("allow_mutating",),
             )
         for collection in TARGET_COLLECTIONS:
-            seen: set[str] = set()
-            for target in getattr(self, collection):
+            seen: dict[str, int] = {}
+            for index, target in enumerate(getattr(self, collection)):
                 if target.name in seen:
                     raise rule_error(
-                        f"{collection}: the name {target.name!r} is used twice", "give every entry its own name"
+                        f"{collection}: the name {target.name!r} is used twice "
+                        f"(first by {collection}[{seen[target.name]}])",
+                        "give every entry its own name",
+                        at=(collection, index, "name"),
                     )
-                seen.add(target.name)
+                seen[target.name] = index
         for target in self.located_targets():
             if target.path is not None and self.base_name(target) not in self.base_urls:
                 known = ", ".join(self.base_urls) or "none declared"
@@ -510,12 +540,14 @@ class Environment(Model):
                     f"{target.collection}: {target.name!r} uses base {self.base_name(target)!r}, "
                     f"which base_urls does not declare (known: {known})",
                     "add it under base_urls or set `base:` to a declared one",
+                    at=self.location_of(target, "base" if target.base is not None else "path"),
                 )
         for tls in self.tls:
             if tls.base is not None and tls.base not in self.base_urls:
                 raise rule_error(
                     f"tls: {tls.name!r} uses base {tls.base!r}, which base_urls does not declare",
                     "add it under base_urls or write `url: https://host`",
+                    at=self.location_of(tls, "base"),
                 )
         tokens = self.auth.refresh_tokens if self.auth is not None else None
         if tokens is not None:
@@ -529,6 +561,7 @@ class Environment(Model):
                 raise rule_error(
                     f"auth.refresh_tokens names {wanted} (declared caches: {', '.join(names) or 'none'})",
                     "set auth.refresh_tokens.cache to the name of an entry under `caches`",
+                    at=("auth", "refresh_tokens", "cache") if tokens.cache is not None else ("auth", "refresh_tokens"),
                 )
         providers = self.provider_ranges()
         for host in self.hostnames:
@@ -538,6 +571,7 @@ class Environment(Model):
                         f"hostnames: {host.name!r} expects provider {entry!r}, which is not known "
                         f"(known: {', '.join(sorted(providers))})",
                         "add its ranges under dns.providers, or write CIDR ranges",
+                        at=(*self.location_of(host, "expect_in"), host.expect_in.index(entry)),
                     )
         return self
 
@@ -545,9 +579,13 @@ class Environment(Model):
     @classmethod
     def _distinct_webhooks(cls, value: list[Webhook]) -> list[Webhook]:
         names = [hook.name for hook in value]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise rule_error(f"notify: the name {twice[0]!r} is used twice", "give every webhook its own name")
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise rule_error(
+                    f"the name {name!r} is used twice (first by notify[{names.index(name)}])",
+                    "give every webhook its own name",
+                    at=(index, "name"),
+                )
         return value
 
     @field_validator("thresholds")
@@ -557,13 +595,30 @@ class Environment(Model):
         for diagnosis_id, limits in value.items():
             entry = catalogue.diagnoses.get(diagnosis_id)
             if entry is None:
-                raise rule_error(f"unknown diagnosis {diagnosis_id!r}", "use an ID of docs/DIAGNOSES.md, e.g. DB3")
+                with_limits = [key for key, known in catalogue.diagnoses.items() if known.thresholds]
+                close = difflib.get_close_matches(diagnosis_id.upper(), with_limits, n=1)
+                guess = f"did you mean {close[0]}? " if close else ""
+                raise rule_error(
+                    f"unknown diagnosis {diagnosis_id!r}",
+                    f"{guess}diagnoses with thresholds: {', '.join(with_limits)}",
+                    at=(diagnosis_id,),
+                )
             unknown = sorted(set(limits) - set(entry.thresholds))
             if unknown:
                 known = ", ".join(entry.thresholds) or "none"
                 raise rule_error(
-                    f"{diagnosis_id} has no threshold {', '.join(unknown)}", f"its thresholds are: {known}"
+                    f"{diagnosis_id} has no threshold {', '.join(unknown)}",
+                    f"its thresholds are: {known}",
+                    at=(diagnosis_id, unknown[0]),
                 )
+            for name, limit in limits.items():
+                problem = _threshold_problem(name, limit)
+                if problem is not None:
+                    raise rule_error(
+                        f"{diagnosis_id}.{name} = {limit:g} {problem}",
+                        f"give a value in that range (the default is {entry.thresholds[name]:g})",
+                        at=(diagnosis_id, name),
+                    )
         return value
 
     @field_validator("severity_overrides")
@@ -572,7 +627,27 @@ class Environment(Model):
         catalogue = load_catalogue()
         for diagnosis_id in value:
             if diagnosis_id not in catalogue.diagnoses:
-                raise rule_error(f"unknown diagnosis {diagnosis_id!r}", "use an ID of docs/DIAGNOSES.md, e.g. AV3")
+                close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
+                guess = f"did you mean {close[0]}? " if close else ""
+                raise rule_error(
+                    f"unknown diagnosis {diagnosis_id!r}",
+                    f"{guess}use an ID of docs/DIAGNOSES.md, e.g. AV3",
+                    at=(diagnosis_id,),
+                )
+        return value
+
+    @field_validator("base_urls")
+    @classmethod
+    def _requestable_base_urls(cls, value: dict[str, Template]) -> dict[str, Template]:
+        for name, url in value.items():
+            problem_error(http_url_problem(url, example="https://www.example.com"), at=(name,))
+        return value
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _runbook_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem_error(http_url_problem(Template(value), example="https://github.com/acme/ops/blob/main"))
         return value
 
     # --- queries -----------------------------------------------------------------------------
@@ -618,6 +693,16 @@ class Environment(Model):
     def threshold(self, diagnosis_id: str, name: str) -> float:
         entry = load_catalogue().diagnosis(diagnosis_id)
         return self.thresholds.get(diagnosis_id, {}).get(name, entry.thresholds[name])
+
+    def location_of(self, target: Target, key: str) -> tuple[str | int, ...]:
+        """The key path of a target's `key` in the file (for error lines): `("pages", 2, "base")`."""
+        parts: list[str | int] = list(target.collection.split("."))
+        holder: Any = self
+        for part in parts:
+            holder = getattr(holder, str(part), None)
+        if isinstance(holder, list):
+            parts.append(next(i for i, t in enumerate(holder) if t is target))
+        return (*parts, key)
 
     def smoke_targets(self) -> list[Target]:
         return [t for t in (*self.pages, *self.health, *self.databases, *self.caches) if t.smoke]

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..templates import Template
+from .addresses import body_secret_problem
 from .targets import HttpTarget, Target
 from .types import (
     HttpStatusCode,
@@ -67,6 +68,14 @@ class BookingSubmission(HttpTarget):
 
     kind_label: ClassVar[str] = "booking submission"
     collection: ClassVar[str] = "booking.submit"
+
+    @field_validator("payload")
+    @classmethod
+    def _no_literal_credential(cls, value: dict[str, Any]) -> dict[str, Any]:
+        found = body_secret_problem(value)
+        if found is not None:
+            raise rule_error(*found[1], at=found[0])
+        return value
 
 
 class TenantPage(HttpTarget):

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .types import Model, Name, SecretText, refuse_non_http_url
+from .addresses import header_secret_problem
+from .types import Model, Name, SecretTemplate, SecretText, problem_error, refuse_non_http_url
 
 WEBHOOK_EXAMPLE = "https://hooks.slack.com/services/... (better: ${SLACK_WEBHOOK_URL})"
 
@@ -34,3 +35,10 @@ class Webhook(Model):
     )
 
     _url = field_validator("url")(refuse_non_http_url(WEBHOOK_EXAMPLE))
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, SecretTemplate]) -> dict[str, SecretTemplate]:
+        for name, header in value.items():
+            problem_error(header_secret_problem(name, header), at=(name,))
+        return value

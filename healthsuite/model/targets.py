@@ -9,7 +9,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..catalogue import Severity
-from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, rule_error
+from .addresses import header_secret_problem, http_url_problem
+from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, problem_error, rule_error
 
 
 class Target(Model):
@@ -52,8 +53,10 @@ class HttpTarget(Target):
             raise rule_error("give either `path` (under a base URL) or `url`, not both or neither", "e.g. path: /")
         if self.path is not None and not self.path.startswith("/"):
             raise rule_error(f"path {self.path!r} must start with '/'", f"write /{self.path}")
-        if self.url is not None and self.url.is_literal and not self.url.raw.startswith(("http://", "https://")):
-            raise rule_error(f"url {self.url.raw!r} is not an http(s) URL", "write https://host/path")
+        if self.url is not None:
+            problem_error(http_url_problem(self.url, example="https://host/path"), at=("url",))
+        for name, header in self.headers.items():
+            problem_error(header_secret_problem(name, header), at=("headers", name))
         return self
 
     @property

@@ -4,6 +4,7 @@ one area (schema declarations, data mappings) can live in their own modules."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 from pydantic_core import PydanticCustomError
 
 from ..templates import Template
+from .addresses import http_url_problem
 
 
 class SecretTemplate(Template):
@@ -52,9 +54,19 @@ Seconds = Annotated[float, Field(gt=0, le=600)]
 HttpStatusCode = Annotated[int, Field(ge=100, le=599)]
 
 
-def rule_error(problem: str, fix: str) -> PydanticCustomError:
-    """A validation error that carries its own fix (shown after the problem)."""
-    return PydanticCustomError("healthsuite_rule", "{problem}", {"problem": problem, "fix": fix})
+def rule_error(problem: str, fix: str, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A validation error that carries its own fix (shown after the problem). `at`: the entry below
+    the validated field that is wrong (`("DB3", "max_conn")` under `thresholds`), so the message
+    names the line of that entry, not of the field."""
+    return PydanticCustomError(
+        "healthsuite_rule", "{problem}", {"problem": problem, "fix": fix, "at": json.dumps(list(at))}
+    )
+
+
+def problem_error(found: tuple[str, str] | None, at: tuple[str | int, ...] = ()) -> None:
+    """Raise the rule error of a (problem, fix) pair from model.addresses, if there is one."""
+    if found is not None:
+        raise rule_error(*found, at=at)
 
 
 class Model(BaseModel):
@@ -81,8 +93,7 @@ def refuse_non_http_url(example: str) -> Callable[[Template], Template]:
     """A field validator: a literal URL must be http(s); a `${VAR}` one is checked when resolved."""
 
     def validate(value: Template) -> Template:
-        if value.is_literal and not value.raw.startswith(("http://", "https://")):
-            raise rule_error(f"url {value.raw!r} is not an http(s) URL", f"write e.g. {example}")
+        problem_error(http_url_problem(value, example=example))
         return value
 
     return validate
