@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from . import __version__
-from .catalogue import Severity, heading_anchor, load_catalogue
+from .catalogue import Severity, load_catalogue
 from .checkapi import Expect, diagnosis_of
 from .failure import Finding
 from .model.environment import Target
@@ -217,14 +217,14 @@ class AllureStory:
     def runbooks(self, diagnosis: str) -> list[tuple[str, str | None, str]]:
         known = self._runbooks.get(diagnosis)
         if known is None:
-            catalogue = load_catalogue()
             env = self.config.stash[STATE].env
-            base = ((env.model.runbook_base_url if env is not None else None) or catalogue.runbook_base_url or "")
-            base = base.rstrip("/")
+            catalogue = env.catalogue if env is not None else load_catalogue()  # with the team's own diagnoses
+            base = env.model.runbook_base_url if env is not None else None
             known = self._runbooks[diagnosis] = []
             for ref in catalogue.diagnosis(diagnosis).runbooks:
-                where = catalogue.runbooks[ref.runbook].file
-                url = f"{base}/{where}#{heading_anchor(ref.section)}" if base else None
+                runbook = catalogue.runbooks[ref.runbook]
+                url = catalogue.runbook_url(ref, base)
+                where = runbook.file or runbook.url or ""
                 known.append((f"runbook {ref.runbook}: {ref.section}", url, f"{ref.runbook} {ref.section} ({where})"))
         return known
 

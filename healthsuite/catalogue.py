@@ -36,7 +36,8 @@ class RunbookRef(_Data):
 
 class Runbook(_Data):
     title: str
-    file: str
+    file: str = ""  # a path in the repository (the shipped docs/runbooks/...), linked under runbook_base_url
+    url: str | None = None  # where a team's own runbook is browsed (healthsuite.extension): linked as it is
 
 
 class Escalation(_Data):
@@ -92,6 +93,9 @@ class Catalogue(_Data):
     application_error_codes: dict[str, ErrorCode] = {}
     failure_kinds: dict[str, FailureKind] = {}
     runbook_base_url: str | None = None  # where the runbooks are browsed; an environment's own wins
+    # categories a team's own diagnoses add (healthsuite.extension), with their marker descriptions;
+    # the shipped ones are CATEGORIES
+    categories: dict[str, str] = {}
 
     def diagnosis(self, diagnosis_id: str) -> Diagnosis:
         try:
@@ -103,14 +107,20 @@ class Catalogue(_Data):
         """Readable references, e.g. `000 §1 ... (docs/runbooks/000-...md)`; with a base URL (the
         environment's `runbook_base_url`, else the catalogue's), links a browser opens, to the section:
         `000 §1 ... (https://github.com/acme/ops/blob/main/docs/runbooks/000-...md#step-2-...)`."""
-        base = (base_url or self.runbook_base_url or "").rstrip("/")
         refs = []
         for ref in diagnosis.runbooks:
-            where = self.runbooks[ref.runbook].file
-            if base:
-                where = f"{base}/{where}#{heading_anchor(ref.section)}"
+            where = self.runbook_url(ref, base_url) or self.runbooks[ref.runbook].file
             refs.append(f"{ref.runbook} {ref.section} ({where})")
         return refs
+
+    def runbook_url(self, ref: RunbookRef, base_url: str | None = None) -> str | None:
+        """The link to a runbook section: a team's own runbook at its `url`, a repository file under the
+        base URL (the environment's `runbook_base_url`, else the catalogue's); None without either."""
+        runbook = self.runbooks[ref.runbook]
+        if runbook.url:
+            return f"{runbook.url}#{heading_anchor(ref.section)}"
+        base = (base_url or self.runbook_base_url or "").rstrip("/")
+        return f"{base}/{runbook.file}#{heading_anchor(ref.section)}" if base else None
 
 
 def heading_anchor(section: str) -> str:

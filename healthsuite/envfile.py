@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import yamltext
+from .catalogue import Catalogue, load_catalogue
 from .model.addresses import http_url_problem, postgres_dsn_problem, redis_url_problem
 from .model.environment import Environment, HttpTarget, PostgresDatabase, Target
 from .model.types import SecretTemplate
@@ -269,6 +270,8 @@ class LoadedEnvironment:
     variables: Mapping[str, str]
     redactor: Redactor = field(default_factory=Redactor)
     notes: list[str] = field(default_factory=list)
+    # the shipped catalogue with the team's own diagnoses (diagnoses_file, healthsuite.extension)
+    catalogue: Catalogue = field(default_factory=load_catalogue)
 
     @property
     def name(self) -> str:
@@ -405,6 +408,9 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
             where = f"line {line}: " if line else ""
             lines += [f"  {where}{_plain_path(loc)}: {loaded.redactor.redact(problem)}", f"    fix: {fix}"]
         raise EnvironmentFileError("\n".join(lines))
+    from .extension import attach  # noqa: PLC0415 - it builds on this module
+
+    attach(loaded, text)  # the team's own diagnoses and declared checks
     return loaded
 
 

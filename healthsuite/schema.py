@@ -1,7 +1,8 @@
-"""Write the environment file JSON Schema: `python -m healthsuite.schema [environments/schema.json]`.
+"""Write the JSON Schemas: `python -m healthsuite.schema [environments/schema.json]`, the environment
+file's, and docs/diagnoses.schema.json, a diagnoses file's (a team's own diagnoses, healthsuite.extension).
 
 Editors with a YAML language server validate environment files against it (each file starts with
-`# yaml-language-server: $schema=schema.json`). A test fails when the committed file is stale.
+`# yaml-language-server: $schema=schema.json`). A test fails when a committed file is stale.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from .model.environment import Environment
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "environments" / "schema.json"
+DIAGNOSES_PATH = Path(__file__).resolve().parents[1] / "docs" / "diagnoses.schema.json"
 
 
 def environment_schema() -> dict[str, Any]:
@@ -29,10 +31,19 @@ def render() -> str:
     return json.dumps(environment_schema(), indent=2, sort_keys=False) + "\n"
 
 
+def render_diagnoses() -> str:
+    from .extension import json_schema  # noqa: PLC0415 - it imports the environment loader
+
+    return json.dumps({"$id": "https://healthsuite.invalid/diagnoses.schema.json", **json_schema()}, indent=2) + "\n"
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else DEFAULT_PATH
     path.write_text(render(), encoding="utf-8")
     print(f"wrote {path}")
+    if not argv:
+        DIAGNOSES_PATH.write_text(render_diagnoses(), encoding="utf-8")
+        print(f"wrote {DIAGNOSES_PATH}")
     return 0
 
 

@@ -45,7 +45,7 @@ def test_the_plugin_and_the_checks_import_no_driver_until_a_probe_needs_it() -> 
 LAYERS = (
     ("model", ("healthsuite", "healthsuite.model", "healthsuite.templates", "healthsuite.netaddr",
                "healthsuite.envfile", "healthsuite.catalogue", "healthsuite.providers", "healthsuite.redaction",
-               "healthsuite.schema")),
+               "healthsuite.schema", "healthsuite.extension")),
     ("probes", ("healthsuite.probes", "healthsuite.lazy")),
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
     ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.causes", "healthsuite.progress")),

@@ -31,6 +31,7 @@ from .addresses import header_secret_problem, http_url_problem, postgres_dsn_pro
 from .auth import AuthSettings
 from .backup import BackupSet
 from .data import DataMapping
+from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .flows import BookingSettings, PaymentSettings
 from .logs import HostResources, LogSource
@@ -451,7 +452,7 @@ class Contact(Model):
 
 TARGET_COLLECTIONS = (
     "pages", "health", "endpoints", "databases", "caches", "hostnames", "tls", "cors", "proxies", "ports",
-    "status_pages", "versions", "pools", "metrics", "latency", "backups", "logs", "hosts",
+    "status_pages", "versions", "pools", "metrics", "latency", "backups", "logs", "hosts", "declared_checks",
 )
 
 
@@ -512,6 +513,16 @@ class Environment(Model):
         [],
         description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
         "failures and recoveries, once each.",
+    )
+    diagnoses_file: str | list[str] | None = Field(
+        None,
+        description="The team's own diagnoses (a catalogue extension, docs/diagnoses.schema.json): a file or a list, "
+        "relative to this file. Their IDs are NAMESPACE-NAME, e.g. QUEUE-1.",
+    )
+    declared_checks: list[DeclaredCheck] = Field(
+        [],
+        description="Checks declared here: a diagnosis, one probe block (http, sql, redis, dns, tls, tcp, file) and "
+        "`expect:` conditions (docs/CONDITIONS.md).",
     )
 
     @model_validator(mode="after")
@@ -626,6 +637,8 @@ class Environment(Model):
     def _known_diagnoses(cls, value: dict[str, Severity]) -> dict[str, Severity]:
         catalogue = load_catalogue()
         for diagnosis_id in value:
+            if "-" in diagnosis_id:
+                continue  # a team's own diagnosis (diagnoses_file): judged once that file is read
             if diagnosis_id not in catalogue.diagnoses:
                 close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
                 guess = f"did you mean {close[0]}? " if close else ""
