@@ -30,6 +30,7 @@ from .advice import AdviceContext
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
 from .failure import FailureBlock, Finding, compose, failure_block, probe_failure
+from .model.declared import DeclaredCheck
 from .model.environment import (
     Contact,
     Hostname,
@@ -89,6 +90,19 @@ def check(
             marks.append(pytest.mark.mutating)
         for mark in marks:
             function = mark(function)
+        return function
+
+    return decorate
+
+
+def declared_checks(*, plan: Plan) -> Callable[[F], F]:
+    """Mark the check function of the environment's declared checks (checks/test_declared.py): each of
+    its items carries its own diagnosis, category and severity markers (the plugin adds them when it
+    parametrizes `declared_check`), so the function itself carries none; `plan` reads what each declared."""
+
+    def decorate(function: F) -> F:
+        function.healthsuite_plan = plan  # type: ignore[attr-defined]
+        function.healthsuite_declared = True  # type: ignore[attr-defined]
         return function
 
     return decorate
@@ -154,7 +168,37 @@ def describe_target(env: LoadedEnvironment, target: Target) -> str:
             base = env.model.base_urls.get(target.base or "")
             where = (env.try_resolve(base) or base.raw) if base is not None else str(target.base)
         return f"TLS endpoint {target.name!r}: {where}"
+    if isinstance(target, DeclaredCheck):
+        return f"declared check {target.name!r}: {_declared_where(env, target)}"
     return f"{target.kind_label} {target.name!r}"
+
+
+def _declared_where(env: LoadedEnvironment, check: DeclaredCheck) -> str:
+    """What a declared check probes, for people: `GET https://...`, `sql on database 'main'`, ..."""
+    from .probes import declared as observed  # noqa: PLC0415 - only environments that declare checks load it
+
+    probes = ProbeSession(env)
+    try:
+        kind = check.kind
+        if kind == "http":
+            request = observed.http_request(probes, check)
+            return f"{request.method} {env.redactor.redact(request.url)}"
+        if kind == "sql":
+            return f"{check.sql.query if check.sql else ''} on database {observed.database_of(probes, check).name!r}"
+        if kind == "redis":
+            return f"{' '.join(check.redis_args())} on cache {observed.cache_of(probes, check).name!r}"
+        if kind == "dns":
+            host, _, _ = observed.dns_query(probes, check)
+            return f"{check.dns.type if check.dns else 'A'} {host}"
+        if kind == "tls":
+            host, port, name = observed.tls_address(probes, check)
+            return f"TLS {host}:{port} (SNI {name})"
+        if kind == "tcp":
+            host, port = observed.tcp_address(probes, check)
+            return f"TCP {host}:{port}"
+        return f"file {observed.file_path(probes, check)}"
+    except Exception:  # noqa: BLE001 - an unset variable: the probe block as written
+        return f"{check.kind} probe"
 
 
 def advice_context(env: LoadedEnvironment, target: Target | None, finding: Finding) -> AdviceContext:
@@ -187,6 +231,10 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
         elif isinstance(target, ServicePort):
             host, port = parse_address(env.resolve(target.address))
             values = {"host": host, "port": str(port)}
+        elif isinstance(target, DeclaredCheck):
+            from .probes import declared as observed  # noqa: PLC0415 - only environments that declare checks
+
+            engine, values = observed.advice_values(ProbeSession(env), target)
     except Exception:  # noqa: BLE001 - an unresolvable value: the placeholder stays, as written
         pass
     return AdviceContext(engine=engine, failure_kind=kind, values={k: v for k, v in values.items() if v})
@@ -198,7 +246,7 @@ class Expect:
     def __init__(self, item: pytest.Item, env: LoadedEnvironment, contacts: Mapping[Area, Contact]) -> None:
         self.item = item
         self.env = env
-        self.catalogue: Catalogue = load_catalogue()
+        self.catalogue: Catalogue = env.catalogue  # the shipped diagnoses and the team's own (diagnoses_file)
         diagnosis = diagnosis_of(item)
         if diagnosis is None:
             raise pytest.UsageError(f"{item.nodeid}: the `expect` fixture needs a check decorated with @check(ID)")

@@ -302,3 +302,38 @@ def latency_samples(probes: ProbeSession, target: LatencyTarget, threshold: Thre
         Planned(host, ("sample", target_key(target), index), taker.take, group=group, group_limit=target.concurrency)
         for index in range(taker.total)
     ]
+
+
+# --- a team's declared checks (healthsuite.model.declared) -------------------------------------------------
+
+
+def declared_check(probes: ProbeSession, target: Any, threshold: Threshold) -> list[Planned]:
+    """A declared check's one exchange, keyed like the shipped checks' own so that the same request,
+    handshake, connect or lookup is made once: `http` by its request (plans.get's key), `tls` and `tcp` by
+    address (NET5's, AV4's), `sql` by statement on the database's one session, `redis` by command; a `file`
+    probe reads a local file, which no pool bounds."""
+    from .probes import declared  # noqa: PLC0415 - only environments that declare checks load it
+
+    kind = target.kind
+    if kind == "http":
+        request = declared.http_request(probes, target)
+        return [Planned(_host(request.url), ("http", request), lambda: declared.observe(probes, target))]
+    if kind == "sql":
+        database = declared.database_of(probes, target)
+        return [Planned(_database_host(database), ("declared.sql", target_key(database), target.sql.query),
+                        lambda: declared.observe(probes, target), host_limit=1)]
+    if kind == "redis":
+        cache = declared.cache_of(probes, target)
+        return [Planned(f"redis:{cache.name}", ("declared.redis", target_key(cache), target.redis_args()),
+                        lambda: declared.observe(probes, target))]
+    if kind == "dns":
+        host, nameservers, timeout = declared.dns_query(probes, target)
+        return [Planned("dns", ("declared.dns", host, target.dns.type, nameservers, timeout),
+                        lambda: declared.observe(probes, target))]
+    if kind == "tls":
+        host, port, name = declared.tls_address(probes, target)
+        return [Planned(host, ("declared.tls", host, port, name), lambda: declared.observe(probes, target))]
+    if kind == "tcp":
+        host, port = declared.tcp_address(probes, target)
+        return [Planned(host, ("declared.tcp", host, port), lambda: declared.observe(probes, target))]
+    return []

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,7 @@ from .envfile import (
     load_environment,
     locate,
 )
+from .model.declared import DeclaredCheck
 from .model.environment import (
     TARGET_COLLECTIONS,
     ApiEndpoint,
@@ -198,7 +199,7 @@ def _registered_markers(config: pytest.Config) -> set[str]:
     return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
 
 
-def _check_mark_expression(config: pytest.Config) -> None:
+def _check_mark_expression(config: pytest.Config, own_categories: tuple[str, ...] = ()) -> None:
     expression = config.option.markexpr
     strict = config.getini("strict_markers") or config.getini("strict") or config.option.strict_markers
     if not expression or not strict:
@@ -216,15 +217,15 @@ def _check_mark_expression(config: pytest.Config) -> None:
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise pytest.UsageError(
             f"-m {expression!r}: unknown marker {', '.join(hints)}; a typo would deselect every check. "
-            f"Categories: {', '.join(CATEGORIES)}; severities: {', '.join(SEVERITIES)}; also smoke, mutating, "
+            f"Categories: {', '.join((*CATEGORIES, *own_categories))}; severities: {', '.join(SEVERITIES)}; "
+            "also smoke, mutating, "
             "diagnosis(id='AV1'). See `pytest --markers`."
         )
 
 
-def _diagnosis_filter(config: pytest.Config) -> set[str]:
+def _diagnosis_filter(config: pytest.Config, known: Mapping[str, object]) -> set[str]:
     wanted = {part.strip().upper() for value in config.option.healthsuite_diagnosis for part in value.split(",")}
     wanted.discard("")
-    known = load_catalogue().diagnoses
     unknown = sorted(wanted - set(known))
     if unknown:
         hints = []
@@ -232,7 +233,8 @@ def _diagnosis_filter(config: pytest.Config) -> set[str]:
             close = difflib.get_close_matches(name, known, n=1)
             hints.append(name + (f" (did you mean {close[0]}?)" if close else ""))
         raise pytest.UsageError(
-            f"--diagnosis: unknown diagnosis ID {', '.join(hints)}; IDs are listed in docs/DIAGNOSES.md"
+            f"--diagnosis: unknown diagnosis ID {', '.join(hints)}; IDs are listed in docs/DIAGNOSES.md "
+            "(and a team's own in the environment's diagnoses_file)"
         )
     return wanted
 
@@ -304,9 +306,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
-    _check_mark_expression(config)
     _junit_mode(config)
-    state.diagnoses = _diagnosis_filter(config)
     state.choice = choose_environment(
         config.option.healthsuite_env, os.environ, str(config.getini("healthsuite_env") or "")
     )
@@ -325,6 +325,14 @@ def pytest_configure(config: pytest.Config) -> None:
             state.changes = history.Changes(_reports_dir(config), state.env.name)
             config.pluginmanager.register(state.changes, "healthsuite-history")
         state.shipped_note = _collect_shipped_checks(config, state)
+    # after the environment: its own diagnoses add categories (markers) and IDs
+    catalogue = state.env.catalogue if state.env is not None else load_catalogue()
+    registered = _registered_markers(config)
+    for name, description in catalogue.categories.items():
+        if name not in registered:
+            config.addinivalue_line("markers", f"{name}: category {name} (diagnoses_file): {description}")
+    _check_mark_expression(config, tuple(catalogue.categories))
+    state.diagnoses = _diagnosis_filter(config, catalogue.diagnoses)
 
 
 def shipped_checks_dir() -> Path | None:
@@ -521,6 +529,7 @@ TARGET_FIXTURES: dict[str, tuple[Callable[[Environment], Iterable[Target]], str,
     "env_file_pair": (lambda m: m.deployment.env_files, "`deployment.env_files`", lambda t: t.name),
     "wrangler_config": (lambda m: _some(m.deployment.wrangler), "`deployment.wrangler`", lambda t: t.name),
     "worker_bundle": (lambda m: _some(m.deployment.bundle), "`deployment.bundle`", lambda t: t.name),
+    "declared_check": (lambda m: m.declared_checks, "`declared_checks`", lambda t: t.name),
 }
 
 
@@ -538,10 +547,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             targets = sorted(
                 (t for t in targets_of(env.model) if needs is None or declared(t, needs)), key=id_of
             )
-            params = [pytest.param(t, id=id_of(t)) for t in targets] or [
+            params = [pytest.param(t, id=id_of(t), marks=_own_marks(env, t)) for t in targets] or [
                 pytest.param(None, id="none", marks=pytest.mark.skip(reason=f"no {what} declared in {env.path.name}"))
             ]
         metafunc.parametrize(fixture, params)
+
+
+def _own_marks(env: LoadedEnvironment, target: Target) -> tuple[pytest.MarkDecorator, ...]:
+    """A declared check's own markers (its function carries none: checkapi.declared_checks): its diagnosis,
+    the diagnosis's category and default severity, and `mutating` for a POST."""
+    if not isinstance(target, DeclaredCheck):
+        return ()
+    entry = env.catalogue.diagnoses.get(target.diagnosis)
+    if entry is None:
+        return ()
+    marks = [pytest.mark.diagnosis(target.diagnosis, id=target.diagnosis), getattr(pytest.mark, entry.category),
+             getattr(pytest.mark, entry.severity)]
+    if target.mutating:
+        marks.append(pytest.mark.mutating)
+    return tuple(marks)
 
 
 # --- collection ---------------------------------------------------------------------------------------
@@ -573,7 +597,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             "no environment selected: pass --env NAME (environments/NAME.yaml) or --env path/to/file.yaml, "
             "or set HEALTHSUITE_ENV"
         )
-    catalogue = load_catalogue()
+    catalogue = env.catalogue  # the shipped diagnoses and the environment's own
     allure = _allure_in_use(config)
     runbooks: dict[str, str] = {}  # per diagnosis: computed once, not once per check and target
     for item in checks:

@@ -89,6 +89,8 @@ class Tally:
     timed_requests: int = 0  # requests whose line carries $request_time
     slow: int = 0
     slowest: list[tuple[float, str]] = field(default_factory=list)
+    matched: int = 0  # lines a declared check's pattern was found in (read_window's `pattern`)
+    matched_examples: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -269,8 +271,9 @@ def _count(tally: Tally, entry: Entry, line: str, parser: Parser, slow_s: float)
 
 
 def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
-                now: datetime | None = None) -> LogObservation:
-    """Count the lines of the last `window_min` minutes, reading backwards from the end of the file."""
+                now: datetime | None = None, pattern: re.Pattern[str] | None = None) -> LogObservation:
+    """Count the lines of the last `window_min` minutes, reading backwards from the end of the file;
+    with `pattern`, also the lines it is found in (`tally.matched`: a declared check's `file` probe)."""
     now = now or datetime.now(UTC)
     since = now - timedelta(minutes=source.window_min)
     address = str(path)
@@ -331,6 +334,9 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                     newest = max(newest, entry.ts) if newest else entry.ts
                     oldest = min(oldest, entry.ts) if oldest else entry.ts
                     _count(tally, entry, line, parser, slow_request_s)
+                    if pattern is not None and pattern.search(line):
+                        tally.matched += 1
+                        _example(tally.matched_examples, line)
                 first_block = False
     except OSError as exc:
         return replace(base, error=classify(exc, FILE_SERVICE, address))

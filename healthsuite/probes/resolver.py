@@ -292,8 +292,11 @@ def _query(resolver: dns.resolver.Resolver, host: str, rdtype: str, timeout_s: f
         return DnsAnswer(rdtype, "no_answer", cname_chain=chain, elapsed_s=elapsed, detail=detail, rcode=rcode)
     if rdtype == "CNAME":
         values = tuple(_text(rdata.target) for rdata in rrset)
-    else:
+    elif rdtype in ("A", "AAAA"):
         values = tuple(sorted({_text(rdata.address) for rdata in rrset}, key=ipaddress.ip_address))
+    else:  # MX, TXT, NS (a declared check's dns probe): the records as dig prints them, sorted
+        values = tuple(sorted(rdata.to_text().rstrip(".").lower() if rdtype == "NS" else rdata.to_text()
+                              for rdata in rrset))
     return DnsAnswer(rdtype, "answer", values, chain, elapsed, rcode=rcode, ttl=rrset.ttl)
 
 
