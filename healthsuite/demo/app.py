@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import app_auth, app_flows, app_ops
+from . import app_auth, app_flows, app_ops, app_queue
 from .faults import Fault, Faults
 
 VERSION = "2026.11.22-demo"
@@ -220,6 +220,7 @@ def create_app(
             *app_flows.routes(faults),
             *app_auth.routes(faults),
             *app_ops.routes(faults),
+            *app_queue.routes(faults),
         ]
     )
     app.state.faults = faults

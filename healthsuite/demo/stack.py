@@ -19,6 +19,7 @@ from . import (
     app_auth,
     app_flows,
     app_ops,
+    app_queue,
     files_config,
     files_logs,
     files_sqlite,
@@ -80,6 +81,7 @@ SWITCHES: dict[str, str] = {
         f"{SLOW_HTTP_DELAY_S:g} s late, every DNS answer {SLOW_DNS_DELAY_S:g} s (not a diagnosis: many "
         f"checks fail, e.g. PERF1 and PERF2 over their limits; not part of all)"
     ),
+    "queue": app_queue.SWITCH,
 }
 # DEMO PARTS. Each module of the app's parts (app_flows, app_auth, app_ops) and of its files
 # (files_sqlite, files_logs, files_config) provides:
@@ -273,6 +275,7 @@ class DemoStack:
                 f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {MONITOR_ROLE}",
                 dbname=DATABASE,
             )
+            app_queue.prepare(self.postgres, DATABASE, MONITOR_ROLE)  # the made-up queue service's jobs
             self.redis = RedisServer(self.directory / "redis", port=self.ports.redis, password=redis_password).start()
             self._write_sqlite(self.directory / "d1.sqlite")
             for part in FILE_PARTS:
@@ -382,6 +385,8 @@ class DemoStack:
             self.faults.set_slow(SLOW_HTTP_DELAY_S)  # heal: Faults.clear()
             if self.dns is not None:
                 self.dns.set_fault(ANY_NAME, "slow", delay_s=SLOW_DNS_DELAY_S)  # heal: DnsServer.reset()
+        elif name == "queue" and name not in self._undo:
+            self._undo[name] = app_queue.jam(self.faults, self.postgres, DATABASE)  # heal: the seed again
         self.broken.add(name)
 
     def heal(self) -> list[str]:
