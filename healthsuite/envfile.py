@@ -149,7 +149,8 @@ def _key_path(loc: tuple[Any, ...]) -> str:
             parent = _schema_at(tuple(schema_loc)) or {}
             members = [_deref(m) for m in parent.get("anyOf", parent.get("oneOf", [])) if isinstance(m, dict)]
             member_keys = {key for member in members for key in member.get("properties", {})}
-            if members and part not in parent.get("properties", {}) and part not in member_keys:
+            optional_model = len([m for m in members if m.get("type") != "null"]) == 1  # `X | None`: no tag
+            if members and not optional_model and part not in parent.get("properties", {}) and part not in member_keys:
                 schema_loc.append(part)  # a union tag, not a key the user wrote
                 continue
         schema_loc.append(part)
@@ -165,6 +166,8 @@ def _fix_for(error: Mapping[str, Any]) -> str:
         return str(ctx.get("fix", ""))
     if kind == "extra_forbidden":
         parent = _schema_at(loc[:-1]) or {}
+        models = [v for v in map(_deref, parent.get("anyOf", [])) if v.get("type") == "object"]
+        parent = models[0] if len(models) == 1 else parent  # a model or None (a declared check's probe block)
         allowed = sorted(parent.get("properties", {}))
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         guess = f"did you mean `{close[0]}`? " if close else ""

@@ -173,7 +173,11 @@ def _structure_problems(exc: ValidationError) -> Iterator[Problem]:
             yield loc, f"{error['msg']}{shown}", _fix_for(error)
 
 
-def _meaning_problems(own: DiagnosesFile, shipped: Catalogue) -> Iterator[Problem]:
+def _meaning_problems(
+    own: DiagnosesFile, shipped: Catalogue, others: tuple[DiagnosesFile, ...] = ()
+) -> Iterator[Problem]:
+    """What the file's entries mean: its names, and what its diagnoses refer to (the shipped catalogue's,
+    its own, or those of the environment's other diagnoses files)."""
     for key, runbook in own.runbooks.items():
         if not RUNBOOK_KEY.fullmatch(key):
             yield ("runbooks", key), f"runbook key {key!r} is not a lower-case name", "write e.g. queue or queue-ops"
@@ -210,9 +214,9 @@ def _meaning_problems(own: DiagnosesFile, shipped: Catalogue) -> Iterator[Proble
             )
         elif not LOWER_NAME.fullmatch(name):
             yield ("escalation_areas", name), f"area {name!r} is not a lower-case name", "write e.g. queue_platform"
-    categories = {*CATEGORIES, *own.categories}
-    areas = {*AREAS, *own.escalation_areas}
-    runbooks = {*shipped.runbooks, *own.runbooks}
+    categories = {*CATEGORIES, *own.categories, *(name for other in others for name in other.categories)}
+    areas = {*AREAS, *own.escalation_areas, *(name for other in others for name in other.escalation_areas)}
+    runbooks = {*shipped.runbooks, *own.runbooks, *(name for other in others for name in other.runbooks)}
     for diagnosis_id, entry in own.diagnoses.items():
         at: tuple[str | int, ...] = ("diagnoses", diagnosis_id)
         if diagnosis_id in shipped.diagnoses:
@@ -265,8 +269,8 @@ def _message(path: Path, kind: str, problems: list[Problem], root: yaml.Node | N
     return "\n".join(lines)
 
 
-def load_file(path: Path, shipped: Catalogue, referenced: str = "") -> DiagnosesFile:
-    """Read and validate one diagnoses file; EnvironmentFileError with every problem found."""
+def read_file(path: Path, referenced: str = "") -> tuple[DiagnosesFile, yaml.Node | None]:
+    """Read one diagnoses file and validate its structure; EnvironmentFileError with every problem found."""
     data, root, _ = _read(path)
     if not isinstance(data, dict):
         raise EnvironmentFileError(
@@ -279,7 +283,14 @@ def load_file(path: Path, shipped: Catalogue, referenced: str = "") -> Diagnoses
     except ValidationError as exc:
         raise EnvironmentFileError(_message(path, "diagnoses file", list(_structure_problems(exc)), root,
                                             referenced)) from None
-    problems = list(_meaning_problems(own, shipped))
+    return own, root
+
+
+def load_file(path: Path, shipped: Catalogue, referenced: str = "",
+              others: tuple[DiagnosesFile, ...] = ()) -> DiagnosesFile:
+    """Read and validate one diagnoses file (what it refers to may be declared by `others`)."""
+    own, root = read_file(path, referenced)
+    problems = list(_meaning_problems(own, shipped, others))
     if problems:
         raise EnvironmentFileError(_message(path, "diagnoses file", problems, root, referenced))
     return own
@@ -353,6 +364,7 @@ def attach(loaded: LoadedEnvironment, text: str) -> None:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     shipped = loaded.catalogue
     files: dict[Path, DiagnosesFile] = {}
+    read: dict[Path, tuple[DiagnosesFile, yaml.Node | None, str]] = {}
     problems: list[Problem] = []
     single = isinstance(model.diagnoses_file, str)
     for index, name in enumerate(names):
@@ -365,7 +377,14 @@ def attach(loaded: LoadedEnvironment, text: str) -> None:
             continue
         line = _line_of(root, at)
         note = f"; named by diagnoses_file in {loaded.path}" + (f" line {line}" if line else "")
-        files[path.resolve()] = load_file(path, shipped, note)
+        own, own_root = read_file(path, note)
+        read[path.resolve()] = (own, own_root, note)
+    for path, (own, own_root, note) in read.items():  # each may refer to what another declares
+        others = tuple(other for key, (other, _, _) in read.items() if key != path)
+        found = list(_meaning_problems(own, shipped, others))
+        if found:
+            raise EnvironmentFileError(_message(path, "diagnoses file", found, own_root, note))
+        files[path] = own
     if not problems:
         merged, twice = merge(shipped, files)
         for what, where in twice:
