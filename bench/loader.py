@@ -20,8 +20,14 @@ PROJECT = Path(__file__).resolve().parents[1]
 TARGET_S, TARGET_MB = 10.0, 300.0
 
 _MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
+
+def peak_mb():
+    # VmHWM: this process's own peak; ru_maxrss would include the parent's, inherited over fork and exec
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
 from healthsuite.envfile import EnvironmentFileError, load_environment
 start = time.perf_counter()
 try:
@@ -30,7 +36,7 @@ try:
 except EnvironmentFileError as exc:
     outcome = "refused: " + str(exc).splitlines()[1].strip()
 print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - start,
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "max_rss_mb": peak_mb()}))
 """
 
 

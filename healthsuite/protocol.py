@@ -40,6 +40,8 @@ KNOWN_PHASE_PLUGINS = frozenset(
         "runner", "python", "fixtures", "capturemanager", "logging-plugin", "skipping", "threadexception",
         "unraisableexception", "tmpdir", "unittest", "anyio", "setuponly", "setupplan", "assertion",
         "faulthandler", "warnings",
+        # hypothesis's hooks act on @given tests only, and a check is never one
+        "hypothesispytest",
     }
 )
 PHASE_HOOKS = (

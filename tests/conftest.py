@@ -23,6 +23,17 @@ CHECKS = PROJECT / "checks"
 
 
 @pytest.fixture(scope="session")
+def demo_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding what demo.yaml needs to load while the demo is not running: the CA bundle
+    the demo writes when it starts (http.ca_bundle must be a readable PEM file at load)."""
+    from healthsuite.demo.certs import TestCA
+
+    directory = tmp_path_factory.mktemp("demo-ca")
+    TestCA.create().write(directory / "ca.pem")
+    return directory
+
+
+@pytest.fixture(scope="session")
 def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     """The demo's app, PostgreSQL and Redis on free ports: one per xdist worker."""
     # free_port() remembers its ports only within one process: two xdist workers can, rarely, pick

@@ -15,11 +15,8 @@ from healthsuite.checkapi import diagnosis_of
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def collected_diagnoses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    from healthsuite.demo.certs import TestCA
-
-    TestCA.create().write(pytester.path / "ca.pem")  # demo.yaml trusts the CA the demo writes when it starts
-    monkeypatch.setenv("HEALTHSUITE_DEMO_DIR", str(pytester.path))
+def collected_diagnoses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, demo_ca_dir: Path) -> set[str]:
+    monkeypatch.setenv("HEALTHSUITE_DEMO_DIR", str(demo_ca_dir))  # demo.yaml loads without the demo running
     items, reprec = pytester.inline_genitems(
         str(PROJECT / "checks"), "--env", str(PROJECT / "environments" / "demo.yaml"), "-p", "no:cacheprovider"
     )
@@ -29,10 +26,10 @@ def collected_diagnoses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPat
 
 
 def test_every_catalogue_diagnosis_has_a_check_and_no_check_is_unknown(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, demo_ca_dir: Path
 ) -> None:
     catalogue = set(load_catalogue().diagnoses)
-    checked = collected_diagnoses(pytester, monkeypatch)
+    checked = collected_diagnoses(pytester, monkeypatch, demo_ca_dir)
     missing = sorted(catalogue - checked)
     unknown = sorted(checked - catalogue)
     assert checked, "no check collected"

@@ -36,19 +36,9 @@ def test_shipped_environments_are_the_four_expected() -> None:
     assert SHIPPED == ["demo", "local", "production", "staging"]
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the demo writes when it starts and demo.yaml reads at load: its CA bundle."""
-    from healthsuite.demo.certs import TestCA
-
-    directory = tmp_path_factory.mktemp("demo")
-    TestCA.create().write(directory / "ca.pem")
-    return directory
-
-
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_environment_loads_without_secrets(name: str, demo_dir: Path) -> None:
-    env = load_environment(ENVIRONMENTS / f"{name}.yaml", {"HEALTHSUITE_DEMO_DIR": str(demo_dir)})
+def test_shipped_environment_loads_without_secrets(name: str, demo_ca_dir: Path) -> None:
+    env = load_environment(ENVIRONMENTS / f"{name}.yaml", {"HEALTHSUITE_DEMO_DIR": str(demo_ca_dir)})
     assert env.name == name
     assert env.model.kind != "production" or not env.model.allow_mutating
 

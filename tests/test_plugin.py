@@ -35,6 +35,12 @@ def contains(lines: pytest.LineMatcher, *parts: str) -> None:
 # --- choosing the environment ------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _demo_yaml_loads(demo_ca_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests here run `--env demo` without the demo; the ones with it set HEALTHSUITE_DEMO_DIR again."""
+    monkeypatch.setenv("HEALTHSUITE_DEMO_DIR", str(demo_ca_dir))
+
+
 def test_env_by_name_is_shown_in_the_header(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(str(CHECKS), "--env", "production", "--collect-only")
     assert result.ret == 0

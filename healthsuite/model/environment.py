@@ -89,7 +89,9 @@ def _threshold_problem(name: str, value: float) -> str | None:
         return None if 0 <= value <= 100 else "is a percentage: it must lie from 0 to 100"
     limits = {"_ms": 3_600_000, "_s": 3600, "_h": 24 * 366, "_days": 3660, "_min": 60 * 24 * 366, "_mb": 10**9}
     for suffix, most in limits.items():
-        if name.endswith(suffix):
+        if name.endswith(suffix) and name.startswith(("max_", "min_")):  # a limit: 0 is the strictest one
+            return None if 0 <= value <= most else f"must be from 0 to {most:,}"
+        if name.endswith(suffix):  # a window, a timeout, an age: it takes time
             return None if 0 < value <= most else f"must be more than 0 and at most {most:,}"
     return None if 0 <= value <= 10**12 else "must be 0 or more"
 
