@@ -53,6 +53,7 @@ LAYERS = (
                 "healthsuite.metrics", "healthsuite.html_report", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits",
                 "healthsuite.allure_story")),
     ("demo", ("healthsuite.demo",)),
+    ("commands", ("healthsuite.__main__", "healthsuite.init")),
 )
 
 
