@@ -37,6 +37,7 @@ INTERNAL_ERROR = 3
 KINDS = ("production", "staging", "development", "demo", "test")
 PG_PASSWORD_VARIABLE = "PGPASSWORD"
 REDIS_PASSWORD_VARIABLE = "REDIS_PASSWORD"
+_KEYWORD_PASSWORD = re.compile(r"\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 SCHEMA_JSON = Path(__file__).resolve().parents[2] / "environments" / "schema.json"
 
@@ -49,7 +50,7 @@ class UsageProblem(Exception):
         super().__init__(f"{what}: {problem}")
 
     def line(self, redactor: Redactor) -> str:
-        return redactor.redact(f"healthsuite init: error: {self.what}: {self.problem} (fix: {self.fix})")
+        return f"healthsuite init: error: {redactor.redact(f'{self.what}: {self.problem}')} (fix: {self.fix})"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,7 +160,9 @@ def dsn_for_file(raw: str, environ: Mapping[str, str]) -> Dsn:
         written = urlunsplit(url._replace(netloc=f"{quote(unquote(user), safe='')}:{reference}@{netloc}",
                                           query=urlencode(query, safe="${}")))
     else:
-        written = make_conninfo(**{**{k: str(v) for k, v in written_parts.items()}, "password": reference})
+        written = _KEYWORD_PASSWORD.sub(lambda _: f"password={reference}", raw)
+        if _KEYWORD_PASSWORD.search(raw) is None or conninfo_to_dict(written).get("password") != reference:
+            written = make_conninfo(**{**{k: str(v) for k, v in written_parts.items()}, "password": reference})
     return Dsn(connect, written, (*Template(written).variables,), password, database_name)
 
 
