@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,36 @@ def test_init_writes_a_file_that_passes_on_the_demo_and_catches_its_faults(stack
     assert "invoices does not exist" in failed["DB9", "booking"]["observed"]
     assert "appointments.tenant_id -> tenants.id: no FOREIGN KEY constraint" in failed["DB12", "booking"]["observed"]
     assert "idx_payments_appointment" in failed["PERF6", "booking"]["observed"]
+
+
+def _transactions(stack: DemoStack) -> tuple[int, int]:
+    """(xact_commit, xact_rollback) of the demo's database, once no session to it is left."""
+    assert stack.postgres is not None
+    deadline = time.monotonic() + 10
+    alive = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'booking' AND application_name = 'healthsuite'"
+    while stack.postgres.psql(alive).strip() != "0":
+        assert time.monotonic() < deadline, "init's session outlived it"
+        time.sleep(0.05)
+    row = stack.postgres.psql("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'booking'")
+    commits, rollbacks = row.strip().split("|")
+    return int(commits), int(rollbacks)
+
+
+def test_init_only_reads(stack: DemoStack, tmp_path: Path) -> None:
+    """HTTP: GET only, at most 20 requests; PostgreSQL: read-only transactions that all commit."""
+    commits, rollbacks = _transactions(stack)
+    stack.faults.requests.clear()
+    done = _init(*_demo_args(stack), "--output", str(tmp_path / "x.yaml"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    sent = dict(stack.faults.requests)
+    assert sent and all(key.startswith("GET ") for key in sent) and sum(sent.values()) <= 20, sent
+    commits_after, rollbacks_after = _transactions(stack)
+    for _ in range(20):  # the backend's statistics are flushed as it exits: give them a moment
+        if commits_after >= commits + 5:
+            break
+        time.sleep(0.1)
+        commits_after, rollbacks_after = _transactions(stack)
+    assert rollbacks_after == rollbacks and commits_after >= commits + 5, (commits, commits_after, rollbacks_after)
 
 
 def test_init_refuses_to_overwrite_without_force(stack: DemoStack, tmp_path: Path) -> None:
