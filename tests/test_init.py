@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from healthsuite.init.command import dsn_for_file, redis_for_file
 from healthsuite.init.web import health_fields, same_host_links
 
 from .conftest import CHECKS, PROJECT
+from .localhttp import Answer, serving
 
 SCHEMA = json.loads((PROJECT / "environments" / "schema.json").read_text())
 
@@ -207,6 +209,40 @@ def test_usage_and_help(tmp_path: Path) -> None:
     assert helped.returncode == 0 and "--base-url" in helped.stdout and GUESSED in helped.stdout
     missing = _init(cwd=tmp_path)
     assert missing.returncode == 4 and "--base-url" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+def _shaped(request: BaseHTTPRequestHandler) -> Answer:
+    routes = {
+        "/": Answer(302, "text/html", b""),
+        "/login": Answer(200, "text/html; charset=utf-8", b"<html><form>sign in</form></html>"),
+        "/health": Answer(200, "application/json", json.dumps(
+            {"status": "ok", "version": "1.4.2", "checks": {"db": "connected", "cache": "degraded"}}).encode()),
+        "/healthz": Answer(200, "text/plain", b"OK"),
+    }
+    return routes.get(request.path, Answer(404, "text/html", b"<html>not found</html>"))
+
+
+def test_init_keeps_redirects_text_health_and_leaves_out_unhealthy_fields(tmp_path: Path) -> None:
+    output = tmp_path / "shaped.yaml"
+    with serving(_shaped) as url:
+        done = _init("--base-url", url, "--output", str(output), "--kind", "test", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        model = load_environment(output, environ={}).model
+        pages = {p.name: (p.path, p.expect_status, p.content_type) for p in model.pages}
+        assert pages == {"home": ("/", 302, None), "login": ("/login", 200, "text/html")}
+        health = {h.name: [c.describe() for c in h.body] for h in model.health}
+        assert health == {"health": ["body.status == 'ok'", "body.checks.db == 'connected'"],
+                          "healthz": ["body contains 'OK'"]}
+        text = output.read_text()
+        assert "# left out: checks.cache = 'degraded'" in text and "kind: test\n" in text
+        assert "version" not in text.split("health:", 1)[1]  # not a status field
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", str(CHECKS), f"--env={output}", f"--reports-dir={tmp_path / 'r'}",
+             "-p", "no:cacheprovider", "-q", "--diagnosis", "AV1,AV2"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert "4 passed" in run.stdout, run.stdout[-2000:]
 
 
 # --- the pieces, on their own --------------------------------------------------------------------

@@ -374,4 +374,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyboardInterrupt:
         print("healthsuite init: interrupted; nothing written", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a bug of init: one line, no traceback, never a secret
+        detail = " ".join(str(exc).split())[:300]
+        print(redactor.redact(f"healthsuite init: internal error: {type(exc).__name__}: {detail} (nothing written; "
+                              "please report it with the command line, its secrets left out)"), file=sys.stderr)
+        return INTERNAL_ERROR
     return 0

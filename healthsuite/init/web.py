@@ -112,9 +112,13 @@ def same_host_links(base_url: str, page_url: str, html: str, limit: int) -> list
 def health_fields(body: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any, bool]]:
     """(dot path, value, healthy) of the status-like leaves of a JSON health body: a string field
     whose value is a healthy word (`status: ok`, `database: connected`), or whose key names a state
-    (`status: degraded`, then healthy=False), and a `true` under a status-like key (`healthy: true`)."""
+    (`status: degraded`, then healthy=False) or that sits beside a healthy one in a nested group
+    (`checks: {db: connected, cache: degraded}`), and a `true` under a status-like key (`ready: true`)."""
     if not isinstance(body, dict) or depth > 3:
         return
+    # a nested group with a healthy member ({"checks": {"db": "connected", "cache": "degraded"}}) is a
+    # group of states: its other one-word members are states too
+    group = bool(prefix) and any(isinstance(v, str) and v.strip().lower() in HEALTHY_WORDS for v in body.values())
     for key, value in body.items():
         if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", key):
             continue  # a dot path cannot name it
@@ -127,7 +131,7 @@ def health_fields(body: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple
         elif isinstance(value, str) and len(value) <= 40:
             if value.strip().lower() in HEALTHY_WORDS:
                 yield path, value, True
-            elif STATUS_KEYS.search(key):
+            elif STATUS_KEYS.search(key) or (group and re.fullmatch(r"[A-Za-z][A-Za-z_ -]{1,30}", value)):
                 yield path, value, False
 
 
