@@ -553,6 +553,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(fixture, params)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """An environment without `declared_checks` has no declared check to collect: not one skipped
+    placeholder in every run and report (a shipped check's placeholder says what the file lacks)."""
+    if collection_path.name != "test_declared.py":
+        return None
+    if collection_path.parent.name not in ("checks", "healthsuite_checks"):
+        return None
+    env = config.stash[STATE].env if STATE in config.stash else None
+    return True if env is not None and not env.model.declared_checks else None
+
+
 def _own_marks(env: LoadedEnvironment, target: Target) -> tuple[pytest.MarkDecorator, ...]:
     """A declared check's own markers (its function carries none: checkapi.declared_checks): its diagnosis,
     the diagnosis's category and default severity, and `mutating` for a POST."""
@@ -571,19 +582,6 @@ def _own_marks(env: LoadedEnvironment, target: Target) -> tuple[pytest.MarkDecor
 # --- collection ---------------------------------------------------------------------------------------
 
 
-def _drop_placeholder_of_declared_checks(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """An environment without `declared_checks` has no declared check: not one skipped item in every
-    run and report (a shipped check's placeholder says what its file lacks; this one has nothing to say)."""
-    placeholders = [
-        item for item in items
-        if (callspec := getattr(item, "callspec", None)) is not None
-        and "declared_check" in callspec.params and callspec.params["declared_check"] is None
-    ]
-    if placeholders:
-        items[:] = [item for item in items if item not in placeholders]
-        config.hook.pytest_deselected(items=placeholders)
-
-
 SEVERITY_DECORATORS = {name: getattr(pytest.mark, name) for name in SEVERITY_MARKS}
 ALLURE_OPTIONS = ("allure_report_dir", "allure_severities", "allure_epics", "allure_features", "allure_stories",
                   "allure_ids", "allure_labels")
@@ -600,7 +598,6 @@ def _allure_in_use(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
-    _drop_placeholder_of_declared_checks(config, items)
     checks = [item for item in items if diagnosis_of(item)]
     state.collected = len(checks)
     if not checks:
