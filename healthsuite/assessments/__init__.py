@@ -6,12 +6,12 @@ diagnosis that looks at the same thing (AV1 and DEP1 both judge a page).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..catalogue import Catalogue
 from ..failure import Finding
 from ..model.environment import BodyCondition, HealthEndpoint, HttpTarget
+from ..model.regexes import RegexTooSlow, bounded_search
 from ..probes.http import HttpObservation
 from ..probes.postgres import PostgresObservation
 from ..probes.redis import RedisObservation
@@ -74,7 +74,10 @@ def check_body(condition: BodyCondition, obs: HttpObservation) -> tuple[bool, st
     if condition.one_of is not None:
         return value in condition.one_of, shown
     if condition.matches is not None:
-        return re.search(condition.matches, str(value)) is not None, shown
+        try:
+            return bounded_search(condition.matches, str(value)), shown
+        except RegexTooSlow as slow:
+            return False, f"{shown}: {slow}"
     if condition.contains is not None:
         return condition.contains in str(value), shown
     return False, shown

@@ -29,6 +29,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from .regexes import RegexTooSlow, bounded_search
+
 MAX_LENGTH = 500  # characters of one condition
 MAX_DEPTH = 20  # levels of parentheses and `not`
 CUT = 80  # characters of an observed string (or list, mapping) shown in an explanation
@@ -750,7 +752,10 @@ def _compare(op: str, a: object, b: object, headers: bool) -> tuple[bool, str | 
     assert op == "matches" and isinstance(b, re.Pattern)
     text = str(a) if isinstance(a, int) and not isinstance(a, bool) and abs(a) < 10**30 else a  # a status code
     if isinstance(text, str):
-        return b.search(text) is not None, None
+        try:
+            return bounded_search(b, text), None
+        except RegexTooSlow as slow:
+            return False, str(slow)
     return False, f"{_kind(a)} is not text"
 
 
