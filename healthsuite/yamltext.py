@@ -54,7 +54,10 @@ class YamlFileError(Exception):
         return ": ".join([*parts, self.problem])
 
 
-def decode(data: bytes, binary_fix: str = "point --env at the YAML environment file (e.g. environments/staging.yaml)") -> str:
+_ENV_FILE_FIX = "point --env at the YAML environment file (e.g. environments/staging.yaml)"
+
+
+def decode(data: bytes, binary_fix: str = _ENV_FILE_FIX) -> str:
     """The text of a UTF-8 file (a UTF-8 byte-order mark is dropped); anything else is refused,
     naming what the bytes look like and the command that converts them."""
     if len(data) > MAX_BYTES:
