@@ -244,6 +244,23 @@ CASES: dict[str, str | bytes] = {
     "        - {name: q, table: invoices, holds: 'total >= 0 AND'}\n",
     "sql-data-pg-sleep": PG + "postgresql://db/app\n    data:\n"
     "      payments: {created_at: \"created_at + pg_sleep(5)::text::interval\"}\n",
+    # --- declared checks: conditions and probe blocks (issue 18) -------------------------------------
+    "declared-condition-unknown-root": APP + "declared_checks:\n  - name: stats\n    diagnosis: AV2\n"
+    "    http: {path: /queue/stats}\n    expect: [status == 200, jsn.stuck == 0]\n",
+    "declared-condition-unknown-unit": APP + "declared_checks:\n  - name: stats\n    diagnosis: AV2\n"
+    "    http: {path: /queue/stats}\n    expect: time.total < 5 sec\n",
+    "declared-condition-unbalanced": APP + "declared_checks:\n  - name: stats\n    diagnosis: AV2\n"
+    "    http: {path: /queue/stats}\n    expect: (status == 200 and json.ok\n",
+    "declared-condition-bad-regex": APP + "declared_checks:\n  - name: stats\n    diagnosis: AV2\n"
+    "    http: {path: /}\n    expect: body matches /(unclosed/\n",
+    "declared-sql-that-writes": PG + "postgresql://db/app\ndeclared_checks:\n  - name: purge\n    diagnosis: DB1\n"
+    "    sql: {database: main, query: 'DELETE FROM jobs'}\n    expect: count == 0\n",
+    "declared-redis-keys": RD + "redis://cache.internal:6379/0\ndeclared_checks:\n  - name: keys\n"
+    "    diagnosis: CACHE1\n    redis: {cache: cache, command: KEYS}\n    expect: count == 0\n",
+    "declared-two-probe-blocks": APP + "declared_checks:\n  - name: both\n    diagnosis: AV2\n"
+    "    http: {path: /}\n    tcp: {address: 'app.example.com:443'}\n    expect: status == 200\n",
+    "declared-unknown-diagnosis": APP + "declared_checks:\n  - name: stats\n    diagnosis: QUEUE-9\n"
+    "    http: {path: /}\n    expect: status == 200\n",
 }
 
 AUX: dict[str, str | bytes] = {
