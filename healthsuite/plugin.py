@@ -396,6 +396,9 @@ def longest_exchange_s(env: LoadedEnvironment) -> tuple[float, str]:
         for target in targets_of(model):
             seconds = getattr(target, "timeout_s", None) or 0.0
             where = f"{target.collection}[{target.name}].timeout_s"
+            if isinstance(target, DeclaredCheck) and target.kinds:  # its probe block's own timeout
+                seconds = getattr(target.probe, "timeout_s", None) or 0.0
+                where = f"{target.collection}[{target.name}].{target.kind}.timeout_s"
             if isinstance(target, LatencyTarget):  # rounds of samples at the declared concurrency
                 samples = target.samples or model.threshold("PERF2", "samples")
                 seconds = -(-samples // target.concurrency) * (target.timeout_s or model.timeouts.http_s)

@@ -207,3 +207,16 @@ def test_perf2_mean_decides_a_failure_only_when_the_rest_cannot_bring_it_under()
     decided = latency_decided(limits)
     assert decided([sample(3000)], 4) == ""  # three more at 0 ms would make a mean of 750
     assert decided([sample(3000), sample(1500)], 4).startswith("the first 2 samples took 4500 ms in all")
+
+
+def test_a_declared_checks_own_timeout_counts_in_the_default_run_deadline(tmp_path: Path) -> None:
+    from healthsuite.envfile import load_environment
+    from healthsuite.plugin import longest_exchange_s
+
+    path = tmp_path / "own.yaml"
+    path.write_text(
+        "name: own\nkind: test\nbase_urls: {app: 'https://app.example.com'}\ndeclared_checks:\n"
+        "  - name: slow-report\n    diagnosis: AV2\n    http: {path: /report, timeout_s: 120}\n"
+        "    expect: status == 200\n"
+    )
+    assert longest_exchange_s(load_environment(path, {})) == (120.0, "declared_checks[slow-report].http.timeout_s")
