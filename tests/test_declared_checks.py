@@ -142,3 +142,43 @@ def test_selected_by_diagnosis_and_name_and_the_example_fails_on_the_queue_switc
     run.assert_outcome("QUEUE-1", "stuck-jobs", "failed", category="queues", severity="high")
     run.assert_outcome("QUEUE-2", "queue-stats", "failed", category="queues", severity="critical")
     assert "QUEUE-2 The queue's workers keep up with its backlog [critical, queues]" in run.output
+
+
+def test_a_declared_failure_reaches_every_output_its_consumers_read(
+    run_checks: RunChecks, stack: DemoStack, tmp_path: Path
+) -> None:
+    """The example's QUEUE-2 failure in the JUnit file (strict junit-10.xsd), the Prometheus textfile
+    (promtool check metrics), the HTML page and the Allure results, as a shipped failure is."""
+    import json
+    import subprocess
+
+    from lxml import etree
+
+    stack.break_(["queue"])
+    example = PROJECT / "examples" / "own-runbook" / "queue.yaml"
+    prom, html, allure = tmp_path / "own.prom", tmp_path / "own.html", tmp_path / "allure"
+    run_checks("-m", "queues", f"--prom-textfile={prom}", f"--html-report={html}", f"--alluredir={allure}",
+               env=example)
+    schema = etree.XMLSchema(etree.parse(str(PROJECT / "tests" / "schemas" / "junit-10.xsd")))
+    junit_file = next(tmp_path.glob("junit-*.xml"))
+    assert schema.validate(etree.parse(str(junit_file))), schema.error_log
+    text = junit_file.read_text()
+    assert "diagnosis: QUEUE-2" in text and "json.workers_alive (0) &gt;= 1" in text
+
+    lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=prom.read_text(), capture_output=True,
+                          text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert re.search(r'healthsuite_check_success\{[^}]*diagnosis="QUEUE-2"[^}]*severity="critical"'
+                     r'[^}]*target="queue-stats"\} 0', prom.read_text()), prom.read_text()
+
+    page = html.read_text()
+    assert "QUEUE-2" in page and "queue-stats" in page and "workers_alive (0)" in page
+    secrets = [line.split("=", 1)[1] for line in (stack.directory / "secrets.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#")]
+    assert secrets and not [secret for secret in secrets if len(secret) > 5 and secret in page]
+
+    results = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
+    queue = next(r for r in results if "queue-stats" in r["name"])
+    labels = {label["name"]: label["value"] for label in queue["labels"]}
+    assert queue["status"] == "failed", queue
+    assert "QUEUE-2" in json.dumps(queue["labels"]) and "critical" in json.dumps(queue["labels"]), labels
