@@ -372,7 +372,7 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
         raise EnvironmentFileError(f"{path}: {exc}\n  fix: {exc.fix}") from None
     if not isinstance(data, dict):
         raise EnvironmentFileError(
-            f"{path}: line 1: an environment file is a mapping of keys (name, kind, base_urls, ...), "
+            f"{path}: line 1: (top level): an environment file is a mapping of keys (name, kind, base_urls, ...), "
             f"not {_kind_of(data)}\n  fix: start from environments/local.yaml"
         )
     data.setdefault("name", path.stem.lower())

@@ -50,7 +50,7 @@ class YamlFileError(Exception):
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" column {self.column}" if self.column else "") if self.line else ""
-        parts = [part for part in (where, self.key_path) if part]
+        parts = [part for part in (where, self.key_path or "(top level)") if part]
         return ": ".join([*parts, self.problem])
 
 
@@ -102,6 +102,7 @@ def decode(data: bytes, binary_fix: str = _ENV_FILE_FIX) -> str:
             "(or save it as UTF-8 in your editor)",
             line=line,
             column=column,
+            key_path=path_at(data[: exc.start].decode("utf-8", "replace"), line, column),
         ) from None
     text = text.removeprefix("\ufeff")
     found = _FORBIDDEN.search(text)
@@ -116,6 +117,7 @@ def decode(data: bytes, binary_fix: str = _ENV_FILE_FIX) -> str:
             "(often pasted from a chat or a PDF)",
             line=line,
             column=column,
+            key_path=path_at(text[: found.start()], line, column),
         )
     return text
 
@@ -247,7 +249,11 @@ def _build(loader: Any) -> Any:
             _add(stack, value, size, event, events)
             continue
         if isinstance(event, yaml.ScalarEvent):
-            value = _scalar(loader, event)
+            try:
+                value = _scalar(loader, event)
+            except YamlFileError as exc:
+                exc.key_path = _path(stack)
+                raise
             if event.anchor is not None:
                 anchors[event.anchor] = (value, 1)
             _add(stack, value, 1, event, events)
@@ -396,14 +402,15 @@ def path_at(text: str, line: int, column: int = 1) -> str:
     cut += max(column - 1, 0) if line > 1 or column > 1 else 0
     if cut == 0:
         return ""
+    written = len(text[:cut].rstrip())
     with no_gc():
         loader: Any = _LOADER(text[:cut])
         stack: list[_Frame] = [_Frame([], None, 0, None)]
         try:
             while len(stack) <= MAX_DEPTH:
                 event: Any = loader.get_event()
-                if isinstance(event, yaml.StreamEndEvent):
-                    break
+                if isinstance(event, yaml.StreamEndEvent) or _reaches(event, cut, written):
+                    break  # what the cut text ends with (the wrong part itself, or the ends of it all)
                 if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                     part = _part_in(stack)
                     stack.append(_Frame({} if isinstance(event, yaml.MappingStartEvent) else [], None, 0, part))
@@ -417,6 +424,17 @@ def path_at(text: str, line: int, column: int = 1) -> str:
         finally:
             loader.dispose()
     return _path(stack)
+
+
+def _reaches(event: Any, cut: int, written: int) -> bool:
+    """Whether the event is what the cut text ends with: the wrong part itself, or the empty value and
+    the ends the parser makes up at the cut (`written`: where the cut text's last non-blank ends)."""
+    if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentStartEvent)):
+        return False
+    if isinstance(event, yaml.ScalarEvent) and event.value == "" and event.end_mark is not None:
+        return int(event.end_mark.index) >= written
+    mark = event.start_mark if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)) else event.end_mark
+    return mark is not None and int(mark.index) >= cut
 
 
 def _note(frame: _Frame, scalar: str | None) -> None:

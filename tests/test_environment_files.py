@@ -203,7 +203,7 @@ def test_literal_secret_is_not_echoed_in_the_error(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     message = error_of(tmp_path, MINIMAL + "pages:\n  - name: home\n   path: /\n")
-    assert "staging.yaml: line 5 column 4: not valid YAML" in message and "fix: check the indentation" in message
+    assert "staging.yaml: line 5 column 4: pages[0]: not valid YAML" in message and "fix: check the indentation" in message
 
 
 def test_duplicate_keys_are_an_error_not_a_silent_overwrite(tmp_path: Path) -> None:

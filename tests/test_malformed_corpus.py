@@ -62,7 +62,7 @@ def test_malformed_file_is_refused_with_its_exact_message(name: str, corpus_run:
     message = corpus_run["results"][name]
     assert message == EXPECTED[name]
     assert message.startswith(f"{{corpus}}/{name}.yaml: "), message
-    assert re.search(r"\bline \d+", message), f"no line in: {message}"
+    assert re.search(r"\bline \d+( column \d+)?: (\(top level\)|[^ ]+): ", message), f"no line and key path in: {message}"
     assert "\n  fix: " in message or "\n    fix: " in message, f"no fix in: {message}"
     assert "Traceback" not in message and "Error:" not in message.split("\n")[0][:40]
 
