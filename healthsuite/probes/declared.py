@@ -106,18 +106,13 @@ def tls_address(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, int, s
     env = probes.env
     probe = check.tls
     assert probe is not None
-    if probe.host is not None:
-        host, port = env.resolve(probe.host, env.where(check, "tls.host")), probe.port
-    else:
-        if probe.url is not None:
-            url = env.resolve(probe.url, env.where(check, "tls.url"))
-        else:
-            assert probe.base is not None
-            url = env.resolve(env.model.base_urls[probe.base], f"base_urls.{probe.base} in {env.path.name}")
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 443
+    if probe.host is None:
+        return probes.https_address(
+            probe.url, probe.base, probe.server_name, lambda key: env.where(check, f"tls.{key}")
+        )
+    host = env.resolve(probe.host, env.where(check, "tls.host"))
     name = env.resolve(probe.server_name, env.where(check, "tls.server_name")) if probe.server_name else host
-    return host, port, name
+    return host, probe.port, name
 
 
 def tcp_address(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, int]:

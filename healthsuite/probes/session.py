@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from ..model.environment import (
     TlsEndpoint,
 )
 from ..netaddr import parse_address
+from ..templates import Template
 from . import http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest
@@ -96,16 +97,22 @@ class ProbeSession:
 
     def tls_address(self, target: TlsEndpoint) -> tuple[str, int, str]:
         """(host, port, server name) of a TLS endpoint."""
+        return self.https_address(target.url, target.base, target.server_name, lambda key: self.env.where(target, key))
+
+    def https_address(
+        self, url: Template | None, base: str | None, server_name: Template | None, where: Callable[[str], str]
+    ) -> tuple[str, int, str]:
+        """(host, port, server name) of `url`, else of base URL `base`; `where(key)` names a key for messages."""
         env = self.env
-        if target.url is not None:
-            url = env.resolve(target.url, env.where(target, "url"))
+        if url is not None:
+            resolved = env.resolve(url, where("url"))
         else:
-            assert target.base is not None
-            url = env.resolve(env.model.base_urls[target.base], f"base_urls.{target.base} in {env.path.name}")
-        parts = urlsplit(url)
+            assert base is not None
+            resolved = env.resolve(env.model.base_urls[base], f"base_urls.{base} in {env.path.name}")
+        parts = urlsplit(resolved)
         host = parts.hostname or ""
-        server_name = env.resolve(target.server_name, env.where(target, "server_name")) if target.server_name else host
-        return host, parts.port or 443, server_name
+        name = env.resolve(server_name, where("server_name")) if server_name else host
+        return host, parts.port or 443, name
 
     def plain_http_url(self, target: TlsEndpoint) -> str:
         """Where plain HTTP is expected to answer a redirect to HTTPS (NET6)."""
