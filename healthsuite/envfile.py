@@ -409,7 +409,7 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
         for loc, problem, fix in problems:
             line = _line_of(root, loc)
             where = f"line {line}: " if line else ""
-            lines += [f"  {where}{_plain_path(loc)}: {loaded.redactor.redact(problem)}", f"    fix: {fix}"]
+            lines += [f"  {where}{_key_path(loc)}: {loaded.redactor.redact(problem)}", f"    fix: {fix}"]
         raise EnvironmentFileError("\n".join(lines))
     from .extension import attach  # noqa: PLC0415 - it builds on this module
 
@@ -417,17 +417,10 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
     return loaded
 
 
-def _plain_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _rule_message(path: Path, text: str, loc: tuple[Any, ...], problem: str, fix: str) -> str:
     line = _line_of(yamltext.compose_nodes(text), loc)
     where = f"line {line}: " if line else ""
-    return f"{path}: invalid environment file (1 problem)\n  {where}{_plain_path(loc)}: {problem}\n    fix: {fix}"
+    return f"{path}: invalid environment file (1 problem)\n  {where}{_key_path(loc)}: {problem}\n    fix: {fix}"
 
 
 def _read_secrets(path: Path, text: str, secrets_path: Path) -> dict[str, str]:

@@ -36,6 +36,13 @@ class MissingVariable(LookupError):
         )
 
 
+def is_one_reference(text: str) -> bool:
+    """The whole text is one `${NAME}` (or `${NAME:-default}`): nothing literal in it to judge before the
+    variable is resolved."""
+    match = _REFERENCE.fullmatch(text)
+    return match is not None and match["name"] is not None
+
+
 @dataclass(frozen=True)
 class Template:
     """A string from an environment file that may reference variables."""
@@ -57,6 +64,7 @@ class Template:
     @property
     def is_literal(self) -> bool:
         return not self.variables
+
 
     def required_variables(self) -> tuple[str, ...]:
         """The variables that have no default."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..templates import Template
+from ..templates import Template, is_one_reference
 
 Problem = tuple[str, str]  # (problem, fix)
 
@@ -52,7 +52,7 @@ def http_url_problem(
     judge_secrets: bool = True,
 ) -> Problem | None:
     """Why a URL cannot be requested, or None. A URL that is one variable is judged when resolved."""
-    if not template.is_literal and _REFERENCE_ONLY.fullmatch(template.raw):
+    if is_one_reference(template.raw):
         return None
     first, second = _reads(template)
     schemes = ("https",) if https_only else ("http", "https")
@@ -98,15 +98,12 @@ def _query_secret(query: str, other_query: str) -> Problem | None:
     return None
 
 
-_REFERENCE_ONLY = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}")
-
-
 def postgres_dsn_problem(template: Template, *, judge_secrets: bool = True) -> Problem | None:
     """Why libpq would refuse a DSN, or why it must not be written so; None when it is usable."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
-    if not template.is_literal and _REFERENCE_ONLY.fullmatch(template.raw.strip()):
+    if is_one_reference(template.raw.strip()):
         return None
     example = "postgresql://monitor:${PGPASSWORD}@db.internal:5432/app (or host=db.internal dbname=app user=monitor)"
     first, second = _reads(template)
@@ -137,7 +134,7 @@ def redis_url_problem(template: Template, *, judge_secrets: bool = True) -> Prob
     """Why redis-py would refuse the URL, or why it must not be written so; None when usable."""
     from redis.connection import parse_url
 
-    if not template.is_literal and _REFERENCE_ONLY.fullmatch(template.raw.strip()):
+    if is_one_reference(template.raw.strip()):
         return None
     first, second = _reads(template)
     try:
