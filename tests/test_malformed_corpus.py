@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.loader import load_in_child, write_endpoints
+
 PROJECT = Path(__file__).resolve().parents[1]
 CORPUS = PROJECT / "tests" / "malformed"
 CHECKS = PROJECT / "checks"
@@ -107,49 +109,9 @@ def test_through_pytest_each_class_is_a_usage_error_with_exit_4(tmp_path: Path) 
 
 # --- size: a file of 100,000 endpoints, and a 3.6 MB file with one typo ---------------------------
 
-_MEASURE = textwrap.dedent(
-    """
-    import json, sys, time
-    from pathlib import Path
-
-    def peak_mb():
-        # VmHWM: this process's own peak; ru_maxrss would include the parent's, inherited over fork and exec
-        line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-        return int(line.split()[1]) / 1024
-
-    from healthsuite.envfile import EnvironmentFileError, load_environment
-    start = time.perf_counter()
-    try:
-        env = load_environment(Path(sys.argv[1]), {})
-        outcome = f"loaded {len(env.model.endpoints) + len(env.model.pages)} targets"
-    except EnvironmentFileError as exc:
-        outcome = str(exc)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"outcome": outcome, "seconds": seconds,
-                      "max_rss_mb": peak_mb()}))
-    """
-)
-
-
-def _measure(path: Path) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], cwd=PROJECT, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-
-def write_endpoints(path: Path, count: int, typo_at: int | None = None) -> Path:
-    lines = ["name: big", "kind: test", "base_urls: {app: 'https://app.example.com'}", "endpoints:"]
-    for i in range(count):
-        key = "pth" if i == typo_at else "path"
-        lines.append(f"  - name: endpoint-{i}\n    {key}: /api/v1/items/{i}/details")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_a_100000_endpoint_file_loads_in_bounded_memory(tmp_path: Path) -> None:
     """Memory is bounded here (under 300 MB); the time is printed, and measured by `python -m bench loader`."""
-    result = _measure(write_endpoints(tmp_path / "big.yaml", 100_000))
+    result = load_in_child(write_endpoints(tmp_path / "big.yaml", 100_000))
     print(f"100,000 endpoints: {result}")
     assert result["outcome"] == "loaded 100000 targets"
     assert float(result["max_rss_mb"]) < 300  # type: ignore[arg-type]
@@ -158,7 +120,7 @@ def test_a_100000_endpoint_file_loads_in_bounded_memory(tmp_path: Path) -> None:
 def test_a_large_file_with_one_typo_is_refused_naming_its_line(tmp_path: Path) -> None:
     path = write_endpoints(tmp_path / "typo.yaml", 60_000, typo_at=41_234)
     assert path.stat().st_size > 3_600_000
-    result = _measure(path)
+    result = load_in_child(path)
     print(f"3.6 MB with one typo: { {k: v for k, v in result.items() if k != 'outcome'} }")
     outcome = str(result["outcome"])
     assert "(1 problem)" in outcome and "line 82474: endpoints[41234].pth: unknown key" in outcome, outcome
@@ -170,6 +132,6 @@ def test_a_file_with_a_hundred_thousand_problems_lists_fifty(tmp_path: Path) -> 
     path = tmp_path / "all-wrong.yaml"
     path.write_text("name: t\nkind: test\nbase_urls: {app: 'https://a.example.com'}\nendpoints:\n"
                     + "".join(f"  - {{name: e{i}, path: x{i}}}\n" for i in range(100_000)))
-    outcome = str(_measure(path)["outcome"])
+    outcome = str(load_in_child(path)["outcome"])
     assert "(100000 problems)" in outcome
     assert outcome.count("fix:") == 50 and "... and 99950 more; fix these first (the first 50 are shown)" in outcome
