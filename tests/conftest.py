@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite import junit
 from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoPorts, DemoStack
+from healthsuite.outputs import junit
 
 pytest_plugins = ["pytester"]
 

@@ -1,4 +1,4 @@
-"""Allure that tells the story (healthsuite.allure_story): a real run with --alluredir against a local
+"""Allure that tells the story (healthsuite.plugin.allure_story): a real run with --alluredir against a local
 page, a metrics endpoint at the rollback trigger and a loopback port nothing listens on, then the real
 `allure generate`, and the generated report's data read back."""
 
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from healthsuite import __version__
-from healthsuite.allure_story import categories, environment_properties
 from healthsuite.demo.services import free_port
+from healthsuite.plugin.allure_story import categories, environment_properties
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

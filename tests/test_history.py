@@ -8,7 +8,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from healthsuite.history import FLAP_CHANGES, Past, change
+from healthsuite.outputs.history import FLAP_CHANGES, Past, change
 
 from .test_verdicts import _case_properties, _env, _report, _run, site  # noqa: F401 - site is the fixture the runs use
 
@@ -61,7 +61,7 @@ def test_a_check_that_keeps_changing_state_is_flapping(tmp_path: Path, site: str
 
 def test_an_unreadable_history_is_a_first_run(tmp_path: Path, site: str) -> None:  # noqa: F811
     (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "verdicts-history.json").write_text("{not json")
+    (tmp_path / "reports" / "verdicts.history.json").write_text("{not json")
     done = _run(tmp_path, _env(tmp_path, site, critical_broken=True))
     assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
     assert _record(tmp_path, "AV1", "home")["change"] == "new"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from healthsuite.demo.services import free_port
-from healthsuite.html_report import render
+from healthsuite.outputs.html import render
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

@@ -13,7 +13,7 @@ import pytest
 DOMAIN = [
     "healthsuite.templates", "healthsuite.redaction", "healthsuite.catalogue", "healthsuite.model.environment",
     "healthsuite.envfile", "healthsuite.probes", "healthsuite.assessments", "healthsuite.failure",
-    "healthsuite.reports", "healthsuite.schema", "healthsuite.progress",
+    "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.schema", "healthsuite.progress",
 ]
 
 
@@ -48,10 +48,11 @@ LAYERS = (
                "healthsuite.schema", "healthsuite.extension")),
     ("probes", ("healthsuite.probes", "healthsuite.lazy")),
     ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
-    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.reports", "healthsuite.causes", "healthsuite.progress")),
-    ("plugin", ("healthsuite.plugin", "healthsuite.verdicts", "healthsuite.history", "healthsuite.notify",
-                "healthsuite.metrics", "healthsuite.html_report", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling", "healthsuite.workunits",
-                "healthsuite.allure_story")),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.causes", "healthsuite.progress")),
+    # the outputs: functions of a run's result (healthsuite.outputs.result), never of the plugin or pytest
+    ("outputs", ("healthsuite.outputs",)),
+    ("plugin", ("healthsuite.plugin", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling",
+                "healthsuite.workunits")),
     ("demo", ("healthsuite.demo",)),
     ("commands", ("healthsuite.__main__", "healthsuite.init")),
 )
@@ -93,3 +94,24 @@ def test_each_layer_imports_only_its_own_and_the_layers_below() -> None:
                 upward.append(f"{module} ({LAYERS[_layer(module)][0]}) imports {imported} "
                               f"({LAYERS[_layer(imported)][0]})")
     assert not upward, "\n".join(upward)
+
+
+def test_the_outputs_import_neither_the_plugin_nor_pytest() -> None:
+    """Every output module is a function of the run's result: no pytest, no `_pytest`, no plugin state."""
+    root = Path(__file__).resolve().parents[1] / "healthsuite" / "outputs"
+    offending = []
+    for path in sorted(root.glob("*.py")):
+        module = f"healthsuite.outputs.{path.stem}" if path.stem != "__init__" else "healthsuite.outputs"
+        for imported in _imports(path, module):
+            if imported.startswith("healthsuite.plugin"):
+                offending.append(f"{module} imports {imported}")
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offending += [f"{module} imports {n}" for n in names if n.split(".")[0] in ("pytest", "_pytest")]
+    assert not offending, "\n".join(offending)
+    names = sorted(p.stem for p in root.glob("*.py"))
+    code = "import sys\n" + "".join(f"import healthsuite.outputs.{n}\n" for n in names if n != "__init__") + (
+        "sys.exit(1 if {'pytest', '_pytest'} & set(sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "an output module imports pytest"

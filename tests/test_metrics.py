@@ -1,4 +1,4 @@
-"""Prometheus metrics (healthsuite.metrics): the textfile checked by promtool, the shipped alerting
+"""Prometheus metrics (healthsuite.outputs.prometheus): the textfile checked by promtool, the shipped alerting
 rules checked and unit-tested by promtool, and a push read back through a real Pushgateway scraped
 by a real Prometheus. pytest runs in a subprocess against a local HTTP server and a closed port."""
 
@@ -18,8 +18,8 @@ import prometheus_client
 import pytest
 
 from healthsuite.demo.services import free_port
-from healthsuite.metrics import registry
-from healthsuite.reports import CheckRecord
+from healthsuite.outputs.prometheus import registry
+from healthsuite.outputs.records import CheckRecord
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import serving

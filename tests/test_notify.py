@@ -19,8 +19,9 @@ import pytest
 
 from healthsuite.demo.services import SilentListener, free_port
 from healthsuite.envfile import EnvironmentFileError, load_environment
-from healthsuite.notify import announcement, notify, read_state, summary_lines
-from healthsuite.reports import CheckRecord, SpooledRecord
+from healthsuite.outputs.notices import announcement, notify, read_state, summary_lines
+from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
+from healthsuite.outputs.result import RunEnvironment, RunResult
 
 from .conftest import CHECKS, PROJECT
 
@@ -145,7 +146,7 @@ def test_a_new_failure_is_announced_once_then_its_recovery_once(
     notices = _report(tmp_path)["notices"]
     assert notices["failures"] == 1 and notices["receivers"] == [
         {"name": "oncall", "format": "slack", "http_status": 200, "status": "sent"}]
-    state = json.loads((tmp_path / "reports" / "notices-notified.json").read_text())
+    state = json.loads((tmp_path / "reports" / "notices.notified.json").read_text())
     assert [i.split("::")[1] for i in state["announced"]] == ["test_page_answers_with_expected_status_and_type[home]"]
 
     second = _run(tmp_path, broken, "--notify")
@@ -158,7 +159,7 @@ def test_a_new_failure_is_announced_once_then_its_recovery_once(
     assert len(receiver.posts) == 2, third.stdout
     recovered = receiver.posts[1]["body"]["text"]
     assert recovered.startswith("✅ RECOVERED") and "AV1 home passes again" in recovered
-    assert json.loads((tmp_path / "reports" / "notices-notified.json").read_text())["announced"] == []
+    assert json.loads((tmp_path / "reports" / "notices.notified.json").read_text())["announced"] == []
 
     fourth = _run(tmp_path, healthy, "--notify")
     assert len(receiver.posts) == 2, fourth.stdout  # the recovery is not announced twice
@@ -209,7 +210,7 @@ def test_a_receiver_that_never_answers_or_refuses_does_not_hold_or_fail_the_run(
     receivers = {r["name"]: r for r in _report(tmp_path)["notices"]["receivers"]}
     assert {r["status"] for r in receivers.values()} == {"failed"}
     assert receivers["broken"]["http_status"] == 500 and "no answer" in receivers["silent"]["error"]
-    assert not (tmp_path / "reports" / "notices-notified.json").exists()  # nobody got it: sent again next run
+    assert not (tmp_path / "reports" / "notices.notified.json").exists()  # nobody got it: sent again next run
 
 
 def test_without_notify_nothing_is_sent(tmp_path: Path, site: str, receiver: Receiver) -> None:
@@ -270,7 +271,7 @@ def test_a_secret_in_an_observation_is_masked_before_it_is_sent(tmp_path: Path, 
                     f'{{name: b, url: "{receiver.url}/b", format: json}}]\n')
     env = load_environment(path, {"TOK": TOKEN})
     leaking = _record("leak", "failed", observed=f"HTTP 500: the server said Bearer {TOKEN}")
-    notices = notify(env, [leaking], tmp_path / "reports", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    notices = notify(env, _result([leaking], tmp_path / "reports"), now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert [r["status"] for r in notices["receivers"]] == ["sent", "sent"]
     assert len(receiver.posts) == 2
     for post in receiver.posts:
@@ -280,3 +281,11 @@ def test_a_secret_in_an_observation_is_masked_before_it_is_sent(tmp_path: Path, 
     assert posts["/b"]["failures"][0]["next_steps"] == ["Restart it."]
     assert summary_lines(notices)[0] == ("healthsuite: notice sent to a (slack): 1 new failure(s), 0 recovery(ies)",
                                          False)
+
+
+def _result(records: list[CheckRecord], reports_dir: Path) -> RunResult:
+    """A run's result holding `records` (as the plugin builds it at the end of a run)."""
+    book = RecordBook()
+    now = datetime.now(UTC)
+    result = RunResult(RunEnvironment("alone"), now, now, 1, book, list(records), reports_dir)
+    return result

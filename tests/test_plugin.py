@@ -236,7 +236,7 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     assert record["change"] == "new" and summary["changes"] == {"new": 1}
     assert record["id"].endswith("test_endpoint_answers_without_server_error[endpoint-employees]")
     assert record["runbook"][0].startswith("000 ")
-    files = sorted(p.name for p in run.reports_dir.iterdir() if p.name != "demo-history.json")
+    files = sorted(p.name for p in run.reports_dir.iterdir() if p.name != "demo.history.json")
     assert len(files) == 2 and files[1] == "latest.json" and files[0].startswith("demo-2"), files
     assert (run.reports_dir / files[0]).read_text() == (run.reports_dir / "latest.json").read_text()
 

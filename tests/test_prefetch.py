@@ -18,9 +18,9 @@ from starlette.routing import Route
 from healthsuite.demo.server import ServedApp
 from healthsuite.demo.services import GarbageListener
 from healthsuite.model.environment import ApiEndpoint
+from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.plans import Planned, target_key
 from healthsuite.prefetch import Prefetcher, slowest_first
-from healthsuite.reports import previous_probe_latency
 
 from .conftest import RunChecks
 

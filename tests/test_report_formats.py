@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 from lxml import etree
 
-from healthsuite import junit
 from healthsuite.demo.stack import DemoStack
+from healthsuite.outputs import junit
 
 from .conftest import PROJECT, RunChecks
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from healthsuite import reports
+from healthsuite.outputs import json_report as reports
 
 FINISHED = datetime(2026, 12, 3, 8, 0, 0, tzinfo=UTC)
 WRITERS = 8
@@ -64,7 +64,7 @@ def test_previous_report_lookups_read_the_newest_report_not_the_state_files(tmp_
     assert (first.name, second.name) == ("race-20261203T080000Z.json", "race-20261203T080000Z-2.json")
     (tmp_path / "latest.json").unlink()  # so the lookup goes to the timestamped reports
     # the state kept beside the reports, and another environment's report, are not this one's report
-    for name in ("race-history.json", "race-notified.json"):
+    for name in ("race.history.json", "race.notified.json", "race-history.json"):
         (tmp_path / name).write_text(json.dumps({"environment": {"name": "race"}, "probe_latency_s": {"x": 9.0}}))
     reports.write_report(tmp_path, "race-eu", _report(3), now=datetime(2027, 1, 1, tzinfo=UTC))
     (tmp_path / "latest.json").unlink()

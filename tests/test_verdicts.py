@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite import junit
 from healthsuite.demo.services import free_port
-from healthsuite.verdicts import below, nagios_status
+from healthsuite.outputs import junit
+from healthsuite.outputs.nagios import nagios_status
+from healthsuite.plugin.verdicts import below
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import serving

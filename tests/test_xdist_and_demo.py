@@ -46,7 +46,7 @@ def test_xdist_run_matches_the_serial_run(pytester: pytest.Pytester, stack: Demo
         assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
         files = sorted(p.name for p in directory.iterdir())
         # written once, by the controller: the report, latest.json and the run-to-run history
-        assert files[1:] == ["demo-history.json", "latest.json"] and files[0].startswith("demo-2"), files
+        assert files[1:] == ["demo.history.json", "latest.json"] and files[0].startswith("demo-2"), files
         reports[mode] = json.loads((directory / "latest.json").read_text())
         junit[mode] = sorted(
             (case["name"], case["diagnosis"], case["category"], case["severity"], case["target"], case["outcome"])

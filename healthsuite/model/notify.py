@@ -1,5 +1,5 @@
 """The environment file's `notify:` webhooks: where `pytest --notify` posts a run's escalation notice
-(new critical and high failures, recoveries; healthsuite.notify).
+(new critical and high failures, recoveries; healthsuite.outputs.notices).
 
 A webhook's URL is a secret (a Slack incoming-webhook URL is its own credential): its resolved value
 is masked in every report and log line, and it is best written as `${VARIABLE}`.

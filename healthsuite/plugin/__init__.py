@@ -28,7 +28,6 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,10 +40,10 @@ from _pytest.config.findpaths import determine_setup
 from _pytest.junitxml import mangle_test_address, xml_key
 from _pytest.mark.expression import Expression
 
-from . import __version__, history, junit, progress, protocol, verdicts
-from .catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from .checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
-from .envfile import (
+from .. import __version__, progress, protocol
+from ..catalogue import CATEGORIES, SEVERITIES, load_catalogue
+from ..checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
+from ..envfile import (
     EnvironmentChoice,
     EnvironmentFileError,
     LoadedEnvironment,
@@ -52,8 +51,8 @@ from .envfile import (
     load_environment,
     locate,
 )
-from .model.declared import DeclaredCheck
-from .model.environment import (
+from ..model.declared import DeclaredCheck
+from ..model.environment import (
     TARGET_COLLECTIONS,
     ApiEndpoint,
     Environment,
@@ -64,16 +63,21 @@ from .model.environment import (
     SqliteDatabase,
     Target,
 )
-from .model.ops import LatencyTarget
-from .prefetch import Prefetcher, Work, shared_requests
-from .probes import ProbeSession, deadline
-from .reports import CheckRecord, RecordBook, build_report, previous_probe_hints, previous_probe_latency, write_report
-from .templates import MissingVariable
-from .workunits import join_names, share_of, worker_number
+from ..model.ops import LatencyTarget
+from ..outputs import junit, nagios, notices, publish, summary
+from ..outputs.json_report import previous_probe_hints, previous_probe_latency
+from ..outputs.records import RecordBook
+from ..outputs.result import RunEnvironment, RunResult
+from ..outputs.result import build as build_result
+from ..prefetch import Prefetcher, Work, shared_requests
+from ..probes import ProbeSession, deadline
+from ..templates import MissingVariable
+from ..workunits import join_names, share_of, worker_number
+from . import outputs, verdicts
+from .changes import Changes
 
 # the exit status by severity and Nagios mode, and --notify's escalation notices: plugins of their own
-pytest_plugins = ["healthsuite.verdicts", "healthsuite.notify", "healthsuite.metrics", "healthsuite.html_report",
-                  "healthsuite.allure_story"]
+pytest_plugins = ["healthsuite.plugin.verdicts", "healthsuite.plugin.outputs", "healthsuite.plugin.allure_story"]
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
 # registers any that a host project's configuration lacks, so `--strict-markers` works anywhere.
@@ -114,11 +118,12 @@ class RunState:
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
     workers_note: str = ""  # why `-n` was not used (empty: it was, or was not asked for)
-    changes: history.Changes | None = None  # each check against the previous runs
+    changes: Changes | None = None  # each check against the previous runs
     shipped_note: str = ""  # where the shipped checks were collected from, when no test path named them
     worker_protocol: str = ""  # under xdist: why the workers ran checks under pytest's protocol
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
-    notices: dict[str, Any] | None = None  # what --notify sent (healthsuite.notify), the report's `notices`
+    result: RunResult | None = None  # built once when the run ends; every output reads it
+    published: publish.Published | None = None  # what became of each output
     progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
 
 
@@ -322,9 +327,10 @@ def pytest_configure(config: pytest.Config) -> None:
         deadline.reset_exchange_counts()
         state.workers_note = _one_process_instead_of_workers(config, state)
         if not _is_worker(config) and not config.option.collectonly:  # where the reports are collected
-            state.changes = history.Changes(_reports_dir(config), state.env.name)
+            state.changes = Changes(_reports_dir(config), state.env.name)
             config.pluginmanager.register(state.changes, "healthsuite-history")
         state.shipped_note = _collect_shipped_checks(config, state)
+        outputs.secrets_known(state.env)
     # after the environment: its own diagnoses add categories (markers) and IDs
     catalogue = state.env.catalogue if state.env is not None else load_catalogue()
     registered = _registered_markers(config)
@@ -458,7 +464,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state.shipped_note:
         lines.append(f"healthsuite: {state.shipped_note}")
     lines += [f"healthsuite: {note}" for note in env.notes]
-    return lines
+    if state.changes is not None and state.changes.note:
+        lines.append(f"healthsuite: history: {state.changes.note}")
+    return lines + outputs.report_header(config, env)
 
 
 # --- parametrization ----------------------------------------------------------------------------
@@ -693,7 +701,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`-n` (dist `load`): every check of one target goes to one worker, each worker's share at once."""
     if not _schedules_by_target(config):
         return None
-    from .scheduling import TargetScheduling  # noqa: PLC0415 - xdist is imported only under -n
+    from ..scheduling import TargetScheduling  # noqa: PLC0415 - xdist is imported only under -n
 
     return TargetScheduling(config, log, _aliases(config))
 
@@ -760,7 +768,7 @@ def _expected_version(config: pytest.Config) -> ExpectedVersion | None:
     return None
 
 
-EXPECT_TYPE = pytest.StashKey[type[Expect]]()  # while allure records: healthsuite.allure_story's
+EXPECT_TYPE = pytest.StashKey[type[Expect]]()  # while allure records: healthsuite.plugin.allure_story's
 
 
 @pytest.fixture
@@ -958,40 +966,6 @@ def _provider_hosts(env: LoadedEnvironment) -> dict[str, list[str]]:
     return {page.name: list(page.hosts) or base_hosts for page in env.model.status_pages}
 
 
-CONSEQUENCES_SHOWN = 12  # consequences listed under their cause in the terminal (all are in the report)
-TABLE_OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
-
-
-def _outcome_table(entries: Iterable[Any]) -> list[str]:
-    """The run by category (rows) and severity (failures), e.g. `database     24 passed  3 failed (2 critical)`."""
-    rows: dict[str, Counter[str]] = {}
-    failing_by: dict[str, Counter[str]] = {}
-    for entry in entries:
-        rows.setdefault(entry.category, Counter())[entry.outcome] += 1
-        if entry.outcome in ("failed", "error", "warned"):
-            failing_by.setdefault(entry.category, Counter())[entry.severity] += 1
-    lines = []
-    width = max((len(c) for c in rows), default=8)
-    for category in sorted(rows, key=lambda c: (-sum(failing_by.get(c, Counter()).values()), c)):
-        counts = rows[category]
-        parts = [f"{counts[o]:3} {o}" for o in TABLE_OUTCOMES if counts[o]]
-        severities = failing_by.get(category)
-        detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITIES if severities and severities[s])
-        lines.append(f"  {category:{width}}  {'  '.join(parts)}" + (f"  ({detail})" if detail else ""))
-    return lines
-
-
-def _failure_line(record: CheckRecord) -> str:
-    first_line = record.message.splitlines()[0] if record.message else ""
-    change = history.Change(record.change, record.failing_since, record.failing_runs).describe()
-    return (
-        f"{record.outcome.upper():6} {record.severity:8} {record.diagnosis:6} "
-        f"{record.target or '-'}: {record.observed or first_line}"
-        + (f" [{change}]" if record.change else "")
-        + (" [likely part of the platform incident]" if record.likely_platform_incident else "")
-    )
-
-
 def _message(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -1099,7 +1073,7 @@ def _xdist_controller(config: pytest.Config) -> bool:
 
 
 def _junit_mode(config: pytest.Config) -> str:
-    """healthsuite_junit_properties for this run's junit_family (healthsuite.junit.mode_for)."""
+    """healthsuite_junit_properties for this run's junit_family (outputs.junit.mode_for)."""
     try:
         return junit.mode_for(str(config.getini("healthsuite_junit_properties")), str(config.getini("junit_family")))
     except ValueError as exc:
@@ -1114,25 +1088,31 @@ def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]
 
 
 def _rewrite_junit(config: pytest.Config) -> None:
-    """The JUnit file pytest wrote, made valid under junit-10.xsd and completed (healthsuite.junit)."""
+    """The JUnit file pytest wrote, made valid under junit-10.xsd and completed from the run's result
+    (outputs.junit)."""
     xml, state = config.stash.get(xml_key, None), config.stash.get(STATE, None)
-    if xml is None or state is None or state.env is None or not os.path.isfile(xml.logfile):
+    if xml is None or state is None or state.result is None or not os.path.isfile(xml.logfile):
         return
+    run = state.result
     extra: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for record in state.book.records():
-        if record.outcome in ("failed", "error", "warned"):
-            names = mangle_test_address(record.id)
-            classname = ".".join([xml.prefix, *names[:-1]] if xml.prefix else names[:-1])
-            steps = "\n".join(f"{number}. {step}" for number, step in enumerate(record.remediation, start=1))
-            extra[(classname, names[-1])] = [("remediation", steps), ("escalation", record.escalation),
-                                             ("change", record.change), ("explained_by", record.explained_by)]
-    env = state.env
-    suite_properties = [("environment", env.name), ("environment_kind", env.model.kind), ("healthsuite", __version__)]
-    if state.report_path is not None:
-        suite_properties.append(("report", str(state.report_path)))
+    for record in run.failing():
+        names = mangle_test_address(record.id)
+        classname = ".".join([xml.prefix, *names[:-1]] if xml.prefix else names[:-1])
+        steps = "\n".join(f"{number}. {step}" for number, step in enumerate(record.remediation, start=1))
+        extra[(classname, names[-1])] = [("remediation", steps), ("escalation", record.escalation),
+                                         ("change", record.change), ("explained_by", record.explained_by)]
+    env = run.environment
+    suite_properties = [("environment", env.name), ("environment_kind", env.kind), ("healthsuite", __version__)]
+    if run.report_path is not None:
+        suite_properties.append(("report", str(run.report_path)))
     suite_name = f"healthsuite {env.name}" if config.getini("junit_suite_name") == "pytest" else ""
-    junit.rewrite(Path(xml.logfile), mode=_junit_mode(config), suite_name=suite_name,
-                  suite_properties=suite_properties, extra=extra)
+    try:
+        junit.rewrite(Path(xml.logfile), mode=_junit_mode(config), suite_name=suite_name,
+                      suite_properties=suite_properties, extra=extra)
+    except (OSError, ValueError) as exc:  # pytest wrote it; only the completion is lost
+        if state.published is not None:
+            state.published.outcomes.append(publish.Outcome("junit", False, run.redact(
+                f"healthsuite: JUnit file {xml.logfile} NOT COMPLETED: {type(exc).__name__}: {exc}")))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -1241,44 +1221,31 @@ class RunReporter:
                 "lists markers, `pytest --collect-only -q` lists checks)."
             )
             return
-        self._write_report(int(session.exitstatus))
-        if state.changes is not None:
-            state.changes.write()
-        if config.getoption("healthsuite_nagios", False):
-            code, lines = verdicts.nagios_status(
-                state.env.name, state.book.entries(), (datetime.now(UTC) - state.started).total_seconds(),
-                lambda r: getattr(r, "observed", ""),
-            )
-            config.stash[verdicts.NAGIOS_CODE], config.stash[verdicts.NAGIOS_LINES] = code, lines
+        self._publish(session)
 
-    def _write_report(self, exit_status: int) -> None:
+    def _publish(self, session: pytest.Session) -> None:
+        """The run's result built once, handed to every output in order (outputs.publish); a reports
+        directory that cannot be written ends the run with the usage-error status, after all of them."""
         config, state = self.config, self.state
         env = state.env
         assert env is not None
         finished = datetime.now(UTC)
-        report = build_report(
-            environment={
-                "name": env.name,
-                "kind": env.model.kind,
-                "file": str(env.path),
-                "selected_by": state.choice.source if state.choice else "",
-                "allow_mutating": env.model.allow_mutating,
-            },
-            records=state.book.entries(),
-            started=state.started,
-            finished=finished,
-            exit_status=exit_status,
-            probe_latency_s=state.probe_latency_s,
-            run=self._run_facts(finished),
-            probe_hints=state.probe_hints,
-            provider_hosts=_provider_hosts(env),
+        state.result = build_result(
+            environment=RunEnvironment(env.name, env.model.kind, str(env.path),
+                                       state.choice.source if state.choice else "", env.model.allow_mutating),
+            book=state.book, started=state.started, finished=finished, exit_status=int(session.exitstatus),
+            reports_dir=_reports_dir(config), redact=env.redactor.redact, probe_latency_s=state.probe_latency_s,
+            probe_hints=state.probe_hints, run=self._run_facts(finished), provider_hosts=_provider_hosts(env),
         )
-        state.platform_incident = report["platform_incident"]
-        if state.notices is not None:
-            report["notices"] = state.notices
-        state.report_path = write_report(
-            _reports_dir(config), env.name, report, finished, env.redactor.redact, state.book
-        )
+        state.published = publish.publish(state.result, outputs.settings(config), env)
+        if state.published.usage_problems:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        if config.getoption("healthsuite_nagios", False):
+            code, lines = nagios.status(state.result)
+            if state.published.usage_problems:
+                code = nagios.UNKNOWN
+                lines = nagios.unknown(state.published.usage_problems[0].line) + lines[1:]
+            config.stash[verdicts.NAGIOS_CODE], config.stash[verdicts.NAGIOS_LINES] = code, lines
 
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline
@@ -1304,46 +1271,17 @@ class RunReporter:
         if self.no_checks_message:
             terminalreporter.write_line(self.no_checks_message, red=True, bold=True)
             return
-        if state.report_path is None or state.env is None:
+        if state.result is None:
             return
-        records = state.book.records()
-        entries = state.book.entries()  # every check, sorted: once for the table, the recovered and the counts
-        order: dict[str, int] = {name: index for index, name in enumerate(SEVERITIES)}
-        failing = sorted(
-            (r for r in records if r.outcome in ("failed", "error", "warned")),
-            key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id),
-        )
-        terminalreporter.section(f"healthsuite: {state.env.name}", sep="=")
-        for line in _outcome_table(entries):
-            terminalreporter.write_line(line)
-        if failing:
-            terminalreporter.section("healthsuite: failing diagnoses by cause, most severe first", sep="-")
-        consequences: dict[str, list[CheckRecord]] = {}
-        for record in failing:
-            if record.explained_by:
-                consequences.setdefault(record.explained_by, []).append(record)
-        for record in (r for r in failing if not r.explained_by):
-            terminalreporter.write_line(_failure_line(record), red=record.severity in ("critical", "high"))
-            explained = consequences.get(record.id, [])
-            if explained:
-                terminalreporter.write_line(f"       explains {len(explained)} other failure(s):")
-            for other in explained[:CONSEQUENCES_SHOWN]:
-                terminalreporter.write_line(f"         {other.severity:8} {other.diagnosis:6} {other.target or '-'}")
-            if len(explained) > CONSEQUENCES_SHOWN:
-                hidden = len(explained) - CONSEQUENCES_SHOWN
-                terminalreporter.write_line(f"         and {hidden} more (the report's causes section)")
-        incident = state.platform_incident
-        if incident is not None:
-            pages = ", ".join(f"{p['target']} ({p['observed']})" for p in incident["status_pages"])
-            terminalreporter.write_line(
-                f"healthsuite: PLATFORM INCIDENT reported by {pages}: {incident['note']}", yellow=True, bold=True
-            )
-        recovered = [e for e in entries if e.change == "recovered"]
-        if recovered:
-            names = ", ".join(f"{e.diagnosis} {e.target or '-'}" for e in recovered[:10])
-            more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
-            terminalreporter.write_line(f"healthsuite: recovered since the last run: {names}{more}", green=True)
-        outcomes = Counter(entry.outcome for entry in entries)
-        counts = {o: outcomes[o] for o in ("passed", "failed", "error", "warned", "skipped")}
-        summary = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-        terminalreporter.write_line(f"healthsuite: {state.env.name}: {summary}; report {state.report_path}")
+        for text, markup in summary.lines(state.result):
+            if markup.get("section"):
+                terminalreporter.section(text, sep="=")
+            elif markup.get("subsection"):
+                terminalreporter.section(text, sep="-")
+            else:
+                terminalreporter.write_line(text, **markup)
+        if state.result.notices is not None:
+            for text, bad in notices.summary_lines(state.result.notices):
+                terminalreporter.write_line(text, red=bad)
+        for outcome in state.published.outcomes if state.published is not None else ():
+            terminalreporter.write_line(outcome.line, red=not outcome.ok, bold=outcome.usage)

@@ -15,33 +15,17 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Generator, Iterable
+from typing import Any
 
 import pytest
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low")
+from ..outputs.nagios import SEVERITY_ORDER, UNKNOWN, unknown
+
 FAIL_ON_LEVELS = SEVERITY_ORDER
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 WARNING_VERDICT = ("verdict", "warning")
-SERVICE = "HEALTHSUITE"
 NAGIOS_CODE = pytest.StashKey[int]()
 NAGIOS_LINES = pytest.StashKey[list[str]]()
-
-
-class Record(Protocol):
-    """What a verdict reads of a check's record (reports.CheckRecord and SpooledRecord have it)."""
-
-    @property
-    def diagnosis(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def outcome(self) -> str: ...
 
 
 def below(severity: str, fail_on: str | None) -> bool:
@@ -53,40 +37,6 @@ def below(severity: str, fail_on: str | None) -> bool:
 
 def is_warning(report: pytest.TestReport) -> bool:
     return WARNING_VERDICT in report.user_properties
-
-
-def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
-                  observed: Callable[[Record], str] = lambda r: "") -> tuple[int, list[str]]:
-    """The status code and the lines to print: the status line (text | performance data), then one
-    line per failing or warned check, most severe first."""
-    bad = [r for r in records if r.outcome in ("failed", "error", "warned")]
-    bad.sort(key=lambda r: (SEVERITY_ORDER.index(r.severity) if r.severity in SEVERITY_ORDER else 9, r.diagnosis))
-    serious = [r for r in bad if r.outcome != "warned" and r.severity in ("critical", "high")]
-    code = CRITICAL if serious else WARNING if bad else OK
-    outcomes = Counter(r.outcome for r in records)
-    by_severity = Counter(r.severity for r in bad)
-    if bad:
-        parts = [f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s]]
-        names = ", ".join(dict.fromkeys(f"{r.diagnosis} {r.target}".strip() for r in bad[:5]))
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        text = f"{env_name}: {' + '.join(parts)} failing ({names}{more}); {outcomes['passed']} passed"
-    else:
-        text = f"{env_name}: {outcomes['passed']} checks passed" + (
-            f", {outcomes['skipped']} skipped" if outcomes["skipped"] else "")
-    perfdata = " ".join([
-        f"checks={len(records)};;;0",
-        *(f"{o}={outcomes[o]};;;0" for o in ("passed", "failed", "error", "warned", "skipped")),
-        *(f"{s}={by_severity[s]};;;0" for s in SEVERITY_ORDER),
-        f"duration={duration_s:.3f}s;;;0",
-    ])
-    lines = [f"{SERVICE} {STATE_NAMES[code]} - {text} | {perfdata}"]
-    lines += [f"{r.outcome.upper()} {r.severity} {r.diagnosis} {r.target or '-'}: {observed(r)}".rstrip(": ")
-              for r in bad]
-    return code, lines
-
-
-def unknown(reason: str) -> list[str]:
-    return [f"{SERVICE} {STATE_NAMES[UNKNOWN]} - {' '.join(reason.split())[:500]}"]
 
 
 # --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) ---------------

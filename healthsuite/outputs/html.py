@@ -20,30 +20,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from . import plugin
-from .reports import OUTCOMES, redact_data
+from . import json_report
+from .records import OUTCOMES
+from .result import RunResult
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CHANGES = ("new", "persisting", "flapping", "recovered")
 BAD = ("error", "failed", "warned")
 
 
-@dataclass
-class Written:
-    """What became of the page: the terminal summary's lines."""
-
-    lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, it went wrong)
-
-
-WRITTEN = pytest.StashKey[Written]()
 
 CSS = """
 :root { --bad: #b42318; --warn: #b54708; --ok: #067647; --skip: #667085; --line: #d0d5dd; }
@@ -179,7 +169,7 @@ def _rank(record: Mapping[str, Any]) -> tuple[int, int, str]:
 
 
 def render(report: Mapping[str, Any]) -> str:
-    """The page of a report (the dict healthsuite.reports writes as JSON)."""
+    """The page of a report (the dict outputs.json_report writes as JSON)."""
     env = report.get("environment") or {}
     summary = report.get("summary") or {}
     checks = sorted(report.get("checks") or [], key=_rank)
@@ -256,64 +246,8 @@ def write(path: Path, page: str) -> None:
         raise
 
 
-# --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) --------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("healthsuite")
-    group.addoption(
-        "--html-report",
-        dest="healthsuite_html_report",
-        metavar="PATH",
-        help="write the run's report as one self-contained HTML page to PATH (summary, causes, filterable "
-        "checks; no external assets) (default: ini healthsuite_html_report)",
-    )
-    parser.addini("healthsuite_html_report", "see --html-report", default="")
-
-
-def html_path(config: pytest.Config) -> Path | None:
-    """The option, else the ini value; relative to the invocation directory (option) or the rootdir (ini)."""
-    option = str(config.getoption("healthsuite_html_report", None) or "").strip()
-    value = option or str(config.getini("healthsuite_html_report") or "").strip()
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_absolute():
-        path = (config.invocation_params.dir if option else config.rootpath) / path
-    return path
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    path = html_path(config)
-    if path is None or hasattr(config, "workerinput"):
-        return []
-    return [f"healthsuite: --html-report: the run's HTML report goes to {path}"]
-
-
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
-    """After every other pytest_sessionfinish, plugin.RunReporter's (which writes the report) included."""
-    yield
-    config = session.config
-    path = html_path(config)
-    if path is None or hasattr(config, "workerinput") or config.option.collectonly:
-        return
-    state = config.stash.get(plugin.STATE, None)
-    if state is None or state.env is None or state.report_path is None:
-        return  # no report, no page: nothing ran (or nothing was selected)
-    redact = state.env.redactor.redact
-    written = config.stash[WRITTEN] = Written()
-    try:
-        report = redact_data(json.loads(state.report_path.read_text(encoding="utf-8")), redact)
-        write(path, render(report))
-    except (OSError, ValueError) as exc:
-        written.lines.append((redact(f"healthsuite: HTML report NOT WRITTEN to {path}: {type(exc).__name__}: "
-                                     f"{exc}"), True))
-        return
-    written.lines.append((f"healthsuite: HTML report written to {path}", False))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    for line, bad in config.stash.get(WRITTEN, Written()).lines:
-        terminalreporter.write_line(line, red=bad)
+def write_result(path: Path, result: RunResult) -> str:
+    """The page of `result`, from the same document the JSON report is (secrets redacted)."""
+    document = json.loads(json_report.dumps(json_report.document(result), result.redact, result.book))
+    write(path, render(document))
+    return ""

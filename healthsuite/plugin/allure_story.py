@@ -35,13 +35,13 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .catalogue import Severity, load_catalogue
-from .checkapi import Expect, diagnosis_of
-from .failure import Finding
-from .model.environment import Target
-from .plugin import ALLURE_SEVERITY, EXPECT_TYPE, STATE
-from .probes.errors import _KIND_NAMES as KIND_NAMES
+from .. import __version__
+from ..catalogue import Severity, load_catalogue
+from ..checkapi import Expect, diagnosis_of
+from ..failure import Finding
+from ..model.environment import Target
+from ..probes.errors import _KIND_NAMES as KIND_NAMES
+from . import ALLURE_SEVERITY, EXPECT_TYPE, STATE
 
 ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
 STORY_PLUGIN = "healthsuite_allure_story"

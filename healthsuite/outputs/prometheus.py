@@ -31,16 +31,14 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
-from collections.abc import Generator, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-import pytest
-
-from . import plugin
-from .lazy import lazy
+from ..lazy import lazy
+from .result import RunResult
 
 if TYPE_CHECKING:
     import prometheus_client
@@ -53,14 +51,6 @@ OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
 CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "check")
 
 
-@dataclass
-class Published:
-    """What this run's metrics became: the terminal summary's lines."""
-
-    lines: list[tuple[str, bool]] = field(default_factory=list)  # (line, it went wrong)
-
-
-PUBLISHED = pytest.StashKey[Published]()
 
 
 def check_name(node_id: str) -> str:
@@ -129,129 +119,26 @@ def push(url: str, reg: prometheus_client.CollectorRegistry, grouping_key: Mappi
     return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
 
 
-# --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) --------------
+def registry_of(result: RunResult) -> prometheus_client.CollectorRegistry:
+    return registry(result.environment.name, result.entries, result.probe_latency_s, result.finished,
+                    result.duration_s, result.exit_status)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("healthsuite")
-    group.addoption(
-        "--prom-textfile",
-        dest="healthsuite_prom_textfile",
-        metavar="PATH",
-        help="write the run's Prometheus metrics to PATH (a `.prom` file for node_exporter's textfile "
-        "collector), atomically (default: ini healthsuite_prom_textfile)",
-    )
-    group.addoption(
-        "--pushgateway",
-        dest="healthsuite_pushgateway",
-        metavar="URL",
-        help=f"push the run's Prometheus metrics to this Pushgateway (job {JOB}, grouping key environment "
-        f"and instance; ends after {PUSH_TIMEOUT_S:g} s and never fails the run; default: ini "
-        "healthsuite_pushgateway)",
-    )
-    group.addoption(
-        "--prom-instance",
-        dest="healthsuite_prom_instance",
-        metavar="NAME",
-        help="the `instance` of the pushed metrics' grouping key (default: ini healthsuite_prom_instance, "
-        "else the host name)",
-    )
-    parser.addini("healthsuite_prom_textfile", "see --prom-textfile", default="")
-    parser.addini("healthsuite_pushgateway", "see --pushgateway", default="")
-    parser.addini("healthsuite_prom_instance", "see --prom-instance", default="")
+def write_result(path: Path, result: RunResult) -> str:
+    write_textfile(path, registry_of(result))
+    return ""
 
 
-def _setting(config: pytest.Config, name: str) -> str:
-    """The option, else the ini value (the option wins)."""
-    return str(config.getoption(name, None) or config.getini(name) or "").strip()
+def masked(url: str) -> str:
+    """`url` as it may be shown: no user, password, query or fragment (a token often rides there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = ("***@" if parts.username or parts.password else "") + (f"[{host}]" if ":" in host else host)
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
 
 
-def textfile(config: pytest.Config) -> Path | None:
-    value = _setting(config, "healthsuite_prom_textfile")
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_absolute():
-        base = config.invocation_params.dir if config.getoption("healthsuite_prom_textfile", None) else config.rootpath
-        path = base / path
-    return path
-
-
-def pushgateway(config: pytest.Config) -> str:
-    return _setting(config, "healthsuite_pushgateway")
-
-
-def instance(config: pytest.Config) -> str:
-    return _setting(config, "healthsuite_prom_instance") or socket.gethostname()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
-    path = textfile(config)
-    if path is not None and path.suffix != ".prom":
-        source = ("--prom-textfile" if config.getoption("healthsuite_prom_textfile", None)
-                  else "ini healthsuite_prom_textfile")
-        raise pytest.UsageError(
-            f"{source} {path}: node_exporter's textfile collector reads only files named *.prom; "
-            f"name it {path.with_suffix('.prom').name}"
-        )
-    url = pushgateway(config)
-    if url and not url.startswith(("http://", "https://")):
-        source = "--pushgateway" if config.getoption("healthsuite_pushgateway", None) else "ini healthsuite_pushgateway"
-        raise pytest.UsageError(f"{source} {url!r}: not an http(s) URL; e.g. http://pushgateway:9091")
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    if hasattr(config, "workerinput"):
-        return []
-    lines = []
-    path = textfile(config)
-    if path is not None:
-        lines.append(f"healthsuite: --prom-textfile: the run's metrics go to {path}")
-    url = pushgateway(config)
-    if url:
-        lines.append(f"healthsuite: --pushgateway: the run's metrics are pushed to {url} "
-                     f"(job {JOB}, instance {instance(config)})")
-    return lines
-
-
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
-    """After every other pytest_sessionfinish, plugin.RunReporter's (which writes the report) included."""
-    yield
-    config = session.config
-    path, url = textfile(config), pushgateway(config)
-    state = config.stash.get(plugin.STATE, None)
-    if (path is None and not url) or hasattr(config, "workerinput") or config.option.collectonly:
-        return
-    if state is None or state.env is None or state.report_path is None:
-        return  # no report, no metrics: nothing ran (or nothing was selected)
-    env = state.env
-    published = config.stash[PUBLISHED] = Published()
-    try:
-        finished = datetime.now(state.started.tzinfo)
-        reg = registry(env.name, state.book.entries(), state.probe_latency_s, finished,
-                       (finished - state.started).total_seconds(), int(session.exitstatus))
-    except Exception as exc:  # noqa: BLE001 - metrics never break the run
-        published.lines.append((env.redactor.redact(f"healthsuite: metrics NOT MADE: {type(exc).__name__}: {exc}"),
-                                True))
-        return
-    if path is not None:
-        try:
-            write_textfile(path, reg)
-            published.lines.append((f"healthsuite: metrics written to {path}", False))
-        except OSError as exc:
-            published.lines.append((f"healthsuite: metrics NOT WRITTEN to {path}: {exc}", True))
-    if url:
-        error = push(url, reg, {"environment": env.name, "instance": instance(config)})
-        if error:
-            published.lines.append((env.redactor.redact(f"healthsuite: metrics NOT PUSHED to {url}: {error}"), True))
-        else:
-            published.lines.append((env.redactor.redact(f"healthsuite: metrics pushed to {url}"), False))
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    for line, bad in config.stash.get(PUBLISHED, Published()).lines:
-        terminalreporter.write_line(line, red=bad)
-
+def push_result(url: str, result: RunResult, instance: str) -> str:
+    """Push `result`'s metrics; "" or what went wrong."""
+    grouping = {"environment": result.environment.name, "instance": instance or socket.gethostname()}
+    return push(url, registry_of(result), grouping)

@@ -5,24 +5,28 @@ since the time the streak began, for N runs) or `flapping` (it changed state mor
 FLAP_CHANGES times in the last HISTORY_RUNS runs); a check that passes after failing is `recovered`.
 A warning (below --fail-on) counts as failing; a skip changes nothing.
 
-The history is one small file per environment in the reports directory (`<env>-history.json`: per
+The history is one small file per environment in the reports directory (`<env>.history.json`, so that
+`<env>-*.json` matches reports only: per
 check that failed within the last HISTORY_RUNS runs, its last states and when its failing streak
 began; a check with no failure there has no entry, which means the same as passing, so a healthy
 platform of thousands of checks keeps an almost empty file), read when the run starts and written
-when it ends, so no previous report is decoded. A missing or unreadable history is a first run.
+when it ends, so no previous report is decoded. A missing, unreadable or damaged history is a first run,
+and the run says so. Concurrent runs of one environment merge their states under a lock on the file,
+so N runs leave N states.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
+from .files import locked, write_atomically
+
+if TYPE_CHECKING:
+    from .result import RunResult
 
 HISTORY_RUNS = 10  # states kept per check
 FLAP_CHANGES = 3  # more changes of state than this within HISTORY_RUNS runs: flapping
@@ -57,16 +61,49 @@ class Change:
 
 
 def path_of(directory: Path, env_name: str) -> Path:
-    return directory / f"{env_name}-history.json"
+    return directory / f"{env_name}.history.json"
+
+
+MAX_HISTORY_BYTES = 64 * 1024 * 1024  # a history larger than this is damaged: a first run
 
 
 def load(directory: Path, env_name: str) -> dict[str, Past]:
+    return load_noting(directory, env_name)[0]
+
+
+def load_noting(directory: Path, env_name: str) -> tuple[dict[str, Past], str]:
+    """The history, and a note when it exists but cannot be used (then it is a first run)."""
+    path = path_of(directory, env_name)
     try:
-        data = json.loads(path_of(directory, env_name).read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_HISTORY_BYTES:
+            return {}, f"{path} is larger than {MAX_HISTORY_BYTES // 2**20} MiB: read as a first run"
+        data = json.loads(path.read_text(encoding="utf-8"))
         checks = data["checks"]
-        return {str(k): Past(str(v["states"])[-HISTORY_RUNS:], str(v.get("since", ""))) for k, v in checks.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+        return {str(k): Past(str(v["states"])[-HISTORY_RUNS:], str(v.get("since", "")))
+                for k, v in checks.items()}, ""
+    except FileNotFoundError:
+        return {}, ""
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
+        return {}, f"{path} could not be read ({type(exc).__name__}): this run counts as the first"
+
+
+def state_of(outcome: str) -> str:
+    """A check's state in the history by its outcome (a warning fails; a skip changes nothing)."""
+    if outcome in ("failed", "error", "warned"):
+        return FAILING
+    return SKIPPED if outcome == "skipped" else PASSING
+
+
+def record(result: RunResult) -> str:
+    """This run's states added to the environment's history, merged under a lock with what concurrent
+    runs wrote meanwhile; "" (the terminal says nothing of it)."""
+    directory, name = result.reports_dir, result.environment.name
+    now = result.started.isoformat(timespec="seconds")
+    states = {entry.id: state_of(entry.outcome) for entry in result.entries}
+    directory.mkdir(parents=True, exist_ok=True)
+    with locked(directory):
+        save(directory, name, load(directory, name), states, now)
+    return ""
 
 
 def _changes(states: str) -> int:
@@ -123,61 +160,5 @@ def save(directory: Path, env_name: str, past: Mapping[str, Past], now_states: M
             since = ""
         checks[check_id] = {"states": states, "since": since}
     directory.mkdir(parents=True, exist_ok=True)
-    target = path_of(directory, env_name)
-    temporary = target.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({"environment": env_name, "updated": now, "checks": checks}), encoding="utf-8")
-    os.replace(temporary, target)
-
-
-def _state(report: pytest.TestReport) -> str:
-    if report.failed or ("verdict", "warning") in report.user_properties:
-        return FAILING
-    return SKIPPED if report.skipped else PASSING
-
-
-class Changes:
-    """The run's plugin: labels each check's reports (properties change, failing_since, failing_runs, read
-    by the JSON report and JUnit) and writes the history at the end. Runs where the reports are
-    collected: serially, or in the xdist controller."""
-
-    def __init__(self, directory: Path, env_name: str) -> None:
-        self.directory, self.env_name = directory, env_name
-        self.past = load(directory, env_name)
-        self.now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.states: dict[str, str] = {}
-        self.labels: dict[str, Change] = {}
-
-    @pytest.hookimpl(tryfirst=True)  # before JUnit and the JSON report read the report's properties
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not any(key == "diagnosis" for key, _ in report.user_properties):
-            return
-        nodeid = report.nodeid
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            state = _state(report)
-            self.states[nodeid] = state
-            found = change(self.past.get(nodeid), state, self.now)
-            if found is not None:
-                self.labels[nodeid] = found
-                report.user_properties = [*report.user_properties, *found.properties()]
-                _allure_label(found.label)
-        elif report.when == "teardown" and nodeid in self.labels:
-            report.user_properties = [*report.user_properties, *self.labels[nodeid].properties()]
-
-    def write(self) -> None:
-        try:
-            save(self.directory, self.env_name, self.past, self.states, self.now)
-        except OSError:
-            pass  # a read-only reports directory loses the history, never the run
-
-
-def _allure_label(label: str) -> None:
-    """The change as an Allure label and tag, when allure-pytest records this run's results."""
-    try:
-        import allure  # noqa: PLC0415 - only when installed, and only for a labelled check
-    except ImportError:
-        return
-    try:
-        allure.dynamic.label("change", label)  # type: ignore[no-untyped-call]
-        allure.dynamic.tag(label)  # type: ignore[no-untyped-call]
-    except Exception:  # noqa: BLE001 - no test result open (allure not recording): nothing to label
-        pass
+    text = json.dumps({"environment": env_name, "updated": now, "checks": checks})
+    write_atomically(path_of(directory, env_name), [text])

@@ -29,15 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-import pytest
-
-from . import __version__, plugin
-from .catalogue import Catalogue, Severity, load_catalogue
-from .envfile import LoadedEnvironment
-from .failure import escalation_line
-from .model.notify import Webhook
-from .reports import CheckRecord, Entry
-from .templates import MissingVariable
+from .. import __version__
+from ..catalogue import Catalogue, Severity, load_catalogue
+from ..envfile import LoadedEnvironment
+from ..failure import escalation_line
+from ..model.notify import Webhook
+from ..templates import MissingVariable
+from .records import CheckRecord, Entry
+from .result import RunResult
 
 NOTIFY_TIMEOUT_S = 5.0  # the whole sending, every webhook at once
 SERIOUS = ("critical", "high")  # the severities that call someone (failure.escalation_line)
@@ -347,12 +346,13 @@ def send(targets: Sequence[Receiver], bodies: Sequence[bytes], verify: ssl.SSLCo
 
 
 def state_path(reports_dir: Path, env_name: str) -> Path:
-    return reports_dir / f"{env_name}-notified.json"
+    return reports_dir / f"{env_name}.notified.json"
 
 
-def notify(env: LoadedEnvironment, entries: Iterable[Entry], reports_dir: Path,
+def notify(env: LoadedEnvironment, result: RunResult, *, keep_state: bool = True,
            now: datetime | None = None, timeout_s: float = NOTIFY_TIMEOUT_S) -> dict[str, Any]:
     """Announce this run's news to the environment's webhooks; the report's `notices` section."""
+    entries, reports_dir = result.entries, result.reports_dir
     now = now or datetime.now(UTC)
     path = state_path(reports_dir, env.name)
     section: dict[str, Any] = {"state_file": str(path), "receivers": []}
@@ -384,80 +384,12 @@ def notify(env: LoadedEnvironment, entries: Iterable[Entry], reports_dir: Path,
                                  "error": f"http.ca_bundle cannot be read: {exc}"} for r in targets]
         return section
     section["receivers"] = send(targets, bodies, verify, env.redactor.redact, timeout_s)
-    if any(r["status"] == "sent" for r in section["receivers"]):
+    if any(r["status"] == "sent" for r in section["receivers"]) and keep_state:
         try:
             write_state(path, env.name, news.announced, now)
         except OSError as exc:
             section["note"] = f"what was announced could not be kept in {path}: {exc.strerror}"
     return section
-
-
-# --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) --------------
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("healthsuite")
-    group.addoption(
-        "--notify",
-        dest="healthsuite_notify",
-        action="store_true",
-        help="post one escalation notice to the environment's `notify:` webhooks: new critical and high "
-        f"failures and recoveries (what was announced is kept in <reports>/<env>-notified.json; "
-        f"sending ends after {NOTIFY_TIMEOUT_S:g} s and never fails the run)",
-    )
-
-
-def _notifying(config: pytest.Config) -> LoadedEnvironment | None:
-    if not config.getoption("healthsuite_notify", False) or hasattr(config, "workerinput"):
-        return None
-    state = config.stash.get(plugin.STATE, None)
-    return state.env if state is not None else None
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    env = _notifying(config)
-    if env is None:
-        return []
-    if not env.model.notify:
-        return [f"healthsuite: --notify: {env.path.name} declares no `notify:` webhooks; nothing will be sent"]
-    hooks = ", ".join(f"{hook.name} ({hook.format})" for hook in env.model.notify)
-    return [f"healthsuite: --notify: new critical and high failures and recoveries go to {hooks}"]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """The webhooks' URLs are secrets before anything runs, whether or not this run notifies."""
-    state = session.config.stash.get(plugin.STATE, None)
-    if state is not None and state.env is not None and state.env.model.notify:
-        receivers(state.env)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Before the report is written (plugin.RunReporter's is trylast), which carries `notices`."""
-    config = session.config
-    env = _notifying(config)
-    state = config.stash.get(plugin.STATE, None)
-    if env is None or state is None or config.option.collectonly:
-        return
-    entries = state.book.entries()
-    if not entries:
-        return
-    try:
-        state.notices = notify(env, entries, plugin._reports_dir(config))
-    except Exception as exc:  # noqa: BLE001 - a notice never breaks the run
-        state.notices = {"receivers": [], "error": env.redactor.redact(f"{type(exc).__name__}: {exc}")}
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    env = _notifying(config)
-    state = config.stash.get(plugin.STATE, None)
-    if env is None or state is None:
-        return
-    notices = state.notices
-    if notices is None:
-        return
-    for line, bad in summary_lines(notices):
-        terminalreporter.write_line(line, red=bad)
 
 
 def summary_lines(notices: Mapping[str, Any]) -> list[tuple[str, bool]]:

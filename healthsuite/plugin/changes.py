@@ -1,0 +1,59 @@
+"""Each check's verdict labelled against the previous runs as its reports arrive (outputs.history
+judges; this plugin hands it the reports, so JUnit and Allure carry the label too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ..outputs.history import FAILING, PASSING, SKIPPED, Change, change, load_noting
+
+
+def _state(report: pytest.TestReport) -> str:
+    if report.failed or ("verdict", "warning") in report.user_properties:
+        return FAILING
+    return SKIPPED if report.skipped else PASSING
+
+
+class Changes:
+    """The run's plugin: labels each check's reports (properties change, failing_since, failing_runs, read
+    by the JSON report and JUnit) and writes the history at the end. Runs where the reports are
+    collected: serially, or in the xdist controller."""
+
+    def __init__(self, directory: Path, env_name: str) -> None:
+        self.directory, self.env_name = directory, env_name
+        self.past, self.note = load_noting(directory, env_name)
+        self.now = datetime.now(UTC).isoformat(timespec="seconds")
+        self.states: dict[str, str] = {}
+        self.labels: dict[str, Change] = {}
+
+    @pytest.hookimpl(tryfirst=True)  # before JUnit and the JSON report read the report's properties
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not any(key == "diagnosis" for key, _ in report.user_properties):
+            return
+        nodeid = report.nodeid
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            state = _state(report)
+            self.states[nodeid] = state
+            found = change(self.past.get(nodeid), state, self.now)
+            if found is not None:
+                self.labels[nodeid] = found
+                report.user_properties = [*report.user_properties, *found.properties()]
+                _allure_label(found.label)
+        elif report.when == "teardown" and nodeid in self.labels:
+            report.user_properties = [*report.user_properties, *self.labels[nodeid].properties()]
+
+
+def _allure_label(label: str) -> None:
+    """The change as an Allure label and tag, when allure-pytest records this run's results."""
+    try:
+        import allure  # noqa: PLC0415 - only when installed, and only for a labelled check
+    except ImportError:
+        return
+    try:
+        allure.dynamic.label("change", label)  # type: ignore[no-untyped-call]
+        allure.dynamic.tag(label)  # type: ignore[no-untyped-call]
+    except Exception:  # noqa: BLE001 - no test result open (allure not recording): nothing to label
+        pass
