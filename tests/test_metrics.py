@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import prometheus_client
@@ -22,7 +23,7 @@ from healthsuite.outputs.prometheus import registry
 from healthsuite.outputs.records import CheckRecord
 
 from .conftest import CHECKS, PROJECT
-from .localhttp import serving
+from .localhttp import Answer, serving
 
 PROMTOOL = Path("/usr/bin/promtool")
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -82,8 +83,9 @@ def test_the_textfile_passes_promtool_and_has_one_series_per_check(tmp_path: Pat
     series = _series(text)
     success = {k: v for k, v in series.items() if k.startswith("healthsuite_check_success{")}
     assert len(success) == 4  # AV1 and AV3 on two pages
-    assert series[f'{FAILING},diagnosis="AV1",environment="metrics",severity="critical",target="blog"}}'] == 0
-    assert series[f'{FAILING},diagnosis="AV1",environment="metrics",severity="critical",target="home"}}'] == 1
+    tail = 'severity="critical",target="{}",target_kind="pages"}}'
+    assert series[f'{FAILING},diagnosis="AV1",environment="metrics",{tail.format("blog")}'] == 0
+    assert series[f'{FAILING},diagnosis="AV1",environment="metrics",{tail.format("home")}'] == 1
     assert series['healthsuite_checks{environment="metrics",outcome="failed"}'] == 2
     assert series['healthsuite_checks{environment="metrics",outcome="passed"}'] == 2
     assert series['healthsuite_run_exit_status{environment="metrics"}'] == 1
@@ -120,7 +122,7 @@ def test_collect_only_writes_no_metrics(tmp_path: Path, env: Path) -> None:
 @_needs(PROMTOOL)
 def test_the_shipped_rules_pass_promtool_check_and_their_unit_tests() -> None:
     check = subprocess.run([str(PROMTOOL), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 3 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 4 rules found" in check.stdout, check.stdout + check.stderr
     test = subprocess.run([str(PROMTOOL), "test", "rules", RULES_TEST.name], cwd=RULES_TEST.parent,
                           capture_output=True, text=True, timeout=60)
     assert test.returncode == 0, test.stdout + test.stderr
@@ -203,6 +205,82 @@ def test_no_series_is_kept_for_a_skipped_check() -> None:
     series = _series(text)
     assert [k for k in series if k.startswith("healthsuite_check_success")] == [
         'healthsuite_check_success{category="availability",check="test_a",diagnosis="AV1",environment="e",'
-        'severity="critical",target="y"}'
+        'severity="critical",target="y",target_kind=""}'
     ]
     assert series['healthsuite_checks{environment="e",outcome="skipped"}'] == 1
+
+
+def _lint(text: str) -> None:
+    lint = subprocess.run([str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def _shop(request: BaseHTTPRequestHandler) -> Answer:
+    """The page /shop answers; the API endpoint /api/shop fails with a 500."""
+    return Answer(500, "application/json", b'{"error": "boom"}') if request.path.startswith("/api") else Answer()
+
+
+@_needs(PROMTOOL, PROMETHEUS, PUSHGATEWAY)
+def test_a_page_and_an_endpoint_of_one_name_are_two_series_and_the_failing_one_pages(
+    tmp_path: Path, servers: tuple[str, str]
+) -> None:
+    """A page `shop` answering 200 and an endpoint `shop` answering 500 wrote one series, the last write
+    winning: AV3 read 1 while the run failed, and HealthsuiteCriticalCheckFailing could never fire."""
+    gateway, prometheus = servers
+    with serving(_shop) as site:
+        env = tmp_path / "env.yaml"
+        env.write_text(f"""
+name: shop
+kind: test
+timeouts: {{http_s: 2, connect_s: 1}}
+pages: [{{name: shop, url: "{site}/shop", content_type: text/html}}]
+endpoints: [{{name: shop, url: "{site}/api/shop", severity: critical}}]
+""")
+        out = tmp_path / "healthsuite.prom"
+        done = _run(tmp_path, env, f"--prom-textfile={out}", f"--pushgateway={gateway}", "--diagnosis", "AV3")
+    assert done.returncode == 1, done.stdout + done.stderr
+    text = out.read_text()
+    _lint(text)
+    av3 = {k: v for k, v in _series(text).items() if k.startswith("healthsuite_check_success{") and 'AV3' in k}
+    assert len(av3) == 2, av3
+    assert [v for k, v in av3.items() if 'target_kind="endpoints"' in k] == [0.0]
+    assert [v for k, v in av3.items() if 'target_kind="pages"' in k] == [1.0]
+    # the alert's own expression, read by a real Prometheus from the pushed metrics: the endpoint fails
+    query = 'healthsuite_check_success{severity="critical",diagnosis="AV3",target="shop"} == 0'
+    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    until, result = time.monotonic() + 30, []
+    while time.monotonic() < until and not result:
+        result = json.loads(_get(url)).get("data", {}).get("result", [])
+        time.sleep(0.5)
+    assert [r["metric"]["target_kind"] for r in result] == ["endpoints"], result
+
+
+def test_identical_labels_still_give_one_series_per_check() -> None:
+    """Should two checks share every label, `check` carries the test's parameters so neither is lost."""
+    records = [CheckRecord("c.py::test_a[page-x]", "AV3", "availability", "high", "x", "failed"),
+               CheckRecord("c.py::test_a[health-x]", "AV3", "availability", "high", "x", "passed")]
+    text = prometheus_client.generate_latest(registry("e", records, {}, datetime.now(UTC), 1.0, 1)).decode()
+    success = {k: v for k, v in _series(text).items() if k.startswith("healthsuite_check_success{")}
+    assert sorted(success.values()) == [0.0, 1.0] and len(success) == 2, success
+
+
+@_needs(PROMTOOL)
+def test_a_usage_error_replaces_the_textfile_with_its_exit_status_and_no_stale_series(
+    tmp_path: Path, env: Path
+) -> None:
+    """A run that ends in a usage error (a typo in -m, a broken environment file) judged nothing: the
+    textfile must say so, not keep the last run's series for 35 minutes."""
+    out = tmp_path / "healthsuite.prom"
+    assert _run(tmp_path, env, f"--prom-textfile={out}").returncode == 1
+    assert any(k.startswith("healthsuite_check_success{") for k in _series(out.read_text()))
+    for broken in (["-m", "critcal", "--strict-markers"], [f"--env={tmp_path / 'missing.yaml'}"],
+                   ["-m", "payments"]):  # a typo, a missing file, nothing selected
+        done = _run(tmp_path, env, f"--prom-textfile={out}", *broken)
+        assert done.returncode == 4, done.stdout + done.stderr
+        text = out.read_text()
+        _lint(text)
+        series = _series(text)
+        assert not [k for k in series if k.startswith("healthsuite_check_success")], (broken, text)
+        status = [v for k, v in series.items() if k.startswith("healthsuite_run_exit_status{")]
+        assert status == [4.0], (broken, text)
+        assert f"healthsuite: metrics written to {out}: exit status 4, no check judged" in done.stderr

@@ -11,19 +11,24 @@
 
 The metrics (every series has the `environment` label):
 
-    healthsuite_check_success{diagnosis, category, severity, target, check}  1 passed, 0 failed
+    healthsuite_check_success{diagnosis, category, severity, target, target_kind, check}  1 passed, 0 failed
         (an error or a --fail-on warning is 0 too); a skipped check has no series here: it is
-        counted in healthsuite_checks{outcome="skipped"}. One series per check: `check` is the check
-        function's name, so two checks of one diagnosis on one target stay apart.
+        counted in healthsuite_checks{outcome="skipped"}. One series per check: `target_kind` is the
+        environment key of the target (pages, endpoints...: a page and an endpoint may share a name)
+        and `check` the check function's name (two checks of one diagnosis on one target stay apart);
+        should two checks still share every label, `check` carries the test's parameters too.
     healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, skipped)
     healthsuite_probe_duration_seconds{target}  the longest exchange with each target (the report's probe_latency_s)
     healthsuite_run_timestamp_seconds           when the run finished (Unix time)
     healthsuite_run_duration_seconds            how long the run took
-    healthsuite_run_exit_status                 pytest's exit status of the run
+    healthsuite_run_exit_status                 pytest's exit status of the run (0 all passed, 1 a check
+                                                failed, 2 interrupted, 3 internal error, 4 usage error)
 
-Nothing is written or pushed by an xdist worker, under --collect-only, or when no report was written
-(nothing selected, the environment file did not load). prometheus_client is imported when the
-metrics are made, not before (healthsuite.lazy).
+A run that ends in a usage error (a bad option, marker or environment file, nothing selected, a
+reports directory that cannot be written) still replaces the textfile and pushes: with its exit status
+and no check series (`usage_error_registry`), so the last run's all-passing series do not stay green
+while nothing is judged. Nothing is written or pushed by an xdist worker or under --collect-only.
+prometheus_client is imported when the metrics are made, not before (healthsuite.lazy).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +53,7 @@ else:
 PUSH_TIMEOUT_S = 5.0  # the whole push, name resolution included
 JOB = "healthsuite"
 OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
-CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "check")
+CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "target_kind", "check")
 
 
 
@@ -56,6 +61,19 @@ CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "c
 def check_name(node_id: str) -> str:
     """`checks/test_availability.py::test_page_answers[home]` -> `test_page_answers`."""
     return node_id.rsplit("::", 1)[-1].split("[", 1)[0]
+
+
+def _series_labels(env_name: str, entries: Iterable[Any]) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """Each judged check with its labels, distinct for every check: where two checks would share all of
+    them, `check` is the function name with the test's parameters (`test_x[page-shop]`)."""
+    judged = [e for e in entries if e.outcome != "skipped"]
+    keys = [(env_name, e.diagnosis, e.category, e.severity, e.target, getattr(e, "target_kind", ""),
+             check_name(e.id)) for e in judged]
+    seen = Counter(keys)
+    for entry, key in zip(judged, keys, strict=True):
+        if seen[key] > 1:
+            key = (*key[:-1], entry.id.rsplit("::", 1)[-1])
+        yield entry, key
 
 
 def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str, float],
@@ -75,12 +93,9 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
                             registry=reg)
     status = client.Gauge("healthsuite_run_exit_status", "pytest's exit status of the run", ("environment",),
                           registry=reg)
-    counts: Counter[str] = Counter()
-    for entry in entries:
-        counts[entry.outcome] += 1
-        if entry.outcome == "skipped":
-            continue
-        labels = (env_name, entry.diagnosis, entry.category, entry.severity, entry.target, check_name(entry.id))
+    entries = list(entries)
+    counts: Counter[str] = Counter(entry.outcome for entry in entries)
+    for entry, labels in _series_labels(env_name, entries):
         success.labels(*labels).set(1 if entry.outcome == "passed" else 0)
     for outcome in (*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))):
         checks.labels(env_name, outcome).set(counts[outcome])
@@ -117,6 +132,11 @@ def push(url: str, reg: prometheus_client.CollectorRegistry, grouping_key: Mappi
     thread.start()
     thread.join(timeout_s + 1.0)
     return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+def usage_error_registry(env_name: str, finished: datetime, exit_status: int) -> prometheus_client.CollectorRegistry:
+    """The metrics of a run that judged nothing (a usage error): its exit status, no check series."""
+    return registry(env_name, (), {}, finished, 0.0, exit_status)
 
 
 def registry_of(result: RunResult) -> prometheus_client.CollectorRegistry:

@@ -45,6 +45,9 @@ class CheckRecord:
     causes: tuple[str, ...] = ()
     remediation: tuple[str, ...] = ()
     escalation: str = ""
+    # the environment-file key of the target's kind (pages, endpoints, databases...): a page and an
+    # endpoint may share a name, so (diagnosis, target_kind, target, check) is a check's identity
+    target_kind: str = ""
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -64,8 +67,8 @@ class CheckRecord:
 
 
 RECORD_FIELDS = (
-    "id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected", "duration_s", "message",
-    "runbook",
+    "id", "diagnosis", "category", "severity", "target", "target_kind", "outcome", "observed", "expected",
+    "duration_s", "message", "runbook",
 )
 
 
@@ -103,6 +106,7 @@ class SpooledRecord:
     length: int
     likely_platform_incident: bool = False  # never: only failing checks are marked
     change: str = ""  # "recovered" at most: a passing check
+    target_kind: str = ""
 
 
 Entry = CheckRecord | SpooledRecord
@@ -143,6 +147,7 @@ class RecordBook:
                 category=properties.get("category", ""),
                 severity=properties.get("severity", ""),
                 target=properties.get("target", ""),
+                target_kind=properties.get("target_kind", ""),
                 runbook=_runbook(properties.get("runbook", "")),
             )
             self._records[nodeid] = record
@@ -186,7 +191,8 @@ class RecordBook:
         self._spool.write(line)
         offset, self._spool_end = self._spool_end, self._spool_end + len(line)
         return SpooledRecord(record.id, record.diagnosis, record.category, record.severity, record.target,
-                             record.outcome, offset, len(line), change=record.change)
+                             record.outcome, offset, len(line), change=record.change,
+                             target_kind=record.target_kind)
 
     def spooled_line(self, entry: SpooledRecord) -> str:
         assert self._spool is not None

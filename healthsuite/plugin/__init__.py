@@ -124,6 +124,7 @@ class RunState:
     exchanges: dict[str, Any] = field(default_factory=dict)  # every worker's exchange counts
     result: RunResult | None = None  # built once when the run ends; every output reads it
     published: publish.Published | None = None  # what became of each output
+    exit_status: int | None = None  # the run's, once its session finished (None: it never began)
     progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
 
 
@@ -643,6 +644,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 _property("category", entry.category),
                 _property("severity", severity),
                 _property("target", target.name if target is not None else ""),
+                _property("target_kind", target.collection if target is not None else ""),
                 _property("runbook", runbooks[diagnosis_id]),
             ]
         )
@@ -917,8 +919,8 @@ _NO_KEYWORDS: dict[str, Any] = {}
 _NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
-REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "runbook", "observed", "expected",
-                                 "facts", "advice", "hosts", "verdict"})
+REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "target_kind", "runbook", "observed",
+                                 "expected", "facts", "advice", "hosts", "verdict"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -1117,6 +1119,10 @@ def _rewrite_junit(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
+    if state is None or state.published is None:  # no result was published: nothing was judged
+        for line in outputs.metrics_of_nothing_judged(config, _env_label(state),
+                                                      state.exit_status if state is not None else None):
+            sys.stderr.write(line + "\n")
     if state is not None and state.prefetcher is not None:
         state.prefetcher.close()
     if state is not None and state.probes is not None:
@@ -1125,6 +1131,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         deadline.set_run_deadline(None)
     if state is not None:
         state.book.close()
+
+
+def _env_label(state: RunState | None) -> str:
+    """The environment's name for a run that may not have loaded it: the file's `name`, else the name or
+    file stem it was chosen by."""
+    if state is not None and state.env is not None:
+        return state.env.name
+    if state is not None and state.choice is not None:
+        return Path(state.choice.value).stem or state.choice.value
+    return "unknown"
 
 
 def _add_counts(total: dict[str, Any], counts: dict[str, Any]) -> None:
@@ -1205,6 +1221,7 @@ class RunReporter:
                 "lean_unavailable": state.lean_unavailable,
             }
             return
+        state.exit_status = int(session.exitstatus)
         if not state.worker_counts:
             _add_counts(state.exchanges, deadline.exchange_counts())
         collected, selected = state.collected, state.selected
@@ -1214,7 +1231,7 @@ class RunReporter:
         if config.option.collectonly or state.env is None or not collected:
             return
         if selected == 0:
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            session.exitstatus = state.exit_status = pytest.ExitCode.USAGE_ERROR
             self.no_checks_message = (
                 f"healthsuite: no check selected: {collected} checks were collected for {state.env.name}, "
                 f"and {_selection(config)} deselected all of them. Check the expression (`pytest --markers` "

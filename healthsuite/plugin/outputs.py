@@ -10,6 +10,7 @@ Each has an ini setting of the same name with the `healthsuite_` prefix; the opt
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
     url = pushgateway(config)
     if url and not url.startswith(("http://", "https://")):
         source = "--pushgateway" if config.getoption("healthsuite_pushgateway", None) else "ini healthsuite_pushgateway"
-        raise pytest.UsageError(f"{source} {url!r}: not an http(s) URL; e.g. http://pushgateway:9091")
+        raise pytest.UsageError(f"{source} {masked(url)!r}: not an http(s) URL; e.g. http://pushgateway:9091")
 
 
 def report_header(config: pytest.Config, env: LoadedEnvironment | None) -> list[str]:
@@ -156,3 +157,36 @@ def secrets_known(env: LoadedEnvironment) -> None:
     """The webhooks' URLs are secrets before anything runs, whether or not this run notifies."""
     if env.model.notify:
         receivers(env)
+
+
+NOT_JUDGED = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+
+
+def metrics_of_nothing_judged(config: pytest.Config, env_name: str, exit_status: int | None) -> list[str]:
+    """A run that ended before any verdict (a usage error, an interruption) still replaces the textfile
+    and pushes its exit status with no check series: the last run's series must not stay green. `None`:
+    the run ended before its session began (a usage error while configuring). What was done, as lines."""
+    status = int(pytest.ExitCode.USAGE_ERROR) if exit_status is None else exit_status
+    if hasattr(config, "workerinput") or config.option.collectonly or status not in NOT_JUDGED:
+        return []
+    try:
+        path, url = textfile(config), pushgateway(config)
+    except Exception:  # noqa: BLE001 - the settings themselves are what was wrong: nothing to write to
+        return []
+    if path is None and not url:
+        return []
+    from ..outputs import prometheus  # noqa: PLC0415 - only a run that failed to judge pays for it here
+
+    lines = []
+    registry = prometheus.usage_error_registry(env_name, datetime.now(UTC), status)
+    if path is not None and path.suffix == ".prom":
+        try:
+            prometheus.write_textfile(path, registry)
+            lines.append(f"healthsuite: metrics written to {path}: exit status {status}, no check judged")
+        except OSError as exc:
+            lines.append(f"healthsuite: metrics NOT WRITTEN to {path}: {exc.strerror or exc}")
+    if url.startswith(("http://", "https://")):
+        error = prometheus.push(url, registry, {"environment": env_name, "instance": instance(config)})
+        lines.append(f"healthsuite: metrics NOT PUSHED to {masked(url)}: {error}" if error
+                     else f"healthsuite: metrics pushed to {masked(url)}: exit status {status}, no check judged")
+    return lines
