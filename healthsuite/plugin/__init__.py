@@ -328,7 +328,7 @@ def pytest_configure(config: pytest.Config) -> None:
         deadline.reset_exchange_counts()
         state.workers_note = _one_process_instead_of_workers(config, state)
         if not _is_worker(config) and not config.option.collectonly:  # where the reports are collected
-            state.changes = Changes(_reports_dir(config), state.env.name)
+            state.changes = Changes(_reports_dir(config), state.env.name, state.started)
             config.pluginmanager.register(state.changes, "healthsuite-history")
         state.shipped_note = _collect_shipped_checks(config, state)
         outputs.secrets_known(state.env)

@@ -3,7 +3,7 @@ judges; this plugin hands it the reports, so JUnit and Allure carry the label to
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -19,14 +19,14 @@ def _state(report: pytest.TestReport) -> str:
 
 class Changes:
     """The run's plugin: labels each check's reports (properties change, failing_since, failing_runs, read
-    by the JSON report and JUnit) and writes the history at the end. Runs where the reports are
+    by the JSON report and JUnit); outputs.history writes the history at the end. Runs where the reports are
     collected: serially, or in the xdist controller."""
 
-    def __init__(self, directory: Path, env_name: str) -> None:
+    def __init__(self, directory: Path, env_name: str, started: datetime) -> None:
         self.directory, self.env_name = directory, env_name
         self.past, self.note = load_noting(directory, env_name)
-        self.now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.states: dict[str, str] = {}
+        # the run's start, as outputs.history.record writes it: one time for the label and the history
+        self.now = started.isoformat(timespec="seconds")
         self.labels: dict[str, Change] = {}
 
     @pytest.hookimpl(tryfirst=True)  # before JUnit and the JSON report read the report's properties
@@ -36,7 +36,6 @@ class Changes:
         nodeid = report.nodeid
         if report.when == "call" or (report.when == "setup" and not report.passed):
             state = _state(report)
-            self.states[nodeid] = state
             found = change(self.past.get(nodeid), state, self.now)
             if found is not None:
                 self.labels[nodeid] = found
