@@ -17,6 +17,7 @@ from healthsuite.demo.stack import DemoStack
 from healthsuite.outputs import junit
 
 from .conftest import PROJECT, RunChecks
+from .localhttp import Answer, serving
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -90,6 +91,58 @@ def test_junit_validates_against_junit_10_xsd_and_carries_the_failure(
     assert passing["outcome"] == "passed" and "remediation" not in passing
 
 
+def test_junit_case_names_carry_diagnosis_target_and_severity(
+    run_checks: RunChecks, stack: DemoStack, tmp_path: Path
+) -> None:
+    """Jenkins and GitLab list a testcase by its name alone: it says what was checked, on what, how
+    severe, and keeps pytest's name at its end."""
+    stack.break_(["DB1"])
+    run = run_checks("--diagnosis", "DB1,DB9,AV1")
+    assert _junit_errors(next(tmp_path.glob("junit-*.xml"))) == []
+    names = {(case["diagnosis"], case["target"]): case["name"] for case in run.junit}
+    assert names[("DB1", "booking")] == "DB1 database booking [critical]: test_database_answers_select_1[booking]"
+    assert names[("AV1", "home")] == "AV1 page home [critical]: test_page_answers_with_expected_status_and_type[home]"
+    for record in run.report["checks"]:
+        name = names[(record["diagnosis"], record["target"])]
+        assert name.startswith(f"{record['diagnosis']} ") and f"[{record['severity']}]: " in name
+        assert name.endswith(record["id"].rsplit("::", 1)[-1]), name
+    assert len(set(names.values())) == len(run.junit)
+
+
+def test_a_page_and_an_endpoint_named_alike_get_distinct_junit_names(
+    run_checks: RunChecks, tmp_path: Path
+) -> None:
+    """PERF1 times pages and endpoints alike: a page `shop` and an endpoint `shop` are two testcases,
+    named apart by their kind."""
+    def answer(request: object) -> Answer:
+        return Answer(502) if getattr(request, "path", "") == "/api" else Answer()
+
+    with serving(answer) as site:
+        env = tmp_path / "alike.yaml"
+        env.write_text(f"""
+name: alike
+kind: test
+timeouts: {{http_s: 2}}
+pages:
+  - {{name: shop, url: "{site}/", content_type: text/html}}
+endpoints:
+  - {{name: shop, url: "{site}/api"}}
+""")
+        run = run_checks("--diagnosis", "AV1,AV3,PERF1", env=env)
+    junit_file = next(tmp_path.glob("junit-*.xml"))
+    assert _junit_errors(junit_file) == []
+    names = [case.get("name", "") for case in ET.parse(junit_file).getroot().iter("testcase")]
+    assert len(names) == len(set(names)) == len(run.report["checks"]), names
+    severity = {r["diagnosis"]: r["severity"] for r in run.report["checks"]}
+    assert sorted(n for n in names if n.startswith("PERF1 ")) == [
+        f"PERF1 endpoint shop [{severity['PERF1']}]: test_endpoint_answers_within_time_limit[endpoint-shop]",
+        f"PERF1 page shop [{severity['PERF1']}]: test_endpoint_answers_within_time_limit[page-shop]",
+    ]
+    assert f"AV1 page shop [{severity['AV1']}]: test_page_answers_with_expected_status_and_type[shop]" in names
+    failing = [case["name"] for case in run.junit if case["outcome"] == "failed"]
+    assert failing == ["AV3 endpoint shop [critical]: test_endpoint_answers_without_server_error[endpoint-shop]"]
+
+
 def test_junit_testcase_properties_on_request_and_the_schema_rejects_them(
     run_checks: RunChecks, stack: DemoStack, tmp_path: Path
 ) -> None:
@@ -114,3 +167,14 @@ def test_system_out_lines_round_trip() -> None:
     text = f"captured\n{junit.HEADER}\n{junit.as_lines(items)}\n"
     assert junit.parse_lines(text) == items
     assert junit.mode_for("auto", "xunit1") == "testcase" and junit.mode_for("", "xunit2") == "system-out"
+
+
+def test_display_names_of_every_kind_of_target() -> None:
+    properties = {"diagnosis": "NET5", "severity": "high", "target": "app", "target_kind": "tls"}
+    assert junit.display_name("test_x[app]", properties) == "NET5 tls app [high]: test_x[app]"
+    assert junit.display_name("NET5 tls app [high]: test_x[app]", properties) == "NET5 tls app [high]: test_x[app]"
+    assert junit.display_name("test_y", {"diagnosis": "AV5", "severity": "high"}) == "AV5 [high]: test_y"
+    assert junit.display_name("test_plain", {}) == "test_plain"
+    words = {key: junit.kind_word(key) for key in ("proxies", "status_pages", "auth.refresh_tokens", "metrics")}
+    assert words == {"proxies": "proxy", "status_pages": "status page", "auth.refresh_tokens": "refresh token",
+                     "metrics": "metrics"}

@@ -15,6 +15,19 @@ is set), run-wide facts become testsuite properties, and a failing testcase also
 (`remediation`, `escalation`), whether it changed since the last run (`change`) and the failure that
 explains it (`explained_by`). The JSON advice property (`advice`) is replaced by those.
 
+Consumers list a testcase by its `name` alone (Jenkins, GitLab), so a healthsuite testcase (one with a
+`diagnosis` property) is renamed to carry what it checked, from its own properties, the function and
+parameters kept at the end so the name stays as unique as pytest's was:
+
+    AV3 endpoint appointments [critical]: test_endpoint_answers_without_server_error[endpoint-appointments]
+    DB9 database booking [critical]: test_declared_tables_exist[booking]
+    AV5 [high]: test_platform_reports_no_incident       (a check of the whole environment: no target)
+
+The target's kind is its environment-file key in the singular (`pages` -> page, `auth.sign_in` stays),
+so a page and an endpoint of the same name read apart. The severity is the one the case ran with: a
+check whose finding fails at its own severity (NET5's expiry windows, PERF3 at the rollback trigger)
+is named with that one.
+
     rewrite(Path("junit.xml"), mode="system-out", suite_name="healthsuite production",
             suite_properties=[("environment", "production")], extra={("checks.test_x", "test_y[a]"): [...]})
 """
@@ -84,8 +97,51 @@ def rewrite(
             for name, value in suite_properties:
                 properties.append(ET.Element("property", name=name, value=value))
         for case in suite.findall("testcase"):
-            _rewrite_case(case, mode, extra.get((case.get("classname", ""), case.get("name", "")), ()))
+            found = extra.get((case.get("classname", ""), case.get("name", "")), ())  # by pytest's name
+            case.set("name", case_name(case))
+            _rewrite_case(case, mode, found)
     tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+_NOT_PLURAL = frozenset({"tls", "cors", "metrics"})  # environment-file keys kept as they are
+
+
+def kind_word(target_kind: str) -> str:
+    """A target kind as a word: the last part of its environment-file key in the singular
+    (`pages` -> page, `proxies` -> proxy, `status_pages` -> status page, `tls` stays)."""
+    word = target_kind.rsplit(".", 1)[-1]
+    if word not in _NOT_PLURAL:
+        if word.endswith("ies"):
+            word = word[:-3] + "y"
+        elif word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+    return word.replace("_", " ")
+
+
+def display_name(name: str, properties: Mapping[str, str]) -> str:
+    """`AV3 page shop [critical]: test_page_answers[shop]`: the diagnosis, the target's kind and name
+    and the severity before pytest's `name`; `name` alone when there is no diagnosis."""
+    diagnosis = properties.get("diagnosis", "")
+    if not diagnosis:
+        return name
+    words = [diagnosis]
+    target = properties.get("target", "")
+    if target:
+        kind = kind_word(properties.get("target_kind", ""))
+        words += [kind, target] if kind else [target]
+    severity = properties.get("severity", "")
+    if severity:
+        words.append(f"[{severity}]")
+    prefix = " ".join(words) + ": "
+    return name if name.startswith(prefix) else prefix + name
+
+
+def case_name(case: ET.Element) -> str:
+    """The testcase's display_name from its own properties, `<property>` elements (as pytest wrote
+    them) or the lines of its system-out (a file rewritten before); the last value of a key counts."""
+    properties = dict(parse_lines("".join(out.text or "" for out in case.iter("system-out"))))
+    properties.update((p.get("name", ""), p.get("value", "")) for p in case.iter("property"))
+    return display_name(case.get("name", ""), properties)
 
 
 def _rewrite_case(case: ET.Element, mode: str, extra: Sequence[tuple[str, str]]) -> None:
