@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..envfile import LoadedEnvironment
 from . import history, html, json_report, notices, prometheus
+from .files import REPORT_MODE
 from .result import RunResult
+
+USAGE_ERROR = 4  # pytest's exit status for a usage error
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ def unwritable_directory(directory: Path) -> str:
         return f"{existing} is not a directory"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable by this user (uid {os.getuid()})"
+    try:  # what access() cannot tell: a read-only mount, an immutable directory, a full file system
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, trial = tempfile.mkstemp(dir=directory, prefix=".healthsuite-write-test.")
+        os.close(fd)
+        os.unlink(trial)
+    except OSError as exc:
+        return f"{directory} cannot be written: {_oserror(exc)}"
     return ""
 
 
@@ -104,6 +115,7 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
             done.outcomes.append(Outcome(name, True, redact(line)))
 
     if problem:
+        result.exit_status = USAGE_ERROR  # told the same way by every output written from here
         done.outcomes.append(Outcome(
             "reports", False, redact(f"healthsuite: reports directory unusable: {problem}; the JSON report, the "
                                      f"history and the notice state were NOT WRITTEN; fix: {_fix(directory)}"),
@@ -136,6 +148,9 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         done.outcomes.append(Outcome("metrics push", not error, redact(line)))
     if settings.html_report is not None:
         page = settings.html_report
-        run("HTML report", lambda: html.write_result(page, result) or f"healthsuite: HTML report written to {page}",
-            place=page)
+        def write_page() -> str:
+            html.write_result(page, result)
+            os.chmod(page, REPORT_MODE)
+            return f"healthsuite: HTML report written to {page}"
+        run("HTML report", write_page, place=page)
     return done

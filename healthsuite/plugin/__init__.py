@@ -65,6 +65,7 @@ from ..model.environment import (
 )
 from ..model.ops import LatencyTarget
 from ..outputs import junit, nagios, notices, publish, summary
+from ..outputs.files import REPORT_MODE
 from ..outputs.json_report import previous_probe_hints, previous_probe_latency
 from ..outputs.records import RecordBook
 from ..outputs.result import RunEnvironment, RunResult
@@ -1111,6 +1112,7 @@ def _rewrite_junit(config: pytest.Config) -> None:
     try:
         junit.rewrite(Path(xml.logfile), mode=_junit_mode(config), suite_name=suite_name,
                       suite_properties=suite_properties, extra=extra)
+        os.chmod(xml.logfile, REPORT_MODE)  # as every report file: it names hosts and failures
     except (OSError, ValueError) as exc:  # pytest wrote it; only the completion is lost
         if state.published is not None:
             state.published.outcomes.append(publish.Outcome("junit", False, run.redact(
