@@ -1,33 +1,47 @@
-"""Escalation notices: `--notify` posts one message per run to the environment's `notify:` webhooks.
+"""Escalation notices: `--notify` posts a run's news to the environment's `notify:` webhooks.
 
 - What is announced: the checks failing now at critical or high severity that were not announced
   before (new failures), and the checks announced before that pass now (recoveries). A failure goes
   on failing unannounced while it persists; its recovery is announced once, and it is forgotten.
   Severity decides, as it decides who is called (runbook 000): a `--fail-on` warning is announced too.
-- What was announced is kept per environment beside the reports, `<reports>/<env>-notified.json`
-  (the ids of the announced failing checks); a missing or unreadable file starts afresh. It is
-  written when at least one webhook accepted the notice, so a notice nobody received is sent again.
-- The message follows runbook 000's "Escalation Communication Template" (issue, severity,
+- The notice follows runbook 000's "Escalation Communication Template" (issue, severity,
   environment, time, affected systems, then each failure's observation, next steps, runbook and who
-  to call, from failure.escalation_line), every string through the environment's redactor.
-- Sending is bounded: every webhook is posted at once, and after NOTIFY_TIMEOUT_S the run goes on
-  without those that did not answer. A failure to send is said in the terminal summary and the
-  report's `notices` section; it never fails the run or changes its exit status.
+  to call, from failure.escalation_line), every string through the environment's redactor. The
+  first DETAILED failures are told in full, the others in one line each; a failure that another
+  failure of this notice explains (`explained_by`, healthsuite.causes) is folded under its cause
+  ("explains 3 more: DB2 main, ...") instead of taking a place of its own. Every message names the
+  run's report (`<reports>/<env>-<UTC stamp>*.json`: the JSON report is written after the notices).
+- A notice longer than MAX_TEXT characters is split into messages (at most MAX_MESSAGES), each
+  within the bound and each naming its part; a failure or recovery is said in exactly one of them.
+  What does not fit in MAX_MESSAGES is not said: the last message counts it, and it stays new, to be
+  announced by the next run's notice.
+- What was announced is kept per environment beside the reports, `<reports>/<env>.notified.json`
+  (the ids of the announced failing checks); a missing or unreadable file starts afresh. Only what
+  was said in a message that at least one webhook accepted (a 2xx answer) is recorded: a failure in
+  a message nobody received stays new and is sent again. The file is read again, merged (this run's
+  announcements added, its recoveries removed) and rewritten whole (mode 0640) under the reports
+  directory's lock (outputs.files.locked), so concurrent runs lose none of each other's.
+- Slack's text is escaped for Slack (`&`, `<`, `>` as `&amp;`, `&lt;`, `&gt;`): an address such as
+  `<devops@example.com>` or an HTML answer is shown as written, never read as Slack's markup. The
+  json format is raw data.
+- Sending is bounded: every webhook is posted at once (its messages one after the other), and after
+  NOTIFY_TIMEOUT_S the run goes on without those that did not answer. An answer is read streamed and
+  never past ANSWER_LIMIT bytes (enough to quote an error): a webhook answering gigabytes costs no
+  memory. A failure to send is said in the terminal summary and the report's `notices` section; it
+  never fails the run or changes its exit status.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import __version__
 from ..catalogue import Catalogue, Severity, load_catalogue
@@ -35,14 +49,21 @@ from ..envfile import LoadedEnvironment
 from ..failure import escalation_line
 from ..model.notify import Webhook
 from ..templates import MissingVariable
+from .files import locked, write_atomically
 from .records import CheckRecord, Entry
 from .result import RunResult
+
+if TYPE_CHECKING:
+    import httpx
 
 NOTIFY_TIMEOUT_S = 5.0  # the whole sending, every webhook at once
 SERIOUS = ("critical", "high")  # the severities that call someone (failure.escalation_line)
 FAILING = ("failed", "error", "warned")
-DETAILED = 10  # failures told in full in one notice; the others are counted
-MAX_TEXT = 12_000  # characters of a notice's text (Slack truncates a message at 40,000)
+DETAILED = 10  # failures told in full in one notice; the others in one line each
+MAX_TEXT = 12_000  # characters of a message's text, as sent (Slack truncates a message at 40,000)
+MAX_MESSAGES = 5  # messages of one notice; what does not fit is announced by the next run
+ANSWER_LIMIT = 64 * 1024  # bytes of a webhook's answer ever read
+FOLD_LINE = 1_000  # characters of one "explains N more: ..." line
 USER_AGENT = f"healthsuite/{__version__} (notify)"
 
 
@@ -53,7 +74,7 @@ USER_AGENT = f"healthsuite/{__version__} (notify)"
 class Announcement:
     failures: list[CheckRecord]  # failing now, not announced before
     recoveries: list[Entry]  # announced before, passing now
-    announced: set[str]  # what is announced once this notice is received
+    announced: set[str]  # what is announced once all of this notice is received
 
     @property
     def empty(self) -> bool:
@@ -92,20 +113,21 @@ def read_state(path: Path) -> tuple[set[str], str]:
     return {i for i in ids if isinstance(i, str)}, ""
 
 
-def write_state(path: Path, env_name: str, announced: set[str], now: datetime) -> None:
+def update_state(path: Path, env_name: str, announced: Iterable[str], recovered: Iterable[str],
+                 now: datetime) -> set[str]:
+    """Record `announced` as announced and forget `recovered`, merged with what the file holds when it
+    is rewritten: read again and written whole under the directory's lock, so a concurrent run's
+    announcements are kept. Returns what the file holds now."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(
-        {"environment": env_name, "updated": now.isoformat(timespec="seconds"), "announced": sorted(announced)},
-        indent=2,
-    )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with locked(path.parent):
+        current, _ = read_state(path)
+        merged = (current - set(recovered)) | set(announced)
+        text = json.dumps(
+            {"environment": env_name, "updated": now.isoformat(timespec="seconds"), "announced": sorted(merged)},
+            indent=2,
+        )
+        write_atomically(path, [text, "\n"])
+    return merged
 
 
 # --- the message (runbook 000, "Escalation Communication Template") ----------------------------------
@@ -162,84 +184,278 @@ def _failure(record: CheckRecord, catalogue: Catalogue, env: LoadedEnvironment) 
     }
 
 
+def _consequence(record: CheckRecord, cause: str) -> dict[str, Any]:
+    return {"id": record.id, "diagnosis": record.diagnosis, "severity": record.severity, "target": record.target,
+            "explained_by": cause}
+
+
 def _recovery(entry: Entry) -> dict[str, Any]:
     return {"id": entry.id, "diagnosis": entry.diagnosis, "severity": entry.severity, "target": entry.target}
 
 
-def notice_text(env: LoadedEnvironment, failures: Sequence[Mapping[str, Any]],
-                recoveries: Sequence[Mapping[str, Any]], now: datetime, still_failing: int) -> str:
-    """The notice as runbook 000's escalation template reads: plain text, one line per field."""
-    name, kind = env.name, env.model.kind
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines: list[str] = []
-    if failures:
-        severity = failures[0]["severity"]
-        issues = "; ".join(f"{f['diagnosis']} {f['title']} ({f['target'] or '-'})" for f in failures[:3])
-        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
-        lines += [
-            "🔴 ESCALATION REQUIRED",
-            "",
-            f"Issue: {issues}{more}",
-            f"Severity: {severity.capitalize()}",
-            f"Environment: {name} ({kind})",
-            f"Time: {stamp}",
-            "",
-            "DETAILS:",
-            f"- Affected Systems: {'; '.join(dict.fromkeys(f['system'] for f in failures))}",
-            f"- New failures: {len(failures)}" + (f"; recovered: {len(recoveries)}" if recoveries else "")
-            + (f"; still failing, announced before: {still_failing}" if still_failing else ""),
-        ]
-        for number, failure in enumerate(failures[:DETAILED], start=1):
-            lines += [
-                "",
-                f"{number}. [{failure['severity']}] {failure['diagnosis']} {failure['title']}",
-                f"   target:   {failure['system'] or '-'} ({failure['id']})",
-                f"   observed: {failure['observed']}",
-                f"   expected: {failure['expected']}",
+def fold(failures: Sequence[CheckRecord]) -> list[tuple[CheckRecord, list[CheckRecord]]]:
+    """Each failure of the notice with the failures of the notice it explains (followed to the cause
+    nothing else in the notice explains), in the notice's order; a consequence is in its cause's list
+    only, and a chain that loops is no folding."""
+    by_id = {r.id: r for r in failures}
+
+    def cause(record: CheckRecord) -> CheckRecord:
+        seen, current = {record.id}, record
+        while current.explained_by in by_id:
+            if current.explained_by in seen:
+                return record  # a loop: nobody's consequence
+            current = by_id[current.explained_by]
+            seen.add(current.id)
+        return current
+
+    folded: dict[str, list[CheckRecord]] = {}
+    tops: list[CheckRecord] = []
+    for record in failures:
+        root = cause(record)
+        if root is record:
+            tops.append(record)
+        else:
+            folded.setdefault(root.id, []).append(record)
+    return [(top, folded.get(top.id, [])) for top in tops]
+
+
+def slack_escape(text: str) -> str:
+    """Text shown as written in a Slack message: its three control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _name(item: Mapping[str, Any]) -> str:
+    """How a notice names a check: its diagnosis and target (`DB2 main`)."""
+    return f"{item['diagnosis']} {_clip(str(item['target'] or '-'), 120)}"
+
+
+@dataclass
+class Unit:
+    """One piece of a notice, said whole in one message: its text (redacted) and what it says."""
+
+    text: str
+    heading: str = ""  # the heading it is listed under, repeated in each message that lists it
+    gap: bool = False  # a blank line before it
+    failures: list[dict[str, Any]] = field(default_factory=list)  # told in this piece
+    explained: list[dict[str, Any]] = field(default_factory=list)  # consequences named in this piece
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Message:
+    """One message of a notice, and what it says."""
+
+    text: str  # plain text (raw: escaped for Slack when sent there)
+    part: int
+    parts: int
+    failures: list[dict[str, Any]]
+    explained: list[dict[str, Any]]
+    recoveries: list[dict[str, Any]]
+    not_said: int = 0  # the new failures and recoveries no message of this notice says (last message)
+
+    @property
+    def failure_ids(self) -> list[str]:
+        return [f["id"] for f in self.failures] + [e["id"] for e in self.explained]
+
+    @property
+    def recovery_ids(self) -> list[str]:
+        return [r["id"] for r in self.recoveries]
+
+
+def _fold(cause: Mapping[str, Any], consequences: Sequence[Mapping[str, Any]], redact: Callable[[str], str],
+          heading: str) -> tuple[Unit | None, list[Unit]]:
+    """The consequences named under their cause: the first "explains N more: ..." line (said with the
+    cause, in its unit) and the continuation lines that do not fit in it, each naming its cause again."""
+    if not consequences:
+        return None, []
+    units: list[Unit] = []
+    prefix = f"   explains {len(consequences)} more: "
+    names: list[str] = []
+    said: list[dict[str, Any]] = []
+    for consequence in consequences:
+        name = _name(consequence)
+        if names and len(prefix) + len(", ".join(names)) + 2 + len(name) > FOLD_LINE:
+            units.append(Unit(redact(prefix + ", ".join(names)), heading=heading, explained=said))
+            prefix, names, said = f"   ({_name(cause)}, continued) explains also: ", [], []
+        names.append(name)
+        said.append(dict(consequence))
+    units.append(Unit(redact(prefix + ", ".join(names)), heading=heading, explained=said))
+    return units[0], units[1:]
+
+
+def _units(failures: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]], recoveries: Sequence[dict[str, Any]],
+           redact: Callable[[str], str]) -> list[Unit]:
+    """The notice's pieces, in order: the first DETAILED failures in full, the others in one line each,
+    each with the failures it explains folded under it; then the recoveries."""
+    units: list[Unit] = []
+    for number, (failure, consequences) in enumerate(failures, start=1):
+        detailed = number <= DETAILED
+        heading = "" if detailed else "MORE NEW FAILURES (one line each; in full in the run's report):"
+        if detailed:
+            lines = [
+                f"{number}. [{failure['severity']}] {_name(failure)}: {_clip(failure['title'], 200)}",
+                f"   target:   {_clip(failure['system'] or '-', 300)} ({_clip(failure['id'], 300)})",
+                f"   observed: {_clip(failure['observed'], 600)}",
+                f"   expected: {_clip(failure['expected'], 300)}",
             ]
             if failure["next_steps"]:
                 lines.append("   NEXT STEPS REQUIRED:")
-                lines += [f"   - {step}" for step in failure["next_steps"]]
+                lines += [f"   - {_clip(step, 300)}" for step in failure["next_steps"][:8]]
+                if len(failure["next_steps"]) > 8:
+                    lines.append(f"   - ... {len(failure['next_steps']) - 8} more in the run's report")
             if failure["runbook"]:
-                lines.append(f"   runbook:  {'; '.join(failure['runbook'])}")
-            lines.append(f"   CONTACT:  {failure['who_to_call']}")
-        if len(failures) > DETAILED:
-            lines += ["", f"... and {len(failures) - DETAILED} more new failures: see the run's report"]
-    else:
+                lines.append(f"   runbook:  {_clip('; '.join(failure['runbook']), 300)}")
+            lines.append(f"   CONTACT:  {_clip(failure['who_to_call'], 500)}")
+        else:
+            lines = [f"{number}. [{failure['severity']}] {_name(failure)}: {_clip(failure['title'], 200)}"
+                     f" ({_clip(failure['id'], 300)})"]
+        unit = Unit(redact("\n".join(lines)), heading=heading, gap=detailed, failures=[dict(failure)])
+        first, more = _fold(failure, consequences, redact, heading)
+        if first is not None:  # the first line of its consequences is said with the cause
+            unit.text += "\n" + first.text
+            unit.explained = first.explained
+        units += [unit, *more]
+    for recovery in recoveries:
+        units.append(Unit(redact(f"- {_name(recovery)} passes again ({_clip(recovery['id'], 300)})"),
+                          heading="RECOVERED:", recoveries=[dict(recovery)]))
+    return units
+
+
+def _header(env: LoadedEnvironment, failures: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]],
+            recoveries: Sequence[dict[str, Any]], now: datetime, still_failing: int, part: str,
+            first: bool) -> list[str]:
+    name, kind = env.name, env.model.kind
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if not failures:
+        lines = ["✅ RECOVERED" + part, ""]
+        if first:
+            lines.append(f"Issue: {len(recoveries)} check(s) announced before pass again")
+        lines += ["Severity: resolved", f"Environment: {name} ({kind})", f"Time: {stamp}"]
+        if first and still_failing:
+            lines.append(f"Still failing, announced before: {still_failing}")
+        return lines
+    everything = [f for failure, consequences in failures for f in (failure, *consequences)]
+    severity = min((f["severity"] for f in everything), key=_order)
+    lines = ["🔴 ESCALATION REQUIRED" + part, ""]
+    if first:
+        issues = "; ".join(f"{_name(f)} {_clip(f['title'], 100)}" for f, _ in failures[:3])
+        more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+        lines.append(f"Issue: {issues}{more}")
+    lines += [f"Severity: {severity.capitalize()}", f"Environment: {name} ({kind})", f"Time: {stamp}"]
+    if first:
+        systems = list(dict.fromkeys(_clip(f["system"] or "-", 200) for f, _ in failures))
+        shown = "; ".join(systems)
+        if len(shown) > 1_000:
+            shown = _clip(shown, 1_000) + f" (of {len(systems)} systems)"
+        explained = len(everything) - len(failures)
         lines += [
-            "✅ RECOVERED",
             "",
-            f"Issue: {len(recoveries)} check(s) announced before pass again",
-            "Severity: resolved",
-            f"Environment: {name} ({kind})",
-            f"Time: {stamp}",
-        ] + ([f"Still failing, announced before: {still_failing}"] if still_failing else [])
-    if recoveries:
-        lines += ["", "RECOVERED:"]
-        lines += [f"- {r['diagnosis']} {r['target'] or '-'} passes again ({r['id']})" for r in recoveries]
-    lines += ["", f"Escalated by: healthsuite {__version__} (pytest --env {name} --notify)"]
-    text = "\n".join(lines)
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 40].rsplit("\n", 1)[0] + "\n... (cut: see the run's report)"
-    return text
+            "DETAILS:",
+            f"- Affected Systems: {shown}",
+            f"- New failures: {len(everything)}"
+            + (f" ({explained} explained by another one, folded under it)" if explained else "")
+            + (f"; recovered: {len(recoveries)}" if recoveries else "")
+            + (f"; still failing, announced before: {still_failing}" if still_failing else ""),
+        ]
+    return lines
 
 
-def payload(hook: Webhook, text: str, env: LoadedEnvironment, failures: Sequence[Mapping[str, Any]],
-            recoveries: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
-    """What a webhook receives, every string redacted: Slack's `{"text": ...}`, or the notice's parts."""
+def _render(header: list[str], units: Sequence[Unit], footer: list[str]) -> str:
+    lines = list(header)
+    heading = ""
+    for unit in units:
+        if unit.heading and unit.heading != heading:
+            lines += ["", unit.heading]
+        elif unit.gap:
+            lines.append("")
+        heading = unit.heading
+        lines.append(unit.text)
+    return "\n".join([*lines, "", *footer])
+
+
+def _size(text: str) -> int:
+    """A message's length as sent: Slack's escaping makes it longest."""
+    return len(slack_escape(text))
+
+
+def notice_messages(env: LoadedEnvironment, failures: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]],
+                    recoveries: Sequence[dict[str, Any]], now: datetime, still_failing: int, report: str,
+                    redact: Callable[[str], str] = str) -> list[Message]:
+    """The notice, as runbook 000's escalation template reads (plain text, one line per field), in
+    messages of at most MAX_TEXT characters each (as sent, escaped for Slack), at most MAX_MESSAGES;
+    `failures`: each new failure with those it explains."""
+
+    def header(part: int, parts: int) -> list[str]:
+        label = f" (part {part} of {parts})" if parts > 1 else ""
+        return [redact(line) for line in
+                _header(env, failures, recoveries, now, still_failing, label, first=part == 1)]
+
+    def footer(not_said: int) -> list[str]:
+        lines = []
+        if not_said:
+            lines += [f"NOT IN THIS NOTICE: {not_said} more new failure(s) or recovery(ies): announced by the "
+                      "next run's notice; all are in the run's report", ""]
+        return [*lines, redact(f"Report: {report}"),
+                f"Escalated by: healthsuite {__version__} (pytest --env {env.name} --notify)"]
+
+    units = _units(failures, recoveries, redact)
+    total = sum(len(u.failures) + len(u.recoveries) for u in units)
+    widest = 10 ** len(str(MAX_MESSAGES))  # the part numbers' room, measured before the count is known
+    packed: list[list[Unit]] = [[]]
+    left: list[Unit] = []
+    for index, unit in enumerate(units):
+        first = len(packed) == 1
+        base = header(1 if first else 2, widest)
+        if _size(_render(base, [*packed[-1], unit], footer(total))) > MAX_TEXT and packed[-1]:
+            if len(packed) == MAX_MESSAGES:
+                left = list(units[index:])
+                break
+            packed.append([])
+            base = header(2, widest)
+        overflow = _size(_render(base, [unit], footer(total))) - MAX_TEXT
+        if overflow > 0:  # one piece longer than a message: it says its first line at least
+            unit.text = unit.text[: max(len(unit.text.split("\n", 1)[0]), len(unit.text) - overflow - 10)] + " …"
+        packed[-1].append(unit)
+    not_said = sum(len(u.failures) + len(u.recoveries) for u in left)
+    messages = []
+    for number, group in enumerate(packed, start=1):
+        last = number == len(packed)
+        text = _render(header(number, len(packed)), group, footer(not_said if last else 0))
+        messages.append(Message(
+            text, number, len(packed),
+            failures=[f for u in group for f in u.failures], explained=[e for u in group for e in u.explained],
+            recoveries=[r for u in group for r in u.recoveries], not_said=not_said if last else 0,
+        ))
+    return messages
+
+
+def payload(hook: Webhook, message: Message, env: LoadedEnvironment, now: datetime,
+            report: str) -> dict[str, Any]:
+    """What a webhook receives, every string redacted: Slack's `{"text": ...}` (escaped for Slack), or
+    the message's parts as data."""
     if hook.format == "slack":
-        body: dict[str, Any] = {"text": text}
-    else:
-        body = {
-            "source": f"healthsuite {__version__}",
-            "kind": "escalation" if failures else "recovery",
-            "environment": {"name": env.name, "kind": env.model.kind},
-            "time": now.isoformat(timespec="seconds"),
-            "severity": failures[0]["severity"] if failures else "resolved",
-            "failures": list(failures),
-            "recoveries": list(recoveries),
-            "text": text,
-        }
+        return {"text": slack_escape(env.redactor.redact(message.text))}
+    failures = message.failures or message.explained
+    severity = min((f["severity"] for f in failures), key=_order) if failures else "resolved"
+    body = {
+        "source": f"healthsuite {__version__}",
+        "kind": "escalation" if failures else "recovery",
+        "environment": {"name": env.name, "kind": env.model.kind},
+        "time": now.isoformat(timespec="seconds"),
+        "part": message.part,
+        "parts": message.parts,
+        "severity": severity,
+        "failures": message.failures,
+        "explained": message.explained,  # each under its cause (explained_by), in this message
+        "recoveries": message.recoveries,
+        "not_announced": message.not_said,
+        "report": report,
+        "text": message.text,
+    }
     return cast(dict[str, Any], env.redactor.redact_data(body))
 
 
@@ -284,69 +500,123 @@ def _verify(env: LoadedEnvironment) -> ssl.SSLContext | bool:
     return context
 
 
-def _post(receiver: Receiver, body: bytes, verify: ssl.SSLContext | bool, timeout_s: float,
-          redact: Callable[[str], str]) -> dict[str, Any]:
-    import httpx  # only a run that notifies pays for it
-
-    result: dict[str, Any] = {"name": receiver.hook.name, "format": receiver.hook.format}
-    headers = {"content-type": "application/json", "user-agent": USER_AGENT, **receiver.headers}
-    try:
-        response = httpx.post(
-            receiver.url, content=body, headers=headers, timeout=httpx.Timeout(timeout_s), verify=verify,
-            trust_env=False, follow_redirects=False,
-        )
-    except httpx.TimeoutException:
-        return {**result, "status": "failed", "error": f"no answer within {timeout_s:g} s"}
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        return {**result, "status": "failed", "error": redact(f"{type(exc).__name__}: {exc}")}
-    result["http_status"] = response.status_code
-    if not 200 <= response.status_code < 300:
-        said = " ".join(response.text[:200].split())
-        error = f"HTTP {response.status_code} {response.reason_phrase}" + (f": {said}" if said else "")
-        return {**result, "status": "failed", "error": redact(error)}
-    return {**result, "status": "sent"}
+def read_bounded(chunks: Iterable[bytes], limit: int = ANSWER_LIMIT) -> bytes:
+    """The first `limit` bytes of a streamed answer; nothing past them is read."""
+    kept: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        kept.append(chunk[: limit - size])
+        size += len(kept[-1])
+        if size >= limit:
+            break
+    return b"".join(kept)
 
 
-def send(targets: Sequence[Receiver], bodies: Sequence[bytes], verify: ssl.SSLContext | bool,
+@dataclass
+class Delivery:
+    """How the messages to one receiver went: `accepted` of them, in order, were answered 2xx."""
+
+    accepted: int = 0
+    http_status: int | None = None
+    error: str = ""
+    done: bool = False
+
+
+def _deliver(client: httpx.Client, receiver: Receiver, bodies: Sequence[bytes], until: float, timeout_s: float,
+             redact: Callable[[str], str], delivery: Delivery, lock: threading.Lock) -> None:
+    """Post `bodies` one after the other, stopping at the first not accepted or when time is up."""
+    import httpx
+
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT, "accept-encoding": "identity",
+               **receiver.headers}
+    for body in bodies:
+        left = until - time.monotonic()
+        if left <= 0:
+            error = f"no answer within {timeout_s:g} s"
+            break
+        try:
+            with client.stream("POST", receiver.url, content=body, headers=headers,
+                               timeout=httpx.Timeout(min(timeout_s, left))) as response:
+                status, reason = response.status_code, response.reason_phrase
+                answer = b"" if 200 <= status < 300 else read_bounded(response.iter_raw())
+        except httpx.TimeoutException:
+            error = f"no answer within {timeout_s:g} s"
+            break
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            error = redact(f"{type(exc).__name__}: {exc}")
+            break
+        with lock:
+            delivery.http_status = status
+        if not 200 <= status < 300:
+            said = " ".join(answer[:400].decode("utf-8", "replace").split())[:200]
+            error = redact(f"HTTP {status} {reason}" + (f": {said}" if said else ""))
+            break
+        with lock:
+            delivery.accepted += 1
+    else:
+        error = ""
+    with lock:
+        delivery.error, delivery.done = error, True
+
+
+def send(targets: Sequence[Receiver], bodies: Sequence[Sequence[bytes]], verify: ssl.SSLContext | bool,
          redact: Callable[[str], str], timeout_s: float = NOTIFY_TIMEOUT_S) -> list[dict[str, Any]]:
-    """Post each body to its receiver, all at once; after `timeout_s` those still out are reported
-    as not answering and left behind (daemon threads, each bounded by its own timeout too)."""
-    results: dict[int, dict[str, Any]] = {}
+    """Post each receiver's messages (`bodies[i]` to `targets[i]`, in order), every receiver at once;
+    after `timeout_s` those still out are reported as not answering and left behind (daemon threads,
+    each bounded by its own timeouts too), and what they accept later is not counted. Each receiver's
+    result says how many of its messages it accepted (`accepted`, the first ones)."""
+    deliveries = [Delivery() for _ in targets]
     lock = threading.Lock()
     until = time.monotonic() + timeout_s
 
-    def work(index: int, receiver: Receiver, body: bytes) -> None:
+    def work(receiver: Receiver, messages: Sequence[bytes], delivery: Delivery) -> None:
+        import httpx  # only a run that notifies pays for it
+
         try:
-            outcome = _post(receiver, body, verify, timeout_s, redact)
+            with httpx.Client(verify=verify, trust_env=False, follow_redirects=False) as client:
+                _deliver(client, receiver, messages, until, timeout_s, redact, delivery, lock)
         except Exception as exc:  # noqa: BLE001 - a notice never breaks the run
-            outcome = {"name": receiver.hook.name, "format": receiver.hook.format, "status": "failed",
-                       "error": redact(f"{type(exc).__name__}: {exc}")}
-        with lock:
-            results[index] = outcome
+            with lock:
+                delivery.error, delivery.done = redact(f"{type(exc).__name__}: {exc}"), True
 
     threads = []
-    for index, (receiver, body) in enumerate(zip(targets, bodies, strict=True)):
+    for receiver, messages, delivery in zip(targets, bodies, deliveries, strict=True):
         if receiver.problem:
-            results[index] = {"name": receiver.hook.name, "format": receiver.hook.format, "status": "failed",
-                              "error": redact(receiver.problem)}
+            delivery.error, delivery.done = redact(receiver.problem), True
             continue
-        thread = threading.Thread(target=work, args=(index, receiver, body), daemon=True,
+        thread = threading.Thread(target=work, args=(receiver, messages, delivery), daemon=True,
                                   name=f"healthsuite-notify-{receiver.hook.name}")
         thread.start()
         threads.append(thread)
     for thread in threads:
         thread.join(max(0.0, until - time.monotonic()))
-    with lock:
-        done = dict(results)
-    return [
-        done.get(index) or {"name": r.hook.name, "format": r.hook.format, "status": "failed",
-                            "error": f"no answer within {timeout_s:g} s"}
-        for index, r in enumerate(targets)
-    ]
+    results = []
+    for receiver, messages, delivery in zip(targets, bodies, deliveries, strict=True):
+        with lock:
+            seen = Delivery(delivery.accepted, delivery.http_status, delivery.error, delivery.done)
+        error = seen.error if seen.done else f"no answer within {timeout_s:g} s"
+        status = ("sent" if seen.accepted == len(messages) else "partly sent" if seen.accepted else "failed")
+        result: dict[str, Any] = {"name": receiver.hook.name, "format": receiver.hook.format}
+        if seen.http_status is not None:
+            result["http_status"] = seen.http_status
+        result.update(status=status, messages=len(messages), accepted=seen.accepted)
+        if status != "sent":
+            result["error"] = error
+        results.append(result)
+    return results
 
 
 def state_path(reports_dir: Path, env_name: str) -> Path:
     return reports_dir / f"{env_name}.notified.json"
+
+
+def report_name(result: RunResult) -> str:
+    """Where the run's JSON report is (written after the notices: outputs.publish): its path when known,
+    else its name's pattern (`<env>-<UTC stamp>.json`, `-2`... when another run took that second)."""
+    if result.report_path is not None:
+        return str(result.report_path.absolute())
+    stamp = result.finished.strftime("%Y%m%dT%H%M%SZ")  # as json_report.write_report names it
+    return str(result.reports_dir.absolute() / f"{result.environment.name}-{stamp}*.json")
 
 
 def notify(env: LoadedEnvironment, result: RunResult, *, keep_state: bool = True,
@@ -362,31 +632,45 @@ def notify(env: LoadedEnvironment, result: RunResult, *, keep_state: bool = True
     before, note = read_state(path)
     news = announcement(entries, before)
     still = len(news.announced - {f.id for f in news.failures})
-    section.update(failures=len(news.failures), recoveries=len(news.recoveries),
-                   announced=[f.id for f in news.failures], recovered=[r.id for r in news.recoveries])
+    section.update(failures=len(news.failures), recoveries=len(news.recoveries), announced=[], recovered=[])
     if note:
         section["note"] = note
     if news.empty:
         section["note"] = f"nothing new to announce ({still} failing check(s) announced before)" + (
             f"; {note}" if note else "")
         return section
+    targets = receivers(env)  # first: their URLs are secrets the messages are redacted of
     catalogue = load_catalogue()
-    failures = [_failure(r, catalogue, env) for r in news.failures]
+    failures = [(_failure(top, catalogue, env), [_consequence(c, top.id) for c in consequences])
+                for top, consequences in fold(news.failures)]
     recoveries = [_recovery(e) for e in news.recoveries]
-    text = env.redactor.redact(notice_text(env, failures, recoveries, now, still))
-    targets = receivers(env)
-    bodies = [json.dumps(payload(r.hook, text, env, failures, recoveries, now), ensure_ascii=False).encode()
+    report = report_name(result) if keep_state else "not written (the reports directory cannot be written)"
+    messages = notice_messages(env, failures, recoveries, now, still, report, env.redactor.redact)
+    bodies = [[json.dumps(payload(r.hook, m, env, now, report), ensure_ascii=False).encode() for m in messages]
               for r in targets]
+    section["messages"] = len(messages)
     try:
         verify = _verify(env)
     except (OSError, ValueError, MissingVariable) as exc:
         section["receivers"] = [{"name": r.hook.name, "format": r.hook.format, "status": "failed",
+                                 "messages": len(messages), "accepted": 0,
                                  "error": f"http.ca_bundle cannot be read: {exc}"} for r in targets]
         return section
     section["receivers"] = send(targets, bodies, verify, env.redactor.redact, timeout_s)
-    if any(r["status"] == "sent" for r in section["receivers"]) and keep_state:
+    received = max((r["accepted"] for r in section["receivers"]), default=0)  # each: its first messages
+    said = messages[:received]
+    announced = [i for m in said for i in m.failure_ids]
+    recovered = [i for m in said for i in m.recovery_ids]
+    section.update(announced=announced, recovered=recovered)
+    unsaid = len(news.failures) + len(news.recoveries) - len(announced) - len(recovered)
+    if unsaid:
+        section["not_announced"] = unsaid
+        note = (f"{unsaid} new failure(s) or recovery(ies) were not in a received message: the next run "
+                "announces them")
+        section["note"] = f"{section['note']}; {note}" if section.get("note") else note
+    if (announced or recovered) and keep_state:
         try:
-            write_state(path, env.name, news.announced, now)
+            update_state(path, env.name, announced, recovered, now)
         except OSError as exc:
             section["note"] = f"what was announced could not be kept in {path}: {exc.strerror}"
     return section
@@ -397,8 +681,14 @@ def summary_lines(notices: Mapping[str, Any]) -> list[tuple[str, bool]]:
     lines: list[tuple[str, bool]] = []
     counts = f"{notices.get('failures', 0)} new failure(s), {notices.get('recoveries', 0)} recovery(ies)"
     for receiver in notices.get("receivers", []):
+        parts = receiver.get("messages", 1)
         if receiver["status"] == "sent":
-            lines.append((f"healthsuite: notice sent to {receiver['name']} ({receiver['format']}): {counts}", False))
+            split = f" in {parts} messages" if parts > 1 else ""
+            lines.append((f"healthsuite: notice sent to {receiver['name']} ({receiver['format']}){split}: {counts}",
+                          False))
+        elif receiver["status"] == "partly sent":
+            lines.append((f"healthsuite: notice to {receiver['name']} PARTLY SENT ({receiver['accepted']} of "
+                          f"{parts} messages): {receiver['error']}", True))
         else:
             lines.append((f"healthsuite: notice to {receiver['name']} NOT SENT: {receiver['error']}", True))
     if notices.get("error"):
