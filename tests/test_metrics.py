@@ -4,15 +4,17 @@ by a real Prometheus. pytest runs in a subprocess against a local HTTP server an
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import prometheus_client
@@ -284,3 +286,48 @@ def test_a_usage_error_replaces_the_textfile_with_its_exit_status_and_no_stale_s
         status = [v for k, v in series.items() if k.startswith("healthsuite_run_exit_status{")]
         assert status == [4.0], (broken, text)
         assert f"healthsuite: metrics written to {out}: exit status 4, no check judged" in done.stderr
+
+
+@pytest.fixture
+def gateway_stand_in() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A loopback stand-in for a Pushgateway behind basic auth: it answers 200 to every PUT and keeps each
+    request's path and Authorization header."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+            seen.append({"path": self.path, "authorization": self.headers.get("Authorization", "")})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pushgateway_credentials_go_in_a_header_and_are_never_shown(
+    tmp_path: Path, env: Path, gateway_stand_in: tuple[str, list[dict[str, str]]]
+) -> None:
+    """`--pushgateway http://user:secret@host/?token=X`: urllib would read `user:secret@host` as a host name
+    (a credential sent to the resolver); the terminal echoed the token."""
+    address, seen = gateway_stand_in
+    done = _run(tmp_path, env, f"--pushgateway=http://pusher:s3cr%3At@{address}/", "-v")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert seen and seen[0]["path"].startswith("/metrics/job/healthsuite/environment/metrics/")
+    assert seen[0]["authorization"] == "Basic " + base64.b64encode(b"pusher:s3cr:t").decode()
+    assert f"healthsuite: metrics pushed to http://***@{address}/" in output
+    assert "s3cr" not in output and "pusher" not in output
+    with_token = _run(tmp_path, env, f"--pushgateway=http://127.0.0.1:{free_port()}/?token=T0KEN")
+    assert "T0KEN" not in with_token.stdout + with_token.stderr
+    assert "metrics NOT PUSHED to http://127.0.0.1:" in with_token.stdout

@@ -36,11 +36,11 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..lazy import lazy
 from .result import RunResult
@@ -117,16 +117,30 @@ def push(url: str, reg: prometheus_client.CollectorRegistry, grouping_key: Mappi
          timeout_s: float = PUSH_TIMEOUT_S) -> str:
     """Push (PUT: this group's metrics replace the last run's); "" or what went wrong. Bounded: the
     request has `timeout_s`, and the run goes on after `timeout_s` (plus a second) whatever happens
-    (name resolution has no timeout of its own), leaving a daemon thread behind."""
+    (name resolution has no timeout of its own), leaving a daemon thread behind.
+
+    A user and password in the URL go in an Authorization header (basic auth), never to the library as
+    part of the URL: urllib would read `user:secret@host` as a host name and send it to the resolver."""
     outcome: list[str] = []
+    parts = urlsplit(url)
+    handler = prometheus_client.exposition.default_handler
+    if parts.username is not None or parts.password is not None:
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+        def handler(url: str, method: str, timeout: float | None, headers: list[tuple[str, str]],
+                    data: bytes) -> Callable[[], None]:
+            return prometheus_client.exposition.basic_auth_handler(url, method, timeout, headers, data, user,
+                                                                   password)
 
     def work() -> None:
         try:
             prometheus_client.push_to_gateway(url, job=JOB, registry=reg, grouping_key=dict(grouping_key),
-                                              timeout=timeout_s)
+                                              timeout=timeout_s, handler=handler)
             outcome.append("")
         except Exception as exc:  # noqa: BLE001 - a push never breaks the run
-            outcome.append(f"{type(exc).__name__}: {exc}")
+            outcome.append(f"{type(exc).__name__}: {exc}".replace(url, masked(url)))
 
     thread = threading.Thread(target=work, daemon=True, name="healthsuite-pushgateway")
     thread.start()
