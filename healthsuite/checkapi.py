@@ -26,13 +26,16 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .advice import AdviceContext
+from .advice import AdviceContext, url_values
 from .catalogue import Area, Catalogue, Severity, load_catalogue
 from .envfile import LoadedEnvironment
 from .failure import FailureBlock, Finding, compose, failure_block, probe_failure
+from .model.auth import RefreshTokens
 from .model.declared import DeclaredCheck
+from .model.deploy import EnvFilePair
 from .model.environment import (
     Contact,
+    CorsPolicy,
     Hostname,
     HttpTarget,
     PostgresDatabase,
@@ -42,6 +45,7 @@ from .model.environment import (
     Target,
     TlsEndpoint,
 )
+from .model.logs import LogSource
 from .netaddr import parse_address
 from .plans import Plan
 from .probes.errors import ProbeError
@@ -50,6 +54,7 @@ from .probes.postgres import address_of as postgres_address
 from .probes.postgres import parts_of as postgres_parts
 from .probes.redis import address_of as redis_address
 from .probes.session import ProbeSession
+from .templates import Template
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -202,8 +207,12 @@ def _declared_where(env: LoadedEnvironment, check: DeclaredCheck) -> str:
 
 
 def advice_context(env: LoadedEnvironment, target: Target | None, finding: Finding) -> AdviceContext:
-    """The target's engine and real values, and the failure's kind, for tailoring the advice."""
-    kind = str(finding.facts.get("failure_kind", "")) if finding.facts else ""
+    """The target's engine and real values (a URL's scheme, host, port and path), the environment's name
+    and platforms, and what was observed (a transport error's kind, the HTTP status), for tailoring the
+    advice."""
+    facts = finding.facts or {}
+    kind = str(facts.get("failure_kind", ""))
+    status = facts.get("status")
     values: dict[str, str] = {}
     engine = ""
     try:
@@ -214,18 +223,27 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
         elif isinstance(target, SqliteDatabase):
             engine = "sqlite"
             values = {"file": str(env.resolve_path(target.path))}
-        elif isinstance(target, RedisCache):
-            url = env.try_resolve(target.url)
+        elif isinstance(target, (RedisCache, RefreshTokens)):
+            cache = target if isinstance(target, RedisCache) else _cache_of(env, target)
+            url = env.try_resolve(cache.url) if cache is not None else None
             parts = urlsplit(url) if url else None
             if parts is not None:
                 values = {"host": parts.hostname or "localhost", "port": str(parts.port or 6379)}
+            if isinstance(target, RefreshTokens):
+                values["pattern"] = target.pattern
+        elif isinstance(target, LogSource):
+            values = {"file": str(env.resolve_path(target.path))}
+        elif isinstance(target, EnvFilePair):
+            values = {"example": str(env.resolve_path(target.example)),
+                      "deployed": str(env.resolve_path(target.deployed))}
         elif isinstance(target, TlsEndpoint):
-            host, port, name = ProbeSession(env).tls_address(target)
-            values = {"host": host, "port": str(port), "name": name}
+            probes = ProbeSession(env)
+            host, port, name = probes.tls_address(target)
+            values = {"host": host, "port": str(port), "name": name, "http_url": probes.plain_http_url(target)}
         elif isinstance(target, HttpTarget):
-            parts = urlsplit(env.url_of(target))
-            default_port = 443 if parts.scheme == "https" else 80
-            values = {"host": parts.hostname or "", "port": str(parts.port or default_port)}
+            values = url_values(env.url_of(target))
+            if isinstance(target, CorsPolicy) and target.origins:
+                values["origin"] = env.resolve(target.origins[0])
         elif isinstance(target, Hostname):
             values = {"host": env.resolve(target.host), "name": env.resolve(target.host)}
         elif isinstance(target, ServicePort):
@@ -234,10 +252,30 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
         elif isinstance(target, DeclaredCheck):
             from .probes import declared as observed  # noqa: PLC0415 - only environments that declare checks
 
-            engine, values = observed.advice_values(ProbeSession(env), target)
+            probes = ProbeSession(env)
+            engine, values = observed.advice_values(probes, target)
+            if target.kind == "http":
+                values = {**values, **url_values(observed.http_request(probes, target).url)}
+        elif isinstance(url := getattr(target, "url", None), Template):  # payments.provider: an API's base URL
+            values = url_values(env.resolve(url))
     except Exception:  # noqa: BLE001 - an unresolvable value: the placeholder stays, as written
         pass
-    return AdviceContext(engine=engine, failure_kind=kind, values={k: v for k, v in values.items() if v})
+    values["env"] = env.name
+    return AdviceContext(
+        engine=engine,
+        failure_kind=kind,
+        values={k: v for k, v in values.items() if v},
+        platforms=env.model.platforms(),
+        status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+    )
+
+
+def _cache_of(env: LoadedEnvironment, tokens: RefreshTokens) -> RedisCache | None:
+    """The cache AUTH7 reads: the one named, else the only one declared."""
+    caches = env.model.caches
+    if tokens.cache is not None:
+        return next((c for c in caches if c.name == tokens.cache), None)
+    return caches[0] if caches else None
 
 
 class Expect:

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from healthsuite.advice import AdviceContext, fill, tailor_causes, tailor_steps
+from healthsuite.advice import PLATFORMS, AdviceContext, fill, platforms_of, tailor_causes, tailor_steps, url_values
 from healthsuite.catalogue import heading_anchor, load_catalogue
 from healthsuite.demo.stack import DemoStack
-from healthsuite.failure import escalation_line
+from healthsuite.failure import Finding, escalation_line, failure_block, probe_failure
+from healthsuite.probes.errors import ProbeError
+from healthsuite.probes.postgres import parts_of as postgres_parts
 
 from .conftest import RunChecks
+from .localhttp import Answer, serving
 
 
 def _block(message: str, heading: str) -> list[str]:
@@ -54,11 +59,15 @@ def test_a_step_whose_commands_were_all_given_is_left_out_and_tags_choose_by_eng
         "See DB2 for the kind of failure.",
         "See DB2 for the kind of failure.",
     ]
-    postgres = tailor_steps(steps, AdviceContext(engine="postgres", values={"host": "h", "port": "1"}))
+    postgres = tailor_steps(steps, AdviceContext(engine="postgres", values={"host": "h", "port": "1"},
+                                                 platforms=frozenset({"docker-compose"})))
     assert postgres == ["Check the server is running: `pg_isready -h h -p 1`, `docker-compose ps postgres`.",
                         "Read its logs (`docker-compose logs postgres`).", "See DB2 for the kind of failure."]
     sqlite = tailor_steps(steps, AdviceContext(engine="sqlite"))
     assert "List the tables with `.tables`." in sqlite and not any("[" in s for s in sqlite)
+    # no platform declared: no step runs docker-compose, tagged or not
+    undeclared = tailor_steps(steps, AdviceContext(engine="postgres"))
+    assert undeclared == ["See DB2 for the kind of failure."]
 
 
 def test_causes_are_kept_only_for_the_failure_kind_they_explain() -> None:
@@ -104,7 +113,8 @@ def test_db1_refused_names_the_real_server_once_with_postgres_advice(run_checks:
     assert f"pg_isready -h 127.0.0.1 -p {port}" in commands
     assert any(f"grep :{port}" in c for c in commands) and "grep 5432" not in message
     assert sum("pg_isready" in c for c in commands) == 1, steps  # said once
-    assert sum(c.startswith("docker-compose logs") for c in commands) == 1, steps
+    assert f"ss -ltnp | grep :{port}" in commands and "netstat" not in message
+    assert not any(c.startswith(("docker", "kubectl", "pscale", "systemctl")) for c in commands), steps  # no platform
     assert not re.search(r"\bHOST\b|\bPORT\b|wrangler|sqlite", "\n".join(steps)), steps  # filled, PostgreSQL's
     assert "Connection refused. Is the server running" in message  # the driver's line break kept as a sentence
 
@@ -161,3 +171,195 @@ def test_an_environment_links_its_runbooks(run_checks: RunChecks, stack: DemoSta
     record = run.record("DB1", "booking")
     link = "https://github.com/acme/ops/blob/main/docs/runbooks/000-booking-troubleshooting.md#step-2-database-connectivity"
     assert link in record["message"] and link in record["runbook"][0]
+
+
+# --- every shipped diagnosis: commands runnable as they stand ------------------------------------------------
+
+APP_URL = "http://app.internal:8443/base/path"
+PG_DSN = "postgresql://monitor@db.internal:6543/booking"
+ENV_NAME = "staging-eu"
+_PLACEHOLDER = re.compile(r"<[a-z][a-z _-]*>|\b(?:HOST|PORT|NAME|FILE|PATH)\b")
+# the programs that reach the target over the network: each must name its real host (and port, where it takes one)
+_REACHES = {"curl": True, "psql": True, "pg_isready": True, "redis-cli": True, "openssl": True, "nc": True,
+            "dig": False, "nslookup": False, "traceroute": False}
+
+_THIRD_PARTIES = ("www.googleapis.com", "api.paystack.co")
+
+
+def _contexts(platforms: frozenset[str] = frozenset()) -> dict[str, AdviceContext]:
+    """An AdviceContext per kind of target, each on a non-default port (and the HTTP one on a path)."""
+    env = {"env": ENV_NAME}
+    return {
+        "http": AdviceContext(values={**url_values(APP_URL), **env, "origin": "https://www.example.com"},
+                              platforms=platforms),
+        "postgres": AdviceContext(engine="postgres", values={**postgres_parts(PG_DSN), **env}, platforms=platforms),
+        "sqlite": AdviceContext(engine="sqlite", values={"file": "/srv/data/booking.sqlite", **env},
+                                platforms=platforms),
+        "redis": AdviceContext(values={"host": "cache.internal", "port": "6380", "pattern": "refresh_token:*", **env},
+                               platforms=platforms),
+        "tls": AdviceContext(values={"host": "app.internal", "port": "8443", "name": "www.example.com",
+                                     "http_url": "http://app.internal:8080/", **env}, platforms=platforms),
+        "dns": AdviceContext(values={"host": "www.example.com", "name": "www.example.com", **env}, platforms=platforms),
+        "tcp": AdviceContext(values={"host": "app.internal", "port": "8443", **env}, platforms=platforms),
+        "file": AdviceContext(values={"file": "/var/log/app/app.log", "example": "/srv/app/.env.example",
+                                      "deployed": "/srv/app/.env", **env}, platforms=platforms),
+    }
+
+
+def _target_kinds(diagnosis_id: str) -> list[str]:
+    """What the check of a diagnosis reads (checks/): the kinds of target its failure block is for."""
+    both = ("DB1", "DB9", "PERF5", "PERF6")
+    sqlite = ("DB8", "DB15")
+    postgres = ("DB2", "DB3", "DB5", "DB6", "DB7", "DB10", "DB11", "DB12", "DB13", "DB14", "PERF4", "AUTH5", "AUTH6",
+                "PAY4", "PAY5", "SEC1", "SEC2", "SEC3", "SEC4", "SEC5", "BIZ1")
+    kinds = {"CACHE1": "redis", "CACHE2": "redis", "PERF7": "redis", "AUTH7": "redis", "NET5": "tls", "NET6": "tls",
+             "NET1": "dns", "NET2": "dns", "NET3": "dns", "NET4": "dns", "AV4": "tcp"}
+    if diagnosis_id in both:
+        return ["postgres", "sqlite"]
+    if diagnosis_id in sqlite:
+        return ["sqlite"]
+    if diagnosis_id in postgres:
+        return ["postgres"]
+    if diagnosis_id in kinds:
+        return [kinds[diagnosis_id]]
+    if re.fullmatch(r"LOG\d|DEP[3-6]|PERF8|BAK\d", diagnosis_id):
+        return ["file"]
+    return ["http"]
+
+
+_SERVICE_DIAGNOSIS = {"http": "AV1", "postgres": "DB1", "sqlite": "DB1", "redis": "CACHE1", "tcp": "AV4",
+                      "tls": "NET5", "dns": "NET1", "file": "LOG1"}
+_SERVICE_KIND = {"http": "http", "postgres": "postgres", "sqlite": "sqlite", "redis": "redis", "tcp": "tcp",
+                 "tls": "tls", "dns": "dns", "file": "file"}
+
+
+def _rendered(platforms: frozenset[str] = frozenset()) -> list[tuple[str, str, AdviceContext, list[str]]]:
+    """(what, target kind, context, steps) of every shipped diagnosis, and of every failure kind on every
+    service it advises, composed as a failing check composes them (healthsuite.failure)."""
+    catalogue = load_catalogue()
+    contexts = _contexts(platforms)
+    out = []
+    for diagnosis_id, entry in catalogue.diagnoses.items():
+        for kind in _target_kinds(diagnosis_id):
+            finding = Finding(ok=False, observed="x", expected="y")
+            block = failure_block(entry, finding, severity=entry.severity, catalogue=catalogue, contacts={},
+                                  context=contexts[kind])
+            out.append((diagnosis_id, kind, contexts[kind], list(block.steps)))
+    for kind_name, kind in catalogue.failure_kinds.items():
+        for service in kind.remediation:
+            entry = catalogue.diagnosis(_SERVICE_DIAGNOSIS[service])
+            error = ProbeError(kind_name, service, "somewhere", "detail")
+            finding = probe_failure(error, catalogue, "y")
+            context = replace(contexts[_SERVICE_KIND[service]], failure_kind=kind_name)
+            block = failure_block(entry, finding, severity="high", catalogue=catalogue, contacts={}, context=context)
+            out.append((f"{kind_name}/{service}", _SERVICE_KIND[service], context, list(block.steps)))
+    return out
+
+
+def test_every_command_of_every_diagnosis_names_the_real_target_and_is_filled() -> None:
+    problems: list[str] = []
+    for what, kind, context, steps in _rendered():
+        values = context.values
+        for command in _commands(steps):
+            where = f"{what} ({kind}): `{command}`"
+            if _PLACEHOLDER.search(command):
+                problems.append(f"{where}: an unfilled placeholder")
+            if re.search(r"\bnetstat\b", command):
+                problems.append(f"{where}: netstat (a stock Debian has ss)")
+            if platforms_of(f"`{command}`") or re.search(r"\bproduction\b", command):
+                problems.append(f"{where}: a platform's command, or production, while none is declared")
+            if "--env" in command and f"--env {ENV_NAME}" not in command:
+                problems.append(f"{where}: --env is not the environment's own name")
+            program = command.split()[0] if command.split() else ""
+            if any(f"https://{site}/" in command for site in _THIRD_PARTIES) or (kind == "tls" and program == "curl"):
+                plain = (values.get("http_url", ""), f"http://{values.get('host')}:{values.get('port')}/")
+                if kind == "tls" and not any(url in command for url in plain):
+                    problems.append(f"{where}: not the declared plain-HTTP URL {values['http_url']}")
+                continue  # a documented third party's own API (Google's token info), or NET6's plain-HTTP URL
+            if program in ("dig", "nslookup") and values.get("name", "") in command:
+                continue  # a TLS endpoint's server name
+            if program in _REACHES and "host" in values and values["host"] not in command:
+                problems.append(f"{where}: does not name the host {values['host']}")
+            if _REACHES.get(program) and "port" in values and values["port"] not in command:
+                problems.append(f"{where}: does not name the port {values['port']}")
+            if kind == "http" and program == "curl" and APP_URL not in command:
+                problems.append(f"{where}: not the target's URL {APP_URL}")
+            if kind == "http" and "https://app.internal" in command:
+                problems.append(f"{where}: https for an http target")
+    assert not problems, "\n".join(problems)
+
+
+def test_platform_commands_appear_where_the_platform_is_declared() -> None:
+    def commands(platforms: frozenset[str], what: str) -> list[str]:
+        return [c for w, _, _, steps in _rendered(platforms) if w == what for c in _commands(steps)]
+
+    kubernetes = frozenset({"kubernetes"})
+    assert "kubectl get pods -A -l app=postgres" in commands(kubernetes, "DB1")
+    assert any(c.startswith("kubectl get pods") for c in commands(kubernetes, "AV1"))
+    assert not any(c.startswith(("wrangler", "docker", "pscale", "systemctl")) for c in commands(kubernetes, "DB1"))
+    assert not any(c.startswith("kubectl") for c in commands(frozenset(), "DB1"))
+    cloudflare = commands(frozenset({"cloudflare"}), "AV1")
+    assert f"wrangler rollback --env {ENV_NAME}" in cloudflare and not any("production" in c for c in cloudflare)
+    every = frozenset(PLATFORMS)
+    for what, kind, _, steps in _rendered(every):
+        for command in _commands(steps):
+            assert not _PLACEHOLDER.search(command), f"{what} ({kind}): `{command}`"
+            assert "production" not in command, f"{what} ({kind}): `{command}`"
+
+
+def test_steps_follow_the_http_status_seen() -> None:
+    catalogue = load_catalogue()
+    base = _contexts()["http"]
+
+    def steps(status: int) -> str:
+        entry = catalogue.diagnosis("AV3")
+        finding = Finding(ok=False, observed=f"HTTP {status}", expected="no 5xx", facts={"status": status})
+        block = failure_block(entry, finding, severity="critical", catalogue=catalogue, contacts={},
+                              context=replace(base, status=status))
+        return "\n".join([*block.steps, *block.causes])
+
+    five_hundred = steps(500)
+    assert "error behind this request" in five_hundred and "502" not in five_hundred
+    assert "503" not in five_hundred and "504" not in five_hundred and "upstream" not in five_hundred
+    bad_gateway = steps(502)
+    assert "upstream" in bad_gateway and "error behind this request" not in bad_gateway and "DB3" not in bad_gateway
+    assert "DB3" in steps(503) and "upstream" not in steps(503)
+
+
+def test_urls_keep_their_scheme_port_and_path() -> None:
+    assert url_values("http://127.0.0.1:8080/bad/page")["url"] == "http://127.0.0.1:8080/bad/page"
+    assert url_values("https://example.com:443/api/health")["url"] == "https://example.com/api/health"
+    assert url_values("https://example.com")["base_url"] == "https://example.com"
+    values = url_values("http://127.0.0.1:8080/api/auth/verify")
+    assert fill("`curl -I https://<host>/` and `curl <url>`", values) == (
+        "`curl -I http://127.0.0.1:8080/` and `curl http://127.0.0.1:8080/api/auth/verify`")
+
+
+def test_a_failing_page_gets_commands_for_its_own_url_status_and_platform(
+    run_checks: RunChecks, env_file: Callable[[str], Path]
+) -> None:
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        return Answer(status=500, body=b"boom") if request.path.startswith("/bad/") else Answer()
+
+    with serving(answer) as base:
+        page = f"{base}/bad/page"
+        env = env_file(f"""
+name: edge-test
+kind: test
+platform: [cloudflare, kubernetes]
+base_urls: {{app: "{base}"}}
+pages:
+  - {{name: bad, url: "{page}"}}
+endpoints:
+  - {{name: verify, path: /bad/api/auth/verify}}
+""")
+        run = run_checks("--diagnosis", "AV1,AV3", env=env)
+    av1 = run.record("AV1", "bad")["message"]
+    commands = _commands(_block(av1, "what to do:"))
+    assert f"curl -I {page}" in commands, commands
+    assert "wrangler rollback --env edge-test" in commands and "production" not in av1
+    assert "kubectl get pods -A" in commands and not any("docker" in c for c in commands)
+    av3 = run.record("AV3", "verify")["message"]
+    steps = "\n".join(_block(av3, "what to do:") + _block(av3, "likely causes:"))
+    assert f"{base}/bad/api/auth/verify" in steps and "https://" not in steps
+    assert "error behind this request" in steps and not re.search(r"\b50[234]\b|upstream", steps), steps

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..advice import PLATFORMS, Platform
 from ..catalogue import AREAS, Area, Severity, load_catalogue
 from ..netaddr import parse_address
 from ..providers import shipped_ranges
@@ -466,6 +467,11 @@ class Environment(Model):
         description="production never allows mutating checks."
     )
     description: str | None = None
+    platform: Platform | list[Platform] = Field(
+        [],
+        description=f"What the environment runs on ({', '.join(PLATFORMS)}): one or a list. Failure messages give "
+        "a platform's own commands (wrangler, docker-compose, kubectl, pscale, systemctl) only when it is declared.",
+    )
     allow_mutating: bool = Field(False, description="Allow checks that write (never in production).")
     secrets_file: Text | None = Field(
         None, description="Optional KEY=VALUE file read for ${VAR} (the process environment wins)."
@@ -693,6 +699,12 @@ class Environment(Model):
         yield from self.metrics
         yield from self.latency
         yield from self.integrations.http_targets()
+
+    def platforms(self) -> frozenset[str]:
+        """The declared `platform:` values, as a set; a declared wrangler.toml (deployment.wrangler) is
+        Cloudflare's."""
+        declared = {self.platform} if isinstance(self.platform, str) else set(self.platform)
+        return frozenset(declared | ({"cloudflare"} if self.deployment.wrangler is not None else set()))
 
     def provider_ranges(self) -> dict[str, list[str]]:
         """NET2 provider ranges: the shipped ones, then the file's dns.providers."""
