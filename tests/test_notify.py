@@ -160,6 +160,11 @@ def test_a_new_failure_is_announced_once_then_its_recovery_once(
                  f"Report: {tmp_path / 'reports'}/notices-"):
         assert part in text, (part, text)
     assert "blog" not in text  # a low failure calls nobody
+    named = re.search(r"^Report: (\S+)$", text, re.MULTILINE)
+    reports = tmp_path / "reports"
+    assert named and named[1].startswith(f"{reports}/notices-")  # the report, written after the notice
+    found = list(reports.glob(Path(named[1]).name))
+    assert len(found) == 1 and found == list(reports.glob("notices-2*.json"))  # ...is that one
     assert "notice sent to oncall (slack): 1 new failure(s), 0 recovery(ies)" in first.stdout
     notices = _report(tmp_path)["notices"]
     assert notices["failures"] == 1 and notices["receivers"] == [
