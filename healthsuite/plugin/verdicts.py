@@ -9,11 +9,18 @@
   guidelines (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN): a critical or high failure is CRITICAL, a
   lower one WARNING; a run that could not judge (a usage error in the environment file or the
   options, an internal error, nothing selected) is UNKNOWN. pytest's terminal output is off; the
-  lines after the first list the failures, most severe first (Nagios' long output).
+  lines after the first list each cause once with the failures it explains folded under it, then the
+  other failures, most severe first (Nagios' long output; outputs.nagios keeps quoted text `|`-free).
+  A usage error is one `HEALTHSUITE UNKNOWN - usage error: ...` line and exit 3, also when the options
+  themselves cannot be parsed (an unknown option, a bad --fail-on value): see _unknown_on_usage_error.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import shlex
 import sys
 from collections.abc import Generator, Iterable
 from typing import Any
@@ -42,7 +49,10 @@ def is_warning(report: pytest.TestReport) -> bool:
 # --- pytest hooks (this module is a plugin: healthsuite.plugin lists it in pytest_plugins) ---------------
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    config = pluginmanager.get_plugin("pytestconfig")  # the Config registers itself under this name
+    if isinstance(config, pytest.Config):
+        config.add_cleanup(functools.partial(_unknown_on_usage_error, config))
     group = parser.getgroup("healthsuite")
     group.addoption(
         "--fail-on",
@@ -83,7 +93,7 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object
     try:
         result = yield
     except pytest.UsageError as exc:
-        _print(unknown(f"usage error: {exc}"))
+        _print(unknown(f"usage error: {usage_text(exc)}"))
         return UNKNOWN
     code = config.stash.get(NAGIOS_CODE, None)
     if code is None:  # the run ended before any verdict (interrupted, internal error, nothing selected)
@@ -95,8 +105,45 @@ def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object
 
 
 def _print(lines: Iterable[str]) -> None:
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    """Write `lines` to stdout; a character its encoding cannot write (an ASCII locale) becomes `?`."""
+    text = "".join(f"{line}\n" for line in lines)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    sys.stdout.write(text.encode(encoding, "replace").decode(encoding))
     sys.stdout.flush()
+
+
+def usage_text(error: pytest.UsageError) -> str:
+    """What a usage error says, without argparse's usage synopsis and pytest's rootdir/inifile lines:
+    `unrecognized arguments: --bogus` of `usage: pytest [options] ...\npytest: error: unrecognized ...`."""
+    text = "\n".join(str(arg) for arg in error.args)
+    said = re.search(r": error: (.*)$", text, re.MULTILINE)
+    return said.group(1) if said else text
+
+
+def _nagios_requested(config: pytest.Config) -> bool:
+    """`--nagios` is among the arguments, PYTEST_ADDOPTS or the ini addopts (read raw: the options
+    could not be parsed)."""
+    args = [*config.invocation_params.args]
+    try:  # in pytest's order: the ini's addopts, then PYTEST_ADDOPTS, then the command line
+        args[:0] = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+        args[:0] = [str(arg) for arg in config.getini("addopts") or ()]
+    except (ValueError, KeyError):  # an unreadable PYTEST_ADDOPTS, or an ini not read yet
+        pass
+    return "--nagios" in args[: args.index("--")] if "--" in args else "--nagios" in args
+
+
+def _unknown_on_usage_error(config: pytest.Config) -> None:
+    """A config cleanup: when the options cannot be parsed (an unknown option, a bad value to --fail-on)
+    no hook of this plugin wraps the parse (pytest_cmdline_parse runs before entry points load), and
+    pytest.main prints argparse's text and returns 4; on the way it unconfigures the config while
+    handling the UsageError, and this cleanup runs there. In Nagios mode that is UNKNOWN: one status
+    line on stdout and exit 3. (A usage error after parsing, e.g. in the environment file, reaches
+    pytest_cmdline_main below.) A bad value to one of pytest's own options (`--tb=bogus`) fails before
+    any plugin loads: pytest's exit 4 stays."""
+    error = sys.exc_info()[1]
+    if isinstance(error, pytest.UsageError) and _nagios_requested(config):
+        _print(unknown(f"usage error: {usage_text(error)}"))
+        raise SystemExit(UNKNOWN)
 
 
 @pytest.hookimpl(trylast=True)
