@@ -1,6 +1,7 @@
 """Allure that tells the story (healthsuite.plugin.allure_story): a real run with --alluredir against a local
 page, a metrics endpoint at the rollback trigger and a loopback port nothing listens on, then the real
-`allure generate`, and the generated report's data read back."""
+`allure generate`, and the generated report's data read back. Failures land in the category of what went
+wrong (DNS, timeout, HTTP answer...: healthsuite.outputs.allure)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from typing import Any
 import pytest
 
 from healthsuite import __version__
-from healthsuite.demo.services import free_port
-from healthsuite.plugin.allure_story import categories, environment_properties
+from healthsuite.catalogue import Service, load_catalogue
+from healthsuite.demo.dns import DnsServer
+from healthsuite.demo.services import SilentListener, free_port
+from healthsuite.failure import Finding, compose, probe_failure
+from healthsuite.outputs.allure import categories, category_of
+from healthsuite.plugin.allure_story import environment_properties
+from healthsuite.probes.errors import KINDS, ProbeError
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving
@@ -129,11 +135,104 @@ metrics:
     assert cases["test_page_answers_with_expected_status_and_type[home]"]["extra"]["severity"] == "blocker"
 
 
-def test_categories_cover_every_transport_kind_and_assertions() -> None:
-    found = {c["name"]: c["messageRegex"] for c in categories()}
-    assert list(found) == ["Timeout", "Connection refused", "TLS", "DNS", "Permission", "Authentication",
-                           "Other transport errors", "Assertion on a value"]
-    assert "connection refused" in found["Connection refused"] and "TLS failure" in found["TLS"]
+def _run(results: Path, env: Path, reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(CHECKS), f"--env={env}", f"--reports-dir={reports}", "-p", "no:cacheprovider",
+         "-p", "no:randomly", f"--alluredir={results}", *args],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _generate(allure: str, results: Path, report: Path) -> None:
+    done = subprocess.run([allure, "generate", str(results), "-o", str(report), "--clean"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_failures_land_in_their_category(tmp_path: Path) -> None:
+    """A name that answers NXDOMAIN and one that answers SERVFAIL (a DNS server on loopback), an endpoint
+    answering 502 and a page that never answers: each under its own category of the generated report.
+"""
+    allure = _allure_cli()
+    dns = DnsServer({"shop.demo.test": [("A", "127.0.0.1")], "api.demo.test": [("A", "127.0.0.1")]}).start()
+    dns.set_fault("shop.demo.test", "nxdomain")
+    dns.set_fault("api.demo.test", "servfail")
+    try:
+        with serving(lambda request: Answer(502)) as site, SilentListener() as silent:
+            env = tmp_path / "kinds.yaml"
+            env.write_text(f"""
+name: kinds
+kind: test
+dns: {{nameservers: ["{dns.address}"]}}
+timeouts: {{http_s: 1, connect_s: 1, dns_s: 1}}
+hostnames:
+  - {{name: shop, host: shop.demo.test}}
+  - {{name: api, host: api.demo.test}}
+pages:
+  - {{name: hung, url: "http://127.0.0.1:{silent.port}/", content_type: text/html}}
+endpoints:
+  - {{name: orders, url: "{site}/api/orders"}}
+""")
+            results, first = tmp_path / "allure-results", tmp_path / "report-1"
+            done = _run(results, env, tmp_path / "reports", "--diagnosis", "NET1,AV1,AV3")
+            assert done.returncode == 1, done.stdout + done.stderr
+            _generate(allure, results, first)
+            tree = json.loads((first / "data" / "categories.json").read_text())
+            by_category = {c["name"]: set(_leaves(c)) for c in tree["children"]}
+            assert by_category == {
+                "DNS": {"test_hostname_resolves[shop]", "test_hostname_resolves[api]"},
+                "Timeout": {"test_page_answers_with_expected_status_and_type[hung]",
+                            "test_endpoint_answers_without_server_error[page-hung]"},
+                "HTTP answer": {"test_endpoint_answers_without_server_error[endpoint-orders]"},
+            }, by_category
+    finally:
+        dns.stop()
+
+
+def _message(kind: str, service: Service = "http") -> str:
+    """The status message allure-pytest records for a check failing on a probe error of `kind`."""
+    catalogue = load_catalogue()
+    finding = probe_failure(ProbeError(kind, service, "127.0.0.1:1", "the driver's words"), catalogue, "an answer")
+    return "Failed: " + compose(catalogue.diagnosis("AV1"), finding, severity="critical", target="page 'home'",
+                                catalogue=catalogue, contacts={})
+
+
+def _with_observed(observed: str) -> str:
+    catalogue = load_catalogue()
+    finding = Finding(ok=False, observed=observed, expected="what the check wants")
+    return "Failed: " + compose(catalogue.diagnosis("AV1"), finding, severity="critical", target="page 'home'",
+                                catalogue=catalogue, contacts={})
+
+
+def test_each_failure_lands_in_one_category_by_what_it_observed() -> None:
+    found = [c["name"] for c in categories()]
+    assert found == ["DNS", "Timeout", "Connection refused", "TLS", "Permission", "Authentication",
+                     "Other transport errors", "HTTP answer", "Assertion on a value"]
+    expected = {"dns": "DNS", "timeout": "Timeout", "refused": "Connection refused", "tls": "TLS",
+                "permission_denied": "Permission", "auth_failed": "Authentication"}
+    for kind in KINDS:
+        assert category_of(_message(kind)) == [expected.get(kind, "Other transport errors")], kind
+        assert category_of(_message(kind), "broken") == [expected.get(kind, "Other transport errors")], kind
+    observed = {
+        "booking.demo.test: NXDOMAIN (A, AAAA) [resolver 127.0.0.1:53]": "DNS",
+        "edge.demo.test: SERVFAIL (A) [resolver 127.0.0.1:53]": "DNS",
+        "demo.test: timeout (A, AAAA): no answer within 0.4 s [resolver 127.0.0.1:53]": "DNS",
+        "www.demo.test has A 127.0.0.1 instead of a CNAME to demo.test [system resolver (10.0.0.2:53)]": "DNS",
+        "HTTP 502 Bad Gateway in 93 ms, content-type text/html": "HTTP answer",
+        "HTTP 504 Gateway Timeout in 91 ms": "HTTP answer",
+        "HTTP 502 in 3 ms; body 'connect() failed (111: Connection refused) while connecting'": "HTTP answer",
+        "https://x.test/.well-known/openid-configuration: timed out (read timeout)": "Timeout",
+        "POST https://x.test/hook -> connection refused ([Errno 111])": "Connection refused",
+        "connection refused after 2 ms ([Errno 111] Connection refused)": "Connection refused",
+        "no TLS handshake: TLS failure: certificate verify failed": "TLS",
+        "leaf certificate (subject CN=x) expires in 5.0 days (not after 2026-12-12)": "TLS",
+        "12 timeout lines in the last 60 min; e.g. {\"message\": \"request timed out after 10000 ms\"}": "Assertion on a value",
+        "3 of 21 payments failed in the last 24 h (14.3 %)": "Assertion on a value",
+    }
+    for text, category in observed.items():
+        assert category_of(_with_observed(text)) == [category], text
+    assert category_of("Failed: an assertion without a failure block") == []  # Allure's own "Product defects"
+    assert category_of(_with_observed("HTTP 404 Not Found"), "broken") == ["HTTP answer"]
 
 
 def test_environment_properties_without_an_environment_still_parse(pytestconfig: pytest.Config) -> None:

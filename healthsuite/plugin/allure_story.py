@@ -16,9 +16,9 @@ result gets
   the rollback trigger), and the `severity` label then says that one.
 
 The results directory also gets `environment.properties` (environment, kind, file, healthsuite
-version, host) and `categories.json`, which groups failures by kind: timeout, connection refused,
-TLS, DNS, permission, authentication, other transport errors, and assertions on a value (the failure
-block's `observed:` line starts with the kind: "timed out: ...", "connection refused: ...").
+version, host) and `categories.json`, which groups failures by what their `observed:` line says went
+wrong: DNS (NXDOMAIN, SERVFAIL, ...), timeout, connection refused, TLS, permission, authentication,
+other transport errors, an HTTP answer, or an assertion on a value (healthsuite.outputs.allure).
 
 Nothing of this is imported or done unless allure records: without `--alluredir` the plugin's
 `pytest_configure` finds no allure listener and registers nothing, and checks get the plain Expect.
@@ -40,53 +40,12 @@ from ..catalogue import Severity, load_catalogue
 from ..checkapi import Expect, diagnosis_of
 from ..failure import Finding
 from ..model.environment import Target
-from ..probes.errors import _KIND_NAMES as KIND_NAMES
+from ..outputs.allure import categories
 from . import ALLURE_SEVERITY, EXPECT_TYPE, STATE
 
 ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
 STORY_PLUGIN = "healthsuite_allure_story"
 TITLE_LIMIT = 160  # characters of a step's title; the attachment holds the whole text
-
-# failure categories by the probe error kinds (healthsuite.probes.errors), in the report's order
-TRANSPORT_CATEGORIES = (
-    ("Timeout", ("timeout",)),
-    ("Connection refused", ("refused",)),
-    ("TLS", ("tls",)),
-    ("DNS", ("dns",)),
-    ("Permission", ("permission_denied",)),
-    ("Authentication", ("auth_failed",)),
-    ("Other transport errors", ("reset", "protocol", "database_missing", "too_many_connections", "not_a_database",
-                                "other")),
-)
-
-
-def _observed_regex(names: list[str], *, negate: bool = False) -> str:
-    """A Java regex over the whole failure message: its `observed:` line starts with one of the kind
-    names (or, negated, with none of them)."""
-    alternatives = "|".join(names)
-    return f"(?s).*observed:\\s+(?!(?:{alternatives}):).*" if negate else f"(?s).*observed:\\s+(?:{alternatives}):.*"
-
-
-def categories() -> list[dict[str, Any]]:
-    """Allure's categories.json: failures grouped by what went wrong."""
-    found: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "matchedStatuses": ["failed", "broken"],
-            "messageRegex": _observed_regex([KIND_NAMES[kind] for kind in kinds]),
-        }
-        for name, kinds in TRANSPORT_CATEGORIES
-    ]
-    found.append(
-        {
-            "name": "Assertion on a value",
-            "description": "the probe got an answer, and a value in it is not the expected one",
-            "matchedStatuses": ["failed"],
-            "messageRegex": _observed_regex(sorted(KIND_NAMES.values()), negate=True),
-        }
-    )
-    return found
-
 
 def _property_line(key: str, value: str) -> str:
     """One line of a Java .properties file (backslashes, line breaks and the separators escaped)."""
