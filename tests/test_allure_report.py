@@ -1,7 +1,8 @@
 """Allure that tells the story (healthsuite.plugin.allure_story): a real run with --alluredir against a local
 page, a metrics endpoint at the rollback trigger and a loopback port nothing listens on, then the real
 `allure generate`, and the generated report's data read back. Failures land in the category of what went
-wrong (DNS, timeout, HTTP answer...: healthsuite.outputs.allure)."""
+wrong (DNS, timeout, HTTP answer...: healthsuite.outputs.allure), and the trend spans runs when the
+previous report's history is carried into the results (--allure-history)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from healthsuite.catalogue import Service, load_catalogue
 from healthsuite.demo.dns import DnsServer
 from healthsuite.demo.services import SilentListener, free_port
 from healthsuite.failure import Finding, compose, probe_failure
+from healthsuite.outputs import allure as allure_output
 from healthsuite.outputs.allure import categories, category_of
 from healthsuite.plugin.allure_story import environment_properties
 from healthsuite.probes.errors import KINDS, ProbeError
@@ -149,10 +151,10 @@ def _generate(allure: str, results: Path, report: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_failures_land_in_their_category(tmp_path: Path) -> None:
+def test_failures_land_in_their_category_and_the_trend_spans_runs(tmp_path: Path) -> None:
     """A name that answers NXDOMAIN and one that answers SERVFAIL (a DNS server on loopback), an endpoint
     answering 502 and a page that never answers: each under its own category of the generated report.
-"""
+    Then a second run carries the first report's history (--allure-history): its report's trend holds both."""
     allure = _allure_cli()
     dns = DnsServer({"shop.demo.test": [("A", "127.0.0.1")], "api.demo.test": [("A", "127.0.0.1")]}).start()
     dns.set_fault("shop.demo.test", "nxdomain")
@@ -173,7 +175,7 @@ pages:
 endpoints:
   - {{name: orders, url: "{site}/api/orders"}}
 """)
-            results, first = tmp_path / "allure-results", tmp_path / "report-1"
+            results, first, second = tmp_path / "allure-results", tmp_path / "report-1", tmp_path / "report-2"
             done = _run(results, env, tmp_path / "reports", "--diagnosis", "NET1,AV1,AV3")
             assert done.returncode == 1, done.stdout + done.stderr
             _generate(allure, results, first)
@@ -185,8 +187,21 @@ endpoints:
                             "test_endpoint_answers_without_server_error[page-hung]"},
                 "HTTP answer": {"test_endpoint_answers_without_server_error[endpoint-orders]"},
             }, by_category
+            trend = json.loads((first / "history" / "history-trend.json").read_text())
+            assert len(trend) == 1
+
+            done = _run(results, env, tmp_path / "reports", "--diagnosis", "NET1,AV1,AV3", "--clean-alluredir",
+                        f"--allure-history={first}")
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert (results / "history" / "history-trend.json").is_file()
+            _generate(allure, results, second)
     finally:
         dns.stop()
+    trend = json.loads((second / "history" / "history-trend.json").read_text())
+    assert len(trend) == 2 and all(entry["data"]["failed"] == 5 for entry in trend), trend
+    assert len(json.loads((second / "widgets" / "history-trend.json").read_text())) == 2
+    shop = _cases(second)["test_hostname_resolves[shop]"]
+    assert [item["status"] for item in shop["extra"]["history"]["items"]] == ["failed"]  # the first run's
 
 
 def _message(kind: str, service: Service = "http") -> str:
@@ -233,6 +248,19 @@ def test_each_failure_lands_in_one_category_by_what_it_observed() -> None:
         assert category_of(_with_observed(text)) == [category], text
     assert category_of("Failed: an assertion without a failure block") == []  # Allure's own "Product defects"
     assert category_of(_with_observed("HTTP 404 Not Found"), "broken") == ["HTTP answer"]
+
+
+def test_the_history_of_the_previous_report_is_carried_into_the_results(tmp_path: Path) -> None:
+    report, results = tmp_path / "report", tmp_path / "results"
+    assert allure_output.carry_history(report, results) == []  # a first run: nothing yet
+    assert not (results / "history").exists()
+    (report / "history").mkdir(parents=True)
+    for name in ("history.json", "history-trend.json", "duration-trend.json"):
+        (report / "history" / name).write_text("[]")
+    copied = allure_output.carry_history(report, results)
+    assert sorted(p.name for p in copied) == ["duration-trend.json", "history-trend.json", "history.json"]
+    assert allure_output.carry_history(report / "history", tmp_path / "other")  # the history folder itself
+    assert allure_output.carry_history(results, results)  # already in place: nothing to copy
 
 
 def test_environment_properties_without_an_environment_still_parse(pytestconfig: pytest.Config) -> None:

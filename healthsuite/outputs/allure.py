@@ -1,5 +1,5 @@
 """The parts of Allure's results directory that are healthsuite's own: the failure categories
-(`categories.json`).
+(`categories.json`) and the history carried over from the previous report.
 
 Categories. Allure puts a failed result in every category whose `messageRegex` matches its status
 message WHOLE (Java's `Pattern.matches`), and lists a result under each category it matches. A
@@ -18,12 +18,18 @@ own, so a result lands in one category):
 - TLS again: a certificate that does not verify or expires soon, a handshake refused
 - Assertion on a value: any other failing check (a count, a share, a duration over its limit)
 
+History. `allure generate` draws its trends from `history/` in the results directory, which it only
+writes into the report it generates: the convention is to copy the previous report's `history/` into
+the results before generating. `carry_history` does that at the end of a run (option
+`--allure-history` / ini `healthsuite_allure_history` names the previous report directory).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..probes.errors import _KIND_NAMES as KIND_NAMES
@@ -98,3 +104,33 @@ def category_of(message: str, status: str = "failed") -> list[str]:
     """The categories a status message lands in, matched as Allure matches them (the whole message)."""
     return [c["name"] for c in categories()
             if status in c["matchedStatuses"] and re.fullmatch(c["messageRegex"], message)]
+
+
+HISTORY = "history"
+
+
+def history_source(previous: Path) -> Path | None:
+    """The history folder of a previous `allure generate` output: `previous/history`, or `previous`
+    itself when it is one (holds history.json); None when there is none yet (a first run)."""
+    for candidate in (previous / HISTORY, previous):
+        if (candidate / "history.json").is_file() or (candidate / "history-trend.json").is_file():
+            return candidate
+    return None
+
+
+def carry_history(previous: Path, results: Path) -> list[Path]:
+    """Copy the previous report's history (history_source) into `results/history`, so that the next
+    `allure generate results` continues its trends; the files copied ([] when there was none)."""
+    source = history_source(previous)
+    if source is None:
+        return []
+    target = results / HISTORY
+    if source.resolve() == target.resolve():
+        return sorted(target.glob("*.json"))
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for item in sorted(source.glob("*.json")):
+        if item.is_file():
+            shutil.copyfile(item, target / item.name)
+            copied.append(target / item.name)
+    return copied

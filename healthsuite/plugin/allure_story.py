@@ -20,6 +20,13 @@ version, host) and `categories.json`, which groups failures by what their `obser
 wrong: DNS (NXDOMAIN, SERVFAIL, ...), timeout, connection refused, TLS, permission, authentication,
 other transport errors, an HTTP answer, or an assertion on a value (healthsuite.outputs.allure).
 
+Trends: `allure generate` continues the previous report's trends when the results hold its
+`history/`. `--allure-history DIR` (ini `healthsuite_allure_history`) names that previous report (the
+`-o` of the last `allure generate`); at the end of the run its `history/` is copied into the results:
+
+    pytest checks --env production --alluredir=reports/allure --allure-history=reports/allure-report
+    allure generate reports/allure -o reports/allure-report --clean
+
 Nothing of this is imported or done unless allure records: without `--alluredir` the plugin's
 `pytest_configure` finds no allure listener and registers nothing, and checks get the plain Expect.
 """
@@ -40,7 +47,7 @@ from ..catalogue import Severity, load_catalogue
 from ..checkapi import Expect, diagnosis_of
 from ..failure import Finding
 from ..model.environment import Target
-from ..outputs.allure import categories
+from ..outputs.allure import carry_history, categories
 from . import ALLURE_SEVERITY, EXPECT_TYPE, STATE
 
 ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
@@ -216,6 +223,35 @@ class AllureStory:
         results.mkdir(parents=True, exist_ok=True)
         (results / "environment.properties").write_text(environment_properties(config), encoding="utf-8")
         (results / "categories.json").write_text(json.dumps(categories(), indent=2) + "\n", encoding="utf-8")
+        previous = history_dir(config)
+        if previous is not None:
+            try:
+                carry_history(previous, results)
+            except OSError as exc:  # the run's results stand; only the trend starts over
+                config.get_terminal_writer().line(
+                    f"healthsuite: allure history from {previous} NOT CARRIED OVER: {type(exc).__name__}: {exc}",
+                    yellow=True)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthsuite")
+    group.addoption(
+        "--allure-history", dest="healthsuite_allure_history", default=None, metavar="DIR",
+        help="the previous Allure report (the -o of the last `allure generate`): its history/ is copied into "
+        "--alluredir at the end of the run, so the next report continues its trends "
+        "(ini healthsuite_allure_history; a relative path is from rootdir)",
+    )
+    parser.addini("healthsuite_allure_history", "see --allure-history", default="")
+
+
+def history_dir(config: pytest.Config) -> Path | None:
+    """The previous report whose history the results carry: --allure-history (relative to the current
+    directory), else the ini's (relative to rootdir); None when neither is set."""
+    option = str(config.getoption("healthsuite_allure_history") or "").strip()
+    if option:
+        return Path(option).expanduser()
+    ini = str(config.getini("healthsuite_allure_history") or "").strip()
+    return config.rootpath / Path(ini).expanduser() if ini else None
 
 
 @pytest.hookimpl(trylast=True)  # after allure-pytest's pytest_configure has registered its listener
