@@ -1263,7 +1263,9 @@ class RunReporter:
             code, lines = nagios.status(state.result)
             if state.published.usage_problems:
                 code = nagios.UNKNOWN
-                lines = nagios.unknown(state.published.usage_problems[0].line) + lines[1:]
+                perfdata = lines[0].split(" | ", 1)[1] if " | " in lines[0] else ""  # the run's counts stay
+                status = nagios.unknown(state.published.usage_problems[0].line)[0]
+                lines = [status + (f" | {perfdata}" if perfdata else ""), *lines[1:]]
             config.stash[verdicts.NAGIOS_CODE], config.stash[verdicts.NAGIOS_LINES] = code, lines
 
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
