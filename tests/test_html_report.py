@@ -27,6 +27,7 @@ from .localhttp import Answer, serving
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SECRET = "hs-html-secret-7f3a9c2e"
 TOKENS_SEEN: list[str] = []
+RUNBOOKS = "https://git.example.com/acme/ops/blob/main"
 
 
 def _answer(request: BaseHTTPRequestHandler) -> Answer:
@@ -44,12 +45,14 @@ def site() -> Iterator[str]:
 
 def _run(tmp_path: Path, site: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     """AV1, AV3 and PERF1 on a healthy page, a 503 page whose URL carries the secret (the failure's
-    `target:` line shows it) and a low-severity page on a closed port; the secret is also a header."""
+    `target:` line shows it) and a low-severity page on a closed port; the secret is also a header; the
+    runbooks are browsed under RUNBOOKS."""
     env = tmp_path / "env.yaml"
     env.write_text(f"""
 name: htmlreport
 kind: test
 timeouts: {{http_s: 2, connect_s: 1}}
+runbook_base_url: {RUNBOOKS}
 http: {{headers: {{X-Token: "${{HS_HTML_TOKEN}}"}}}}
 pages:
   - {{name: home, url: "{site}/", content_type: text/html}}
@@ -79,12 +82,14 @@ def test_render_escapes_everything_and_loads_nothing_external() -> None:
                     "why": hostile, "consequences": [{"id": "b", "diagnosis": "AV3", "target": hostile}]}],
         "checks": [{"id": "a", "diagnosis": "AV1", "category": hostile, "severity": "high", "target": hostile,
                     "outcome": "failed", "observed": hostile, "expected": '" onmouseover="x', "message": hostile,
-                    "facts": {"body": hostile}, "runbook": [hostile], "change": "new"}],
+                    "facts": {"body": hostile}, "change": "new",
+                    "runbook": [hostile, "[x](javascript:alert(1))", f"{hostile} (https://example.com/a)"]}],
     })
     assert hostile not in page and '" onmouseover="x' not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<script>") == 1  # the page's own
-    assert not re.findall(r'(?:src|href)="(?!#)', page), "an external asset or link"
+    assert re.findall(r'(?:src|href)="(?!#)[^"]*"', page) == ['href="https://example.com/a"'], "an external asset or link"
+    assert ">&lt;script&gt;alert(1)&lt;/script&gt;</a>" in page  # the link's text, escaped
     assert "<link" not in page and "@import" not in page
 
 
@@ -217,6 +222,9 @@ def test_the_page_in_a_browser(tmp_path: Path, site: str, browser: Any) -> None:
     assert len(passing) == len(report["checks"]) - len(failing)
     assert _displayed(driver, "#passing-table tr.check") == 0  # folded
     _screenshot(driver, "html-report-top.png")
+    links = cards[0].find_elements(By.CSS_SELECTOR, ".own .runbook a.runbook-link")
+    assert links and all((a.get_attribute("href") or "").startswith(f"{RUNBOOKS}/docs/runbooks/") for a in links)
+    assert all(a.get_attribute("target") == "_blank" for a in links)
 
     for outcome in ("total", "passed", "failed"):
         shown = driver.find_element(By.CSS_SELECTOR, f'#totals [data-total="{outcome}"]').get_attribute("textContent")
