@@ -30,14 +30,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
+
+from .model.types import PLATFORMS
 
 _TAGS = re.compile(r"^\[([a-z0-9_,\s-]+)\]\s*")
 _CODE = re.compile(r"`([^`]+)`")
 ENGINES = frozenset({"postgres", "sqlite"})
-Platform = Literal["cloudflare", "docker-compose", "kubernetes", "planetscale", "systemd"]
-PLATFORMS: tuple[Platform, ...] = Platform.__args__  # type: ignore[attr-defined]
 # the programs that exist only on a platform: a command running one is that platform's advice
 PLATFORM_PROGRAMS = {
     "wrangler": "cloudflare", "docker-compose": "docker-compose", "docker": "docker-compose",

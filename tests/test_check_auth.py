@@ -143,7 +143,7 @@ def test_each_demo_fault_fails_its_diagnosis(
     assert record["observed"].startswith("3 of 4 key(s) matching 'refresh_token:*'")
     assert re.search(r"have no TTL \(TTL -1\), e\.g\. refresh_token:usr-[23]:", record["observed"])
     assert "...(43 chars) (string)" in record["observed"]  # a long segment (it may be the token) is shortened
-    assert "redis-cli --scan --pattern 'refresh_token:*'" in record["message"]
+    assert "--scan --pattern 'refresh_token:*'" in record["message"] and "redis-cli -h 127.0.0.1 -p " in record["message"]
     assert_no_secret_in_outputs(run, stack, tmp_path)
 
     stack.heal()

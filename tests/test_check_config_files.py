@@ -32,7 +32,7 @@ def test_dep3_passes_when_every_variable_is_set_and_never_shows_a_value(
 ) -> None:
     (tmp_path / "secrets.env").write_text(f"HS_TEST_FROM_FILE={SECRET}-file\n")
     path = env_file(
-        "name: vars\nkind: test\nsecrets_file: secrets.env\n"
+        "name: vars\nkind: test\nplatform: cloudflare\nsecrets_file: secrets.env\n"
         "deployment:\n  variables:\n    names: [HS_TEST_FROM_FILE, HS_TEST_FROM_PROCESS]\n"
     )
     run = run_checks("--diagnosis", "DEP3", env=path, environ={"HS_TEST_FROM_PROCESS": SECRET})
@@ -47,7 +47,7 @@ def test_dep3_fails_naming_unset_and_empty_variables_only(
     assert "HS_TEST_NEVER_SET" not in os.environ
     (tmp_path / "secrets.env").write_text(f"HS_TEST_EMPTY=\nHS_TEST_SET={SECRET}\n")
     path = env_file(
-        "name: vars\nkind: test\nsecrets_file: secrets.env\n"
+        "name: vars\nkind: test\nplatform: cloudflare\nsecrets_file: secrets.env\n"
         "deployment:\n  variables:\n    names: [HS_TEST_SET, HS_TEST_EMPTY, HS_TEST_NEVER_SET]\n"
     )
     run = run_checks("--diagnosis", "DEP3", env=path)
@@ -102,7 +102,8 @@ def test_dep4_fails_naming_the_missing_keys(run_checks: RunChecks, env_file: Env
     run = run_checks("--diagnosis", "DEP4", env=pair_env(env_file))
     record = run.assert_outcome("DEP4", "backend", "failed", category="deployment", severity="medium")
     assert "2 of 3 key(s) missing" in record["observed"] and "LOG_LEVEL, REDIS_URL" in record["observed"]
-    assert "diff backend/.env.production" in record["message"] and SECRET not in everything_shown(run, tmp_path)
+    assert "diff <(grep -oE" in record["message"] and ".env.production" in record["message"]
+    assert SECRET not in everything_shown(run, tmp_path)
 
 
 def test_dep4_fails_when_the_deployed_file_is_missing(run_checks: RunChecks, env_file: EnvFile, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ ports:
     run.assert_outcome("AV4", "open", "passed", category="availability", severity="high")
     record = run.assert_outcome("AV4", "closed", "failed", category="availability", severity="critical")
     assert "connection refused" in record["observed"] and f"127.0.0.1:{closed}" in record["observed"]
-    assert "netstat -tulpn" in record["message"]  # the tcp remediation of the catalogue
+    assert f"ss -ltnp | grep :{closed}" in record["message"]  # the tcp remediation, on the real port
 
 
 def test_av4_demo_fault_closes_the_backend_port(run_checks: RunChecks, stack: DemoStack) -> None:

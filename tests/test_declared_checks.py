@@ -169,7 +169,7 @@ def test_a_declared_failure_reaches_every_output_its_consumers_read(
                           text=True, timeout=60)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert re.search(r'healthsuite_check_success\{[^}]*diagnosis="QUEUE-2"[^}]*severity="critical"'
-                     r'[^}]*target="queue-stats"\} 0', prom.read_text()), prom.read_text()
+                     r'[^}]*target="queue-stats"[^}]*\} 0', prom.read_text()), prom.read_text()
 
     page = html.read_text()
     assert "QUEUE-2" in page and "queue-stats" in page and "workers_alive (0)" in page

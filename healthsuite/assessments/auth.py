@@ -354,8 +354,9 @@ def refresh_tokens_expire(target: RefreshTokens, scan: TtlScan) -> Finding:
             meaning="these refresh tokens never expire: a stolen one works forever, and the keys pile up "
             "until Redis runs out of memory (CACHE2)",
             remediation=(
-                f"List them without blocking Redis: `redis-cli --scan --pattern '{scan.pattern}'` and "
-                "`redis-cli ttl <key>` (avoid KEYS on a production Redis).",
+                f"List them without blocking Redis: `redis-cli -h <host> -p <port> --scan --pattern '{scan.pattern}'` "
+                f"and `redis-cli -h <host> -p <port> ttl {scan.examples[0][0] if scan.examples else 'KEY'}` "
+                "(avoid KEYS on a production Redis).",
                 "Give the existing ones a lifetime (`EXPIRE <key> <seconds>`, the refresh-token lifetime), "
                 "and store new ones with `SET key value EX <seconds>`.",
             ),

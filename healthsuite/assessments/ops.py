@@ -109,19 +109,19 @@ def redis_memory(obs: RedisInfo, max_pct: float, max_rejected: float) -> Finding
                 "are evicted before they expire"
             )
         remediation.append(
-            "Find the largest key patterns with `redis-cli --bigkeys` (and `--memkeys`) and keys without TTL "
-            "before deleting anything; raise maxmemory if the working set really needs it."
+            "Find the largest key patterns with `redis-cli -h <host> -p <port> --bigkeys` (and `--memkeys`) "
+            "and keys without TTL before deleting anything; raise maxmemory if the working set really needs it."
         )
     if not rejected_ok:
         meanings.append(
             f"{rejected} client connections were refused {_since(uptime)}: the application got connection "
             "errors when Redis reached maxclients. The counter is cumulative: once the cause is fixed, reset it "
-            "with `redis-cli config resetstat` so this check judges only new rejections"
+            "with `redis-cli -h <host> -p <port> config resetstat` so this check judges only new rejections"
         )
         causes.append("A connection leak or a pool without a limit in the application reaches maxclients.")
         remediation.append(
-            "Compare `redis-cli info clients` (connected_clients) with `config get maxclients`, and check the "
-            "application's Redis pool size."
+            "Compare `redis-cli -h <host> -p <port> info clients` (connected_clients) with "
+            "`config get maxclients`, and check the application's Redis pool size."
         )
     return Finding(
         ok=memory_ok and rejected_ok,
@@ -412,8 +412,8 @@ def _error_share(target: MetricsEndpoint, scrape: MetricsScrape, max_pct: float,
     if rollback:
         meaning = (
             f"the 5xx share {pct:.1f} % is at or over runbook 001's automatic rollback trigger ({rollback_pct:g} %): "
-            "if it began with the last deployment, roll back now (`wrangler rollback --env production`, "
-            "`kubectl rollout undo deployment/<backend>`), then investigate"
+            "if it began with the last deployment, roll back now (with the platform's own rollback), then "
+            "investigate"
         )
     elif not ok:
         meaning = f"the 5xx share {pct:.1f} % is over {max_pct:g} %: some requests fail with server errors"

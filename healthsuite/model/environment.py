@@ -23,7 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-from ..advice import PLATFORMS, Platform
 from ..catalogue import AREAS, Area, Severity, load_catalogue
 from ..netaddr import parse_address
 from ..providers import shipped_ranges
@@ -43,9 +42,11 @@ from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
 from .targets import Target as Target
 from .types import (
+    PLATFORMS,
     TEMPLATE_DOC,
     Model,
     Name,
+    Platform,
     Seconds,
     SecretTemplate,
     SecretText,
