@@ -121,3 +121,18 @@ def test_every_report_file_is_group_readable_only(tmp_path: Path, env: Path) -> 
     files = [*reports.iterdir(), page, junit]
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: 0o640 for p in files}
     assert not [p for p in reports.iterdir() if p.name.startswith(".")]  # no lock or temporary file left
+
+
+def test_one_output_failing_loses_no_other_and_changes_no_verdict(tmp_path: Path, env: Path) -> None:
+    """The HTML page's path is a directory: the page is not written and says why; the JSON report, the
+    textfile and JUnit are, and the run's exit status is the checks' own."""
+    reports, page, textfile = tmp_path / "reports", tmp_path / "page.html", tmp_path / "m" / "healthsuite.prom"
+    page.mkdir()
+    junit = tmp_path / "junit.xml"
+    done = _run(env, reports, f"--html-report={page}", f"--prom-textfile={textfile}", f"--junitxml={junit}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"healthsuite: HTML report NOT WRITTEN: {page} is not a directory" not in done.stdout
+    assert "healthsuite: HTML report NOT WRITTEN: " in done.stdout and "Traceback" not in done.stdout
+    assert json.loads((reports / "latest.json").read_text())["exit_status"] == 1
+    assert 'healthsuite_run_exit_status{environment="places"} 1.0' in textfile.read_text()
+    assert "AV1 page blog [critical]" in junit.read_text()
