@@ -136,3 +136,23 @@ def test_one_output_failing_loses_no_other_and_changes_no_verdict(tmp_path: Path
     assert json.loads((reports / "latest.json").read_text())["exit_status"] == 1
     assert 'healthsuite_run_exit_status{environment="places"} 1.0' in textfile.read_text()
     assert "AV1 page blog [critical]" in junit.read_text()
+
+
+def test_a_full_reports_directory_is_a_usage_error_naming_it(tmp_path: Path, env: Path) -> None:
+    """A reports directory on a full file system (a 64 KiB tmpfs filled up, in a mount namespace of its own)."""
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no mount namespace can be made here (unshare -m): no full file system to try")
+    full = tmp_path / "full"
+    full.mkdir()
+    script = (f'mount -t tmpfs -o size=64k tmpfs "{full}" && '
+              f'(dd if=/dev/zero of="{full}/filler" bs=4k 2>/dev/null || true) && exec "$@"')
+    done = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", sys.executable, "-m", "pytest",
+         str(CHECKS), f"--env={env}", f"--reports-dir={full}", "-p", "no:cacheprovider", "--diagnosis", "AV1"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+    )
+    if "mount:" in done.stderr and done.returncode != 4:
+        pytest.skip(f"tmpfs cannot be mounted here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "1 failed, 1 passed" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert f"healthsuite: reports directory unusable: {full} cannot be written: the file system is full" in done.stdout

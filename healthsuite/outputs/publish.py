@@ -72,8 +72,12 @@ def unwritable_directory(directory: Path) -> str:
     try:  # what access() cannot tell: a read-only mount, an immutable directory, a full file system
         directory.mkdir(parents=True, exist_ok=True)
         fd, trial = tempfile.mkstemp(dir=directory, prefix=".healthsuite-write-test.")
-        os.close(fd)
-        os.unlink(trial)
+        try:
+            os.write(fd, b"\n")  # a full file system still creates the empty file, but takes no byte
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(trial)
     except OSError as exc:
         return f"{directory} cannot be written: {_oserror(exc)}"
     return ""
