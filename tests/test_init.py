@@ -130,7 +130,12 @@ def test_init_writes_a_file_that_passes_on_the_demo_and_catches_its_faults(stack
     assert "body.status = 'degraded'" in failed["AV2", "api-health"]["observed"]
     assert "invoices does not exist" in failed["DB9", "booking"]["observed"]
     assert "appointments.tenant_id -> tenants.id: no FOREIGN KEY constraint" in failed["DB12", "booking"]["observed"]
-    assert "idx_payments_appointment" in failed["PERF6", "booking"]["observed"]
+    # the dropped index fails PERF6 either way; it is named when init listed it (payments among the three
+    # largest tables, which depends on sizes that tie in a fresh demo and change as other tests write to it)
+    perf6 = failed["PERF6", "booking"]["observed"]
+    assert "idx_payments_appointment" in perf6 or "payments.appointment_id" in perf6, perf6
+    if "idx_payments_appointment" in text:
+        assert "idx_payments_appointment" in perf6, perf6
 
 
 def _transactions(stack: DemoStack) -> tuple[int, int]:

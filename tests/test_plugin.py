@@ -229,8 +229,8 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     assert summary["by_severity"]["critical"]["failed"] == 1 and summary["failed_diagnoses"] == ["AV3"]
     assert report["platform_incident"] is None
     record = run.record("AV3", "employees")
-    assert set(record) == {"id", "diagnosis", "category", "severity", "target", "outcome", "observed", "expected",
-                           "duration_s", "message", "runbook", "facts", "likely_platform_incident",
+    assert set(record) == {"id", "diagnosis", "category", "severity", "target", "target_kind", "outcome", "observed",
+                           "expected", "duration_s", "message", "runbook", "facts", "likely_platform_incident",
                            "change", "failing_since", "failing_runs",  # a first run: the failure is new
                            "causes", "remediation", "escalation"}  # its failure block's advice, as data
     assert record["change"] == "new" and summary["changes"] == {"new": 1}
