@@ -29,9 +29,7 @@ never fails the run.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
@@ -40,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import json_report
+from .files import write_atomically
 from .records import OUTCOMES
 from .result import RunResult
 
@@ -537,17 +536,9 @@ def render(report: Mapping[str, Any]) -> str:
 
 
 def write(path: Path, page: str) -> None:
-    """Atomically: a temporary file in the same directory, then a rename."""
+    """Atomically, mode 0640 like every report file (outputs.files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, [page])
 
 
 def write_result(path: Path, result: RunResult) -> str:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ..envfile import LoadedEnvironment
 from . import history, html, json_report, notices, prometheus
-from .files import REPORT_MODE
 from .result import RunResult
 
 USAGE_ERROR = 4  # pytest's exit status for a usage error
@@ -154,7 +153,6 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         page = settings.html_report
         def write_page() -> str:
             html.write_result(page, result)
-            os.chmod(page, REPORT_MODE)
             return f"healthsuite: HTML report written to {page}"
         run("HTML report", write_page, place=page)
     return done
