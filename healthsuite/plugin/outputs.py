@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="healthsuite_notify",
         action="store_true",
         help="post one escalation notice to the environment's `notify:` webhooks: new critical and high "
-        f"failures and recoveries (what was announced is kept in <reports>/<env>-notified.json; "
+        f"failures and recoveries (what was announced is kept in <reports>/<env>.notified.json; "
         f"sending ends after {NOTIFY_TIMEOUT_S:g} s and never fails the run)",
     )
 
