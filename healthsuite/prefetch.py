@@ -37,8 +37,8 @@ from .model.environment import (
 )
 from .plans import Plan, Planned, Threshold, target_key
 from .probes import deadline
+from .probes.chain import system_roots
 from .probes.session import ProbeSession
-from .probes.tls import system_roots
 
 # targets whose checks read exactly `probes.http(target)`: targets at one URL share that request
 PLAIN_GET = (Page, HealthEndpoint, ApiEndpoint, ProxiedPath, StatusPage, VersionSource, PoolStatus)

@@ -18,7 +18,8 @@ from healthsuite.assessments.certificates import certificate, one_level_below, p
 from healthsuite.demo.certs import IssuedCert, TestCA, self_signed
 from healthsuite.demo.services import GarbageListener, SilentListener, free_port
 from healthsuite.demo.tls_server import PlainHttpServer, TlsServer, redirect_response
-from healthsuite.probes.tls import CertificateInfo, TlsObservation, covers, handshake
+from healthsuite.probes.chain import CertificateInfo, covers
+from healthsuite.probes.tls import TlsObservation, handshake
 
 from .conftest import RunChecks
 

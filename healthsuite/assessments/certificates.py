@@ -13,7 +13,8 @@ from typing import Any
 
 from ..catalogue import SEVERITIES, Severity
 from ..failure import Finding
-from ..probes.tls import CertificateInfo, TlsObservation
+from ..probes.chain import CertificateInfo
+from ..probes.tls import TlsObservation
 
 # the negotiated protocol names of OpenSSL, as comparable TLS versions
 PROTOCOL_VERSIONS: dict[str, float] = {
