@@ -257,7 +257,13 @@ class Hostname(Target):
 class DnsSettings(Model):
     nameservers: list[Address] = Field(
         [],
-        description="Resolvers to ask, as ip or ip:port ([v6]:port). Default: the system resolver (/etc/resolv.conf).",
+        description="Resolvers to ask, as ip or ip:port ([v6]:port), for every name the file connects to (HTTP, TLS, "
+        "TCP, NET1-NET4, declared checks). Default: the system resolver (/etc/resolv.conf).",
+    )
+    hosts: dict[str, str] = Field(
+        {},
+        description="Pins, as curl's --resolve: host name -> the IP address every HTTP, TLS and TCP probe connects "
+        "to for it, on any port; the name is still sent (Host, SNI) and verified. NET1-NET4 still ask the resolver.",
     )
     providers: dict[Name, list[str]] = Field(
         {},
@@ -280,6 +286,25 @@ class DnsSettings(Model):
                     problem, "write a resolver's IP: 10.0.0.2, 10.0.0.2:5353 or [2001:db8::53]:53", at=(index,)
                 ) from None
         return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _pins(cls, value: dict[str, str]) -> dict[str, str]:
+        pins: dict[str, str] = {}
+        for name, address in value.items():
+            host = name.strip().rstrip(".").lower()
+            label = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+            if len(host) > 253 or not re.fullmatch(rf"{label}(\.{label})*", host):
+                raise rule_error(f"{name!r} is not a host name", "write a name: app.example.test: 10.0.0.5", at=(name,))
+            try:
+                ip = ipaddress.ip_address(str(address).strip().strip("[]"))
+            except ValueError:
+                raise rule_error(
+                    f"{address!r} is not an IP address", "write the address to connect to: 10.0.0.5 or ::1",
+                    at=(name,),
+                ) from None
+            pins[host] = str(ip)
+        return pins
 
     @field_validator("providers")
     @classmethod
