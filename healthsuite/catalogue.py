@@ -6,6 +6,7 @@ The text lives in `catalogue.yaml` (data, not code); this module validates it an
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -64,6 +65,24 @@ class Diagnosis(_Data):
     escalation: Area
     thresholds: dict[str, float] = {}
     reporting: bool = False
+    # the title and `verifies` as written, with `{threshold}` placeholders (`{max_active_query_s}`);
+    # `title` and `verifies` are them rendered with the thresholds in force (in_force), the catalogue's
+    # defaults until an environment sets its own
+    title_template: str = ""
+    verifies_template: str = ""
+
+    def in_force(self, thresholds: Mapping[str, float] | None = None) -> Diagnosis:
+        """This entry with its title and `verifies` showing the thresholds in force: the catalogue's
+        defaults, overridden by `thresholds` (an environment's `thresholds.<ID>`)."""
+        title = self.title_template or self.title
+        verifies = self.verifies_template or self.verifies
+        if "{" not in title and "{" not in verifies:
+            return self
+        values = {**self.thresholds, **(thresholds or {})}
+        return self.model_copy(update={
+            "title": render_thresholds(title, values), "verifies": render_thresholds(verifies, values),
+            "title_template": title, "verifies_template": verifies,
+        })
 
 
 class HttpStatus(_Data):
@@ -97,6 +116,14 @@ class Catalogue(_Data):
     # the shipped ones are CATEGORIES
     categories: dict[str, str] = {}
 
+    def in_force(self, thresholds: Mapping[str, Mapping[str, float]]) -> Catalogue:
+        """The catalogue with each entry's title and `verifies` showing the thresholds in force
+        (`thresholds`: an environment's, by diagnosis ID)."""
+        if not any(thresholds.values()):
+            return self
+        fixed = {key: entry.in_force(thresholds.get(key)) for key, entry in self.diagnoses.items()}
+        return self.model_copy(update={"diagnoses": fixed})
+
     def diagnosis(self, diagnosis_id: str) -> Diagnosis:
         try:
             return self.diagnoses[diagnosis_id]
@@ -123,6 +150,48 @@ class Catalogue(_Data):
         return f"{base}/{runbook.file}#{heading_anchor(ref.section)}" if base else None
 
 
+_PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def threshold_text(name: str, value: float) -> str:
+    """A threshold as a sentence shows it, by its name's unit: `max_active_query_s` 300 -> `5 min`,
+    `p95_ms` 500 -> `500 ms`, `window_h` 24 -> `24 h`, `max_connections_pct` 80 -> `80 %`; a rate
+    (`max_requests_per_h`) is a plain number, its period said by the sentence."""
+    if "_per_" in name:
+        return f"{value:g}"
+    if name.endswith("_ms"):
+        return f"{value / 1000:g} s" if value >= 1000 and value % 1000 == 0 else f"{value:g} ms"
+    if name.endswith("_s"):
+        if value >= 3600 and value % 3600 == 0:
+            return f"{value / 3600:g} h"
+        if value >= 120 and value % 60 == 0:
+            return f"{value / 60:g} min"
+        return f"{value:g} s"
+    if name.endswith("_h"):
+        return f"{value:g} h"
+    if name.endswith("_days"):
+        return f"{value:g} day" + ("" if value == 1 else "s")
+    if name.endswith("_pct"):
+        return f"{value:g} %"
+    if name.endswith("_mb"):
+        return f"{value:g} MB"
+    if name.endswith("_kb"):
+        return f"{value:g} KB"
+    return f"{value:g}"
+
+
+def render_thresholds(text: str, values: Mapping[str, float]) -> str:
+    """`text` with each `{name}` of a threshold in `values` replaced by threshold_text; other braces stay."""
+    return _PLACEHOLDER.sub(
+        lambda m: threshold_text(m[1], values[m[1]]) if m[1] in values else m[0], text
+    )
+
+
+def placeholders(text: str) -> list[str]:
+    """The `{name}` placeholders of a catalogue text."""
+    return _PLACEHOLDER.findall(text)
+
+
 def heading_anchor(section: str) -> str:
     """The anchor GitHub and GitLab give the section's own (last) heading: `Step 2: Database
     Connectivity` -> `step-2-database-connectivity`."""
@@ -135,6 +204,7 @@ def heading_anchor(section: str) -> str:
 def load_catalogue() -> Catalogue:
     text = resources.files("healthsuite").joinpath("catalogue.yaml").read_text(encoding="utf-8")
     catalogue = Catalogue.model_validate(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    # each entry knows its own ID, so callers can pass entries around alone
-    fixed = {key: entry.model_copy(update={"id": key}) for key, entry in catalogue.diagnoses.items()}
+    # each entry knows its own ID, so callers can pass entries around alone; its title and `verifies`
+    # show the default thresholds (an environment's own are rendered by Catalogue.in_force)
+    fixed = {key: entry.model_copy(update={"id": key}).in_force() for key, entry in catalogue.diagnoses.items()}
     return catalogue.model_copy(update={"diagnoses": fixed})

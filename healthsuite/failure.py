@@ -58,23 +58,43 @@ def escalation_line(
 ) -> str:
     """Who to tell and how fast. Only critical and high failures call anyone (runbook 000, "When to
     Escalate"): a medium one is a ticket for the area's owner, a low one waits for the planned review,
-    whatever the area's own urgency."""
+    whatever the area's own urgency.
+
+    Only people someone configured are named. When the environment names a contact for the area
+    (`escalation.<area>`), the line names that contact (after the catalogue's role) and no one else: a
+    second contact it does not give is said to be missing, never filled in with the matrix's role (a
+    platform with no CTO is not told to call one). Without a contact for the area, the line gives the
+    catalogue's roles as roles (runbook 000's matrix, or a diagnoses file's `escalation_areas`) and says
+    that no contact is configured."""
     tier = catalogue.severity_tiers[severity]
     area = catalogue.escalation_matrix[entry.escalation]
     contact = contacts.get(entry.escalation)
-    primary = f"{area.primary} ({contact.primary})" if contact else area.primary
-    secondary = area.secondary
-    if contact and contact.secondary and contact.secondary != area.secondary:
-        secondary = f"{area.secondary} ({contact.secondary})"
-    channel = f"; channel {contact.channel}" if contact and contact.channel else ""
     head = f"{severity}: {tier.tier.lower()} ({tier.within}). {area.area}: "
+    key = f"escalation.{entry.escalation}"
+    if contact is None:
+        who = f"{area.primary} (a role of the escalation matrix; no contact configured under `{key}`)"
+        channel = ""
+    else:
+        who = f"{area.primary} ({contact.primary})"
+        channel = f"; channel {contact.channel}" if contact.channel else ""
     if severity in ("critical", "high"):
+        if contact is None:
+            then = (f"call {area.primary} and {area.secondary} at once" if area.within == "immediately"
+                    else f"call {area.primary}, then {area.secondary} if no answer within {area.within}")
+            return f"{head}{then} (roles of the escalation matrix; no contact configured under `{key}`)"
+        if not contact.secondary:
+            missing = f"no second contact configured (`{key}.secondary`)"
+            if area.within == "immediately":
+                return f"{head}call {who} at once; {missing}{channel}"
+            return f"{head}call {who}; if no answer within {area.within}: {missing}{channel}"
+        secondary = (contact.secondary if contact.secondary == area.secondary
+                     else f"{area.secondary} ({contact.secondary})")
         if area.within == "immediately":
-            return f"{head}call {primary} and {secondary} at once{channel}"
-        return f"{head}call {primary}, then {secondary} if no answer within {area.within}{channel}"
+            return f"{head}call {who} and {secondary} at once{channel}"
+        return f"{head}call {who}, then {secondary} if no answer within {area.within}{channel}"
     if severity == "medium":
-        return f"{head}open a ticket for {primary}; no call needed{channel}"
-    return f"{head}note it for {primary} at the next planned review; no call needed{channel}"
+        return f"{head}open a ticket for {who}; no call needed{channel}"
+    return f"{head}note it for {who} at the next planned review; no call needed{channel}"
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,13 @@ def failure_block(
     contacts: Mapping[Area, Contact],
     context: AdviceContext | None = None,
     runbook_base_url: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> FailureBlock:
     """The likely causes and steps tailored to the target and what was seen, the runbook references
-    (links when a base URL is known) and who to tell."""
+    (links when a base URL is known) and who to tell. `thresholds`: those in force for the diagnosis
+    (the environment's `thresholds.<ID>`), which its texts show."""
     context = context or AdviceContext()
+    entry = entry.in_force(thresholds) if thresholds else entry
     return FailureBlock(
         causes=tuple(tailor_causes([*finding.causes, *entry.causes], context)),
         steps=tuple(tailor_steps([*finding.remediation, *entry.remediation], context)),
@@ -120,9 +143,13 @@ def compose(
     context: AdviceContext | None = None,
     runbook_base_url: str | None = None,
     block: FailureBlock | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> str:
     """The failure block: what was checked, observed against expected, and `block` (failure_block's,
-    computed here when not given)."""
+    computed here when not given). The title and `checked` line show the thresholds in force: the
+    entry's own (an environment's catalogue is rendered with its thresholds, Catalogue.in_force), or
+    `thresholds` when given."""
+    entry = entry.in_force(thresholds) if thresholds else entry
     if block is None:
         block = failure_block(entry, finding, severity=severity, catalogue=catalogue, contacts=contacts,
                               context=context, runbook_base_url=runbook_base_url)
