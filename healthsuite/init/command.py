@@ -26,7 +26,9 @@ from .. import envfile
 from ..assessments.ops import MIN_LOOKUPS
 from ..catalogue import load_catalogue
 from ..model.addresses import http_url_problem, postgres_dsn_problem
-from ..probes.lookup import is_ip
+from ..netaddr import format_address, parse_address
+from ..probes import tls
+from ..probes.lookup import Names, is_ip
 from ..redaction import Redactor
 from ..templates import MissingVariable, Template
 from . import GUESSED, cache, database, web
@@ -80,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="default: environments/NAME.yaml")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.add_argument("--ca-bundle", metavar="PEM", help="extra CAs to trust (written as http.ca_bundle)")
+    p.add_argument("--nameserver", action="append", default=[], metavar="ADDR[:PORT]",
+                   help="a resolver to ask for every name (e.g. 10.0.0.2, 127.0.0.1:5353); repeatable; written as "
+                   "dns.nameservers, which the checks then use for every name of the file")
+    p.add_argument("--resolve", action="append", default=[], metavar="NAME:ADDRESS",
+                   help="connect to ADDRESS for NAME, as curl --resolve (the name is still sent and verified), "
+                   "e.g. app.example.test:10.0.0.5; repeatable; written as dns.hosts")
     p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                    help="deadline of every exchange (default 5)")
     return p
@@ -106,6 +114,70 @@ def _name_from(url: str) -> str:
         return "local"
     label = host.removeprefix("www.").split(".")[0]
     return re.sub(r"[^a-z0-9_.-]+", "-", label).strip("-")[:63] or "local"
+
+
+def nameservers_of(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """--nameserver values as (ip, port); a usage problem for anything but an IP address."""
+    found = []
+    for value in values:
+        try:
+            host, port = parse_address(value.strip(), 53)
+            if not is_ip(host):
+                raise ValueError(f"{host!r} is not an IP address")
+        except ValueError as exc:
+            raise UsageProblem(f"--nameserver {value}", str(exc),
+                               "give a resolver's IP address: 10.0.0.2, 127.0.0.1:5353 or [2001:db8::53]:53") from None
+        found.append((host, port))
+    return tuple(found)
+
+
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*")
+
+
+def pins_of(values: Sequence[str]) -> dict[str, str]:
+    """--resolve NAME:ADDRESS values as {name: address}; a usage problem for anything else."""
+    pins: dict[str, str] = {}
+    for value in values:
+        name, _, address = value.strip().partition(":")
+        name = name.rstrip(".").lower()
+        address = address.strip().strip("[]")
+        if not _HOST_NAME.fullmatch(name) or len(name) > 253 or not is_ip(address):
+            raise UsageProblem(f"--resolve {value}",
+                               "not NAME:ADDRESS (a host name, then the IP address to connect to)",
+                               "write e.g. --resolve app.example.test:127.0.0.1 (no port: it holds for every port)")
+        pins[name] = address
+    return pins
+
+
+def _unreachable_fix(error_kind: str, detail: str, base_url: str, ca_bundle: str | None, names: Names,
+                     timeout_s: float) -> str:
+    """The fix of a base URL that got no HTTP answer, from what failed."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if error_kind == "dns":
+        if names.nameservers:
+            return (f"add {host} to the zone {names.resolver_label} serves, correct --base-url, or pin the name: "
+                    f"--resolve {host}:ADDRESS")
+        return (f"correct --base-url, or say where {host} goes: --nameserver ADDR[:PORT] (a resolver that knows it) "
+                f"or --resolve {host}:ADDRESS")
+    if error_kind != "tls":
+        return "start the site or correct --base-url"
+    if "mismatch" in detail.lower() or "not valid for" in detail.lower():
+        seen = tls.handshake(host, port, host, ca_bundle, timeout_s, lookup=names)
+        held = [n for n in (seen.chain[0].sans if seen.chain else ()) if not is_ip(n) and "*" not in n]
+        if held and is_ip(host):
+            name = held[0]
+            return (f"the certificate is for {', '.join(held)}, not the address {host}: give --base-url "
+                    f"{parts.scheme}://{name}:{port} with --resolve {name}:{host} (or --nameserver, a resolver "
+                    f"that knows {name})")
+        if held:
+            return f"the certificate is for {', '.join(held)}, not {host}: give --base-url with one of those names"
+        return "give --base-url with a name the site's certificate holds"
+    if ca_bundle:
+        return (f"the certificate does not verify against --ca-bundle {ca_bundle}: give the PEM of the CA that "
+                "signed the site's certificate, or correct --base-url")
+    return "give --ca-bundle PEM for a private CA, or correct --base-url"
 
 
 def _kind_from(name: str) -> str:
@@ -250,19 +322,20 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
         except (OSError, ssl.SSLError) as exc:
             raise UsageProblem(f"--ca-bundle {args.ca_bundle}", f"not a readable PEM file of CAs ({exc})",
                                "give the PEM file of the CA that signed the site's certificate") from None
+    nameservers = nameservers_of(args.nameserver)
+    pins = pins_of(args.resolve)
+    names = Names(pins=pins, nameservers=nameservers, timeout_s=args.timeout, pin_source="--resolve")
     dsn = dsn_for_file(args.dsn, environ) if args.dsn else None
     target = redis_for_file(args.redis, environ) if args.redis else None
     for secret in (dsn.password if dsn else None, target.password if target else None):
         redactor.add(secret)
 
     try:
-        site = web.discover(base_url, ca_bundle, True, args.timeout)
+        site = web.discover(base_url, ca_bundle, True, args.timeout, names)
     except web.SiteUnreachable as exc:
         error = exc.observation.error
         assert error is not None
-        fix = "start the site or correct --base-url"
-        if error.kind == "tls":
-            fix = "give --ca-bundle PEM for a private CA, or correct --base-url"
+        fix = _unreachable_fix(error.kind, error.detail, base_url, ca_bundle, names, args.timeout)
         raise UsageProblem(f"--base-url {args.base_url}", f"{error.kind_name}: {error.detail}", fix) from None
     if not site.pages and not site.health:
         raise UsageProblem(f"--base-url {args.base_url}",
@@ -304,6 +377,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
         schema_ref = os.path.relpath(SCHEMA_JSON, output.resolve().parent) if inside else str(SCHEMA_JSON)
     told = Told(
         name=name, kind=kind, kind_given=args.kind is not None, base_url=args.base_url, ca_bundle=ca_bundle,
+        nameservers=[format_address(h, p) if p != 53 else h for h, p in nameservers], pins=pins,
         dsn=dsn.written if dsn else None, database_name=_slug(dsn.database if dsn else "main"),
         redis_url=target.written if target else None, redis_username=target.username if target else None,
         redis_password=target.password_written if target else None, variables=variables, schema_ref=schema_ref,

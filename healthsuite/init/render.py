@@ -54,6 +54,8 @@ class Told:
     kind_given: bool
     base_url: str  # as written in the file (a literal or a ${...} template)
     ca_bundle: str | None = None
+    nameservers: list[str] = field(default_factory=list)  # --nameserver, as given (dns.nameservers)
+    pins: dict[str, str] = field(default_factory=dict)  # --resolve NAME:ADDRESS (dns.hosts)
     dsn: str | None = None
     database_name: str = "main"
     redis_url: str | None = None
@@ -192,6 +194,13 @@ def render(told: Told, site: Site, schema: Schema | None, memory: Memory | None,
               "", "base_urls:", f"  app: {scalar(told.base_url)}"]
     if told.ca_bundle:
         lines += ["http:", f"  ca_bundle: {scalar(told.ca_bundle)}"]
+    if told.nameservers or told.pins:
+        lines.append("dns:                              # every name of this file is resolved here (NET1 too)")
+        if told.nameservers:
+            lines.append(f"  nameservers: [{', '.join(scalar(ns) for ns in told.nameservers)}]")
+        if told.pins:
+            lines.append("  hosts:                          # pinned: connect here, as curl --resolve")
+            lines += [f"    {scalar(name)}: {scalar(address)}" for name, address in told.pins.items()]
     lines += _pages(site)
     lines += _health(site)
     if schema is not None:

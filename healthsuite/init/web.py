@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..probes import http
 from ..probes.http import HttpObservation, HttpRequest
+from ..probes.lookup import Lookup, first_address
 
 COMMON_PATHS = ("/", "/health", "/healthz", "/api/health", "/status", "/login", "/robots.txt", "/sitemap.xml")
 HEALTH_PATHS = frozenset({"/health", "/healthz", "/api/health", "/status", "/api/status", "/ready", "/readyz"})
@@ -156,10 +157,13 @@ def _answer(path: str, observation: HttpObservation, found_by: str) -> Answer:
                   found_by)
 
 
-def discover(base_url: str, ca_bundle: str | None, verify: bool, timeout_s: float) -> Site:
-    """GET the common paths and the home page's links under `base_url`; raises SiteUnreachable when
-    the home page gets no HTTP answer."""
-    client = http.make_client(http.tls_context(verify, ca_bundle))
+def discover(
+    base_url: str, ca_bundle: str | None, verify: bool, timeout_s: float, lookup: Lookup = first_address
+) -> Site:
+    """GET the common paths and the home page's links under `base_url`, connecting where `lookup`
+    says (--resolve pins, the --nameserver resolver); raises SiteUnreachable when the home page gets
+    no HTTP answer."""
+    client = http.make_client(http.tls_context(verify, ca_bundle), lookup)
     base = base_url.rstrip("/")
     site = Site(base_url)
 

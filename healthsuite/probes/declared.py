@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from ..model.declared import DeclaredCheck
 from ..model.environment import PostgresDatabase, RedisCache, SqliteDatabase
 from ..netaddr import format_address, parse_address
-from . import deadline, logs, resolver, tcp, tls
+from . import deadline, logs, tcp, tls
 from . import sqlite as sqlite_probe
 from .errors import ProbeError
 from .http import HttpRequest
@@ -124,10 +124,7 @@ def dns_query(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, tuple[tu
     env = probes.env
     assert check.dns is not None
     host = env.resolve(check.dns.name, env.where(check, "dns.name")).rstrip(".").lower()
-    nameservers = tuple(
-        parse_address(env.resolve(ns, f"dns.nameservers in {env.path.name}"), 53) for ns in env.model.dns.nameservers
-    )
-    return host, nameservers, check.dns.timeout_s or env.model.timeouts.dns_s
+    return host, probes.nameservers(), check.dns.timeout_s or env.model.timeouts.dns_s
 
 
 def advice_values(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, dict[str, str]]:
@@ -183,7 +180,7 @@ def observe(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     if kind == "tcp":
         host, port = tcp_address(probes, check)
         timeout = check.tcp.timeout_s if check.tcp and check.tcp.timeout_s else probes.env.model.timeouts.connect_s
-        seen = probes.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout))
+        seen = probes.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout, probes.names))
         facts: dict[str, object] = {"address": seen.address}
         if seen.error is not None:
             facts["failure_kind"] = seen.error.kind
@@ -327,8 +324,9 @@ def _dns(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     assert check.dns is not None
     host, nameservers, timeout = dns_query(probes, check)
     rdtype = check.dns.type
+    # A and AAAA: the run's one address lookup of the name, the one NET1 and every connection see
     seen = probes.cache.get(("dns", host, (rdtype,), nameservers, timeout),
-                            lambda: resolver.resolve(host, (rdtype,), nameservers, timeout))
+                            lambda: probes.lookup(host, (rdtype,), timeout))
     answer = seen.answers.get(rdtype)
     where = f"{host} {rdtype} via {seen.resolver}"
     if answer is None:
@@ -352,7 +350,7 @@ def _tls(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     timeout = (check.tls.timeout_s if check.tls else None) or probes.env.model.timeouts.http_s
     ca_bundle = probes.ca_bundle()
     seen = probes.cache.get(("tls", host, port, name, ca_bundle, timeout),
-                            lambda: tls.handshake(host, port, name, ca_bundle, timeout))
+                            lambda: tls.handshake(host, port, name, ca_bundle, timeout, lookup=probes.names))
     where = f"TLS {format_address(host, port)} (SNI {name})"
     if seen.error is not None:
         return DeclaredObservation("tls", summary=f"{where}: {seen.error.kind_name}: {seen.error.detail}",

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..lazy import lazy
 from . import deadline
 from .errors import ProbeError, classify
-from .lookup import first_address, is_ip
+from .lookup import Lookup, first_address, is_ip
 
 if TYPE_CHECKING:
     import httpx
@@ -143,18 +143,20 @@ class HttpClient:
 
     client: httpx.Client
     transport: httpx.BaseTransport
+    lookup: Lookup = first_address  # where a host name goes (probes.lookup.Names: pins, the declared resolver)
 
     def close(self) -> None:
         self.client.close()
 
 
-def make_client(verify: ssl.SSLContext) -> HttpClient:
+def make_client(verify: ssl.SSLContext, lookup: Lookup = first_address) -> HttpClient:
     """trust_env=False: no proxy or netrc from the environment changes what is probed. No keep-alive:
     every request opens its own connection, so each carries its full timing breakdown (as curl does).
-    Every socket operation is bounded by the exchange's deadline (probes.http_deadline)."""
-    transport = _http_deadline.transport(verify)
+    Every socket operation is bounded by the exchange's deadline (probes.http_deadline). Every host
+    name, a redirect's too, goes to the address `lookup` gives (the run's probes.lookup.Names)."""
+    transport = _http_deadline.transport(verify, lookup)
     client = httpx.Client(transport=transport, trust_env=False, headers={"user-agent": USER_AGENT})
-    return HttpClient(client, transport)
+    return HttpClient(client, transport, lookup)
 
 
 @contextmanager
@@ -216,10 +218,11 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     """Send one request; the whole exchange (name lookup, connect, TLS, headers, body) ends at its
     deadline, `request.timeout_s`, whatever the server does (probes.deadline).
 
-    Like `curl --resolve`, the host name is resolved first (timed: the DNS phase) and the connection
-    goes to that address, with the name kept for the Host header, SNI and certificate checks. When
-    redirects are followed the client resolves by itself (a redirect may lead to another host), and
-    the DNS time is part of the connect phase."""
+    Like `curl --resolve`, the host name is resolved first by the client's lookup (timed: the DNS
+    phase; a pin, or the environment's resolver, once per run) and the connection goes to that
+    address, with the name kept for the Host header, SNI and certificate checks. When redirects are
+    followed the transport resolves each host with the same lookup (a redirect may lead to another
+    host), and the DNS time is part of the connect phase."""
     parts = urlsplit(request.url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -235,7 +238,7 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     with deadline.exchange(request.timeout_s, f"http {request.method} {address}{parts.path}") as exchange:
         try:
             if not is_ip(host) and not request.follow_redirects:
-                peer = first_address(host, port, exchange.clamp())
+                peer = client.lookup(host, port, exchange.clamp())
                 dns_ms = round((time.perf_counter() - started) * 1000, 1)
                 netloc = f"[{peer}]" if ":" in peer else peer
                 url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))

@@ -16,7 +16,7 @@ import httpcore
 import httpx
 
 from . import deadline
-from .lookup import first_address, is_ip
+from .lookup import Lookup, first_address, is_ip
 
 
 def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
@@ -53,11 +53,12 @@ class DeadlineStream(httpcore.NetworkStream):
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's synchronous backend, bounded by the exchange's deadline. The name is resolved with
-    the same bound (getaddrinfo has no timeout of its own)."""
+    """httpcore's synchronous backend, bounded by the exchange's deadline. The name is resolved by
+    `lookup` (the run's pins and resolver) with the same bound (getaddrinfo has no timeout of its own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: Lookup = first_address) -> None:
         self._inner = httpcore.SyncBackend()
+        self._lookup = lookup
 
     def connect_tcp(
         self,
@@ -70,7 +71,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         timeout = _clamp(timeout, httpcore.ConnectTimeout)
         if not is_ip(host):
             try:
-                host = first_address(host, port, timeout if timeout is not None else 30.0)
+                host = self._lookup(host, port, timeout if timeout is not None else 30.0)
             except socket.gaierror as exc:
                 raise httpcore.ConnectError(str(exc)) from exc
             timeout = _clamp(timeout, httpcore.ConnectTimeout)
@@ -95,7 +96,7 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def transport(verify: ssl.SSLContext) -> httpx.HTTPTransport:
+def transport(verify: ssl.SSLContext, lookup: Lookup = first_address) -> httpx.HTTPTransport:
     """An httpx transport whose connections use DeadlineBackend; no keep-alive (every request opens
     its own connection, so each carries its full timing breakdown), no cap of its own on connections
     (the probe pool bounds them)."""
@@ -107,6 +108,6 @@ def transport(verify: ssl.SSLContext) -> httpx.HTTPTransport:
         max_keepalive_connections=0,
         http1=True,
         http2=False,
-        network_backend=DeadlineBackend(),
+        network_backend=DeadlineBackend(lookup),
     )
     return result

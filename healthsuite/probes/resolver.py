@@ -111,6 +111,26 @@ class DnsObservation:
     def addresses(self) -> tuple[str, ...]:
         return tuple(v for t in ("A", "AAAA") if t in self.answers for v in self.answers[t].values)
 
+    def failure_text(self) -> str:
+        """Why no address came back, as NET1 says it: `NXDOMAIN (A, AAAA)`, `timeout (A, AAAA): no
+        answer within 3 s`, `no answer (A, AAAA): it is a CNAME to x, which has no A or AAAA record`."""
+        groups: dict[str, list[DnsAnswer]] = {}
+        for answer in self.answers.values():
+            if not answer.ok:
+                groups.setdefault(answer.outcome_name, []).append(answer)
+        parts = []
+        for name, members in groups.items():
+            types = ", ".join(a.rdtype for a in members)
+            if members[0].outcome == "no_answer":
+                chain = next((a.cname_chain for a in members if a.cname_chain), ())
+                missing = " or ".join(a.rdtype for a in members)
+                details = [f"it is a CNAME to {chain[-1]}, which has no {missing} record"] if chain else []
+            else:
+                redundant = {"", f"{self.host} does not exist", f"{self.resolver} answered {name}"}
+                details = list(dict.fromkeys(a.detail for a in members if a.detail not in redundant))
+            parts.append(f"{name} ({types})" + (f": {'; '.join(details)}" if details else ""))
+        return "; ".join(parts) or "no address record"
+
     def facts(self) -> dict[str, object]:
         """Structured data for the reports: the resolver, and per type the outcome, values and time."""
         return {

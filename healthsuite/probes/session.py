@@ -24,6 +24,7 @@ from ..templates import Template
 from . import http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest
+from .lookup import ADDRESS_TYPES, Names
 from .pgreader import PgReader
 from .postgres import PostgresObservation
 
@@ -44,6 +45,7 @@ class ProbeSession:
         self.learned: dict[str, dict[str, str]] = {}
         self._learned_lock = threading.Lock()
         self._client: http.HttpClient | None = None
+        self._names: Names | None = None
         self._readers: dict[tuple[str, float], PgReader] = {}
         self._readers_lock = threading.Lock()
 
@@ -65,10 +67,34 @@ class ProbeSession:
             return None
         return str(self.env.resolve_path(settings.ca_bundle, f"http.ca_bundle in {self.env.path.name}"))
 
+    def nameservers(self) -> tuple[tuple[str, int], ...]:
+        """dns.nameservers, resolved: (ip, port) each; empty: the system resolver."""
+        env = self.env
+        return tuple(
+            parse_address(env.resolve(ns, f"dns.nameservers in {env.path.name}"), 53)
+            for ns in env.model.dns.nameservers
+        )
+
+    @property
+    def names(self) -> Names:
+        """Where every name of the run goes (probes.lookup): dns.hosts, else dns.nameservers, else
+        the system resolver; each name looked up once, through the probe cache."""
+        names = self._names
+        if names is None:
+            env = self.env
+            names = Names(
+                pins=env.model.dns.hosts, nameservers=self.nameservers(), timeout_s=env.model.timeouts.dns_s,
+                cache=self.cache, pin_source=f"dns.hosts in {env.path.name}",
+            )
+            self._names = names
+        return names
+
     def _http_client(self) -> http.HttpClient:
         with self._readers_lock:  # prefetching threads may ask at the same time
             if self._client is None:
-                self._client = http.make_client(http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()))
+                self._client = http.make_client(
+                    http.tls_context(self.env.model.http.verify_tls, self.ca_bundle()), self.names
+                )
             return self._client
 
     def close(self) -> None:
@@ -168,15 +194,28 @@ class ProbeSession:
         env = self.env
         host = env.resolve(target.host, env.where(target, "host")).rstrip(".").lower()
         rdtypes = tuple(target.records) + (("CNAME",) if target.cname is not None else ())
-        nameservers = tuple(
-            parse_address(env.resolve(ns, f"dns.nameservers in {env.path.name}"), 53)
-            for ns in env.model.dns.nameservers
-        )
         timeout = target.timeout_s or env.model.timeouts.dns_s
         return self.cache.get(
-            ("dns", host, rdtypes, nameservers, timeout),
-            lambda: resolver.resolve(host, rdtypes, nameservers, timeout),
+            ("dns", host, rdtypes, self.names.nameservers, timeout), lambda: self.lookup(host, rdtypes, timeout)
         )
+
+    def lookup(self, host: str, rdtypes: tuple[str, ...], timeout_s: float) -> resolver.DnsObservation:
+        """`rdtypes` of `host` through the file's resolver. A and AAAA are the run's one address lookup
+        of the name (probes.lookup.Names.addresses), the one every connection to it uses: NET1 and the
+        HTTP, TLS and TCP probes see the same answer. Other types are asked here."""
+        names = self.names
+        answers: dict[str, resolver.DnsAnswer] = {}
+        label = ""
+        if any(t in ADDRESS_TYPES for t in rdtypes):
+            shared = names.addresses(host, timeout_s)
+            answers.update(shared.answers)
+            label = shared.resolver
+        others = tuple(t for t in rdtypes if t not in ADDRESS_TYPES)
+        if others or not label:
+            asked = resolver.resolve(host, others, names.nameservers, timeout_s)
+            answers.update(asked.answers)
+            label = label or asked.resolver
+        return resolver.DnsObservation(host, label, {t: answers[t] for t in rdtypes if t in answers})
 
     def tls(self, target: TlsEndpoint) -> tls.TlsObservation:
         host, port, server_name = self.tls_address(target)
@@ -184,14 +223,14 @@ class ProbeSession:
         ca_bundle = self.ca_bundle()
         return self.cache.get(
             ("tls", host, port, server_name, ca_bundle, timeout),
-            lambda: tls.handshake(host, port, server_name, ca_bundle, timeout),
+            lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names),
         )
 
     def tcp(self, target: ServicePort) -> tcp.TcpObservation:
         env = self.env
         host, port = parse_address(env.resolve(target.address, env.where(target, "address")))
         timeout = target.timeout_s or env.model.timeouts.connect_s
-        return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout))
+        return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout, self.names))
 
     def postgres(self, target: PostgresDatabase) -> PgReader:
         """The run's one read-only connection to this database (opened on first use, shared by checks)."""

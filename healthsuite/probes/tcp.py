@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..netaddr import format_address
 from . import deadline
 from .errors import ProbeError, classify
-from .lookup import first_address
+from .lookup import Lookup, first_address
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,14 @@ class TcpObservation:
         return f"connected to {self.peer} in {self.elapsed_s * 1000:.1f} ms"
 
 
-def connect(host: str, port: int, timeout_s: float) -> TcpObservation:
-    """Name lookup and connect together within `timeout_s` (and the run's deadline)."""
+def connect(host: str, port: int, timeout_s: float, lookup: Lookup = first_address) -> TcpObservation:
+    """Name lookup (`lookup`: the run's pins and resolver) and connect together within `timeout_s`
+    (and the run's deadline)."""
     address = format_address(host, port)
     started = time.perf_counter()
     with deadline.exchange(timeout_s, f"tcp {address}") as exchange:
         try:
-            ip = first_address(host, port, exchange.clamp())
+            ip = lookup(host, port, exchange.clamp())
             with socket.create_connection((ip, port), timeout=exchange.clamp()) as sock:
                 peer_host, peer_port = sock.getpeername()[:2]
                 return TcpObservation(address, time.perf_counter() - started, format_address(peer_host, peer_port))

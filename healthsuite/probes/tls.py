@@ -30,7 +30,7 @@ from .chain import (
     verify,
 )
 from .errors import ProbeError, classify
-from .lookup import first_address
+from .lookup import Lookup, first_address
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -154,17 +154,21 @@ def _do_handshake(connection: SSL.Connection, sock: socket.socket, until: float,
 
 
 def handshake(
-    host: str, port: int, server_name: str, ca_bundle: str | None, timeout_s: float, now: datetime | None = None
+    host: str, port: int, server_name: str, ca_bundle: str | None, timeout_s: float, now: datetime | None = None,
+    lookup: Lookup = first_address,
 ) -> TlsObservation:
     """Connect, handshake (SNI = server_name), verify chain + hostname against the system trust store
-    plus `ca_bundle`, at `now` (default: the current time). Name lookup, connect and handshake
-    together end at the exchange's deadline, `timeout_s` (probes.deadline)."""
+    plus `ca_bundle`, at `now` (default: the current time). The connection goes to the address
+    `lookup` gives for `host` (the run's pins and resolver); the name is what is sent and verified.
+    Name lookup, connect and handshake together end at the exchange's deadline, `timeout_s`
+    (probes.deadline)."""
     with deadline.exchange(timeout_s, f"tls {format_address(host, port)}") as exchange:
-        return _handshake(host, port, server_name, ca_bundle, exchange, now)
+        return _handshake(host, port, server_name, ca_bundle, exchange, now, lookup)
 
 
 def _handshake(
-    host: str, port: int, server_name: str, ca_bundle: str | None, exchange: deadline.Exchange, now: datetime | None
+    host: str, port: int, server_name: str, ca_bundle: str | None, exchange: deadline.Exchange, now: datetime | None,
+    lookup: Lookup = first_address,
 ) -> TlsObservation:
     started = time.monotonic()
     timeout_s = exchange.timeout_s
@@ -180,7 +184,7 @@ def _handshake(
         )
 
     try:
-        ip = first_address(host, port, exchange.clamp())
+        ip = lookup(host, port, exchange.clamp())
         sock = socket.create_connection((ip, port), timeout=exchange.clamp())
     except OSError as exc:
         return failed(exc)
