@@ -1,4 +1,10 @@
-"""Judge log windows (LOG1-LOG4) and host resources (PERF8). Pure: observation + thresholds -> Finding."""
+"""Judge log windows (LOG1-LOG4) and host resources (PERF8). Pure: observation + thresholds -> Finding.
+
+The lines judged are those the probe read: the window, or the lines written since the previous run
+(probes.logs.read_new); every observation says which (LogObservation.span). A failing finding names
+what failed in `facts["identity"]` (the kind of problem and, for errors, the most frequent message
+with its variable parts replaced), so that the history tells a different failure of the same check
+from the same one going on (outputs.history)."""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ def unreadable(obs: LogObservation | HostObservation, what: str) -> Finding:
             "Check the path in the environment file (relative paths are relative to that file).",
             "Check that the user running the checks can read it (`ls -l`, group `adm` for /var/log).",
         ),
-        facts={"path": address, "failure_kind": obs.error.kind},
+        facts={"path": address, "failure_kind": obs.error.kind, "identity": ["unreadable"]},
     )
 
 
@@ -39,7 +45,7 @@ def _format_mismatch(obs: LogObservation) -> Finding | None:
             "Compare a line of the file (`tail -1 <log>`) with the declared format and fields, and fix the "
             "environment file.",
         ),
-        facts=obs.facts(),
+        facts={**obs.facts(), "identity": ["format mismatch"]},
     )
 
 
@@ -47,8 +53,8 @@ def _bound_note(obs: LogObservation) -> str:
     if not obs.bounded:
         return ""
     return (
-        f"; read bounded at {obs.bytes_read / 1024 / 1024:.1f} MiB (max_bytes) before the window's start, "
-        "so counts are a lower bound"
+        f"; read bounded at {obs.bytes_read / 1024 / 1024:.1f} MiB (max_bytes) before the start of the lines to "
+        "judge, so counts are a lower bound"
     )
 
 
@@ -64,15 +70,17 @@ def errors(obs: LogObservation, max_error_lines: float) -> Finding:
     tally = obs.tally
     top = [{"message": message, "count": count} for message, count in tally.error_messages.most_common(5)]
     ok = tally.errors <= max_error_lines
-    observed = f"{tally.errors} error lines in the last {obs.window_min:g} min ({obs.read_summary()}{_bound_note(obs)})"
+    observed = f"{tally.errors} error lines {obs.span()} ({obs.read_summary()}{_bound_note(obs)})"
     if top:
         observed += "; most frequent: " + "; ".join(f"{t['count']}x {t['message']}" for t in top[:3])
     facts: dict[str, Any] = {**obs.facts(), "error_lines": tally.errors, "top_errors": top,
                              "examples": tally.error_examples}
+    if not ok:
+        facts["identity"] = ["error lines", *[t["message"] for t in top[:1]]]
     return Finding(
         ok=ok,
         observed=observed,
-        expected=f"at most {max_error_lines:g} error lines (level error/critical/fatal) in {obs.window_min:g} min",
+        expected=f"at most {max_error_lines:g} error lines (level error/critical/fatal) {obs.scope()}",
         meaning=(
             f"the application logged {tally.errors} errors recently; the most frequent is {top[0]['message']!r} "
             f"({top[0]['count']} times)"
@@ -90,18 +98,20 @@ def timeouts(obs: LogObservation, max_timeout_lines: float) -> Finding:
         return mismatch
     tally = obs.tally
     ok = tally.timeouts <= max_timeout_lines
-    observed = f"{tally.timeouts} timeout lines in the last {obs.window_min:g} min ({obs.read_summary()}" \
-               f"{_bound_note(obs)})"
+    observed = f"{tally.timeouts} timeout lines {obs.span()} ({obs.read_summary()}{_bound_note(obs)})"
     if tally.timeout_examples and not ok:
         observed += f"; e.g. {_examples(tally.timeout_examples)}"
+    facts: dict[str, Any] = {**obs.facts(), "timeout_lines": tally.timeouts, "examples": tally.timeout_examples}
+    if not ok:
+        facts["identity"] = ["timeout lines", *[m for m, _ in tally.timeout_messages.most_common(1)]]
     return Finding(
         ok=ok,
         observed=observed,
         expected=f"at most {max_timeout_lines:g} lines matching timeout|timed out|ETIMEDOUT|deadline exceeded "
-        f"in {obs.window_min:g} min",
+        f"{obs.scope()}",
         meaning="" if ok else "a dependency the application calls (external API, database, DNS) is slow or not "
         "answering; the lines name which",
-        facts={**obs.facts(), "timeout_lines": tally.timeouts, "examples": tally.timeout_examples},
+        facts=facts,
     )
 
 
@@ -113,7 +123,7 @@ def access(obs: LogObservation, max_5xx_pct: float, slow_s: float, max_slow_pct:
     tally = obs.tally
     expected = (
         f"5xx at most {max_5xx_pct:g} % of requests and requests slower than {slow_s:g} s at most "
-        f"{max_slow_pct:g} % in {obs.window_min:g} min"
+        f"{max_slow_pct:g} % {obs.scope()}"
     )
     facts: dict[str, Any] = {
         **obs.facts(),
@@ -126,33 +136,39 @@ def access(obs: LogObservation, max_5xx_pct: float, slow_s: float, max_slow_pct:
         "examples_5xx": tally.status_5xx_examples,
     }
     if not tally.requests:
-        return Finding(ok=True, observed=f"no requests in the last {obs.window_min:g} min ({obs.read_summary()})",
+        return Finding(ok=True, observed=f"no requests {obs.span()} ({obs.read_summary()})",
                        expected=expected, facts=facts)
     share_5xx = 100.0 * tally.status_5xx / tally.requests
     parts = [f"{share_5xx:.1f} % 5xx ({tally.status_5xx} of {tally.requests} requests"
              + (f": {', '.join(f'{k} x{v}' for k, v in sorted(tally.statuses_5xx.items()))}" if tally.status_5xx
                 else "") + ")"]
-    problems = []
+    problems, identity = [], []
     if share_5xx > max_5xx_pct:
         problems.append("the backend answers errors (or the proxy cannot reach it: 502/504)")
+        identity.append("5xx")
     if tally.timed_requests:
         share_slow = 100.0 * tally.slow / tally.timed_requests
         facts["slow_share_pct"] = round(share_slow, 2)
         parts.append(f"{share_slow:.1f} % slower than {slow_s:g} s ({tally.slow} of {tally.timed_requests})")
         if share_slow > max_slow_pct:
             problems.append("responses are slow")
+            identity.append("slow requests")
             if tally.slowest:
                 parts.append("slowest: " + ", ".join(f"{t:g} s {r}" for t, r in tally.slowest[:3]))
     else:
         parts.append("response times not measured: the lines carry no $request_time as their last field")
     facts["share_5xx_pct"] = round(share_5xx, 2)
+    if identity:
+        facts["identity"] = identity
     return Finding(
         ok=not problems,
-        observed=f"{'; '.join(parts)} in the last {obs.window_min:g} min{_bound_note(obs)}",
+        observed=f"{'; '.join(parts)} {obs.span()}{_bound_note(obs)}",
         expected=expected,
         meaning="; ".join(problems),
         remediation=() if tally.timed_requests else (
-            "Add $request_time as the last field of the nginx log_format to judge response times.",),
+            "Add $request_time as the last field of the nginx log_format to judge response times: "
+            "log_format timed '$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+            "\"$http_referer\" \"$http_user_agent\" $request_time'; then access_log <file> timed;",),
         facts=facts,
     )
 
@@ -168,8 +184,11 @@ def database_log(obs: LogObservation, max_error_lines: float, max_fatal_lines: f
     levels = ", ".join(f"{level} x{count}" for level, count in sorted(tally.fatal_levels.items()))
     observed = (
         f"{tally.fatal} PANIC/FATAL lines{f' ({levels})' if levels else ''} and {tally.errors} ERROR lines "
-        f"in the last {obs.window_min:g} min ({obs.read_summary()}{_bound_note(obs)})"
+        f"{obs.span()} ({obs.read_summary()}{_bound_note(obs)})"
     )
+    if tally.shutdown_fatal:
+        observed += (f"; {tally.shutdown_fatal} FATAL lines of a clean shutdown not counted "
+                     f"(e.g. {_examples(tally.shutdown_fatal_examples[:1])})")
     if not fatal_ok:
         observed += f"; e.g. {_examples(tally.fatal_examples)}"
     elif not errors_ok and tally.error_examples:
@@ -179,16 +198,22 @@ def database_log(obs: LogObservation, max_error_lines: float, max_fatal_lines: f
         meaning.append(
             "the server crashed (PANIC) and restarted" if tally.fatal_levels.get("PANIC")
             else "the server ended sessions or rejected connections (FATAL: authentication, too many clients, "
-            "shutdown)"
+            "a session terminated by an administrator, a shutdown that was not clean)"
         )
+    identity = []
+    if tally.fatal_levels.get("PANIC"):
+        identity.append("PANIC")
+    if not fatal_ok:
+        identity += [f"FATAL: {m}" for m, _ in tally.fatal_messages.most_common(1)]
     if not errors_ok:
         top = tally.error_messages.most_common(1)
         meaning.append("statements fail" + (f", most often {top[0][0]!r}" if top else ""))
+        identity += [f"ERROR: {m}" for m, _ in top] or ["ERROR"]
     return Finding(
         ok=fatal_ok and errors_ok,
         observed=observed,
-        expected=f"at most {max_fatal_lines:g} PANIC/FATAL lines and at most {max_error_lines:g} ERROR lines "
-        f"in {obs.window_min:g} min",
+        expected=f"at most {max_fatal_lines:g} PANIC/FATAL lines (a clean shutdown's excepted) and at most "
+        f"{max_error_lines:g} ERROR lines {obs.scope()}",
         meaning="; ".join(meaning),
         severity="critical" if tally.fatal_levels.get("PANIC") else None,
         facts={
@@ -199,6 +224,8 @@ def database_log(obs: LogObservation, max_error_lines: float, max_fatal_lines: f
             "error_lines": tally.errors,
             "top_errors": [{"message": m, "count": c} for m, c in tally.error_messages.most_common(5)],
             "error_examples": tally.error_examples,
+            "shutdown_fatal_lines": tally.shutdown_fatal,
+            **({"identity": identity} if identity and not (fatal_ok and errors_ok) else {}),
         },
     )
 

@@ -1,8 +1,11 @@
 """Logs (LOG1-LOG4) and hosts (PERF8): what a team declares about a log file and a host.
 
 A log file is read from its end, backwards, and only as far as the recent window (`window_min`) or
-`max_bytes`, whichever comes first: a 1 GB log is never loaded whole. Rotated files (`app.log.1`,
-`.gz`) are not read: declare the live file."""
+`max_bytes`, whichever comes first: a 1 GB log is never loaded whole. By default (`judge:
+since_previous_run`) a check judges only the lines written since the previous run of the environment
+read the file (the window is then how far back it ever looks), so a failure ends with its fault;
+`judge: window` judges the whole window every run. Rotated files (`app.log.1`, `.gz`) are not read:
+declare the live file (a file rotated since the previous run is read from its start)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,9 @@ class LogSource(Target):
     format: Literal["json", "regex", "nginx", "postgres"] = Field(
         "json",
         description="json: one JSON object a line; regex: lines matched by `regex`; nginx: the combined access "
-        "format with $request_time as the last field; postgres: the default log_line_prefix '%m [%p] '.",
+        "format with $request_time as the last field (log_format timed '$remote_addr - $remote_user "
+        "[$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" "
+        "$request_time'; without it LOG3 judges 5xx only); postgres: the default log_line_prefix '%m [%p] '.",
     )
     timestamp_field: str = Field("timestamp", description="json: the field holding the time (ISO 8601 or epoch).")
     level_field: str = Field("level", description="json: the field holding the level (error, fatal, 50, ...).")
@@ -40,7 +45,18 @@ class LogSource(Target):
         None, description="regex: strptime format of the `ts` group, e.g. '%Y-%m-%d %H:%M:%S' (default: ISO 8601)."
     )
     window_min: float = Field(
-        DEFAULT_WINDOW_MIN, gt=0, le=7 * 24 * 60, description="The recent window judged, in minutes (default 60)."
+        DEFAULT_WINDOW_MIN,
+        gt=0,
+        le=7 * 24 * 60,
+        description="How far back a check looks, in minutes (default 60): the window judged, and the limit of "
+        "`judge: since_previous_run`.",
+    )
+    judge: Literal["since_previous_run", "window"] = Field(
+        "since_previous_run",
+        description="since_previous_run (default): judge only the lines written since the previous run of this "
+        "environment read the file (a first run, or one after a run that did not read it, judges the last "
+        "`window_min`; a file rotated or truncated since is read from its start; never more than `window_min` back); "
+        "window: judge the last `window_min` minutes every run, whatever earlier runs saw.",
     )
     max_bytes: int = Field(
         DEFAULT_MAX_BYTES,

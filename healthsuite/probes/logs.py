@@ -5,10 +5,26 @@ The file is read backwards in 1 MiB blocks; the read stops at the first lines ol
 A last line without its newline (a writer mid-line) is read if it parses, else left out. Rotated files
 are not followed. The file is only opened for reading; nothing is written or locked.
 
+`read_new` (LOG1-LOG4, `judge: since_previous_run`) reads only what follows where the previous run of
+the environment stopped: each run keeps, per log and diagnosis, a `ReadMark` (the file's identity, the
+offset after its last complete line, a digest of its first bytes, the newest line judged) through
+ProbeSession.learn, and the next run starts there. The file is read from its start when it is not the
+one marked (rotated: another inode; truncated: shorter than the mark; rewritten: other first bytes). A
+first run has no mark and reads the window, and says so; in every case nothing older than the window is
+judged. A last line without its newline is left for the next run.
+
+A PostgreSQL log's FATAL lines that a clean shutdown writes (`terminating connection due to
+administrator command` for each session after `received fast shutdown request`, `the database system
+is shutting down` or `is starting up` to clients arriving meanwhile) are counted apart, as expected:
+a line is one when the nearest server-state line before it is a clean shutdown's (`received fast|smart
+shutdown request`, `database system is shut down`, `database system was shut down at`); the same
+message after `ready to accept connections` (pg_terminate_backend) or a crash counts as FATAL.
+
 The probe counts (errors, timeouts, PANIC/FATAL, 5xx, slow requests); the assessments judge."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,12 +32,15 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
 from ..catalogue import Service
 from ..model.logs import LogSource
 from .errors import ProbeError, classify
+
+if TYPE_CHECKING:
+    from .session import ProbeSession
 
 BLOCK = 1024 * 1024
 OLD_LINES_TOLERATED = 50  # lines older than the window read before stopping (out-of-order writers)
@@ -44,6 +63,24 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Dec"), start=1)}
 _NGINX_TS = re.compile(r"^(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
 _PG_LEVELS = "DEBUG[1-5]?|INFO|NOTICE|WARNING|ERROR|LOG|FATAL|PANIC|STATEMENT|DETAIL|HINT|CONTEXT|LOCATION|QUERY"
+# the server-state lines of a PostgreSQL log, and the FATAL messages a clean shutdown (and the restart
+# after it) writes: expected when the nearest state line before them is a clean shutdown's
+_PG_CLEAN_STATE = re.compile(
+    r"^(?:received (?:fast|smart) shutdown request|database system is shut down|database system was shut down at )"
+)
+_PG_OTHER_STATE = re.compile(
+    r"^(?:database system is ready to accept connections|received immediate shutdown request|"
+    r"terminating any other active server processes|all server processes terminated; reinitializing|"
+    r"database system was interrupted|database system was not properly shut down|"
+    r".* was terminated by signal \d+)"
+)
+_PG_SHUTDOWN_FATAL = re.compile(
+    r"^(?:terminating .*due to administrator command|the database system is shutting down|"
+    r"the database system is starting up)$"
+)
+HEAD_BYTES = 1024  # the first bytes of a file whose digest tells it from a rewritten one
+TAIL_SCAN = 64 * 1024  # how far back from the end a run looks for the last complete line
+READ_UNTIL = "read_until"  # the hint a log check learns (ProbeSession.learn), per diagnosis
 _POSTGRES = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?: (?P<tz>[A-Za-z][A-Za-z0-9/_+-]*|[+-]\d\d(?::?\d\d)?))? "
     r"\[(?P<pid>\d+)\]\S* (?:.*? )??(?P<level>" + _PG_LEVELS + r"):\s+(?P<message>.*)$"
@@ -79,9 +116,17 @@ class Tally:
     error_examples: list[str] = field(default_factory=list)
     timeouts: int = 0
     timeout_examples: list[str] = field(default_factory=list)
-    fatal: int = 0  # PANIC and FATAL
+    timeout_messages: Counter[str] = field(default_factory=Counter)
+    fatal: int = 0  # PANIC and FATAL, those of a clean shutdown excepted
     fatal_levels: Counter[str] = field(default_factory=Counter)
+    fatal_messages: Counter[str] = field(default_factory=Counter)
     fatal_examples: list[str] = field(default_factory=list)
+    shutdown_fatal: int = 0  # FATAL lines a clean shutdown (or the restart after it) writes: not counted above
+    shutdown_fatal_examples: list[str] = field(default_factory=list)
+    # read backwards: FATAL lines of a clean shutdown's kind whose server state is not known yet, and the
+    # newest server-state line read ("clean": a clean shutdown's; "other"; "": none)
+    pending_fatal: list[tuple[str, str]] = field(default_factory=list)
+    server_state: str = ""
     requests: int = 0
     status_5xx: int = 0
     statuses_5xx: Counter[int] = field(default_factory=Counter)
@@ -91,6 +136,48 @@ class Tally:
     slowest: list[tuple[float, str]] = field(default_factory=list)
     matched: int = 0  # lines a declared check's pattern was found in (read_window's `pattern`)
     matched_examples: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """Where a run stopped reading a log file (the hint the next run starts from)."""
+
+    device: int
+    inode: int
+    offset: int  # after the last complete line read
+    head: str  # digest of the file's first head_len bytes
+    head_len: int
+    at: str  # when the run read (ISO)
+    newest: str = ""  # the newest line judged (ISO), "" when none
+    clean_shutdown: bool = False  # the newest server-state line by then was a clean shutdown's (PostgreSQL)
+
+    def dumps(self) -> str:
+        return json.dumps({"device": self.device, "inode": self.inode, "offset": self.offset, "head": self.head,
+                           "head_len": self.head_len, "at": self.at, "newest": self.newest,
+                           "clean_shutdown": self.clean_shutdown}, sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str | None) -> ReadMark | None:
+        """The mark a previous run kept; None when there is none or it cannot be read (a first run)."""
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+            mark = cls(int(value["device"]), int(value["inode"]), int(value["offset"]), str(value["head"]),
+                       int(value["head_len"]), str(value["at"]), str(value.get("newest") or ""),
+                       bool(value.get("clean_shutdown", False)))
+            if datetime.fromisoformat(mark.at).tzinfo is None:
+                return None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+        return mark if mark.offset >= 0 and 0 <= mark.head_len <= HEAD_BYTES else None
+
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
+
+Judged = Literal["window", "first_run", "since_previous_run", "rotated"]
 
 
 @dataclass(frozen=True)
@@ -111,13 +198,47 @@ class LogObservation:
     newest_ts: datetime | None = None
     tally: Tally = field(default_factory=Tally)
     error: ProbeError | None = None
+    # what was judged: the window (`judge: window`), the window of a first run, the lines since the
+    # previous run's mark, or the whole file (within the window) after a rotation since that mark
+    judged: Judged = "window"
+    previous: ReadMark | None = None
+    start_offset: int = 0  # where the judged lines begin in the file
+    mark: ReadMark | None = None  # where this read stopped (the next run's start)
+
+    @property
+    def since_previous(self) -> bool:
+        """The lines judged begin where the previous run stopped (or at a rotated file's start), not at
+        the window's start (which still bounds them)."""
+        return self.judged in ("since_previous_run", "rotated") and self.previous is not None and \
+            self.previous.when > self.since
+
+    def span(self) -> str:
+        """Which lines were judged, for an observation: `in the last 60 min`, `since the previous run at ...`."""
+        window = f"in the last {self.window_min:g} min"
+        if self.judged == "first_run":
+            return f"{window} (first run: no previous read of this file to start from)"
+        if self.previous is None or self.judged == "window":
+            return window
+        previous = f"the previous run at {self.previous.when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if not self.since_previous:
+            return f"{window} ({previous} is older than the window)"
+        if self.judged == "rotated":
+            return f"since {previous} (the file was rotated or truncated since: read from its start)"
+        return f"since {previous}"
+
+    def scope(self) -> str:
+        """Which lines a threshold applies to, for an expectation (the same for every run of a kind)."""
+        if self.judged == "window":
+            return f"in {self.window_min:g} min"
+        return f"among the lines written since the previous run (at most {self.window_min:g} min back)"
 
     def read_summary(self) -> str:
         read = f"{self.bytes_read / 1024 / 1024:.1f} MiB" if self.bytes_read >= 1024 * 1024 else \
             f"{self.bytes_read / 1024:.0f} KiB"
+        lines = f"{self.tally.lines} lines {'judged' if self.judged != 'window' else 'in the window'}"
         if self.bounded:
-            return f"{self.tally.lines} lines in the window; read stopped at max_bytes ({read})"
-        return f"{self.tally.lines} lines in the window; {read} read from the end"
+            return f"{lines}; read stopped at max_bytes ({read})"
+        return f"{lines}; {read} read from the end"
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -125,6 +246,9 @@ class LogObservation:
             "format": self.format,
             "window_min": self.window_min,
             "since": self.since.isoformat(),
+            "judged": self.judged,
+            "previous_run": self.previous.at if self.previous is not None else None,
+            "start_offset": self.start_offset,
             "lines_in_window": self.tally.lines,
             "bytes_read": self.bytes_read,
             "file_size": self.file_size,
@@ -243,6 +367,8 @@ def _example(examples: list[str], line: str) -> None:
 def _count(tally: Tally, entry: Entry, line: str, parser: Parser, slow_s: float) -> None:
     tally.lines += 1
     fmt = parser.source.format
+    if fmt == "postgres":
+        _server_state(tally, entry)
     if fmt == "nginx":
         tally.requests += 1
         if entry.status is not None and entry.status >= 500:
@@ -258,26 +384,108 @@ def _count(tally: Tally, entry: Entry, line: str, parser: Parser, slow_s: float)
                     tally.slowest = sorted(tally.slowest, reverse=True)[:EXAMPLES]
         return
     if fmt == "postgres" and entry.level in ("FATAL", "PANIC"):
-        tally.fatal += 1
-        tally.fatal_levels[entry.level] += 1
-        _example(tally.fatal_examples, line)
+        if entry.level == "FATAL" and _PG_SHUTDOWN_FATAL.match(entry.message):
+            tally.pending_fatal.append((entry.message, line))  # its server state is read further back
+        else:
+            _fatal(tally, entry.level, entry.message, line)
     elif _is_error(entry, fmt, parser.has_level):
         tally.errors += 1
         tally.error_messages[normalise(entry.message)] += 1
         _example(tally.error_examples, line)
     if TIMEOUT.search(entry.message):
         tally.timeouts += 1
+        tally.timeout_messages[normalise(entry.message)] += 1
         _example(tally.timeout_examples, line)
 
 
+def _fatal(tally: Tally, level: str, message: str, line: str) -> None:
+    tally.fatal += 1
+    tally.fatal_levels[level] += 1
+    tally.fatal_messages[normalise(message)] += 1
+    _example(tally.fatal_examples, line)
+
+
+def _server_state(tally: Tally, entry: Entry) -> None:
+    """A PostgreSQL LOG line read backwards: a server-state line settles the FATAL lines read before it
+    (written after it) as a clean shutdown's, or not."""
+    if entry.level != "LOG":
+        return
+    if _PG_CLEAN_STATE.match(entry.message):
+        state = "clean"
+    elif _PG_OTHER_STATE.match(entry.message):
+        state = "other"
+    else:
+        return
+    _settle(tally, clean=state == "clean")
+    if not tally.server_state:
+        tally.server_state = state
+
+
+def _settle(tally: Tally, *, clean: bool) -> None:
+    for message, line in tally.pending_fatal:  # newest first, as every example list
+        if clean:
+            tally.shutdown_fatal += 1
+            _example(tally.shutdown_fatal_examples, line)
+        else:
+            _fatal(tally, "FATAL", message, line)
+    tally.pending_fatal.clear()
+
+
+def read_new(probes: ProbeSession, source: LogSource, path: Path, diagnosis: str, *,
+             slow_request_s: float = 3.0, now: datetime | None = None) -> LogObservation:
+    """The lines a log check judges: with `judge: since_previous_run`, those written since the previous run
+    of the environment read the file for `diagnosis` (its ReadMark, a probe hint), and the mark of this
+    read kept for the next run (a read that fails keeps the previous mark); with `judge: window`, the window."""
+    if source.judge == "window":
+        return read_window(path, source, slow_request_s=slow_request_s, now=now)
+    name = f"{READ_UNTIL}:{diagnosis}"
+    kept = probes.hint(source, name)
+    observation = read_window(path, source, slow_request_s=slow_request_s, now=now, previous=ReadMark.loads(kept),
+                              since_previous_run=True)
+    if observation.mark is not None:
+        probes.learn(source, name, observation.mark.dumps())
+    elif kept is not None:
+        probes.learn(source, name, kept)
+    return observation
+
+
+def _digest(handle: BinaryIO, length: int) -> str:
+    handle.seek(0)
+    return hashlib.sha256(handle.read(length)).hexdigest()[:32]
+
+
+def _complete_end(handle: BinaryIO, floor: int, size: int) -> int:
+    """The offset after the file's last complete line (a newline-less tail is a line being written)."""
+    start = max(size - TAIL_SCAN, floor)
+    handle.seek(start)
+    newline = handle.read(size - start).rfind(b"\n")
+    if newline >= 0:
+        return start + newline + 1
+    return floor if start == floor else size  # a line longer than TAIL_SCAN: read it whole
+
+
+def _start(handle: BinaryIO, stat: os.stat_result, previous: ReadMark | None) -> tuple[Judged, int]:
+    """Where a since-previous-run read starts, and why."""
+    if previous is None:
+        return "first_run", 0
+    if (stat.st_dev, stat.st_ino) != (previous.device, previous.inode) or stat.st_size < previous.offset:
+        return "rotated", 0
+    if _digest(handle, previous.head_len) != previous.head:
+        return "rotated", 0  # rewritten in place (copytruncate, then written past the old offset)
+    return "since_previous_run", previous.offset
+
+
 def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
-                now: datetime | None = None, pattern: re.Pattern[str] | None = None) -> LogObservation:
+                now: datetime | None = None, pattern: re.Pattern[str] | None = None,
+                previous: ReadMark | None = None, since_previous_run: bool = False) -> LogObservation:
     """Count the lines of the last `window_min` minutes, reading backwards from the end of the file;
-    with `pattern`, also the lines it is found in (`tally.matched`: a declared check's `file` probe)."""
+    with `pattern`, also the lines it is found in (`tally.matched`: a declared check's `file` probe).
+    With `since_previous_run`, only the complete lines after `previous` (read_new), and the observation
+    carries the mark of this read."""
     now = now or datetime.now(UTC)
     since = now - timedelta(minutes=source.window_min)
     address = str(path)
-    base = LogObservation(address, source.format, source.window_min, since, now)
+    base = LogObservation(address, source.format, source.window_min, since, now, previous=previous)
     if not path.is_file():
         detail = "no such file" if not path.exists() else "not a regular file"
         return replace(base, error=ProbeError("other", FILE_SERVICE, address, detail))
@@ -287,29 +495,38 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
     partial = bounded = reached_start = False
     oldest: datetime | None = None
     newest: datetime | None = None
+    judged: Judged = "window"
+    floor = 0
+    mark: ReadMark | None = None
     try:
         with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
             size = handle.seek(0, os.SEEK_END)
-            position = size
+            end = size
+            if since_previous_run:
+                judged, floor = _start(handle, stat, previous)
+                end = _complete_end(handle, floor, size)
+                partial = end < size
+            position = end
             carry = b""
             first_block = True
             stop = False
             while not stop:
-                if position == 0:
+                if position == floor:
                     reached_start = True
                     break
                 if bytes_read >= source.max_bytes:
                     bounded = True
                     break
-                n = min(BLOCK, position, source.max_bytes - bytes_read)
+                n = min(BLOCK, position - floor, source.max_bytes - bytes_read)
                 position -= n
                 handle.seek(position)
                 data = handle.read(n) + carry
                 bytes_read += n
                 pieces = data.split(b"\n")
                 # the first piece may be the end of a line that starts in the previous block
-                carry = pieces[0] if position > 0 else b""
-                body = pieces[1:] if position > 0 else pieces
+                carry = pieces[0] if position > floor else b""
+                body = pieces[1:] if position > floor else pieces
                 for index in range(len(body) - 1, -1, -1):
                     raw = body[index]
                     last_of_file = first_block and index == len(body) - 1
@@ -318,7 +535,7 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                     line = raw.decode("utf-8", "replace").rstrip("\r")
                     entry = parser.parse(line)
                     if entry is None:
-                        if last_of_file:
+                        if last_of_file and end == size:
                             partial = True  # a line still being written
                         elif not line[:1].isspace():  # continuation lines (tracebacks, statements) are not lines
                             unparsed += 1
@@ -326,6 +543,8 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                     parsed += 1
                     if entry.ts < since:
                         old += 1
+                        if source.format == "postgres":
+                            _server_state(tally, entry)  # settles the FATAL lines after it
                         if old >= OLD_LINES_TOLERATED:
                             reached_start = stop = True
                             break
@@ -338,6 +557,17 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                         tally.matched += 1
                         _example(tally.matched_examples, line)
                 first_block = False
+            continued = judged == "since_previous_run" and previous is not None
+            # FATAL lines whose server state lies before what was read: a clean shutdown's only when the
+            # previous run, which read up to here, ended in one
+            _settle(tally, clean=continued and reached_start and position == floor and bool(previous and
+                                                                                          previous.clean_shutdown))
+            if since_previous_run:
+                head_len = min(end, HEAD_BYTES)
+                state = tally.server_state or ("clean" if continued and previous and previous.clean_shutdown else "")
+                newest_text = newest.isoformat() if newest else (previous.newest if continued and previous else "")
+                mark = ReadMark(stat.st_dev, stat.st_ino, end, _digest(handle, head_len), head_len,
+                                now.isoformat(), newest_text, state == "clean")
     except OSError as exc:
         return replace(base, error=classify(exc, FILE_SERVICE, address))
     tally.slowest = sorted(tally.slowest, reverse=True)[:EXAMPLES]
@@ -353,4 +583,7 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
         oldest_ts=oldest,
         newest_ts=newest,
         tally=tally,
+        judged=judged,
+        start_offset=floor,
+        mark=mark,
     )
