@@ -1,20 +1,35 @@
 """Each check's verdict labelled against the previous runs as its reports arrive (outputs.history
-judges; this plugin hands it the reports, so JUnit and Allure carry the label too)."""
+judges; this plugin hands it the reports, so JUnit and Allure carry the label too). A failing check's
+identity (what failed: its recorded facts' `identity`) goes with it, so a check failing on another
+subject than last time is new."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from ..outputs.history import FAILING, PASSING, SKIPPED, Change, change, load_noting
+from ..outputs.history import FAILING, PASSING, SKIPPED, Change, change, identity_of, load_noting
 
 
 def _state(report: pytest.TestReport) -> str:
     if report.failed or ("verdict", "warning") in report.user_properties:
         return FAILING
     return SKIPPED if report.skipped else PASSING
+
+
+def _identity(report: pytest.TestReport) -> str:
+    """The identity of what a failing report's finding names (its recorded facts), "" when none."""
+    text = next((value for key, value in report.user_properties if key == "facts"), None)
+    if not isinstance(text, str):
+        return ""
+    try:
+        facts = json.loads(text)
+    except ValueError:
+        return ""
+    return identity_of(facts) if isinstance(facts, dict) else ""
 
 
 class Changes:
@@ -36,7 +51,8 @@ class Changes:
         nodeid = report.nodeid
         if report.when == "call" or (report.when == "setup" and not report.passed):
             state = _state(report)
-            found = change(self.past.get(nodeid), state, self.now)
+            identity = _identity(report) if state == FAILING else ""
+            found = change(self.past.get(nodeid), state, self.now, identity)
             if found is not None:
                 self.labels[nodeid] = found
                 report.user_properties = [*report.user_properties, *found.properties()]
