@@ -16,14 +16,19 @@ line breaks and control characters into spaces.
 Failures are told by cause (healthsuite.causes): a failure another one explains (its `explained_by`) is
 folded under its cause, counted and a few named, so a stopped database is one cause that explains 28
 more, not 29 lines saying "connection refused"; the failures no cause explains follow, one line each.
+
+Skipped is not green: a target none of whose checks was judged (outputs.result.not_judged: all skipped
+for an unset variable or unreadable input) makes the state UNKNOWN, unless a critical or high failure
+makes it CRITICAL, and is named on the status line and in the long output, unless the run allows skips
+(--allow-skips).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -134,15 +139,22 @@ def _failure_line(record: Record, redact: Callable[[str], str]) -> str:
     return one_line(f"{line}: {said}" if said else line, LINE_CHARS)
 
 
+def _unjudged_name(item: Mapping[str, Any]) -> str:
+    return one_line(f"{item.get('target_kind', '')} {item.get('target', '')}".strip() or "the environment", 80)
+
+
 def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
                   redact: Callable[[str], str] = str,
-                  why: Callable[[str], str] = lambda cause_id: "") -> tuple[int, list[str]]:
+                  why: Callable[[str], str] = lambda cause_id: "",
+                  not_judged: Sequence[Mapping[str, Any]] = ()) -> tuple[int, list[str]]:
     """The status code and the lines to print: the status line (text | performance data), then the long
-    output: each cause once with the failures it explains folded under it, then the failures no cause
-    explains, most severe first. `why(cause_id)` is the causes section's reason for a cause, if any."""
+    output: the targets not judged, each cause once with the failures it explains folded under it, then
+    the failures no cause explains, most severe first. `why(cause_id)` is the causes section's reason for
+    a cause, if any; `not_judged`: the targets none of whose checks was judged (outputs.result.not_judged),
+    which make the state UNKNOWN unless a critical or high failure makes it CRITICAL."""
     bad = sorted((r for r in records if r.outcome in FAILING), key=_rank)
     serious = [r for r in bad if r.outcome != "warned" and r.severity in ("critical", "high")]
-    code = CRITICAL if serious else WARNING if bad else OK
+    code = CRITICAL if serious else UNKNOWN if not_judged else WARNING if bad else OK
     outcomes = Counter(r.outcome for r in records)
     by_severity = Counter(r.severity for r in bad)
 
@@ -175,16 +187,29 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
             text = f"{env}: {'; '.join(parts)}; {outcomes['passed']} passed"
         else:
             text = f"{env}: {severities} failing ({_names(bad, NAMED_IN_STATUS)}); {outcomes['passed']} passed"
+    if not_judged:
+        first = not_judged[0]
+        reasons = [str(r) for r in first.get("reasons", ())]
+        gist = re.split(r" \(|[:;]", one_line(redact(reasons[0])), maxsplit=1)[0] if reasons else ""
+        said = f" ({one_line(gist, 60)})" if gist else ""
+        more = f" and {len(not_judged) - 1} more" if len(not_judged) > 1 else ""
+        text = (f"{env}: {len(not_judged)} target{'s' if len(not_judged) != 1 else ''} not judged, all checks "
+                f"skipped: {_unjudged_name(first)}{said}{more}; " + text.removeprefix(f"{env}: "))
     perfdata = " ".join([
         perf_value("checks", len(records)),
         *(perf_value(o, outcomes[o]) for o in OUTCOMES),
         *(perf_value(s, by_severity[s]) for s in SEVERITY_ORDER),
         perf_value("causes", len(causes)),
+        *([perf_value("not_judged", len(not_judged))] if not_judged else []),  # only when a target was not judged
         perf_value("duration", float(duration_s), "s"),
     ])
     status = f"{SERVICE} {STATE_NAMES[code]} - {one_line(text, STATUS_TEXT_CHARS)} | {perfdata}"
 
-    long_output: list[str] = []
+    long_output: list[str] = [
+        one_line(f"NOT JUDGED {_unjudged_name(item)}: all {item.get('checks', 0)} checks skipped: "
+                 + "; ".join(redact(str(r)) for r in item.get("reasons", ())), LINE_CHARS)
+        for item in not_judged
+    ]
     for cause in causes:
         cause_id = _id(cause)
         reason = one_line(redact(why(cause_id)))
@@ -220,4 +245,5 @@ def status(result: RunResult) -> tuple[int, list[str]]:
     """The status code and lines of `result` (every quoted text through the environment's redactor)."""
     reasons = {str(c.get("cause", "")): str(c.get("why", "")) for c in result.causes}
     return nagios_status(result.environment.name, result.entries, result.duration_s, result.redact,
-                         lambda cause_id: reasons.get(cause_id, ""))
+                         lambda cause_id: reasons.get(cause_id, ""),
+                         () if result.skips_allowed else result.not_judged)

@@ -12,7 +12,7 @@ from typing import Any
 from ..catalogue import SEVERITIES
 from .history import Change
 from .records import CheckRecord
-from .result import FAILING, RunResult
+from .result import FAILING, NOT_JUDGED_STATUS, RunResult, target_name
 
 CONSEQUENCES_SHOWN = 12  # consequences listed under their cause in the terminal (all are in the report)
 TABLE_OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
@@ -56,6 +56,16 @@ def lines(result: RunResult) -> list[Line]:
     failing = sorted(result.failing(), key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id))
     out: list[Line] = [(f"healthsuite: {name}", {"section": True})]
     out += [(line, {}) for line in outcome_table(result.entries)]
+    for item in result.not_judged:  # skipped is not green (outputs.result.not_judged)
+        reasons = "; ".join(str(r) for r in item["reasons"])
+        out.append((f"healthsuite: NOT JUDGED {target_name(item)}: all {item['checks']} checks skipped: {reasons}",
+                    {"yellow": result.skips_allowed, "red": not result.skips_allowed, "bold": True}))
+    if result.not_judged:
+        verdict = ("skips are allowed (--allow-skips): the run is judged by what ran" if result.skips_allowed
+                   else f"exit status {NOT_JUDGED_STATUS} unless a check failed; --allow-skips (ini "
+                   "healthsuite_allow_skips) accepts it")
+        count = len(result.not_judged)
+        out.append((f"healthsuite: {count} target{'s' if count != 1 else ''} not judged: {verdict}", {}))
     if failing:
         out.append(("healthsuite: failing diagnoses by cause, most severe first", {"subsection": True}))
     consequences: dict[str, list[CheckRecord]] = {}

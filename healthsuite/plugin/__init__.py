@@ -1255,7 +1255,9 @@ class RunReporter:
             book=state.book, started=state.started, finished=finished, exit_status=int(session.exitstatus),
             reports_dir=_reports_dir(config), redact=env.redactor.redact, probe_latency_s=state.probe_latency_s,
             probe_hints=state.probe_hints, run=self._run_facts(finished), provider_hosts=_provider_hosts(env),
+            allow_skips=verdicts.allow_skips(config),
         )
+        session.exitstatus = state.result.exit_status  # a target not judged: NOT_JUDGED_STATUS (outputs.result)
         state.published = publish.publish(state.result, outputs.settings(config), env)
         if state.published.usage_problems:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR

@@ -13,6 +13,10 @@
   other failures, most severe first (Nagios' long output; outputs.nagios keeps quoted text `|`-free).
   A usage error is one `HEALTHSUITE UNKNOWN - usage error: ...` line and exit 3, also when the options
   themselves cannot be parsed (an unknown option, a bad --fail-on value): see _unknown_on_usage_error.
+- Skipped is not green: a run in which nothing failed but a target was not judged (all its checks
+  skipped for an unset variable or secret, or input that could not be read: outputs.result.not_judged)
+  exits with NOT_JUDGED_STATUS (6), and `--nagios` says UNKNOWN; `--allow-skips` (ini
+  `healthsuite_allow_skips`) says such skips are fine: the run is judged by what ran.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import pytest
 
 from ..outputs.nagios import SEVERITY_ORDER, UNKNOWN, unknown
+from ..outputs.result import NOT_JUDGED_STATUS
 
 FAIL_ON_LEVELS = SEVERITY_ORDER
 WARNING_VERDICT = ("verdict", "warning")
@@ -69,7 +74,23 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Nagios/Icinga plugin mode: one status line with performance data, exit 0 OK, 1 WARNING, "
         "2 CRITICAL, 3 UNKNOWN",
     )
+    group.addoption(
+        "--allow-skips",
+        dest="healthsuite_allow_skips",
+        action="store_true",
+        default=None,
+        help="a target whose checks were all skipped for an unset variable or unreadable input does not "
+        f"change the exit status (default: ini healthsuite_allow_skips, else exit {NOT_JUDGED_STATUS}, "
+        "Nagios UNKNOWN)",
+    )
     parser.addini("healthsuite_fail_on", "see --fail-on", default="")
+    parser.addini("healthsuite_allow_skips", "see --allow-skips", type="bool", default=False)
+
+
+def allow_skips(config: pytest.Config) -> bool:
+    """The user says skipped targets are fine (--allow-skips, else ini healthsuite_allow_skips)."""
+    option = config.getoption("healthsuite_allow_skips", None)
+    return bool(option) if option is not None else bool(config.getini("healthsuite_allow_skips"))
 
 
 def fail_on(config: pytest.Config) -> str | None:
