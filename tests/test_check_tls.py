@@ -4,7 +4,10 @@ it concerns, and never hangs; the checks fail with the severity of the expiry wi
 
 from __future__ import annotations
 
+import shutil
+import socket
 import ssl
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from healthsuite.assessments.certificates import certificate, one_level_below, protocol
@@ -175,8 +179,10 @@ def test_probe_accepts_what_clients_accept_but_still_requires_server_auth(
     client_only = pki.files(pki.ca.issue(NAME, usages=(ExtendedKeyUsageOID.CLIENT_AUTH,)))
     refused = probe(serve(client_only), pki)
     assert refused.verify_problem == "other"
-    assert refused.verify_error.endswith(
-        "its extendedKeyUsage does not allow TLS server authentication (serverAuth) (certificate CN=app.demo.test)"
+    assert refused.verify_error.startswith(
+        "the leaf certificate (subject CN=app.demo.test, issuer O=healthsuite tests,CN=healthsuite test root CA, "
+        "SANs app.demo.test) is not for TLS servers: its extendedKeyUsage does not allow TLS server "
+        "authentication (serverAuth); reissue the certificate with `extendedKeyUsage=serverAuth`"
     ), refused.verify_error
 
 
@@ -437,3 +443,222 @@ def test_net6_checks_the_plain_http_redirect_too(
     assert record["observed"].startswith("negotiated TLSv1.3 (") and "HTTP 301" in record["observed"]
     record = run.assert_outcome("NET6", "plain", "failed", category="network", severity="medium")
     assert "negotiated TLSv1.3" in record["observed"] and "HTTP 200" in record["observed"]
+
+
+# --- a private CA made with the openssl command line: NET5 judges as the HTTP checks, curl and Python do --------
+
+
+class OpensslPki:
+    """Certificates made the way an operator makes them, with the real `openssl` command line."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.counter = 0
+
+    def run(self, *args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=self.directory, check=True, capture_output=True, timeout=60)
+
+    def ca(self, subject: str, *extra: str, config: str | None = None) -> tuple[Path, Path]:
+        """`openssl req -x509 -newkey rsa:2048 -nodes -subj SUBJECT ...`: the CA's certificate and key."""
+        self.counter += 1
+        cert, key = self.directory / f"ca-{self.counter}.pem", self.directory / f"ca-{self.counter}.key"
+        args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key),
+                "-out", str(cert), "-days", "365", *extra]
+        if config is not None:
+            conf = self.directory / f"ca-{self.counter}.cnf"
+            conf.write_text(config)
+            args += ["-config", str(conf)]
+        self.run(*args)
+        return cert, key
+
+    def server(self, ca: tuple[Path, Path], subject: str = f"/CN={NAME}", san: str | None = f"DNS:{NAME},IP:{LOOPBACK}") -> tuple[Path, Path]:
+        """A server key and CSR, signed by `ca` with `openssl x509 -req` (and an -extfile with the SAN):
+        (chain file, key file) as nginx's ssl_certificate and ssl_certificate_key take them."""
+        self.counter += 1
+        key, csr = self.directory / f"srv-{self.counter}.key", self.directory / f"srv-{self.counter}.csr"
+        cert = self.directory / f"srv-{self.counter}.pem"
+        self.run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key), "-out", str(csr))
+        args = ["x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
+                "-out", str(cert), "-days", "90"]
+        if san is not None:
+            ext = self.directory / f"srv-{self.counter}.ext"
+            ext.write_text(f"subjectAltName={san}\n")
+            args += ["-extfile", str(ext)]
+        self.run(*args)
+        return cert, key
+
+
+@pytest.fixture(scope="module")
+def openssl_pki(tmp_path_factory: pytest.TempPathFactory) -> OpensslPki:
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command line is needed: these tests make certificates the way an operator does")
+    return OpensslPki(tmp_path_factory.mktemp("openssl-pki"))
+
+
+def extension_of(path: Path, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def python_ssl_verdict(port: int, ca: Path, server_name: str = NAME) -> str:
+    """What Python's ssl (what the HTTP checks use) says of the server: "ok" or its verify message."""
+    context = ssl.create_default_context(cafile=str(ca))
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=3) as sock:
+            with context.wrap_socket(sock, server_hostname=server_name):
+                return "ok"
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message)
+
+
+def curl_verdict(port: int, ca: Path) -> str | None:
+    """What curl says (None when curl is not installed): "ok" or its exit code and error."""
+    if shutil.which("curl") is None:
+        return None
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "--max-time", "5", "--cacert", str(ca),
+         "--resolve", f"{NAME}:{port}:{LOOPBACK}", f"https://{NAME}:{port}/"],
+        capture_output=True, text=True, timeout=30,
+    )
+    return "ok" if done.returncode == 0 else f"{done.returncode}: {done.stderr.strip()}"
+
+
+def tls_and_page_env(port: int, ca: Path, extra: str = "") -> str:
+    """NET5 and AV1 on the same server: a TLS endpoint and a page behind it."""
+    return tls_env(port, ca=ca, extra=f"""base_urls:
+  app: https://127.0.0.1:{port}
+pages:
+  - name: home
+    path: /
+{extra}""")
+
+
+def test_net5_and_av1_agree_on_a_private_ca_made_with_plain_openssl_req(
+    run_checks: RunChecks, env_file: EnvFile, openssl_pki: OpensslPki, serve: Callable[..., TlsServer]
+) -> None:
+    """Issue 24: `openssl req -x509` without -addext makes a CA without keyUsage. curl, Python and AV1
+    accept it: NET5 passes too, and notes the WebPKI rule it breaks, the certificate and the fix."""
+    ca = openssl_pki.ca("/CN=Private CA")
+    assert extension_of(ca[0], x509.KeyUsage) is None  # the fault is real: what plain openssl makes
+    server = serve(openssl_pki.server(ca))
+    assert python_ssl_verdict(server.port, ca[0]) == "ok"
+    assert curl_verdict(server.port, ca[0]) in ("ok", None)
+    run = run_checks("--diagnosis", "NET5,AV1", env=env_file(tls_and_page_env(server.port, ca[0])))
+    run.assert_outcome("AV1", "home", "passed", category="availability", severity="critical")
+    net5 = run.assert_outcome("NET5", "app", "passed", category="network", severity="critical")
+    observed = net5["observed"]
+    assert observed.startswith(f"valid chain for {NAME} (trusted by the CA bundle {ca[0]}); earliest expiry: leaf")
+    assert "a note, not a failure (NET5's threshold webpki_rules is 0" in observed
+    assert f"the CA certificate of the CA bundle {ca[0]} (subject CN=Private CA) has no keyUsage extension" in observed
+    assert "-addext keyUsage=critical,keyCertSign,cRLSign" in observed
+    assert "candidates exhausted" not in observed and "2.5.29.15" not in observed
+    assert net5["facts"]["stricter_rules"] == {
+        "problem": "webpki", "failing": False, "severity": "medium", "webpki_rules": False,
+    }
+
+
+def test_net5_fails_on_the_webpki_rules_as_a_warning_when_asked(
+    openssl_pki: OpensslPki, serve: Callable[..., TlsServer]
+) -> None:
+    """With webpki_rules on, the CA without keyUsage fails two levels below NET5's severity (medium for
+    critical), naming the certificate, the extension and the `-addext` fix; remade with the fix, it passes."""
+    ca = openssl_pki.ca("/CN=Private CA")
+    server = serve(openssl_pki.server(ca))
+    obs = handshake(LOOPBACK, server.port, NAME, str(ca[0]), 3)
+    assert obs.verify_problem == "webpki" and obs.trusted_by == f"the CA bundle {ca[0]}", obs.verify_error
+    strict = certificate(obs, warning_days=30, critical_days=7, severity="critical", webpki_rules=True)
+    assert not strict.ok and strict.severity == "medium", strict
+    assert strict.observed.startswith(
+        "WebPKI rules not met: OpenSSL clients (curl, Python, nginx, and this suite's HTTP checks) accept the "
+        f"chain, but it breaks stricter rules: the CA certificate of the CA bundle {ca[0]} (subject CN=Private CA) "
+        "has no keyUsage extension (a CA needs keyUsage=critical,keyCertSign,cRLSign"
+    ), strict.observed
+    assert (
+        "`openssl req -x509 -key ca.key -subj '/CN=Private CA' -days 3650 -addext basicConstraints=critical,CA:TRUE "
+        "-addext keyUsage=critical,keyCertSign,cRLSign -out ca.pem`"
+    ) in strict.observed
+    assert "nothing is refused today" in strict.meaning
+    assert certificate(obs, warning_days=30, critical_days=7, severity="critical").ok  # the default: a note
+    assert certificate(obs, warning_days=30, critical_days=7, severity="high", webpki_rules=True).severity == "low"
+
+    # the fix, as the message gives it: the same key and subject, the extensions added
+    fixed = openssl_pki.directory / "ca-fixed.pem"
+    openssl_pki.run("req", "-x509", "-key", str(ca[1]), "-subj", "/CN=Private CA", "-days", "3650",
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", str(fixed))
+    healed = handshake(LOOPBACK, server.port, NAME, str(fixed), 3)
+    assert healed.verified and healed.verify_problem == "", healed.verify_error
+    assert certificate(healed, warning_days=30, critical_days=7, severity="critical", webpki_rules=True).ok
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("no_basic_constraints", "has no basicConstraints extension, so it is not a CA"),
+        ("ca_false", "has basicConstraints CA:FALSE: it is not a CA"),
+    ],
+)
+def test_net5_and_av1_fail_on_a_ca_that_is_not_a_ca_naming_it(
+    run_checks: RunChecks,
+    env_file: EnvFile,
+    openssl_pki: OpensslPki,
+    serve: Callable[..., TlsServer],
+    case: str,
+    words: str,
+) -> None:
+    """A CA without basicConstraints CA:TRUE: every client refuses it. NET5 fails critical naming the
+    certificate, what is wrong with it and the -addext fix; AV1 fails too, and so do Python and curl."""
+    if case == "no_basic_constraints":
+        config = "[req]\ndistinguished_name = dn\nx509_extensions = v3\n[dn]\n[v3]\nsubjectKeyIdentifier = hash\n"
+        ca = openssl_pki.ca("/CN=Private CA", config=config)
+        assert extension_of(ca[0], x509.BasicConstraints) is None
+    else:
+        ca = openssl_pki.ca("/CN=Private CA", "-addext", "basicConstraints=critical,CA:FALSE")
+    server = serve(openssl_pki.server(ca))
+    assert python_ssl_verdict(server.port, ca[0]) == "invalid CA certificate"
+    assert curl_verdict(server.port, ca[0]) != "ok"
+    run = run_checks("--diagnosis", "NET5,AV1", env=env_file(tls_and_page_env(server.port, ca[0])))
+    av1 = run.assert_outcome("AV1", "home", "failed", category="availability", severity="critical")
+    assert "invalid CA certificate" in av1["observed"], av1["observed"]
+    net5 = run.assert_outcome("NET5", "app", "failed", category="network", severity="critical")
+    observed = net5["observed"]
+    assert observed.startswith(
+        f"invalid CA certificate: the CA certificate of the CA bundle {ca[0]} (subject CN=Private CA) {words}"
+    ), observed
+    assert "-addext basicConstraints=critical,CA:TRUE" in observed and "(OpenSSL: \"invalid CA certificate\")" in observed
+    assert net5["facts"]["verify_problem"] == "invalid_ca"
+    assert "A server (leaf) certificate was used as the CA" in net5["message"]
+
+
+def test_net5_fails_one_level_below_on_a_leaf_without_subject_alt_name(
+    run_checks: RunChecks, env_file: EnvFile, openssl_pki: OpensslPki, serve: Callable[..., TlsServer]
+) -> None:
+    """A leaf naming the host only in its CN: Python and curl accept it (the CN), browsers do not. NET5
+    fails one level below its severity (high), naming the leaf and the subjectAltName fix."""
+    ca = openssl_pki.ca("/CN=Private CA", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    files = openssl_pki.server(ca, san=None)
+    assert extension_of(files[0], x509.SubjectAlternativeName) is None
+    server = serve(files)
+    assert python_ssl_verdict(server.port, ca[0]) == "ok"
+    assert curl_verdict(server.port, ca[0]) in ("ok", None)
+    run = run_checks("--diagnosis", "NET5", env=env_file(tls_env(server.port, ca=ca[0])))
+    net5 = run.assert_outcome("NET5", "app", "failed", category="network", severity="high")
+    observed = net5["observed"]
+    assert observed.startswith(
+        "refused by browsers: OpenSSL clients (curl, Python, nginx, and this suite's HTTP checks) accept the chain, "
+        "but it breaks browsers' rules: the leaf certificate (subject CN=app.demo.test, issuer CN=Private CA, "
+        "no SANs) has no subjectAltName extension"
+    ), observed
+    assert "`-addext subjectAltName=DNS:app.demo.test`" in observed
+    assert "browsers read only the subjectAltName" in net5["message"] and "[high, network]" in net5["message"]
+    # the same leaf by IP: OpenSSL matches an IP only by an IP SAN, so every client refuses it
+    by_ip = handshake(LOOPBACK, server.port, LOOPBACK, str(ca[0]), 3)
+    assert by_ip.verify_problem == "hostname", by_ip.verify_error
+    assert by_ip.verify_error.endswith(
+        "does not cover 127.0.0.1: it covers no subjectAltName at all (an IP address is matched by an IP address "
+        "SAN only)"
+    ), by_ip.verify_error
+    assert python_ssl_verdict(server.port, ca[0], server_name=LOOPBACK).startswith("IP address mismatch")

@@ -3,6 +3,13 @@
 NET5 names *which* certificate a figure belongs to (leaf, intermediate N, root as presented), with
 its subject, issuer, SANs, not-after and days left: an expiry figure without the certificate it
 belongs to sends people renewing the wrong one.
+
+A chain fails NET5 at its own severity when OpenSSL clients refuse it (the HTTP checks, curl,
+nginx: probes.chain verifies by their rules). What NET5 checks beyond them on purpose is a warning
+that names the certificate, the extension and the fix: a leaf without subjectAltName (browsers refuse
+it) fails one level below NET5's severity; the WebPKI rules a public CA must meet (keyUsage on a CA,
+a critical basicConstraints...) fail two levels below when the environment asks for them
+(`thresholds: {NET5: {webpki_rules: 1}}`), and are otherwise noted in the passing observation.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 
 from ..catalogue import SEVERITIES, Severity
 from ..failure import Finding
-from ..probes.chain import CertificateInfo
+from ..probes.chain import CLIENTS_ACCEPT, CertificateInfo
 from ..probes.tls import TlsObservation
 
 # the negotiated protocol names of OpenSSL, as comparable TLS versions
@@ -32,7 +39,10 @@ _PROBLEM_LABELS = {
     "hostname": "host name mismatch",
     "self_signed": "self-signed certificate",
     "untrusted": "untrusted issuer",
+    "invalid_ca": "invalid CA certificate",
     "other": "invalid certificate",
+    "browsers": "refused by browsers",
+    "webpki": "WebPKI rules not met",
 }
 
 # what each problem means for users, its specific causes and first steps (before the diagnosis's own)
@@ -76,7 +86,30 @@ _PROBLEMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
         ),
         (),
     ),
+    "invalid_ca": (
+        "Every client refuses the connection (curl, Python, browsers): a certificate the chain needs as a CA is "
+        "not marked as one.",
+        (
+            "The CA was made with an OpenSSL configuration or `-addext` option that leaves out "
+            "`basicConstraints=critical,CA:TRUE`, or says CA:FALSE.",
+            "A server (leaf) certificate was used as the CA that signs the others.",
+        ),
+        (),
+    ),
     "other": ("Clients refuse the connection: the certificate chain does not verify.", (), ()),
+    "browsers": (
+        "curl, Python and this suite's HTTP checks accept the chain through the certificate's CN; browsers read "
+        "only the subjectAltName and refuse it: a warning for API clients, a full-page error for people.",
+        ("The certificate request was made without a subjectAltName (`openssl req` adds none unless told).",),
+        (),
+    ),
+    "webpki": (
+        "Every OpenSSL client (curl, Python, nginx, this suite's HTTP checks) and browsers accept the chain: "
+        "nothing is refused today. It breaks rules a public CA must meet (CA/Browser Forum Baseline "
+        "Requirements, RFC 5280), which stricter verifiers (Go, Java, rustls, cryptography) may enforce.",
+        ("A private CA made with a plain `openssl req -x509`, which adds no keyUsage extension.",),
+        (),
+    ),
 }
 
 
@@ -133,10 +166,25 @@ def _inspect_command(obs: TlsObservation, position: str) -> str:
     return f"See the whole chain this server sends: `{connect} -showcerts 2>/dev/null` (the {position} certificate)."
 
 
-def certificate(obs: TlsObservation, *, warning_days: float, critical_days: float, severity: Severity) -> Finding:
+def _more_severe(first: Severity, second: Severity) -> Severity:
+    return SEVERITIES[min(SEVERITIES.index(first), SEVERITIES.index(second))]
+
+
+def certificate(
+    obs: TlsObservation,
+    *,
+    warning_days: float,
+    critical_days: float,
+    severity: Severity,
+    webpki_rules: bool = False,
+) -> Finding:
     """NET5: verified chain and hostname, and the earliest-expiring presented certificate outside both
     windows. Inside the warning window the failure's severity is one level below `severity`; inside
-    the critical window, expired or invalid, it is `severity`. Names which certificate."""
+    the critical window, expired or invalid, it is `severity`. Names which certificate.
+
+    A chain OpenSSL clients accept but browsers refuse (a leaf without subjectAltName) fails one level
+    below `severity`; one that breaks only the WebPKI rules fails two levels below with `webpki_rules`,
+    and passes with a note without it."""
     trust = obs.trust_store or "system trust store"
     expected = (
         f"a certificate for {obs.server_name} valid now, chaining to a trusted root ({trust}), and no presented "
@@ -194,7 +242,8 @@ def certificate(obs: TlsObservation, *, warning_days: float, critical_days: floa
         )
     inspect = _inspect_command(obs, earliest.position if not obs.verify_problem else "leaf")
 
-    if obs.verify_problem:
+    stricter = obs.verify_problem if obs.verify_problem in CLIENTS_ACCEPT else ""
+    if obs.verify_problem and not stricter:
         meaning, causes, steps = _PROBLEMS.get(obs.verify_problem, _PROBLEMS["other"])
         observed = f"{_PROBLEM_LABELS.get(obs.verify_problem, 'invalid certificate')}: {obs.verify_error}"
         if obs.verify_problem not in ("expired", "not_yet_valid"):
@@ -212,17 +261,46 @@ def certificate(obs: TlsObservation, *, warning_days: float, critical_days: floa
             severity=severity,
         )
 
-    if window == "ok":
+    # the stricter rules: a warning that names the certificate, the extension and the fix
+    stricter_fails = stricter == "browsers" or (stricter == "webpki" and webpki_rules)
+    stricter_severity: Severity = (
+        one_level_below(severity) if stricter == "browsers" else one_level_below(one_level_below(severity))
+    )
+    stricter_text = f"{_PROBLEM_LABELS[stricter]}: {obs.verify_error}" if stricter else ""
+    if stricter:
+        facts["stricter_rules"] = {"problem": stricter, "failing": stricter_fails, "severity": stricter_severity,
+                                   "webpki_rules": webpki_rules}
+
+    if window == "ok" and not stricter_fails:
+        observed = (
+            f"valid chain for {obs.server_name} (trusted by {obs.trusted_by or trust}); earliest expiry: "
+            f"{earliest_text}"
+        )
+        if stricter:
+            observed += (
+                f"; a note, not a failure (NET5's threshold webpki_rules is 0, set it to 1 to fail on these "
+                f"rules): {stricter_text}"
+            )
+        return Finding(ok=True, observed=observed, expected=expected, facts=facts)
+
+    if window == "ok":  # only the stricter rules fail
+        meaning, causes, steps = _PROBLEMS[stricter]
+        shown = f"the leaf, {_lifetime(leaf, now)}" if earliest is leaf else earliest_text
         return Finding(
-            ok=True,
-            observed=f"valid chain for {obs.server_name} (trusted by {obs.trusted_by or trust}); earliest expiry: "
-            f"{earliest_text}",
+            ok=False,
+            observed=f"{stricter_text}; earliest expiry: {shown}",
             expected=expected,
+            meaning=meaning,
+            causes=causes,
+            remediation=(inspect, *steps),
             facts=facts,
+            severity=stricter_severity,
         )
 
     limit = critical_days if window != "warning" else warning_days
     deserved = severity if window != "warning" else one_level_below(severity)
+    if stricter_fails:
+        deserved = _more_severe(deserved, stricter_severity)
     if window == "expired":  # the chain verified through another path, yet the server still sends it
         observed = (
             f"{earliest.describe()} expired {-days:.1f} days ago (not after {_date(earliest.not_after)}); the chain "
@@ -235,6 +313,8 @@ def certificate(obs: TlsObservation, *, warning_days: float, critical_days: floa
         )
     if earliest is not leaf:
         observed += f"; the leaf ({leaf.subject}) has {leaf.days_left(now):.1f} days left"
+    if stricter:
+        observed += f"; also {stricter_text}" + ("" if stricter_fails else " (a note: webpki_rules is 0)")
     renew = "Renew it now: " if earliest is leaf else ""
     if window == "warning":
         meaning = (
