@@ -5,7 +5,9 @@ value; the demo's faults (healthsuite/demo/files_sqlite.py) fail their diagnosis
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from healthsuite.demo import files_sqlite
-from healthsuite.demo.stack import SCHEMA, SEED, DemoStack, _sqlite_sql
+from healthsuite.demo.stack import DATABASE, SCHEMA, SEED, DemoStack, _sqlite_sql
+from healthsuite.envfile import EnvironmentFileError, load_environment
 from healthsuite.probes import sqlite_checks
 
 from .conftest import CheckRun, RunChecks
@@ -318,3 +321,55 @@ def test_demo_file_fault_fails_its_diagnosis_and_heals(
     assert "Traceback" not in broken.output
     healed = run_checks("--diagnosis", diagnosis, env=path)
     assert outcomes(healed, diagnosis) == ["passed"], healed.output
+
+
+# --- PostgreSQL dumps: not supported, and said so -----------------------------------------------------------
+
+
+def _pg_dump(stack: DemoStack) -> str:
+    bundled = stack.postgres.bindir / "pg_dump"
+    found = str(bundled) if bundled.is_file() else shutil.which("pg_dump")
+    assert found, "pg_dump is installed with the PostgreSQL server binaries the demo stack runs"
+    return found
+
+
+def test_bak3_names_a_pg_dump_file_instead_of_a_sqlite_error(
+    stack: DemoStack, run_checks: RunChecks, env_file: EnvFile, tmp_path: Path
+) -> None:
+    """A real pg_dump of the demo's PostgreSQL database, custom and plain, in a set declared `sqlite` and
+    one declared `sql`: BAK3 fails naming the dump's format and how to check it, not `unrecognized token`."""
+    dsn = stack.postgres.dsn(dbname=DATABASE)
+    folders = {}
+    for name, dump_format in (("custom", "custom"), ("plain", "plain")):
+        folder = tmp_path / name
+        folder.mkdir()
+        subprocess.run([_pg_dump(stack), f"--format={dump_format}", "--file", str(folder / "daily-1.dump"), dsn],
+                       check=True, capture_output=True, timeout=120)
+        folders[name] = folder
+    path = env_file(
+        "name: files\nkind: test\nbackups:\n"
+        + backup_entry("custom", folders["custom"]).replace("'daily-*.sqlite'", "'daily-*.dump'")
+        + backup_entry("plain", folders["plain"]).replace("'daily-*.sqlite'", "'daily-*.dump'")
+        + "    format: sql\n"
+    )
+    run = run_checks("--diagnosis", "BAK3", env=path)
+    record = run.assert_outcome("BAK3", "custom", "failed", category="backups", severity="high")
+    assert record["observed"] == "daily-1.dump is a PostgreSQL dump (pg_dump custom format), not a SQLite backup"
+    assert any("pg_restore --list daily-1.dump" in step for step in record["remediation"])
+    assert "BAK3 restores SQLite backups only" in record["message"]
+    record = run.assert_outcome("BAK3", "plain", "failed", category="backups", severity="high")
+    assert record["observed"] == "daily-1.dump is a PostgreSQL dump (pg_dump plain format), not a SQLite backup"
+    assert "unrecognized token" not in record["message"]
+
+
+@pytest.mark.parametrize("declared", ["pg_dump", "custom", "postgresql"])
+def test_a_postgresql_backup_format_is_refused_at_load(env_file: EnvFile, tmp_path: Path, declared: str) -> None:
+    path = env_file(
+        "name: files\nkind: test\nbackups:\n" + backup_entry("pg", tmp_path) + f"    format: {declared}\n"
+    )
+    with pytest.raises(EnvironmentFileError) as raised:
+        load_environment(path, {})
+    text = str(raised.value)
+    assert "line 9" in text and "format" in text, text
+    assert f"format '{declared}' is a PostgreSQL dump format: BAK1-BAK4 verify SQLite backups only" in text
+    assert "pg_restore --list" in text

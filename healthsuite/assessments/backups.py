@@ -151,6 +151,22 @@ def restored(obs: RestoreObservation, pattern: str) -> Finding:
             remediation=("Raise `max_verify_mb` for this backup set if the host has room for a scratch copy.",),
             facts={"backup": backup.name, "size": backup.size},
         )
+    if obs.foreign_format:
+        return Finding(
+            ok=False,
+            observed=f"{backup.name} is a PostgreSQL dump ({obs.foreign_format}), not a SQLite backup",
+            expected=expected,
+            meaning="BAK3 restores SQLite backups only (a database file, or a dump of SQLite statements): this "
+            "backup was not verified",
+            remediation=(
+                f"Check it with PostgreSQL's tools: `pg_restore --list {backup.name}` (custom format), or a test "
+                "restore into a scratch database (`createdb scratch && pg_restore -d scratch ...`, or `psql -f` "
+                "for a plain dump), then drop the scratch database.",
+                "Declare only SQLite backups under `backups:` (docs/ENVIRONMENT.md, Backups); a PostgreSQL dump "
+                "set is not supported.",
+            ),
+            facts={"backup": backup.name, "format": obs.foreign_format},
+        )
     if obs.unreadable:
         return Finding(
             ok=False,

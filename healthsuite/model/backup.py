@@ -12,6 +12,23 @@ from .schema import TABLE
 from .targets import Target
 from .types import Text, rule_error
 
+# what a PostgreSQL dump's `format` is likely to be called: refused at load, naming the format
+POSTGRESQL_FORMATS = frozenset({
+    "pg_dump", "pgdump", "postgres", "postgresql", "custom", "plain", "directory", "tar", "dump", "pg_restore",
+})
+
+
+def _refuse_postgresql_format(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() in POSTGRESQL_FORMATS:
+        raise rule_error(
+            f"format {value!r} is a PostgreSQL dump format: BAK1-BAK4 verify SQLite backups only "
+            "(sqlite: a database file; sql: a text dump of SQLite statements, e.g. `sqlite3 app.db .dump`), "
+            "and a pg_dump file (custom or plain) is not restored or read",
+            "declare only SQLite backup sets here; check a PostgreSQL dump with `pg_restore --list <file>` "
+            "(custom format) or a test restore into a scratch database",
+        )
+    return value
+
 
 def _glob(value: str) -> str:
     if not value.strip() or "/" in value or "\\" in value:
@@ -25,7 +42,10 @@ class BackupSet(Target):
     directory: Text = Field(description="Folder holding the backups; relative to the environment file.")
     pattern: str = Field("daily-*", description="Glob of the daily backups' file names, e.g. daily-*.sqlite.")
     format: Literal["sqlite", "sql"] = Field(
-        "sqlite", description="sqlite: a database file; sql: a text dump (.sql or .sql.gz) of SQLite statements."
+        "sqlite",
+        description="sqlite: a database file; sql: a text dump (.sql or .sql.gz) of SQLite statements. Only "
+        "SQLite backups are supported: a PostgreSQL format (pg_dump, custom, plain) is refused at load, and a "
+        "pg_dump file found in a set fails BAK3 naming its format.",
     )
     max_age_h: float | None = Field(None, gt=0, description="BAK1: newest backup's age limit (default: thresholds).")
     retention_days: float | None = Field(
@@ -52,6 +72,7 @@ class BackupSet(Target):
     collection: ClassVar[str] = "backups"
 
     _patterns = field_validator("pattern", "pre_migration_pattern")(_glob)
+    _format = field_validator("format", mode="before")(_refuse_postgresql_format)
 
     @field_validator("critical_tables")
     @classmethod

@@ -75,6 +75,8 @@ class RestoreObservation:
     format: str
     tables: tuple[tuple[str, int | None], ...] = ()
     unreadable: str = ""  # the copy does not open or load: why (a corrupted or truncated backup)
+    # the file is a PostgreSQL dump (`pg_dump custom format`, `pg_dump plain format`): not a SQLite backup
+    foreign_format: str = ""
     too_large: bool = False
     limit_bytes: int = 0
     error: ProbeError | None = None
@@ -92,6 +94,26 @@ def _count(conn: sqlite3.Connection, table: str) -> int | None:
 
 class _TooLarge(Exception):
     pass
+
+
+PG_DUMP_HEAD = 4096  # bytes of a backup read to recognise a pg_dump file
+
+
+def pg_dump_format(path: Path) -> str:
+    """`pg_dump custom format` (the PGDMP magic), `pg_dump plain format` (its SQL header), else "": a
+    PostgreSQL dump, which BAK3 cannot restore (it verifies SQLite backups only)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(PG_DUMP_HEAD)
+    except (OSError, EOFError):
+        return ""
+    if head.startswith(b"PGDMP"):
+        return "pg_dump custom format"
+    text = head.decode("utf-8", errors="replace")
+    if "-- PostgreSQL database dump" in text or "SELECT pg_catalog.set_config('search_path'" in text:
+        return "pg_dump plain format"
+    return ""
 
 
 def _load_dump(copy: Path, limit_bytes: int) -> sqlite3.Connection:
@@ -125,6 +147,9 @@ def restore_newest(
         with tempfile.TemporaryDirectory(prefix="healthsuite-bak3-") as scratch:
             copy = Path(scratch) / backup.name
             shutil.copyfile(backup.path, copy)
+            foreign = pg_dump_format(copy)
+            if foreign:
+                return RestoreObservation(backup, format, foreign_format=foreign)
             try:
                 conn = _load_dump(copy, limit_bytes) if format == "sql" else connect_read_only(copy, 5)
                 try:
