@@ -744,9 +744,14 @@ def healthsuite_env(pytestconfig: pytest.Config) -> LoadedEnvironment:
 def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> ProbeSession:
     """The run's probes: each (observation, target) probed once, shared by every check."""
     state = pytestconfig.stash[STATE]
-    if state.probes is None:
-        state.probes = ProbeSession(healthsuite_env)
+    if state.probes is None:  # no check planned a prefetch: the previous run's hints all the same (LOG1-LOG4)
+        state.probes = _probe_session(pytestconfig, healthsuite_env)
     return state.probes
+
+
+def _probe_session(config: pytest.Config, env: LoadedEnvironment) -> ProbeSession:
+    """The run's probes, with what the previous run of the environment learned (its report's probe_hints)."""
+    return ProbeSession(env, previous_probe_hints(_reports_dir(config), env.name))
 
 
 @dataclass(frozen=True)
@@ -818,7 +823,7 @@ def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:
     env = state.env
     assert env is not None
     if state.probes is None:
-        state.probes = ProbeSession(env)
+        state.probes = _probe_session(item.config, env)
     state.item = item
     arguments: dict[str, Any] = {}
     for name in item._fixtureinfo.argnames:
@@ -1024,7 +1029,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not work:
         return
     if state.probes is None:
-        state.probes = ProbeSession(state.env, previous_probe_hints(_reports_dir(config), state.env.name))
+        state.probes = _probe_session(config, state.env)
     settings = state.env.model.http
     workers = int(config.workerinput["workercount"]) if _is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
