@@ -70,18 +70,25 @@ class Diagnosis(_Data):
     # defaults until an environment sets its own
     title_template: str = ""
     verifies_template: str = ""
+    causes_template: tuple[str, ...] = ()
+    remediation_template: tuple[str, ...] = ()
 
     def in_force(self, thresholds: Mapping[str, float] | None = None) -> Diagnosis:
         """This entry with its title and `verifies` showing the thresholds in force: the catalogue's
         defaults, overridden by `thresholds` (an environment's `thresholds.<ID>`)."""
         title = self.title_template or self.title
         verifies = self.verifies_template or self.verifies
-        if "{" not in title and "{" not in verifies:
+        causes = self.causes_template or self.causes
+        remediation = self.remediation_template or self.remediation
+        if not any(placeholders(text) for text in (title, verifies, *causes, *remediation)):
             return self
         values = {**self.thresholds, **(thresholds or {})}
         return self.model_copy(update={
             "title": render_thresholds(title, values), "verifies": render_thresholds(verifies, values),
+            "causes": tuple(render_thresholds(c, values) for c in causes),
+            "remediation": tuple(render_thresholds(r, values) for r in remediation),
             "title_template": title, "verifies_template": verifies,
+            "causes_template": causes, "remediation_template": remediation,
         })
 
 

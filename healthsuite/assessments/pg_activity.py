@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime
 
 from ..catalogue import Catalogue
 from ..failure import Finding, probe_failure
@@ -16,6 +17,7 @@ from ..probes.pg_activity import (
     ConnectionInfo,
     IdleSessions,
     LongQueries,
+    TableAnalyze,
 )
 
 DAY_S = 86400.0
@@ -264,8 +266,23 @@ def blocked_queries(obs: BlockedQueries) -> Finding:
     )
 
 
+def _no_analyze_recorded(table: TableAnalyze, stats_reset: datetime | None) -> str:
+    """What is true of a table pg_stat_all_tables has no analyze date for. The dates are the cumulative
+    statistics', which pg_stat_reset() clears; the planner's statistics (pg_class.reltuples, pg_stats)
+    stay. "never analyzed" only when those say so too (reltuples -1: never analyzed nor vacuumed)."""
+    if not table.planner_stats and table.reltuples is not None and table.reltuples < 0:
+        return f"{table.name} was never analyzed (no planner statistics: pg_class.reltuples is -1, pg_stats empty)"
+    since = f" since the statistics were reset at {stats_reset.isoformat(timespec='seconds')}" if stats_reset else ""
+    text = f"{table.name}: no analyze recorded{since}"
+    if table.planner_stats:
+        return f"{text} (its planner statistics are present in pg_stats: it was analyzed before, when is unknown)"
+    return f"{text} (no column statistics visible to this role in pg_stats)"
+
+
 def analyze_recency(obs: AnalyzeAges, max_age_days: float) -> Finding:
-    """DB14: each declared large table was analyzed (manually or by autovacuum) within `max_age_days`."""
+    """DB14: each declared large table was analyzed (manually or by autovacuum) within `max_age_days`.
+    A table without an analyze date is said to be never analyzed only when its planner statistics are
+    missing too; after pg_stat_reset() it is "no analyze recorded since the statistics were reset"."""
     limit_s = max_age_days * DAY_S
     problems: list[str] = []
     missing: list[str] = []
@@ -277,7 +294,7 @@ def analyze_recency(obs: AnalyzeAges, max_age_days: float) -> Finding:
         elif not table.is_table:
             problems.append(f"{table.name} is not a table (no statistics)")
         elif table.age_s is None:
-            problems.append(f"{table.name} was never analyzed")
+            problems.append(_no_analyze_recorded(table, obs.stats_reset))
         elif table.age_s > limit_s:
             changed = table.modified_since_analyze
             since = f" ({changed} rows changed since)" if changed is not None else ""
@@ -297,16 +314,25 @@ def analyze_recency(obs: AnalyzeAges, max_age_days: float) -> Finding:
                 "age_s": round(t.age_s, 1) if t.age_s is not None else None,
                 "live_rows": t.live_rows,
                 "modified_since_analyze": t.modified_since_analyze,
+                "reltuples": t.reltuples,
+                "planner_stats": t.planner_stats,
             }
             for t in obs.tables
         ],
+        "stats_reset": obs.stats_reset.isoformat() if obs.stats_reset else None,
     }
     if not problems:
         return Finding(ok=True, observed="analyzed: " + ", ".join(seen), expected=expected, facts=facts)
     stale = stale_or_never(obs, limit_s)
     meaning = ""
     remediation: tuple[str, ...] = ()
-    if stale:
+    unknown = [t.name for t in obs.tables if t.exists and t.is_table and t.age_s is None and t.planner_stats]
+    if stale and len(unknown) == len(stale):
+        meaning = (
+            "the planner has statistics on these tables, but their age is unknown: no analyze is recorded since "
+            "the cumulative statistics were reset, so they may be outdated"
+        )
+    elif stale:
         meaning = (
             "the planner works from missing or outdated statistics on these tables, so it may pick full scans or "
             "bad joins for queries that were fast"

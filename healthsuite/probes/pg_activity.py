@@ -183,6 +183,11 @@ class TableAnalyze:
     age_s: float | None = None  # since the latest of the two; None: never analyzed
     live_rows: int | None = None
     modified_since_analyze: int | None = None
+    # what tells whether the planner has statistics, whatever pg_stat_reset() did to the dates above:
+    # pg_class.reltuples (-1: never analyzed nor vacuumed, PostgreSQL 14+) and column statistics in
+    # pg_stats (visible for the columns the role may read) or extended statistics data
+    reltuples: float | None = None
+    planner_stats: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,7 @@ class AnalyzeAges:
     address: str
     tables: tuple[TableAnalyze, ...] = ()
     error: ProbeError | None = None
+    stats_reset: datetime | None = None  # pg_stat_database.stats_reset: the dates start from there
 
 
 # --- probing ------------------------------------------------------------------------------------------
@@ -471,7 +477,13 @@ def blocked_queries(reader: PgReader) -> BlockedQueries:
 _ANALYZE = """
 SELECT d.name, c.oid IS NOT NULL, s.relid IS NOT NULL, s.last_analyze, s.last_autoanalyze,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8,
-       s.n_live_tup, s.n_mod_since_analyze
+       s.n_live_tup, s.n_mod_since_analyze, c.reltuples::float8,
+       c.oid IS NOT NULL AND (
+           EXISTS (SELECT 1 FROM pg_stats ps JOIN pg_namespace n ON n.nspname = ps.schemaname
+                   WHERE n.oid = c.relnamespace AND ps.tablename = c.relname)
+           OR EXISTS (SELECT 1 FROM pg_stats_ext pe JOIN pg_namespace n ON n.nspname = pe.schemaname
+                      WHERE n.oid = c.relnamespace AND pe.tablename = c.relname)),
+       (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database())
 FROM jsonb_to_recordset(%s::jsonb) AS d(ord int, name text, schema_name text, table_name text)
 LEFT JOIN pg_class c ON c.oid = to_regclass(
     CASE WHEN d.schema_name IS NULL THEN quote_ident(d.table_name)
@@ -507,7 +519,10 @@ def analyze_ages(reader: PgReader, tables: Sequence[str]) -> AnalyzeAges:
                 age_s=float(age) if age is not None else None,
                 live_rows=int(live) if live is not None else None,
                 modified_since_analyze=int(modified) if modified is not None else None,
+                reltuples=float(reltuples) if reltuples is not None else None,
+                planner_stats=bool(planner),
             )
-            for name, exists, has_stats, last, last_auto, age, live, modified in result.rows
+            for name, exists, has_stats, last, last_auto, age, live, modified, reltuples, planner, _ in result.rows
         ),
+        stats_reset=next((row[-1] for row in result.rows), None),
     )
