@@ -39,6 +39,7 @@ from .model.environment import (
     Hostname,
     HttpTarget,
     PostgresDatabase,
+    ProxiedPath,
     RedisCache,
     ServicePort,
     SqliteDatabase,
@@ -244,6 +245,8 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
             values = url_values(env.url_of(target))
             if isinstance(target, CorsPolicy) and target.origins:
                 values["origin"] = env.resolve(target.origins[0])
+            if isinstance(target, ProxiedPath) and target.upstream is not None:
+                values.update(_upstream_values(env, target))
         elif isinstance(target, Hostname):
             values = {"host": env.resolve(target.host), "name": env.resolve(target.host)}
         elif isinstance(target, ServicePort):
@@ -268,6 +271,35 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
         platforms=env.model.platforms(),
         status=status if isinstance(status, int) and not isinstance(status, bool) else None,
     )
+
+
+def _upstream_values(env: LoadedEnvironment, proxied: ProxiedPath) -> dict[str, str]:
+    """A proxied path's declared upstream: `upstream` (host:port), `upstream_host`, `upstream_port` and
+    `upstream_url` (its health URL, else http://host:port/), for NET8's advice."""
+    if proxied.upstream is None:
+        return {}
+    address, url = proxied.upstream.resolved(env.resolve)
+    host, port = parse_address(address)
+    return {"upstream": address, "upstream_host": host, "upstream_port": str(port), "upstream_url": url}
+
+
+# NET8 with a declared upstream: the proxied path, then the upstream called directly, first (advice_context
+# fills them in; the catalogue's own step, which cannot name the upstream, is then said already)
+UPSTREAM_STEP = (
+    "Call the proxied path (`curl -sv <url>`), then its upstream directly from the proxy's host, bypassing the "
+    "proxy (`curl -sv <upstream_url>`); if nothing accepts the connection there (`nc -zv <upstream_host> "
+    "<upstream_port>`), start the backend (AV4)."
+)
+
+
+def _with_upstream(finding: Finding, context: AdviceContext) -> Finding:
+    """A failing check of a proxied path that declares its upstream: the upstream in its facts (a `ports`
+    entry at that address that refuses is its cause, healthsuite.causes) and called directly in its steps."""
+    upstream = context.values.get("upstream")
+    if not upstream or "upstream_url" not in context.values:
+        return finding
+    facts = {**(finding.facts or {}), "upstream": upstream}
+    return replace(finding, facts=facts, remediation=(UPSTREAM_STEP, *finding.remediation))
 
 
 def _cache_of(env: LoadedEnvironment, tokens: RefreshTokens) -> RedisCache | None:
@@ -329,13 +361,16 @@ class Expect:
         if finding.ok:
             self._record(finding, severity)
         else:
+            context = advice_context(self.env, self.target, finding)
+            if isinstance(self.target, ProxiedPath):
+                finding = _with_upstream(finding, context)
             block = failure_block(
                 self.entry,
                 finding,
                 severity=severity,
                 catalogue=self.catalogue,
                 contacts=self._contacts,
-                context=advice_context(self.env, self.target, finding),
+                context=context,
                 runbook_base_url=self.env.model.runbook_base_url,
             )
             self._record(finding, severity, block)

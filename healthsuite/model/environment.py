@@ -33,6 +33,7 @@ from .backup import BackupSet
 from .data import DataMapping
 from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
+from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
 from .logs import HostResources, LogSource
 from .notify import Webhook
@@ -384,6 +385,12 @@ class CorsPolicy(HttpTarget):
 
 class ProxiedPath(HttpTarget):
     """A path served through the reverse proxy; 502/504 mean it cannot reach its upstream (NET8)."""
+
+    upstream: ProxyUpstream | None = Field(
+        None,
+        description="Where the proxy forwards this path: host:port (backend:8000), the upstream's health URL, or "
+        "{address, health}. Links a `ports` entry at that address (AV4) to the 502/504 and names it in NET8's advice.",
+    )
 
     kind_label: ClassVar[str] = "proxied path"
     collection: ClassVar[str] = "proxies"
