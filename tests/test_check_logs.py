@@ -1,17 +1,25 @@
 """LOG1-LOG4 and PERF8 against real files written in tmp_path: each passes on a healthy log and fails on
 its real fault (an error burst, a timeout burst, 5xx and slow requests, FATAL lines) with the right
-category and severity, naming the observed value; a 300 MB log shows the bounded backwards read."""
+category and severity, naming the observed value; a 300 MB log shows the bounded backwards read.
+Repeated runs against one reports directory judge only the lines written since the previous run (a
+burst fails once, new lines fail again, a rotated file is read from its start), and a real PostgreSQL's
+clean fast shutdown passes LOG4 while its real FATAL lines fail it."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from healthsuite.demo.files_logs import app_line, nginx_line, postgres_line
+import psycopg
 
-from .conftest import RunChecks
+from healthsuite.demo.files_logs import app_line, nginx_line, postgres_line
+from healthsuite.demo.services import PostgresServer
+
+from .conftest import CheckRun, RunChecks
 
 NOW = datetime.now(UTC)
 
@@ -181,6 +189,178 @@ logs:
     assert 'FATAL:  password authentication failed for user "booking"' in record["observed"]
     record = run.assert_outcome("LOG4", "errors", "failed", category="logs", severity="medium")
     assert "11 ERROR lines" in record["observed"]
+
+
+# --- repeated runs: the lines since the previous run ------------------------------------------------------
+
+
+def in_reports(run_checks: RunChecks, reports: Path) -> Callable[..., CheckRun]:
+    """run_checks with one reports directory for every run (the previous run's report, and so its read
+    marks, are read at the start of the next)."""
+
+    def run(*args: str, env: Path) -> CheckRun:
+        done = run_checks(*args, "--reports-dir", str(reports), env=env)
+        return CheckRun(done.result, json.loads((reports / "latest.json").read_text()), reports, done.junit)
+
+    return run
+
+
+def append(path: Path, lines: list[str]) -> None:
+    with open(path, "a") as handle:
+        handle.write("".join(lines))
+
+
+def test_log3_judges_the_lines_since_the_previous_run(
+    run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    write(log, [nginx_line(ago(900 - i * 5), 200) for i in range(100)]
+          + [nginx_line(ago(120 - i), 502, request_time=0.002) for i in range(10)])
+    path = env_file(
+        f"""
+name: proxy-runs
+kind: test
+logs:
+  - {{name: proxy, path: {log}, format: nginx}}
+  - {{name: fixed, path: {log}, format: nginx, judge: window}}
+"""
+    )
+    run = in_reports(run_checks, tmp_path / "reports")
+
+    first = run("--diagnosis", "LOG3", env=path)
+    record = first.assert_outcome("LOG3", "proxy", "failed", category="logs", severity="medium")
+    assert record["observed"].startswith("9.1 % 5xx (10 of 110 requests: 502 x10)"), record["observed"]
+    assert "in the last 60 min (first run: no previous read of this file to start from)" in record["observed"]
+    assert record["facts"]["judged"] == "first_run" and record["facts"]["identity"] == ["5xx"]
+    first.assert_outcome("LOG3", "fixed", "failed", category="logs", severity="medium")
+
+    # nothing written since: the burst was judged by the run before, the fault has ended
+    second = run("--diagnosis", "LOG3", env=path)
+    record = second.assert_outcome("LOG3", "proxy", "passed", category="logs", severity="medium")
+    assert record["observed"].startswith("no requests since the previous run at "), record["observed"]
+    assert record["facts"]["judged"] == "since_previous_run" and record["facts"]["start_offset"] == log.stat().st_size
+    assert "among the lines written since the previous run (at most 60 min back)" in record["expected"]
+    # judge: window still sees the burst within its hour
+    second.assert_outcome("LOG3", "fixed", "failed", category="logs", severity="medium")
+
+    # new 5xx: failing again, on the new lines only; a line still being written waits for the next run
+    being_written = nginx_line(ago(1), 502)
+    append(log, [nginx_line(ago(5 - i / 10), 200) for i in range(20)]
+           + [nginx_line(ago(2), 504, request_time=60.0) for _ in range(5)] + [being_written[:30]])
+    third = run("--diagnosis", "LOG3", env=path)
+    record = third.assert_outcome("LOG3", "proxy", "failed", category="logs", severity="medium")
+    assert record["observed"].startswith("20.0 % 5xx (5 of 25 requests: 504 x5)"), record["observed"]
+    assert " since the previous run at " in record["observed"]
+    assert record["facts"]["judged"] == "since_previous_run"
+    append(log, [being_written[30:]] + [nginx_line(ago(0.5), 200) for _ in range(99)])
+    record = run("--diagnosis", "LOG3", env=path).record("LOG3", "proxy")
+    assert record["observed"].startswith("1.0 % 5xx (1 of 100 requests: 502 x1)"), record["observed"]  # judged whole
+
+    # rotated: the old file renamed, a new one (longer than the old mark) read from its start
+    os.rename(log, tmp_path / "access.log.1")
+    write(log, [nginx_line(ago(30 - i / 20), 200) for i in range(398)] + [nginx_line(ago(1), 500) for _ in range(2)])
+    assert log.stat().st_size > (tmp_path / "access.log.1").stat().st_size  # only its identity tells it apart
+    fourth = run("--diagnosis", "LOG3", env=path)
+    record = fourth.assert_outcome("LOG3", "proxy", "passed", category="logs", severity="medium")
+    assert record["observed"].startswith("0.5 % 5xx (2 of 400 requests: 500 x2)"), record["observed"]
+    assert "(the file was rotated or truncated since: read from its start)" in record["observed"]
+    assert record["facts"]["judged"] == "rotated" and record["facts"]["start_offset"] == 0
+
+    # truncated in place (copytruncate: the same inode), then written past the old mark: its first bytes
+    # tell it apart, and it is read from its start again
+    inode, mark = log.stat().st_ino, record["facts"]["file_size"]
+    write(log, [nginx_line(ago(1), 502, "/api/truncated") for _ in range(450)])
+    assert log.stat().st_ino == inode and log.stat().st_size > mark
+    fifth = run("--diagnosis", "LOG3", env=path)
+    record = fifth.assert_outcome("LOG3", "proxy", "failed", category="logs", severity="medium")
+    assert record["observed"].startswith("100.0 % 5xx (450 of 450 requests: 502 x450)"), record["observed"]
+    assert record["facts"]["judged"] == "rotated"
+
+
+def test_log1_and_log2_keep_their_own_marks_on_one_log(
+    run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    write(log, [app_line(ago(300 - i), "error", f"payment {i} declined") for i in range(12)]
+          + [app_line(ago(100 - i), "warn", "calendar API timed out") for i in range(6)])
+    path = env_file(f"name: app-runs\nkind: test\nlogs:\n  - {{name: app, path: {log}}}\n")
+    run = in_reports(run_checks, tmp_path / "reports")
+    first = run("--diagnosis", "LOG1", env=path)
+    first.assert_outcome("LOG1", "app", "failed", category="logs", severity="medium")
+    # LOG2 did not read the log in that run: its first run reads the window, whatever LOG1 read
+    second = run("--diagnosis", "LOG1,LOG2", env=path)
+    record = second.assert_outcome("LOG2", "app", "failed", category="logs", severity="medium")
+    assert record["facts"]["judged"] == "first_run", record["facts"]
+    assert record["facts"]["identity"] == ["timeout lines", "calendar API timed out"]
+    second.assert_outcome("LOG1", "app", "passed", category="logs", severity="medium")
+    append(log, [app_line(ago(1), "error", "disk quota exceeded") for _ in range(11)])
+    third = run("--diagnosis", "LOG1,LOG2", env=path)
+    record = third.assert_outcome("LOG1", "app", "failed", category="logs", severity="medium")
+    assert record["observed"].startswith("11 error lines since the previous run at "), record["observed"]
+    assert record["facts"]["identity"] == ["error lines", "disk quota exceeded"]
+    third.assert_outcome("LOG2", "app", "passed", category="logs", severity="medium")
+
+
+# --- LOG4 on a real PostgreSQL's own log: a clean fast shutdown is not a failure; real FATAL lines are ---
+
+
+def test_log4_passes_a_clean_fast_shutdown_and_fails_real_fatal_lines(
+    run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    server = PostgresServer(tmp_path, superuser_password="s3cret-pw", settings={"log_timezone": "UTC"})
+    try:
+        server.start()
+        sessions = [psycopg.connect(server.dsn(), autocommit=True) for _ in range(3)]
+        server.stop()  # pg_ctl stop -m fast: one FATAL line for each open session
+        for session in sessions:
+            session.close()
+        server.start()
+        path = env_file(f"name: pg-runs\nkind: test\nlogs:\n  - {{name: pg, path: {server.logfile}, format: postgres}}\n")
+        text = server.logfile.read_text()
+        assert "received fast shutdown request" in text, text
+        assert text.count("FATAL:  terminating connection due to administrator command") == 3, text
+        run = in_reports(run_checks, tmp_path / "reports")
+
+        first = run("--diagnosis", "LOG4", env=path)
+        record = first.assert_outcome("LOG4", "pg", "passed", category="logs", severity="medium")
+        assert record["observed"].startswith("0 PANIC/FATAL lines and 0 ERROR lines in the last 60 min"), record
+        assert "3 FATAL lines of a clean shutdown not counted (e.g. " in record["observed"]
+        assert record["facts"]["shutdown_fatal_lines"] == 3
+
+        # the same message without a shutdown: an administrator ended a session (pg_terminate_backend)
+        victim = psycopg.connect(server.dsn(), autocommit=True, application_name="victim")
+        server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'")
+        victim.close()
+        second = run("--diagnosis", "LOG4", env=path)
+        record = second.assert_outcome("LOG4", "pg", "failed", category="logs", severity="medium")
+        assert record["observed"].startswith("1 PANIC/FATAL lines (FATAL x1) and 0 ERROR lines since the previous"), \
+            record["observed"]
+        assert "FATAL:  terminating connection due to administrator command" in record["observed"]
+        assert record["change"] == "new"
+
+        # a failed authentication: a different failure of the same check, so new again
+        try:
+            psycopg.connect(server.dsn(password="wrong"), connect_timeout=5).close()
+        except psycopg.OperationalError:
+            pass
+        third = run("--diagnosis", "LOG4", env=path)
+        record = third.assert_outcome("LOG4", "pg", "failed", category="logs", severity="medium")
+        assert 'FATAL:  password authentication failed for user "postgres"' in record["observed"], record
+        assert record["facts"]["identity"] == ['FATAL: password authentication failed for user "postgres"']
+        assert record["change"] == "new" and record["failing_runs"] == 1, record
+
+        # another clean fast shutdown (sessions open) and restart since: passes, and the failure recovered
+        sessions = [psycopg.connect(server.dsn(), autocommit=True) for _ in range(2)]
+        server.stop()
+        for session in sessions:
+            session.close()
+        server.start()
+        fourth = run("--diagnosis", "LOG4", env=path)
+        record = fourth.assert_outcome("LOG4", "pg", "passed", category="logs", severity="medium")
+        assert "2 FATAL lines of a clean shutdown not counted" in record["observed"], record["observed"]
+        assert record["change"] == "recovered"
+    finally:
+        server.remove()
 
 
 # --- the bounded read ------------------------------------------------------------------------------------
