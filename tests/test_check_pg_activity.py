@@ -35,6 +35,7 @@ def activity_env(
     user: str = MONITOR_ROLE,
     password: str = "${HEALTHSUITE_DEMO_PG_PASSWORD}",
     large_tables: str = "[appointments, payments]",
+    database: str = "",
 ) -> str:
     assert stack.postgres is not None
     return f"""
@@ -48,7 +49,7 @@ databases:
     engine: postgresql
     dsn: postgresql://{user}:{password}@127.0.0.1:{stack.postgres.port}/{DATABASE}
     schema: {{large_tables: {large_tables}}}
-"""
+{database}"""
 
 
 def sql(stack: DemoStack, query: str, dbname: str = DATABASE) -> str:
@@ -262,19 +263,55 @@ def test_db6_fails_on_a_session_idle_in_transaction(
     assert "idle_in_transaction_session_timeout" in record["message"]
 
 
-def test_db6_plain_idle_sessions_fail_past_their_own_limit(
+def test_db6_passes_a_pool_of_plain_idle_sessions_unless_the_file_includes_them(
+    run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
+) -> None:
+    """Idle connections are what a pool keeps: counted and named, not failed, by default; a database with
+    `idle_sessions: include` fails them past max_idle_s."""
+    assert stack.postgres is not None
+    thresholds = "{DB6: {max_idle_in_transaction_s: 1, max_idle_s: 1}}"
+    pool = [psycopg.connect(stack.postgres.dsn(dbname=DATABASE), autocommit=True, application_name="pool")
+            for _ in range(3)]
+    try:
+        for conn in pool:
+            conn.execute("SELECT 1")
+        time.sleep(1.2)
+        default = run_checks("--diagnosis", "DB6", env=env_file(activity_env(stack, thresholds=thresholds)))
+        included = run_checks("--diagnosis", "DB6", env=env_file(
+            activity_env(stack, thresholds=thresholds, database="    idle_sessions: include\n")))
+        pids = [conn.info.backend_pid for conn in pool]
+    finally:
+        for conn in pool:
+            conn.close()
+    passed = default.assert_outcome("DB6", "booking", "passed", category="database", severity="medium")
+    assert re.fullmatch(
+        r"no session idle in transaction over 1 s \((\d+) plain idle session\(s\) over 1 s, as a connection pool "
+        r"keeps them: not judged without idle_sessions: include\)", passed["observed"]
+    ), passed["observed"]
+    assert int(re.search(r"\((\d+) plain", passed["observed"])[1]) >= 3  # type: ignore[index]
+    record = included.assert_outcome("DB6", "booking", "failed", category="database", severity="medium")
+    assert re.match(r"\d+ session\(s\) idle for over 1 s: ", record["observed"]), record["observed"]
+    assert f"pid {pids[0]} (pool, user postgres) idle for " in record["observed"]
+    assert "idle_session_timeout" in record["message"]
+    assert "idle_in_transaction_session_timeout" not in record["message"]  # that advice is for the other fault
+
+
+def test_db6_fails_on_a_session_idle_in_an_aborted_transaction(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
 ) -> None:
     assert stack.postgres is not None
-    with psycopg.connect(stack.postgres.dsn(dbname=DATABASE), autocommit=True, application_name="pool") as conn:
-        conn.execute("SELECT 1")
+    with psycopg.connect(stack.postgres.dsn(dbname=DATABASE), application_name="aborted") as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute("SELECT 1 / 0")
         time.sleep(1.2)
-        thresholds = "{DB6: {max_idle_in_transaction_s: 3600, max_idle_s: 1}}"
+        thresholds = "{DB6: {max_idle_in_transaction_s: 1}}"
         run = run_checks("--diagnosis", "DB6", env=env_file(activity_env(stack, thresholds=thresholds)))
         pid = conn.info.backend_pid
+        conn.rollback()
     record = run.assert_outcome("DB6", "booking", "failed", category="database", severity="medium")
-    assert re.match(r"\d+ session\(s\) idle for over 1 s: ", record["observed"])  # (plain idle fails too)
-    assert f"pid {pid} (pool, user postgres) idle for " in record["observed"]
+    assert record["observed"].startswith("1 session(s) idle in transaction for over 1 s: "), record["observed"]
+    assert f"pid {pid} (aborted, user postgres) idle in transaction (aborted) for " in record["observed"]
+    assert "idle_in_transaction_session_timeout" in record["message"]
 
 
 # --- DB7: blocked queries ----------------------------------------------------------------------------------

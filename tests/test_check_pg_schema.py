@@ -5,21 +5,32 @@ or unloaded pg_stat_statements skips PERF4 with the fix; invalid declarations fa
 
 from __future__ import annotations
 
+import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from healthsuite.assessments.pg_schema import full_scans
+from healthsuite.assessments.pg_schema import full_scans, statement_deltas
+from healthsuite.assessments.pg_schema import slow_statements as judge_statements
 from healthsuite.demo import pg_faults_schema
 from healthsuite.demo.services import PostgresServer
 from healthsuite.demo.stack import ALEMBIC_HEAD, DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.model.schema import HotQuery
-from healthsuite.probes.pg_schema import PlanObservation, query_excerpt, scan_nodes
+from healthsuite.probes.pg_schema import (
+    STATEMENTS_HINT,
+    PlanObservation,
+    StatementCounters,
+    StatementsObservation,
+    parse_snapshot,
+    query_excerpt,
+    scan_nodes,
+)
 from healthsuite.probes.postgres import MARK
 
-from .conftest import RunChecks
+from .conftest import CheckRun, RunChecks
 
 ALL = ("DB9", "DB10", "DB11", "DB12", "DB13", "PERF4", "PERF5", "PERF6")
 KIND = {d: ("database", "critical" if d == "DB9" else "medium" if d == "DB12" else "high") for d in ALL[:5]}
@@ -60,7 +71,10 @@ def test_healthy_demo_passes_every_schema_check(run_checks: RunChecks, stack: De
     assert records["DB12"]["observed"].startswith("4 FOREIGN KEY constraints present: appointments.tenant_id")
     assert records["DB13"]["observed"] == f"alembic_version.version_num = {ALEMBIC_HEAD}"
     assert "Index Scan on public.appointments using idx_appointments_tenant_created" in records["PERF5"]["observed"]
-    assert records["PERF6"]["observed"].startswith("2 declared indexes exist and are valid; all 11 foreign keys")
+    # the demo declares every table with a foreign key (schema and data): all 11 are judged, none left out
+    assert records["PERF6"]["observed"] == (
+        "2 declared indexes exist and are valid; all 11 foreign keys of the 11 declared tables are indexed"
+    )
     assert "Traceback" not in run.output
 
 
@@ -77,12 +91,17 @@ def test_table_migration_statement_and_index_faults_fail(
     assert db13["observed"] == f"alembic_version.version_num = {pg_faults_schema.OLD_REVISION}"
     assert db13["expected"] == f"alembic_version.version_num records head {ALEMBIC_HEAD}"
     perf4 = outcome(run, "PERF4", "booking", "failed")
-    assert perf4["observed"].startswith("1 statement with a mean over 1000 ms: 12")
+    # runbook 003's 100 ms; a first run (no previous counters in this reports folder) judges all-time means
+    assert perf4["observed"].startswith("1 statement with a mean over 100 ms all-time, since the statistics were "
+                                        "last reset (no previous run kept the counters): 12"), perf4["observed"]
     assert "x1 `SELECT pg_sleep($1)` (role postgres)" in perf4["observed"]
+    assert "`pg_stat_statements_reset()` needs a superuser or a granted EXECUTE" in perf4["message"]
     perf6 = outcome(run, "PERF6", "booking", "failed")
+    # DB9's fault renamed invoices: invoices_old is not declared, so its foreign key is left out, and said
     assert perf6["observed"] == (
         "foreign key payments.appointment_id (payments_appointment_id_fkey -> appointments) has no index led by "
-        "appointment_id"
+        "appointment_id (not judged: 1 foreign key of tables the file does not declare "
+        "(schema.foreign_key_indexes.scope: all judges them))"
     )
     assert "CREATE INDEX CONCURRENTLY idx_payments_appointment_id ON public.payments (appointment_id);" in (
         perf6["message"]
@@ -201,11 +220,184 @@ databases:
     assert db13["observed"].startswith("alembic_version could not be read: permission denied")
     perf5 = outcome(run, "PERF5", "booking", "failed")
     assert perf5["observed"] == "tenant: EXPLAIN failed: permission denied (permission denied for table tenants)"
-    outcome(run, "PERF6", "booking", "passed")
+    # tenants, appointments and invoices (an invariant's) are declared; their keys cannot be read: left out, said
+    perf6 = outcome(run, "PERF6", "booking", "passed")
+    assert perf6["observed"] == (
+        "no foreign key of the 3 declared tables to judge (not judged: 7 foreign keys of tables the file does not "
+        f"declare (schema.foreign_key_indexes.scope: all judges them); 4 foreign keys of tables {role} cannot read "
+        "(public.appointments, public.invoices: it has no SELECT on them))"
+    ), perf6["observed"]
     perf4 = outcome(run, "PERF4", "booking", "failed")
     assert "of other roles hidden from" in perf4["observed"] and "`<insufficient privilege>`" in perf4["observed"]
     assert f"GRANT pg_read_all_stats TO {role};" in perf4["message"]
     assert password not in run.output
+
+
+# --- PERF6: whose foreign keys are judged -------------------------------------------------------------------
+
+
+@pytest.fixture
+def unindexed_tables(stack: DemoStack) -> Iterator[None]:
+    """Two tables the demo's file does not declare, each with an unindexed foreign key to tenants:
+    hs_notes, which the monitoring role may read, and hs_secrets, which it may not."""
+    assert stack.postgres is not None
+    stack.postgres.psql(
+        "CREATE TABLE hs_notes (id int PRIMARY KEY, tenant_id text REFERENCES tenants(id));"
+        f"GRANT SELECT ON hs_notes TO {MONITOR_ROLE};"
+        "CREATE TABLE hs_secrets (id int PRIMARY KEY, tenant_id text REFERENCES tenants(id));",
+        dbname=DATABASE,
+    )
+    yield
+    stack.postgres.psql("DROP TABLE IF EXISTS hs_notes, hs_secrets", dbname=DATABASE)
+
+
+@pytest.mark.usefixtures("unindexed_tables")
+def test_perf6_judges_the_declared_tables_by_default_the_whole_schema_on_request_and_never_excluded_ones(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[..., Path]
+) -> None:
+    assert stack.postgres is not None
+    dsn = f"postgresql://{MONITOR_ROLE}:${{HEALTHSUITE_DEMO_PG_PASSWORD}}@127.0.0.1:{stack.postgres.port}/{DATABASE}"
+
+    def db(name: str, schema: str) -> str:
+        return f"  - name: {name}\n    engine: postgresql\n    dsn: {dsn}\n    schema: {schema}\n"
+
+    path = env_file(
+        f"name: scoped\nkind: test\nsecrets_file: {stack.directory / 'secrets.env'}\ndatabases:\n"
+        + db("declared", "{tables: [tenants, appointments]}")
+        + db("declares-secrets", "{tables: [hs_secrets]}")
+        + db("whole", "{foreign_key_indexes: {scope: all}}")
+        + db("whole-but-notes", "{foreign_key_indexes: {scope: all, exclude: [hs_notes]}}")
+        + db("declared-but-column", "{tables: [hs_notes], foreign_key_indexes: {exclude: [public.hs_notes.tenant_id]}}")
+    )
+    run = run_checks("--diagnosis", "PERF6", env=path)
+    declared = outcome(run, "PERF6", "declared", "passed")
+    assert re.fullmatch(
+        r"all 3 foreign keys of the 2 declared tables are indexed \(not judged: 10 foreign keys of tables the file "
+        r"does not declare \(schema\.foreign_key_indexes\.scope: all judges them\)\)", declared["observed"]
+    ), declared["observed"]  # 8 of the demo's other tables and hs_notes (hs_secrets too, yet unread either way)
+    secrets_only = outcome(run, "PERF6", "declares-secrets", "passed")
+    assert secrets_only["observed"].endswith(
+        f"1 foreign key of tables {MONITOR_ROLE} cannot read (public.hs_secrets: it has no SELECT on them))"
+    ), secrets_only["observed"]
+    whole = outcome(run, "PERF6", "whole", "failed")
+    assert whole["observed"] == (
+        "foreign key hs_notes.tenant_id (hs_notes_tenant_id_fkey -> tenants) has no index led by tenant_id "
+        f"(not judged: 1 foreign key of tables {MONITOR_ROLE} cannot read (public.hs_secrets: it has no SELECT on "
+        "them))"
+    ), whole["observed"]
+    assert "CREATE INDEX CONCURRENTLY idx_hs_notes_tenant_id ON public.hs_notes (tenant_id);" in whole["message"]
+    assert whole["expected"].startswith("the declared indexes") is False
+    assert "every foreign key in schema public has an index" in whole["expected"]
+    excluded = outcome(run, "PERF6", "whole-but-notes", "passed")
+    assert "1 foreign key excluded by schema.foreign_key_indexes.exclude" in excluded["observed"]
+    column = outcome(run, "PERF6", "declared-but-column", "passed")
+    assert column["observed"].startswith(
+        "no foreign key of the 1 declared table to judge (not judged: "
+    ), column["observed"]
+    assert "1 foreign key excluded by schema.foreign_key_indexes.exclude" in column["observed"]
+
+
+# --- PERF4: the calls since the previous run ----------------------------------------------------------------
+
+
+def carry_hints(run: CheckRun) -> None:
+    """The next run_checks starts from what this run kept (its report's probe_hints), as the next
+    scheduled run of an environment reads the newest report in its reports folder."""
+    number = int(run.reports_dir.name.rsplit("-", 1)[1])
+    following = run.reports_dir.with_name(f"reports-{number + 1}")
+    following.mkdir()
+    shutil.copy(run.reports_dir / "latest.json", following / "latest.json")
+
+
+@pytest.fixture
+def statements_db(stack: DemoStack) -> Iterator[str]:
+    """A database of its own on the demo's server (pg_stat_statements preloaded), so only the
+    statements a test makes there are judged; dropped afterwards."""
+    assert stack.postgres is not None
+    name = f"hs_statements_{secrets.token_hex(3)}"
+    stack.postgres.create_database(name)
+    stack.postgres.psql("CREATE EXTENSION pg_stat_statements", dbname=name)
+    yield name
+    stack.postgres.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_perf4_judges_the_calls_since_the_previous_run(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[..., Path], statements_db: str
+) -> None:
+    """Run 1 judges the all-time mean (no previous counters): a 650 ms statement fails at runbook 003's
+    100 ms. Run 2 sees no new call: it passes although the all-time mean is unchanged. A new slow call
+    fails run 3; after a reset of the statistics, run 4 judges from the reset."""
+    assert stack.postgres is not None
+    server = stack.postgres
+    dsn = f"postgresql://{MONITOR_ROLE}:${{HEALTHSUITE_DEMO_PG_PASSWORD}}@127.0.0.1:{server.port}/{statements_db}"
+    path = env_file(
+        f"name: statements\nkind: test\nsecrets_file: {stack.directory / 'secrets.env'}\n"
+        f"databases:\n  - {{name: app, engine: postgresql, dsn: '{dsn}'}}\n"
+    )
+
+    def slow_call() -> None:
+        server.psql("SELECT pg_sleep(0.65)", dbname=statements_db)
+
+    slow_call()
+    first = run_checks("--diagnosis", "PERF4", env=path)
+    perf4 = outcome(first, "PERF4", "app", "failed")
+    assert re.match(
+        r"1 statement with a mean over 100 ms all-time, since the statistics were last reset \(no previous run "
+        r"kept the counters\): 6\d\d ms x1 `SELECT pg_sleep\(\$1\)` \(role postgres\)$", perf4["observed"]
+    ), perf4["observed"]
+    assert STATEMENTS_HINT in first.report["probe_hints"]["databases/app"], first.report["probe_hints"]
+
+    carry_hints(first)
+    second = run_checks("--diagnosis", "PERF4", env=path)
+    perf4 = outcome(second, "PERF4", "app", "passed")
+    assert perf4["observed"].startswith("no statement with a mean over 100 ms since the previous run: "), perf4
+
+    slow_call()
+    carry_hints(second)
+    third = run_checks("--diagnosis", "PERF4", env=path)
+    perf4 = outcome(third, "PERF4", "app", "failed")
+    assert re.match(
+        r"1 statement with a mean over 100 ms since the previous run: 6\d\d ms x1 `SELECT pg_sleep\(\$1\)` "
+        r"\(role postgres\)$", perf4["observed"]
+    ), perf4["observed"]
+
+    server.psql("SELECT pg_stat_statements_reset()", dbname=statements_db)
+    slow_call()
+    carry_hints(third)
+    fourth = run_checks("--diagnosis", "PERF4", env=path)
+    perf4 = outcome(fourth, "PERF4", "app", "failed")
+    assert "x1 `SELECT pg_sleep($1)` (role postgres; its counters were reset since the previous run: judged " \
+        "from the reset)" in perf4["observed"], perf4["observed"]
+
+
+def test_perf4_deltas_from_the_previous_counters() -> None:
+    """Pure: calls and total time minus the previous run's; counters that went back (a reset of one
+    statement) are judged from the reset; a statement the previous run did not keep, from its first call."""
+
+    def counters(key: str, calls: int, total_ms: float) -> StatementCounters:
+        return StatementCounters(key, f"SELECT {key}", "app", calls, total_ms)
+
+    before = StatementsObservation(
+        "monitor", statements=3, counters=(counters("1:1", 100, 5000.0), counters("1:2", 10, 100.0)),
+        stats_reset="2024-01-01",
+    )
+    now = StatementsObservation(
+        "monitor", statements=3,
+        counters=(counters("1:1", 110, 5050.0), counters("1:2", 2, 900.0), counters("1:3", 1, 50.0)),
+        stats_reset="2024-01-01",
+    )
+    snapshot = parse_snapshot(before.snapshot())
+    assert snapshot is not None and snapshot.counters == {"1:1": (100, 5000.0), "1:2": (10, 100.0)}
+    deltas = {d.counters.key: (d.calls, d.total_ms, d.basis) for d in statement_deltas(now, snapshot)}
+    assert deltas == {"1:1": (10, 50.0, "previous run"), "1:2": (2, 900.0, "reset"), "1:3": (1, 50.0, "new")}
+    # 1:1's all-time mean (45.9 ms) and its new calls' (5 ms) pass; 1:2's 450 ms since its reset fails
+    finding = judge_statements(now, 100, before.snapshot())
+    assert not finding.ok and finding.observed.startswith(
+        "1 statement with a mean over 100 ms since the previous run: 450 ms x2 `SELECT 1:2`"
+    ), finding.observed
+    unchanged = judge_statements(before, 100, before.snapshot())
+    assert unchanged.ok and "0 statements called since" in unchanged.observed
+    assert parse_snapshot("not json") is None and parse_snapshot(None) is None
 
 
 @pytest.fixture(scope="module")

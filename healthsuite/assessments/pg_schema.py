@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ..failure import Finding
 from ..probes.errors import ProbeError
 from ..probes.pg_schema import (
+    EXAMPLES,
+    MAX_UNINDEXED,
     ForeignKeysObservation,
     IndexesObservation,
     InvariantsObservation,
@@ -18,13 +21,17 @@ from ..probes.pg_schema import (
     PlanObservation,
     PlansObservation,
     ScanNode,
+    StatementCounters,
     StatementsObservation,
+    StatementsSnapshot,
     TablesObservation,
+    parse_snapshot,
     split_column,
     split_table,
 )
 
 MAX_NAME = 63  # PostgreSQL's identifier length
+MAX_UNREADABLE_NAMED = MAX_UNINDEXED  # the probe names at most this many unreadable tables
 
 
 def quoted(name: str) -> str:
@@ -323,14 +330,77 @@ def migration_head(obs: MigrationsObservation, expected: str | None) -> Finding:
 # --- PERF4 -----------------------------------------------------------------------------------------------
 
 
-def slow_statements(obs: StatementsObservation, max_mean_ms: float) -> Finding:
-    """PERF4: no statement has a mean execution time over the limit; hidden texts never pass."""
+@dataclass(frozen=True)
+class StatementDelta:
+    """A statement's calls and execution time over the judged period."""
+
+    counters: StatementCounters
+    calls: int
+    total_ms: float
+    basis: str  # "previous run", "all-time" (first run), "reset" (counters went back), "new" (not kept before)
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+
+_BASIS_NOTE = {
+    "previous run": "",
+    "all-time": "",
+    "reset": "; its counters were reset since the previous run: judged from the reset",
+    "new": "; not recorded by the previous run: judged from its first call",
+}
+
+
+def statement_deltas(obs: StatementsObservation, previous: StatementsSnapshot | None) -> list[StatementDelta]:
+    """Each statement's calls and total time since the previous run's counters: all-time on a first run
+    (no previous counters); from the reset when pg_stat_statements was reset since (stats_reset changed)
+    or its own counters went back; from its first call when the previous run did not keep it."""
+    deltas = []
+    reset_all = previous is not None and bool(obs.stats_reset) and obs.stats_reset != previous.stats_reset
+    for counters in obs.counters:
+        before = None if previous is None else previous.counters.get(counters.key)
+        if previous is None:
+            delta = StatementDelta(counters, counters.calls, counters.total_ms, "all-time")
+        elif reset_all or (before is not None and (counters.calls < before[0] or counters.total_ms < before[1] - 0.01)):
+            delta = StatementDelta(counters, counters.calls, counters.total_ms, "reset")
+        elif before is None:
+            delta = StatementDelta(counters, counters.calls, counters.total_ms, "new")
+        else:
+            delta = StatementDelta(counters, counters.calls - before[0], max(0.0, counters.total_ms - before[1]),
+                                   "previous run")
+        if delta.calls > 0:
+            deltas.append(delta)
+    return deltas
+
+
+def slow_statements(obs: StatementsObservation, max_mean_ms: float, previous: str | None = None) -> Finding:
+    """PERF4: no statement has a mean execution time over the limit in the calls made since the previous
+    run (the counters it kept, `previous`: StatementsObservation.snapshot); a first run judges the all-time
+    means and says so. Hidden texts never pass."""
     role = obs.role or "the monitoring role"
+    snapshot = parse_snapshot(previous)
+    first = snapshot is None
+    period = "all-time, since the statistics were last reset (no previous run kept the counters)" if first else (
+        "since the previous run"
+    )
+    deltas = statement_deltas(obs, snapshot)
+    slow = sorted((d for d in deltas if d.mean_ms > max_mean_ms), key=lambda d: (-d.mean_ms, d.counters.key))
     problems, remediation = [], []
-    slow = [s for s in obs.worst if not s.hidden and s.mean_ms > max_mean_ms]
-    if obs.slow:
-        worst = "; ".join(f"{s.mean_ms:.0f} ms x{s.calls} `{s.query}` (role {s.role})" for s in slow)
-        problems.append(f"{_plural(obs.slow, 'statement')} with a mean over {max_mean_ms:g} ms: {worst}")
+    if slow:
+        worst = "; ".join(
+            f"{d.mean_ms:.0f} ms x{d.calls} `{d.counters.query}` (role {d.counters.role}{_BASIS_NOTE[d.basis]})"
+            for d in slow[:EXAMPLES]
+        )
+        more = f"; and {_plural(len(slow) - EXAMPLES, 'more')}" if len(slow) > EXAMPLES else ""
+        problems.append(
+            f"{_plural(len(slow), 'statement')} with a mean over {max_mean_ms:g} ms {period}: {worst}{more}"
+        )
+        remediation.append(
+            "PERF4 judges the calls made since the previous run, so it passes again on the first run without a "
+            "new slow call: no reset of pg_stat_statements is needed (`pg_stat_statements_reset()` needs a "
+            f"superuser or a granted EXECUTE, which {role} should not have; it also erases the history others read)."
+        )
     if obs.hidden:
         problems.append(
             f"{_plural(obs.hidden, 'statement')} of other roles hidden from {role} (`<insufficient privilege>`): "
@@ -340,34 +410,49 @@ def slow_statements(obs: StatementsObservation, max_mean_ms: float) -> Finding:
             f"Grant the statistics role: `GRANT pg_read_all_stats TO {quoted(obs.role or '<monitor role>')};` "
             "(part of `pg_monitor`)."
         )
-    if obs.slow:
+    if slow:
         meaning = (
-            f"the slowest statement takes {slow[0].mean_ms:.0f} ms on average: every request that runs it waits that "
-            "long and holds a connection meanwhile"
-            if slow
-            else "statements are slow on average"
+            f"the slowest statement took {slow[0].mean_ms:.0f} ms on average {period}: every request that runs it "
+            "waits that long and holds a connection meanwhile"
         )
     elif obs.hidden:
         meaning = "the check cannot see what other roles run, so it cannot vouch for them"
     else:
         meaning = ""
+    called = sum(1 for d in deltas)
+    if first:
+        ok_text = (
+            f"no statement with an all-time mean over {max_mean_ms:g} ms among {_plural(obs.statements, 'statement')} "
+            "of this database (first run: no previous counters, so all-time means are judged)"
+        )
+    else:
+        ok_text = (
+            f"no statement with a mean over {max_mean_ms:g} ms since the previous run: "
+            f"{_plural(called, 'statement')} called since, of {_plural(obs.statements, 'statement')} of this database"
+        )
     return Finding(
         ok=not problems,
-        observed="; ".join(problems)
-        if problems
-        else f"no statement with a mean over {max_mean_ms:g} ms among {_plural(obs.statements, 'statement')} "
-        "of this database",
-        expected=f"no statement with a mean execution time over {max_mean_ms:g} ms (pg_stat_statements of this "
-        "database, from the first call; the suite's own statements, marked /* healthsuite */, excluded)",
+        observed="; ".join(problems) if problems else ok_text,
+        expected=f"no statement with a mean execution time over {max_mean_ms:g} ms in the calls made since the "
+        "previous run (pg_stat_statements' calls and total time, minus the previous run's; a first run judges "
+        "the all-time mean); the suite's own statements, marked /* healthsuite */, excluded",
         meaning=meaning,
         remediation=tuple(remediation),
         facts={
             "statements": obs.statements,
-            "slow": obs.slow,
+            "period": "all-time" if first else "since the previous run",
+            "called": called,
+            "slow": len(slow),
             "hidden": obs.hidden,
             "worst": [
-                {"query": s.query, "calls": s.calls, "mean_ms": round(s.mean_ms, 1), "role": s.role}
-                for s in obs.worst
+                {
+                    "query": d.counters.query,
+                    "calls": d.calls,
+                    "mean_ms": round(d.mean_ms, 1),
+                    "role": d.counters.role,
+                    "basis": d.basis,
+                }
+                for d in slow[:EXAMPLES]
             ],
         },
     )
@@ -479,16 +564,42 @@ def indexes(obs: IndexesObservation) -> Finding:
         problems.append(f"and {_plural(hidden, 'more unindexed foreign key')}")
     schemas = ", ".join(obs.schemas) or "public"
     declared = [i.name for i in obs.declared]
-    expected = f"every foreign key in schema {schemas} has an index led by its first column"
+    role = obs.role or "the monitoring role"
+    if obs.scope == "all":
+        scope = f"in schema {schemas}"
+    else:
+        scope = f"of the {_plural(obs.tables, 'declared table')}"
+    expected = f"every foreign key {scope} has an index led by its first column"
     if declared:
         expected = f"the declared indexes exist and are valid ({', '.join(declared)}); {expected}"
-    ok_text = f"all {_plural(obs.foreign_keys, 'foreign key')} in schema {schemas} are indexed"
+    if obs.foreign_keys:
+        ok_text = f"all {_plural(obs.foreign_keys, 'foreign key')} {scope} are indexed"
+    else:
+        ok_text = f"no foreign key {scope} to judge"
     if declared:
         ok_text = f"{_plural(len(declared), 'declared index', 'declared indexes')} exist and are valid; {ok_text}"
+    left_out = []
+    if obs.undeclared:
+        left_out.append(
+            f"{_plural(obs.undeclared, 'foreign key')} of tables the file does not declare "
+            "(schema.foreign_key_indexes.scope: all judges them)"
+        )
+    if obs.excluded:
+        left_out.append(f"{_plural(obs.excluded, 'foreign key')} excluded by schema.foreign_key_indexes.exclude")
+    if obs.unreadable:
+        more = " ..." if obs.unreadable_tables and len(obs.unreadable_tables) >= MAX_UNREADABLE_NAMED else ""
+        left_out.append(
+            f"{_plural(obs.unreadable, 'foreign key')} of tables {role} cannot read "
+            f"({', '.join(obs.unreadable_tables)}{more}: it has no SELECT on them)"
+        )
+    not_judged = f"not judged: {'; '.join(left_out)}" if left_out else ""
+    observed = "; ".join(problems) if problems else ok_text
+    if not_judged:
+        observed = f"{observed} ({not_judged})"
     unindexed = bool(obs.unindexed_count)
     return Finding(
         ok=not problems,
-        observed="; ".join(problems) if problems else ok_text,
+        observed=observed,
         expected=expected,
         meaning="lookups and joins by the unindexed column, and every delete or key update of the parent row, "
         "scan the whole child table"
@@ -503,5 +614,13 @@ def indexes(obs: IndexesObservation) -> Finding:
             ],
             "unindexed_count": obs.unindexed_count,
             "foreign_keys": obs.foreign_keys,
+            "scope": obs.scope,
+            "declared_tables": obs.tables,
+            "not_judged": {
+                "undeclared": obs.undeclared,
+                "excluded": obs.excluded,
+                "unreadable": obs.unreadable,
+                "unreadable_tables": list(obs.unreadable_tables),
+            },
         },
     )

@@ -163,6 +163,11 @@ class PostgresDatabase(Target):
         SchemaDeclaration(), alias="schema", description="Tables, relations, invariants, migrations, indexes."
     )
     data: DataMapping = Field(DataMapping(), description="Tables and columns of the data diagnoses (PAY4, SEC1, ...).")
+    idle_sessions: Literal["ignore", "include"] = Field(
+        "ignore",
+        description="DB6: plain idle sessions (state idle, as a connection pool keeps them) fail past DB6's "
+        "max_idle_s only with include; sessions idle in transaction always count.",
+    )
 
     kind_label: ClassVar[str] = "database"
     collection: ClassVar[str] = "databases"

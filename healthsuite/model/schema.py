@@ -4,6 +4,7 @@ invariants, the migration head, large tables, indexes and hot queries."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -13,6 +14,7 @@ from .types import Model, Name, Text, rule_error
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
 TABLE = re.compile(rf"^(?:{_IDENT}\.)?{_IDENT}$")  # table or schema.table
 COLUMN = re.compile(rf"^(?:{_IDENT}\.)?{_IDENT}\.{_IDENT}$")  # [schema.]table.column
+TABLE_OR_COLUMN = re.compile(rf"^{_IDENT}(?:\.{_IDENT}){{0,2}}$")  # table, schema.table, table.column, ...
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str, example: str) -> str:
@@ -105,6 +107,29 @@ class HotQuery(Model):
         return value
 
 
+class ForeignKeyIndexes(Model):
+    """PERF6's judgement of unindexed foreign keys: which tables' foreign keys it judges."""
+
+    scope: Literal["declared", "all"] = Field(
+        "declared",
+        description="declared: the foreign keys of the tables this database declares (schema.tables, "
+        "large_tables, relations, invariants, the tables of schema.indexes and of data); all: every foreign key "
+        "in schema public and in the schemas of the declared tables. Tables the role cannot read are never judged.",
+    )
+    exclude: list[str] = Field(
+        [],
+        description="Foreign keys never judged: a table (every foreign key of it) or table.column (the key led "
+        "by that column), optionally schema-qualified, e.g. [audit_logs, payments.appointment_id].",
+    )
+
+    @field_validator("exclude")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _check(TABLE_OR_COLUMN, name, "table or table.column", "audit_logs or payments.appointment_id")
+        return value
+
+
 class SchemaDeclaration(Model):
     tables: list[str] = Field([], description="DB9: tables that must exist.")
     relations: list[Relation] = Field([], description="DB10 (orphans) and DB12 (foreign keys).")
@@ -112,6 +137,11 @@ class SchemaDeclaration(Model):
     migrations: Migrations | None = Field(None, description="DB13: the migration head.")
     large_tables: list[str] = Field([], description="DB14 (analyzed recently) and PERF5 (never seq-scanned).")
     indexes: list[str] = Field([], description="PERF6: indexes that must exist.")
+    foreign_key_indexes: ForeignKeyIndexes = Field(
+        ForeignKeyIndexes(),
+        description="PostgreSQL's PERF6: whose foreign keys must be indexed (the declared tables' by default) "
+        "and which are excluded.",
+    )
     hot_queries: list[HotQuery] = Field([], description="PERF5: queries whose plan must use an index.")
 
     @field_validator("tables", "large_tables")

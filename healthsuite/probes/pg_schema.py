@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..lazy import lazy
-from ..model.schema import HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
+from ..model.data import DataMapping, Dataset
+from ..model.schema import ForeignKeyIndexes, HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError
 from .pgreader import PgReader, QueryResult
 from .postgres import MARK
@@ -54,10 +55,13 @@ def split_column(reference: str) -> tuple[str, str]:
     return table, column
 
 
-def declared_tables(declaration: SchemaDeclaration) -> list[str]:
-    """Every table the schema declaration names (tables, large tables, relations, invariants)."""
+def declared_tables(declaration: SchemaDeclaration, data: DataMapping | None = None) -> list[str]:
+    """Every table the schema declaration names (tables, large tables, relations, invariants), and the
+    tables of the data mapping's datasets when given."""
     names = [*declaration.tables, *declaration.large_tables, *(i.table for i in declaration.invariants)]
     names += [split_column(ref)[0] for r in declaration.relations for ref in (r.child, r.parent)]
+    if data is not None:
+        names += [dataset.table for dataset in dict(data).values() if isinstance(dataset, Dataset)]
     return list(dict.fromkeys(names))
 
 
@@ -393,13 +397,20 @@ def migration_head(reader: PgReader, migrations: Migrations) -> MigrationsObserv
 # --- PERF4: pg_stat_statements ------------------------------------------------------------------------------
 
 
+STATEMENTS_HINT = "statements"  # probes.learn/hint name of PERF4's counters, kept for the next run
+KEPT_STATEMENTS = 50  # read (and kept) per run: the top by total time, and the top by mean over the limit
+
+
 @dataclass(frozen=True)
-class SlowStatement:
+class StatementCounters:
+    """One statement's cumulative counters in pg_stat_statements (summed over its top-level and nested
+    entries), as read this run."""
+
+    key: str  # "<userid>:<queryid>": pg_stat_statements' identity within this database
     query: str  # whitespace collapsed, at most 200 characters, passwords masked
-    calls: int
-    mean_ms: float
     role: str
-    hidden: bool  # the text is `<insufficient privilege>`
+    calls: int
+    total_ms: float
 
 
 @dataclass(frozen=True)
@@ -407,10 +418,40 @@ class StatementsObservation:
     role: str = ""
     unavailable: str | None = None  # why pg_stat_statements cannot be read, and the fix (the check skips)
     statements: int = 0  # statements of this database, the suite's own (marked) excluded
-    slow: int = 0  # over the limit, text visible
     hidden: int = 0  # text hidden: `<insufficient privilege>`
-    worst: tuple[SlowStatement, ...] = ()
+    counters: tuple[StatementCounters, ...] = ()  # at most 2 x KEPT_STATEMENTS, largest total time first
+    stats_reset: str = ""  # pg_stat_statements_info.stats_reset (1.9+): when every counter was last reset
     error: ProbeError | None = None
+
+    def snapshot(self) -> str:
+        """The counters as compact JSON, for the next run to judge the calls made since this one."""
+        return json.dumps(
+            {"reset": self.stats_reset, "s": {c.key: [c.calls, round(c.total_ms, 3)] for c in self.counters}},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True)
+class StatementsSnapshot:
+    """What the previous run kept: when all counters were last reset, and calls and total time by key."""
+
+    stats_reset: str
+    counters: dict[str, tuple[int, float]]
+
+
+def parse_snapshot(text: str | None) -> StatementsSnapshot | None:
+    """The previous run's counters (`StatementsObservation.snapshot`); None when there is none or it is
+    not one (the run then judges all-time means, as a first run does)."""
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+        counters = {
+            str(key): (int(value[0]), float(value[1])) for key, value in dict(document.get("s", {})).items()
+        }
+        return StatementsSnapshot(str(document.get("reset", "")), counters)
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+        return None
 
 
 QUERY_EXCERPT = 200
@@ -435,9 +476,11 @@ def _not_installed(database: str) -> str:
 
 
 def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservation:
-    """Statements of this database in pg_stat_statements (except the suite's own, which start with
-    `postgres.MARK`, so the checks never flag themselves): how many have a mean over the limit, how many
-    are hidden."""
+    """The cumulative counters (calls, total time) of this database's statements in pg_stat_statements,
+    except the suite's own (which start with `postgres.MARK`, so the checks never flag themselves): the
+    KEPT_STATEMENTS with the largest total time and the KEPT_STATEMENTS with the largest all-time mean over
+    `max_mean_ms`; how many statements there are and how many are hidden; when the counters were last
+    reset. PERF4 judges the difference from the previous run's counters."""
     role, error = _start(reader)
     if error is not None:
         return StatementsObservation(role, error=error)
@@ -452,8 +495,8 @@ def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservati
         database = reader.query("SELECT current_database()::text", label="current_database").scalar()
         return StatementsObservation(role, unavailable=_not_installed(str(database)))
     schema, version, database = ext.rows[0]
-    new_names = _version(str(version)) >= (1, 8)  # PostgreSQL 13 renamed mean_time to mean_exec_time
-    mean = sql.Identifier("mean_exec_time" if new_names else "mean_time")
+    new_names = _version(str(version)) >= (1, 8)  # PostgreSQL 13 renamed total_time to total_exec_time
+    total = sql.Identifier("total_exec_time" if new_names else "total_time")
     view = sql.Identifier(schema, "pg_stat_statements")
     # the suite's own statements start with its mark; every other statement counts, the monitoring role's
     # too (it may be the application's role). A hidden text (`<insufficient privilege>`) is never ours.
@@ -464,12 +507,10 @@ def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservati
     hidden = sql.Literal(HIDDEN_QUERY)
     counts = reader.query(
         _text(
-            sql.SQL(
-                "SELECT count(*), count(*) FILTER (WHERE s.{mean} > %s AND s.query IS DISTINCT FROM {hidden}), "
-                "count(*) FILTER (WHERE s.query = {hidden}) FROM {view} s WHERE {mine}"
-            ).format(mean=mean, hidden=hidden, view=view, mine=mine)
+            sql.SQL("SELECT count(*), count(*) FILTER (WHERE s.query = {hidden}) FROM {view} s WHERE {mine}").format(
+                hidden=hidden, view=view, mine=mine
+            )
         ),
-        (max_mean_ms,),
         label="pg_stat_statements",
     )
     if counts.error is not None:
@@ -481,24 +522,40 @@ def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservati
                 f"PostgreSQL ({counts.error.detail})",
             )
         return StatementsObservation(role, error=counts.error)
-    total, slow, hidden_count = (int(v or 0) for v in counts.rows[0])
-    worst = reader.query(
+    statements, hidden_count = (int(v or 0) for v in counts.rows[0])
+    stats_reset = ""
+    if _version(str(version)) >= (1, 9):  # PostgreSQL 14: when pg_stat_statements_reset() last reset them all
+        info_view = sql.Identifier(schema, "pg_stat_statements_info")
+        info = reader.query(
+            _text(sql.SQL("SELECT stats_reset::text FROM {}").format(info_view)),
+            label="pg_stat_statements_info",
+        )
+        stats_reset = str(info.scalar() or "") if info.error is None else ""  # unknown: counters going back tell
+    limit = sql.Literal(KEPT_STATEMENTS)
+    read = reader.query(
         _text(
             sql.SQL(
-                "SELECT s.query, s.calls, s.{mean}, coalesce(r.rolname::text, s.userid::text) FROM {view} s "
-                "LEFT JOIN pg_roles r ON r.oid = s.userid WHERE {mine} AND (s.{mean} > %s OR s.query = {hidden}) "
-                "ORDER BY s.{mean} DESC LIMIT {limit}"
-            ).format(mean=mean, view=view, mine=mine, hidden=hidden, limit=sql.Literal(EXAMPLES))
+                "WITH st AS (SELECT s.userid, s.queryid, min(s.query) AS query, sum(s.calls)::bigint AS calls, "
+                "  sum(s.{total})::float8 AS total FROM {view} s "
+                "  WHERE {mine} AND s.queryid IS NOT NULL AND s.query IS DISTINCT FROM {hidden} "
+                "  GROUP BY s.userid, s.queryid), "
+                "picked AS ((SELECT * FROM st ORDER BY total DESC, queryid LIMIT {limit}) UNION "
+                "  (SELECT * FROM st WHERE calls > 0 AND total / calls > %s ORDER BY total / calls DESC, queryid "
+                "   LIMIT {limit})) "
+                "SELECT p.userid::text || ':' || p.queryid::text, p.query, p.calls, p.total, "
+                "coalesce(r.rolname::text, p.userid::text) FROM picked p LEFT JOIN pg_roles r ON r.oid = p.userid "
+                "ORDER BY p.total DESC, 1"
+            ).format(total=total, view=view, mine=mine, hidden=hidden, limit=limit)
         ),
         (max_mean_ms,),
-        label="pg_stat_statements worst",
-        max_rows=EXAMPLES,
+        label="pg_stat_statements counters",
+        max_rows=2 * KEPT_STATEMENTS,
     )
-    statements = tuple(
-        SlowStatement(query_excerpt(str(text)), int(calls), float(mean_ms), str(owner), text == HIDDEN_QUERY)
-        for text, calls, mean_ms, owner in worst.rows
+    counters = tuple(
+        StatementCounters(str(key), query_excerpt(str(text)), str(owner), int(calls), float(total_ms))
+        for key, text, calls, total_ms, owner in read.rows
     )
-    return StatementsObservation(role, None, total, slow, hidden_count, statements, worst.error)
+    return StatementsObservation(role, None, statements, hidden_count, counters, stats_reset, read.error)
 
 
 # --- PERF5: plans of hot queries ---------------------------------------------------------------------------
@@ -621,18 +678,36 @@ class UnindexedForeignKey:
 class IndexesObservation:
     declared: tuple[DeclaredIndex, ...] = ()
     schemas: tuple[str, ...] = ()
-    foreign_keys: int = 0  # constraints examined
+    foreign_keys: int = 0  # constraints judged
     unindexed_count: int = 0
     unindexed: tuple[UnindexedForeignKey, ...] = ()  # at most MAX_UNINDEXED
+    scope: str = "declared"  # ForeignKeyIndexes.scope: "declared" or "all"
+    tables: int = 0  # declared tables found (scope declared: whose foreign keys are judged)
+    undeclared: int = 0  # foreign keys of tables the file does not declare, left out (scope declared)
+    excluded: int = 0  # foreign keys left out by ForeignKeyIndexes.exclude
+    unreadable: int = 0  # foreign keys of tables the role cannot read, left out
+    unreadable_tables: tuple[str, ...] = ()  # schema.table of those (at most MAX_UNINDEXED)
+    role: str = ""
     error: ProbeError | None = None
 
 
 MAX_UNINDEXED = 20
 
 
-def indexes(reader: PgReader, declared: Sequence[str], tables: Sequence[str]) -> IndexesObservation:
-    """The declared indexes (exist, are valid), and the foreign keys in `public` and in the schemas
-    of `tables` whose first column leads no valid index."""
+def indexes(
+    reader: PgReader,
+    declared: Sequence[str],
+    tables: Sequence[str],
+    options: ForeignKeyIndexes | None = None,
+) -> IndexesObservation:
+    """The declared indexes (exist, are valid), and the foreign keys whose first column leads no valid
+    index: of the declared `tables` (and of the declared indexes' tables) by default, or with scope `all`
+    of every table in `public` and in the schemas of `tables`. Foreign keys matched by `exclude`, and those
+    of tables the role cannot read (no SELECT on any column), are counted apart and never judged."""
+    options = options or ForeignKeyIndexes()
+    role, error = _start(reader)
+    if error is not None:
+        return IndexesObservation(scope=options.scope, role=role, error=error)
     parts = [split_table(name) for name in declared]
     listed = reader.query(
         "SELECT d.name, c.oid IS NOT NULL, c.relkind IN ('i', 'I'), coalesce(i.indisvalid, false), "
@@ -645,36 +720,56 @@ def indexes(reader: PgReader, declared: Sequence[str], tables: Sequence[str]) ->
         label="declared indexes",
     )
     if listed.error is not None:
-        return IndexesObservation(error=listed.error)
+        return IndexesObservation(scope=options.scope, role=role, error=listed.error)
     states = tuple(
         DeclaredIndex(str(name), bool(exists), bool(is_index), bool(valid), str(table))
         for name, exists, is_index, valid, table in listed.rows
     )
-    table_parts = [split_table(name) for name in tables]
+    names = list(dict.fromkeys([*tables, *(s.table for s in states if s.table)]))
+    table_parts = [split_table(name) for name in names]
     fks = reader.query(
-        "WITH schemas AS ("
+        "WITH declared AS ("
+        f"  SELECT DISTINCT c.oid, c.relnamespace FROM {_rows(('nsp', 'rel'))} "
+        f"  JOIN pg_class c ON c.oid = {_regclass('d.nsp', 'd.rel')} WHERE c.relkind IN ('r', 'p')"
+        "), schemas AS ("
         "  SELECT 'public'::text AS nspname UNION "
-        f"  SELECT n.nspname::text FROM {_rows(('nsp', 'rel'))} "
-        f"  JOIN pg_class c ON c.oid = {_regclass('d.nsp', 'd.rel')} JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "  SELECT n.nspname::text FROM declared JOIN pg_namespace n ON n.oid = declared.relnamespace"
         "), fks AS ("
         "  SELECT n.nspname::text AS schema, c.relname::text AS tbl, a.attname::text AS col, "
         "         k.conname::text AS constraint_name, f.relname::text AS parent, "
         "         EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = k.conrelid "
-        "                 AND i.indkey[0] = k.conkey[1] AND i.indisvalid) AS indexed "
+        "                 AND i.indkey[0] = k.conkey[1] AND i.indisvalid) AS indexed, "
+        "         (%s::text = 'all' OR k.conrelid IN (SELECT oid FROM declared)) AS in_scope, "
+        "         EXISTS (SELECT 1 FROM json_array_elements_text(%s::json) AS e(v) WHERE e.v IN ("
+        "                 c.relname::text, n.nspname || '.' || c.relname, c.relname || '.' || a.attname, "
+        "                 n.nspname || '.' || c.relname || '.' || a.attname)) AS excluded, "
+        "         has_any_column_privilege(c.oid, 'SELECT') AS readable "
         "  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
         "  JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class f ON f.oid = k.confrelid "
         "  JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] "
-        "  WHERE k.contype = 'f' AND n.nspname::text IN (SELECT nspname FROM schemas)"
-        ") SELECT (SELECT array_agg(nspname ORDER BY nspname) FROM schemas), (SELECT count(*) FROM fks), "
-        "(SELECT count(*) FROM fks WHERE NOT indexed), "
-        "(SELECT coalesce(json_agg(x), '[]') FROM (SELECT schema, tbl, col, constraint_name, parent FROM fks "
-        f"  WHERE NOT indexed ORDER BY schema, tbl, col, constraint_name LIMIT {MAX_UNINDEXED}) x)",
-        (_json({"nsp": nsp, "rel": rel} for nsp, rel in table_parts),),
+        "  WHERE k.contype = 'f' AND (n.nspname::text IN (SELECT nspname FROM schemas) "
+        "                             OR k.conrelid IN (SELECT oid FROM declared))"
+        "), judged AS (SELECT * FROM fks WHERE in_scope AND NOT excluded AND readable"
+        ") SELECT (SELECT array_agg(nspname ORDER BY nspname) FROM schemas), (SELECT count(*) FROM declared), "
+        "(SELECT count(*) FROM judged), (SELECT count(*) FROM judged WHERE NOT indexed), "
+        "(SELECT coalesce(json_agg(x), '[]') FROM (SELECT schema, tbl, col, constraint_name, parent FROM judged "
+        f"  WHERE NOT indexed ORDER BY schema, tbl, col, constraint_name LIMIT {MAX_UNINDEXED}) x), "
+        "(SELECT count(*) FROM fks WHERE NOT in_scope), (SELECT count(*) FROM fks WHERE in_scope AND excluded), "
+        "(SELECT count(*) FROM fks WHERE in_scope AND NOT excluded AND NOT readable), "
+        "(SELECT coalesce(array_agg(t ORDER BY t), '{}') FROM (SELECT DISTINCT schema || '.' || tbl AS t FROM fks "
+        f"  WHERE in_scope AND NOT excluded AND NOT readable ORDER BY 1 LIMIT {MAX_UNINDEXED}) u)",
+        (
+            _json({"nsp": nsp, "rel": rel} for nsp, rel in table_parts),
+            options.scope,
+            json.dumps(options.exclude),
+        ),
         label="unindexed foreign keys",
     )
     if fks.error is not None:
-        return IndexesObservation(states, error=fks.error)
-    schemas, total, unindexed_count, unindexed = fks.rows[0]
+        return IndexesObservation(states, scope=options.scope, role=role, error=fks.error)
+    schemas, found, total, unindexed_count, unindexed, undeclared, excluded, unreadable, unreadable_tables = (
+        fks.rows[0]
+    )
     items = json.loads(unindexed) if isinstance(unindexed, str) else unindexed
     return IndexesObservation(
         states,
@@ -684,4 +779,11 @@ def indexes(reader: PgReader, declared: Sequence[str], tables: Sequence[str]) ->
         tuple(
             UnindexedForeignKey(i["schema"], i["tbl"], i["col"], i["constraint_name"], i["parent"]) for i in items
         ),
+        scope=options.scope,
+        tables=int(found),
+        undeclared=int(undeclared),
+        excluded=int(excluded),
+        unreadable=int(unreadable),
+        unreadable_tables=tuple(unreadable_tables or ()),
+        role=role,
     )
