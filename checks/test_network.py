@@ -44,6 +44,7 @@ def test_certificate_is_valid_and_not_expiring(tls_endpoint, probes, expect):
             warning_days=expect.threshold("warning_days"),
             critical_days=expect.threshold("critical_days"),
             severity=expect.severity,
+            webpki_rules=bool(expect.threshold("webpki_rules")),
         )
     )
 

@@ -86,6 +86,8 @@ def _threshold_problem(name: str, value: float) -> str | None:
         return None if value in (1.0, 1.1, 1.2, 1.3) else "must be one of 1.0, 1.1, 1.2, 1.3"
     if name == "slack_h":
         return None if 0 <= value <= 24 * 366 else "must be from 0 to 8,784"
+    if name == "webpki_rules":
+        return None if value in (0.0, 1.0) else "is a switch: 0 (off) or 1 (on)"
     if name == "samples":
         return None if value == int(value) and 1 <= value <= 1000 else "must be a whole number from 1 to 1000"
     if name.endswith("_pct"):

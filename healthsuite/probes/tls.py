@@ -1,4 +1,4 @@
-"""A real TLS handshake with pyOpenSSL, and the presented chain judged with cryptography (NET5, NET6).
+"""A real TLS handshake with pyOpenSSL, and the presented chain judged by probes/chain.py (NET5, NET6).
 
 CONTRACT: `handshake()` never raises; a connection that never got to a handshake sets `error`; a
 handshake that completed but whose chain does not verify sets `verify_problem`/`verify_error` and
@@ -7,8 +7,8 @@ still reports the chain.
 What `openssl s_client -connect host:443 -servername host` shows a person, as data: the handshake
 accepts any certificate and old protocol versions (TLS 1.0+, `@SECLEVEL=0`) so that an expired,
 mismatched or self-signed certificate and a TLS 1.1-only server are *reported*, not just refused;
-verification then runs separately, with cryptography's WebPKI verifier, against the system trust
-store plus the environment's CA bundle.
+verification then runs separately (probes/chain.py), as an OpenSSL client verifies, against the system
+trust store plus the environment's CA bundle, with the stricter browser and WebPKI rules reported apart.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from ..lazy import lazy
 from . import deadline
 from .chain import (
+    CLIENTS_ACCEPT,
     CertificateInfo,
     describe_chain,
     ip_of,
@@ -64,7 +65,9 @@ class TlsObservation:
 
     @property
     def verified(self) -> bool:
-        return self.error is None and not self.verify_problem and bool(self.chain)
+        # what OpenSSL clients (curl, Python, nginx) accept is verified; stricter rules are reported apart
+        return self.error is None and bool(self.chain) and (not self.verify_problem or
+                                                            self.verify_problem in CLIENTS_ACCEPT)
 
     @property
     def address(self) -> str:
