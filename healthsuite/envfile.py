@@ -414,6 +414,8 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
     from .extension import attach  # noqa: PLC0415 - it builds on this module
 
     attach(loaded, text)  # the team's own diagnoses and declared checks
+    # titles and checked lines name the thresholds in force here, not the catalogue's defaults
+    loaded.catalogue = loaded.catalogue.in_force(model.thresholds)
     return loaded
 
 

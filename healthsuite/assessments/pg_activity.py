@@ -358,6 +358,7 @@ def analyze_recency(obs: AnalyzeAges, max_age_days: float) -> Finding:
             "the planner has statistics on these tables, but their age is unknown: no analyze is recorded since "
             "the cumulative statistics were reset, so they may be outdated"
         )
+        remediation = (f"Analyze them once, which records when: `ANALYZE {', '.join(stale)};`",)
     elif stale:
         meaning = (
             "the planner works from missing or outdated statistics on these tables, so it may pick full scans or "

@@ -33,7 +33,7 @@ FAULTS: dict[str, str] = {
     "DB5": "a query has been running pg_sleep for seconds (past demo.yaml's DB5 limits: a leaked connection)",
     "DB6": "a session opened a transaction on appointments and left it idle",
     "DB7": f"a transaction holds the row lock of appointment {LOCKED_ROW}; a second UPDATE of it waits",
-    "DB14": f"the statistics of {STATS_TABLE} are reset: it counts as never analyzed",
+    "DB14": f"the statistics of {STATS_TABLE} are reset: no analyze is recorded since",
 }
 
 Undo = Callable[[], None]
