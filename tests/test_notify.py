@@ -278,6 +278,10 @@ def test_what_is_announced() -> None:
     assert [r.id for r in news.failures] == ["new", "warned"]
     assert [r.id for r in news.recoveries] == ["back"]
     assert news.announced == {"new", "warned", "again", "skipped", "not-run"}
+    # announced before, failing now on another subject (the history's `new`): a new failure, announced again
+    other = _record("again", "failed")
+    other.change = "new"
+    assert [r.id for r in announcement([other], {"again"}).failures] == ["again"]
 
 
 def test_an_unreadable_state_is_no_error(tmp_path: Path) -> None:

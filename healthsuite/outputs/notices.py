@@ -87,11 +87,14 @@ def _order(severity: str) -> int:
 
 def announcement(entries: Iterable[Entry], announced: set[str]) -> Announcement:
     """New serious failures and recoveries of this run, against what was announced before. A check
-    announced before that did not run now (deselected) or is skipped stays announced."""
+    announced before that did not run now (deselected) or is skipped stays announced. A check announced
+    before that now fails on another subject (the history labels it `new`: another foreign key, another
+    error) is announced again: it is a new failure."""
     entries = list(entries)
     failures = [
         e for e in entries
-        if isinstance(e, CheckRecord) and e.outcome in FAILING and e.severity in SERIOUS and e.id not in announced
+        if isinstance(e, CheckRecord) and e.outcome in FAILING and e.severity in SERIOUS
+        and (e.id not in announced or e.change == "new")
     ]
     failures.sort(key=lambda r: (_order(r.severity), r.diagnosis, r.id))
     recoveries = sorted((e for e in entries if e.id in announced and e.outcome == "passed"), key=lambda e: e.id)
