@@ -438,3 +438,28 @@ hosts:
     assert "at least 100 % disk free" in record["expected"]
     record = run.assert_outcome("PERF8", "nowhere", "failed", category="performance", severity="high")
     assert "No such file" in record["observed"] or "no such file" in record["observed"]
+
+
+def test_a_run_that_reads_no_log_keeps_where_the_log_checks_stopped(
+    run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """A run of other checks between two LOG3 runs learns nothing about the log: the position the earlier
+    run kept is carried forward, so the burst it judged is not judged again."""
+    log = tmp_path / "access.log"
+    write(log, [nginx_line(ago(120 - i), 502, request_time=0.002) for i in range(10)])
+    path = env_file(
+        f"""
+name: proxy-carry
+kind: test
+logs:
+  - {{name: proxy, path: {log}, format: nginx}}
+  - {{name: app, path: {log}, format: nginx}}
+"""
+    )
+    run = in_reports(run_checks, tmp_path / "reports")
+    run("--diagnosis", "LOG3", "-k", "proxy", env=path).assert_outcome("LOG3", "proxy", "failed", category="logs",
+                                                                       severity="medium")
+    run("--diagnosis", "LOG3", "-k", "app", env=path)  # another target's run: nothing about `proxy`
+    record = run("--diagnosis", "LOG3", "-k", "proxy", env=path).assert_outcome(
+        "LOG3", "proxy", "passed", category="logs", severity="medium")
+    assert record["facts"]["judged"] == "since_previous_run", record["observed"]

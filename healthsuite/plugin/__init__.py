@@ -1245,7 +1245,16 @@ class RunReporter:
                 "lists markers, `pytest --collect-only -q` lists checks)."
             )
             return
+        self._carry_hints_forward()
         self._publish(session)
+
+    def _carry_hints_forward(self) -> None:
+        """What earlier runs learned and this one did not renew stays for the next (a run of `-m database`
+        keeps where the log checks stopped reading, and PERF4's counters)."""
+        state = self.state
+        assert state.env is not None
+        for key, values in previous_probe_hints(_reports_dir(self.config), state.env.name).items():
+            state.probe_hints[key] = {**values, **state.probe_hints.get(key, {})}
 
     def _publish(self, session: pytest.Session) -> None:
         """The run's result built once, handed to every output in order (outputs.publish); a reports
