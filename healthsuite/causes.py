@@ -30,7 +30,9 @@ import yaml
 
 from .catalogue import SEVERITIES
 
-Explains = Literal["same_address", "same_server", "address_has", "same_target", "upstream", "same_host"]
+Explains = Literal[
+    "same_address", "same_server", "address_has", "same_target", "upstream", "same_host", "health_reports"
+]
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def _explains(rule: Rule, cause: Any, other: Any, seen: Mapping[str, _Seen]) -> 
         return other.target == cause.target and other.diagnosis in rule.diagnoses
     if rule.explains == "same_host":  # the cause's own answer (one of `statuses`), from a host its exchanges went to
         return seen[other.id].status == seen[cause.id].status and bool(set(cause.hosts) & set(other.hosts))
+    if rule.explains == "health_reports":  # a health endpoint answering 5xx: it reports what the cause is
+        status = seen[other.id].status
+        return (other.diagnosis in rule.diagnoses and getattr(other, "target_kind", "") == "health"
+                and status is not None and 500 <= status < 600)
     cause_address = seen[cause.id].address
     if rule.explains == "upstream":  # a proxy whose declared upstream is the cause's host:port
         upstream = seen[other.id].upstream

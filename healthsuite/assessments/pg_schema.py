@@ -622,5 +622,8 @@ def indexes(obs: IndexesObservation) -> Finding:
                 "unreadable": obs.unreadable,
                 "unreadable_tables": list(obs.unreadable_tables),
             },
+            # what failed, for the history: another missing index or unindexed key is a new failure
+            "identity": sorted([f"index {i.name}" for i in obs.declared if not (i.exists and i.is_index and i.valid)]
+                               + [f"fk {fk.schema}.{fk.table}.{fk.column}" for fk in obs.unindexed]),
         },
     )

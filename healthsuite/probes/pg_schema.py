@@ -396,6 +396,10 @@ def migration_head(reader: PgReader, migrations: Migrations) -> MigrationsObserv
 
 # --- PERF4: pg_stat_statements ------------------------------------------------------------------------------
 
+# statements PERF4 leaves out: schema changes and maintenance, by their first word (after comments)
+MAINTENANCE = (r"^(\s|/\*.*?\*/|--[^\n]*\n)*(create|alter|drop|grant|revoke|comment|security\s+label|vacuum|"
+               r"analyze|reindex|cluster|refresh\s+materialized|checkpoint|load)\M")
+
 
 STATEMENTS_HINT = "statements"  # probes.learn/hint name of PERF4's counters, kept for the next run
 KEPT_STATEMENTS = 50  # read (and kept) per run: the top by total time, and the top by mean over the limit
@@ -500,10 +504,12 @@ def slow_statements(reader: PgReader, max_mean_ms: float) -> StatementsObservati
     view = sql.Identifier(schema, "pg_stat_statements")
     # the suite's own statements start with its mark; every other statement counts, the monitoring role's
     # too (it may be the application's role). A hidden text (`<insufficient privilege>`) is never ours.
+    # nor do schema changes and maintenance (a migration's CREATE TABLE, an extension, VACUUM): they run once,
+    # by an operator, and are no query of the application's
     mine = sql.SQL(
         "s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND left(s.query, {length}) IS DISTINCT FROM {mark}"
-    ).format(length=sql.Literal(len(MARK)), mark=sql.Literal(MARK))
+        "AND left(s.query, {length}) IS DISTINCT FROM {mark} AND s.query !~* {maintenance}"
+    ).format(length=sql.Literal(len(MARK)), mark=sql.Literal(MARK), maintenance=sql.Literal(MAINTENANCE))
     hidden = sql.Literal(HIDDEN_QUERY)
     counts = reader.query(
         _text(
