@@ -13,6 +13,10 @@
 #     (`npm ci`): tests/test_allure_report.py generates a real report from a run's --alluredir results;
 #   - check_postgres (`check-postgres`: /usr/bin/check_postgres): tests/test_monitor_quiet.py runs its
 #     commitratio action before and after a run to show a run never lowers the commit ratio (no service);
+#   - nginx and unbound: tests/test_real_platform.py builds a small real platform from off-the-shelf parts
+#     (nginx terminating TLS in front of a Django application served by gunicorn, on PostgreSQL and Redis,
+#     its zone served by unbound, a private CA made with plain openssl) on loopback ports; their system
+#     services are neither started nor left enabled;
 #   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -34,6 +38,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)  # and comes from npm (tools/al
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/bin/check_postgres ] || [ -x /usr/bin/check_postgres.pl ] || missing+=(check-postgres)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)  # the real platform's proxy (tests/test_real_platform.py)
+[ -x /usr/sbin/unbound ] || missing+=(unbound)  # and its DNS server
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # and its private CA
 
 # PIDs of the processes running blackbox_exporter's binary (by /proc/PID/cmdline, readable for any user)
 blackbox_pids() {
@@ -75,7 +82,7 @@ if ((${#missing[@]})); then
   trap - EXIT INT TERM
   # the demo, the tests and the bench start their own servers: the services these packages enable stay
   # off, now and at boot (only those this install added; a system Redis installed before is left alone)
-  for service in redis-server prometheus-blackbox-exporter prometheus prometheus-pushgateway; do
+  for service in redis-server prometheus-blackbox-exporter prometheus prometheus-pushgateway nginx unbound; do
     [[ " ${missing[*]} " == *" $service "* ]] || continue
     if [ -d /run/systemd/system ]; then
       $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
