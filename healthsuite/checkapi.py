@@ -207,6 +207,14 @@ def _declared_where(env: LoadedEnvironment, check: DeclaredCheck) -> str:
         return f"{check.kind} probe"
 
 
+def _dig_at(env: LoadedEnvironment) -> str:
+    """`dig`'s arguments for the environment's declared resolver (`@127.0.0.1 -p 5353 `), or "" (the system's)."""
+    if not env.model.dns.nameservers:
+        return ""
+    host, port = parse_address(env.resolve(env.model.dns.nameservers[0]), 53)
+    return f"@{host} " + (f"-p {port} " if port != 53 else "")
+
+
 def advice_context(env: LoadedEnvironment, target: Target | None, finding: Finding) -> AdviceContext:
     """The target's engine and real values (a URL's scheme, host, port and path), the environment's name
     and platforms, and what was observed (a transport error's kind, the HTTP status), for tailoring the
@@ -248,7 +256,8 @@ def advice_context(env: LoadedEnvironment, target: Target | None, finding: Findi
             if isinstance(target, ProxiedPath) and target.upstream is not None:
                 values.update(_upstream_values(env, target))
         elif isinstance(target, Hostname):
-            values = {"host": env.resolve(target.host), "name": env.resolve(target.host)}
+            values = {"host": env.resolve(target.host), "name": env.resolve(target.host),
+                      "at_resolver": _dig_at(env)}
         elif isinstance(target, ServicePort):
             host, port = parse_address(env.resolve(target.address))
             values = {"host": host, "port": str(port)}

@@ -252,6 +252,12 @@ def test_net1_fails_naming_nxdomain_servfail_no_answer_and_timeout(
         assert observed in record["observed"] and dns_zone.address in record["observed"], record["observed"]
         assert meaning in record["message"], record["message"]
         assert "dig @127.0.0.1 -p" in record["message"]
+    # the advice asks the declared resolver, as the check did; an internal name gets no public resolver,
+    # and no provider's dashboard where the environment declares none
+    resolver_host, resolver_port = dns_zone.address.rsplit(":", 1)
+    gone = run.record("NET1", "gone")["message"]
+    assert f"`dig @{resolver_host} -p {resolver_port} demo.test" in gone, gone
+    assert "1.1.1.1" not in gone and "Cloudflare" not in gone
     assert run.record("NET1", "hung")["duration_s"] < 2
     # NET4: a timeout fails (no time to judge); an NXDOMAIN answered quickly is NET1's business
     hung = run.assert_outcome("NET4", "hung", "failed", category="network", severity="medium")
