@@ -87,23 +87,8 @@ def _dig(obs: DnsObservation, rdtype: str) -> str:
 
 
 def _failure_text(obs: DnsObservation, answers: list[DnsAnswer]) -> str:
-    """`NXDOMAIN (A, AAAA)`, `timeout (A): no answer within 3 s`: grouped by outcome, with what adds to it."""
-    groups: dict[str, list[DnsAnswer]] = {}
-    for answer in answers:
-        groups.setdefault(answer.outcome_name, []).append(answer)
-    parts = []
-    for name, members in groups.items():
-        types = ", ".join(a.rdtype for a in members)
-        if members[0].outcome == "no_answer":
-            chain = next((a.cname_chain for a in members if a.cname_chain), ())
-            missing = " or ".join(a.rdtype for a in members)
-            details = [f"it is a CNAME to {chain[-1]}, which has no {missing} record" if chain else ""]
-        else:
-            redundant = {f"{obs.host} does not exist", f"{obs.resolver} answered {name}"}
-            details = list(dict.fromkeys(a.detail for a in members if a.detail and a.detail not in redundant))
-        details = [d for d in details if d]
-        parts.append(f"{name} ({types})" + (f": {'; '.join(details)}" if details else ""))
-    return "; ".join(parts)
+    """`NXDOMAIN (A, AAAA)`, `timeout (A): no answer within 3 s`: grouped by outcome, as every check says it."""
+    return obs.failure_text(answers)
 
 
 def _explain(answers: list[DnsAnswer]) -> tuple[str, tuple[str, ...]]:

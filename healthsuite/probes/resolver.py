@@ -111,11 +111,12 @@ class DnsObservation:
     def addresses(self) -> tuple[str, ...]:
         return tuple(v for t in ("A", "AAAA") if t in self.answers for v in self.answers[t].values)
 
-    def failure_text(self) -> str:
+    def failure_text(self, answers: Sequence[DnsAnswer] | None = None) -> str:
         """Why no address came back, as NET1 says it: `NXDOMAIN (A, AAAA)`, `timeout (A, AAAA): no
-        answer within 3 s`, `no answer (A, AAAA): it is a CNAME to x, which has no A or AAAA record`."""
+        answer within 3 s`, `no answer (A, AAAA): it is a CNAME to x, which has no A or AAAA record`
+        (of `answers`, default every answer of the observation)."""
         groups: dict[str, list[DnsAnswer]] = {}
-        for answer in self.answers.values():
+        for answer in self.answers.values() if answers is None else answers:
             if not answer.ok:
                 groups.setdefault(answer.outcome_name, []).append(answer)
         parts = []
@@ -129,7 +130,7 @@ class DnsObservation:
                 redundant = {"", f"{self.host} does not exist", f"{self.resolver} answered {name}"}
                 details = list(dict.fromkeys(a.detail for a in members if a.detail not in redundant))
             parts.append(f"{name} ({types})" + (f": {'; '.join(details)}" if details else ""))
-        return "; ".join(parts) or "no address record"
+        return "; ".join(parts) or ("no address record" if answers is None else "")
 
     def facts(self) -> dict[str, object]:
         """Structured data for the reports: the resolver, and per type the outcome, values and time."""
