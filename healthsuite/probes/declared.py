@@ -250,17 +250,41 @@ def _sql(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     query, limit = check.sql.query, check.sql.max_rows
     if isinstance(database, PostgresDatabase):
         reader = probes.postgres(database)
-        result = reader.query(query, label=f"declared {check.name}", max_rows=limit)
-        if result.error is not None:
-            return DeclaredObservation("sql", summary=f"{result.error.kind_name}: {result.error.detail}",
-                                       error=result.error)
-        return _rows(result.columns, result.rows, result.truncated, result.elapsed_s,
+        result = reader.query(bounded_sql(query, limit), label=f"declared {check.name}", max_rows=limit + 1,
+                              user_sql=(query,))
+        error = result.error
+        if error is None and result.rows and result.rows[0][0]:
+            error = ProbeError("other", "postgres", reader.address,
+                               f"the first {limit + 1} rows are over {MAX_RESULT_BYTES} bytes as text: "
+                               "none was read (select fewer or smaller columns)")
+        if error is not None:
+            return DeclaredObservation("sql", summary=f"{error.kind_name}: {error.detail}", error=error)
+        rows = tuple(row[2:] for row in result.rows if row[1] is not None)
+        return _rows(result.columns[2:], rows[:limit], len(rows) > limit, result.elapsed_s,
                      f"PostgreSQL {reader.address}")
     env = probes.env
     path = env.resolve_path(database.path, env.where(database, "path"))
     timeout = database.timeout_s or env.model.timeouts.database_s
     return probes.cache.get(("declared.sqlite", path, timeout, query, limit),
                             lambda: sqlite_rows(path, timeout, query, limit))
+
+
+# the most a declared PostgreSQL statement's rows may weigh (as text) to be read at all
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+
+
+def bounded_sql(query: str, limit: int) -> str:
+    """`query` as the server runs it: at most `limit` + 1 rows are computed, and they reach this process
+    only if they weigh at most MAX_RESULT_BYTES as text. Columns: (over the bound, row number or NULL
+    when there is no row, then the query's own)."""
+    statement = query.strip().rstrip(";").rstrip()
+    return (
+        "WITH hs_rows AS MATERIALIZED (SELECT row_number() OVER () AS hs_n, hs_q.* FROM "
+        f"(SELECT * FROM (\n{statement}\n) AS hs_u LIMIT {limit + 1}) AS hs_q), "
+        "hs_size AS (SELECT coalesce(sum(octet_length(hs_r::text)), 0) AS bytes FROM hs_rows AS hs_r) "
+        f"SELECT hs_size.bytes > {MAX_RESULT_BYTES}, hs_rows.* FROM hs_size "
+        f"LEFT JOIN hs_rows ON hs_size.bytes <= {MAX_RESULT_BYTES} ORDER BY hs_rows.hs_n"
+    )
 
 
 def sqlite_rows(path: Path, timeout_s: float, query: str, limit: int) -> DeclaredObservation:
