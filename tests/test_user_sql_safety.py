@@ -14,6 +14,7 @@ import pytest
 from healthsuite.demo.services import PostgresServer
 from healthsuite.envfile import EnvironmentFileError, load_environment
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
+from healthsuite.probes.pgreader import PgReader
 
 from .conftest import CHECKS
 
@@ -329,3 +330,184 @@ def test_dangerous_declarations_are_refused_before_any_connection(
     )
     assert state.split() == ["0", "0"], state
     assert "connection received" in logged_server.logfile.read_text(errors="replace")[len(before):]
+
+
+# --- the server decides: catalogue, role, session settings, bounds (issue 25) ----------------------------
+
+READER_ROLE = "hs_select_only"
+READER_PASSWORD = "select-only-pw"
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL logging every statement, whose database reads backslashes in literals as
+    escapes (standard_conforming_strings=off), with a role that has only CONNECT and SELECT, and functions
+    and a view of the database's own that take an advisory lock."""
+    settings = {"log_statement": "all"}
+    with PostgresServer(tmp_path_factory.mktemp("catalogue"), settings=settings) as server:
+        server.create_database("booking")
+        server.create_role(READER_ROLE, READER_PASSWORD)
+        server.psql(
+            "CREATE TABLE invoices (id int PRIMARY KEY, total_amount numeric);\n"
+            "INSERT INTO invoices SELECT g, g FROM generate_series(1, 20) g;\n"
+            "CREATE INDEX invoices_brin ON invoices USING brin (id);\n"
+            "CREATE FUNCTION grab() RETURNS bool LANGUAGE sql VOLATILE AS 'SELECT pg_try_advisory_lock(4301)';\n"
+            "CREATE FUNCTION fold(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS "
+            "'BEGIN PERFORM pg_try_advisory_lock(4302); RETURN $1; END';\n"
+            "CREATE FUNCTION calm(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';\n"
+            "CREATE VIEW grabbing AS SELECT grab() AS g;\n"
+            f"GRANT CONNECT ON DATABASE booking TO {READER_ROLE};\n"
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE};\n"
+            "ALTER DATABASE booking SET standard_conforming_strings = off;\n",
+            dbname="booking",
+        )
+        yield server
+
+
+def _reader(server: PostgresServer, superuser: bool = False) -> PgReader:
+    if superuser:
+        return PgReader(server.dsn(dbname="booking"), 5)
+    return PgReader(server.dsn(READER_ROLE, READER_PASSWORD, "booking"), 5)
+
+
+def _left_behind(server: PostgresServer) -> list[str]:
+    """Advisory locks held, and sessions of the select-only role still there."""
+    return server.psql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory';\n"
+        f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{READER_ROLE}';\n",
+        dbname="booking",
+    ).split()
+
+
+# each statement that would act, run by the select-only role, and the words of its refusal
+ACTING = {
+    "SELECT * FROM ts_stat('SELECT to_tsvector((pg_advisory_lock(4242))::text)')": "ts_stat(), which the server "
+    "marks VOLATILE",
+    "SELECT pg_notify('jobs', 'x')": "pg_notify(), which the server marks VOLATILE",
+    "SELECT set_config('statement_timeout', '0', false), pg_sleep(40)": "marks VOLATILE",
+    "SELECT brin_summarize_new_values('invoices_brin')": "brin_summarize_new_values(), which the server marks",
+    "SELECT gin_clean_pending_list('invoices_brin')": "gin_clean_pending_list(), which the server marks",
+    "SELECT * FROM pg_hba_file_rules()": "pg_hba_file_rules(), which the server marks VOLATILE",
+    "SELECT grab()": "grab() (function of schema public, defined in this database",
+    "SELECT * FROM invoices WHERE fold(id) > 0": "fold() (function of schema public",
+    "SELECT * FROM grabbing": "view public.grabbing (view of schema public",
+}
+
+
+def test_statements_that_would_act_are_refused_by_the_servers_catalogue_and_never_run(
+    guarded_server: PostgresServer,
+) -> None:
+    reader = _reader(guarded_server)
+    try:
+        for statement, words in ACTING.items():
+            result = reader.query(statement, user_sql=(statement,))
+            assert result.error is not None and words in result.error.detail, (statement, result)
+            assert "allow_sql" in result.error.detail
+        # what only reads still runs: PostgreSQL's own functions, stable or volatile readers
+        fine = "SELECT count(*), max(id + 1), random() < 2, now() > clock_timestamp() - interval '1 h' FROM invoices"
+        result = reader.query(fine, user_sql=(fine,))
+        assert result.error is None and result.rows == ((20, 21, True, True),), result
+        # a function of the database's own, even immutable, only when the file allows it
+        calm = "SELECT calm(1) + 0"
+        assert "calm() (function of schema public" in str(reader.query(calm, user_sql=(calm,)).error)
+        # the file may allow a name all the same
+        allowed = reader.query(calm + " + 0", user_sql=(calm + " + 0",), allowed=("calm",))
+        assert allowed.error is None and allowed.scalar() == 2, allowed
+    finally:
+        reader.close()
+    assert _left_behind(guarded_server) == ["0", "0"]
+    log = guarded_server.logfile.read_text(errors="replace")
+    for statement in ACTING:
+        assert f"statement: /* healthsuite */ {statement}" not in log and f"{statement}\n" not in log.replace(
+            "execute", ""), statement
+
+
+def test_a_literal_that_hides_a_call_when_backslashes_escape_stays_a_literal(guarded_server: PostgresServer) -> None:
+    statement = "SELECT 'x\\' AS a, ' AS b, pg_advisory_lock(4250) AS c --' AS d"
+    assert hot_query_problem(statement) is None  # one string literal to the load-time parser
+    reader = _reader(guarded_server)
+    try:
+        result = reader.query(statement, user_sql=(statement,))
+        # two literals, as the load-time parser read them: `x\` AS a and `' AS b, ... --` AS d
+        assert result.error is None and result.columns == ("a", "d"), result
+        assert result.rows == (("x\\", " AS b, pg_advisory_lock(4250) AS c --"),), result
+    finally:
+        reader.close()
+    assert _left_behind(guarded_server) == ["0", "0"]
+
+
+def test_an_immutable_function_of_the_database_in_a_hot_query_is_not_folded_at_explain(
+    guarded_server: PostgresServer,
+) -> None:
+    from healthsuite.model.schema import HotQuery
+    from healthsuite.probes.pg_schema import hot_query_plans
+
+    reader = _reader(guarded_server)
+    try:
+        hot = HotQuery(name="q", sql="SELECT * FROM invoices WHERE id = fold(3)")
+        plans = hot_query_plans(reader, [hot])
+        assert plans.plans[0].error is not None and "fold()" in plans.plans[0].error.detail, plans
+    finally:
+        reader.close()
+    assert _left_behind(guarded_server) == ["0", "0"]
+    assert "EXPLAIN (FORMAT JSON, VERBOSE) SELECT * FROM invoices WHERE id = fold(3)" not in (
+        guarded_server.logfile.read_text(errors="replace"))
+
+
+def test_the_files_sql_is_not_run_by_a_superuser(guarded_server: PostgresServer) -> None:
+    reader = _reader(guarded_server, superuser=True)
+    try:
+        result = reader.query("SELECT count(*) FROM invoices", user_sql=("SELECT count(*) FROM invoices",))
+        assert result.error is not None, result
+        assert "is not run as postgres, a superuser" in result.error.detail
+        assert "README, Least privilege" in result.error.detail
+        # the suite's own statements still run
+        assert reader.query("SELECT 1").scalar() == 1
+    finally:
+        reader.close()
+
+
+def test_a_declared_result_of_three_million_rows_is_bounded_on_the_server(guarded_server: PostgresServer) -> None:
+    from healthsuite.probes.declared import bounded_sql
+
+    huge = "SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 3000000) g ORDER BY g"
+    reader = _reader(guarded_server)
+    try:
+        result = reader.query(bounded_sql(huge, 5), user_sql=(huge,), max_rows=6)
+        assert result.error is None, result
+        assert result.columns[2:] == ("g", "pad") and [row[2] for row in result.rows] == [1, 2, 3, 4, 5, 6]
+        one = "SELECT repeat('x', 20000000) AS big"
+        over = reader.query(bounded_sql(one, 5), user_sql=(one,), max_rows=6)
+        assert over.rows and over.rows[0][0] is True and over.rows[0][2:] == (None,), over.rows[:1]
+        empty = "SELECT 1 WHERE false"
+        assert reader.query(bounded_sql(empty, 5), user_sql=(empty,), max_rows=6).rows[0][1] is None
+    finally:
+        reader.close()
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    assert peak_kb < 500 * 1024, peak_kb
+
+
+def test_an_80_kb_query_is_a_located_usage_error_not_a_parser_crash(tmp_path: Path) -> None:
+    long_sql = "SELECT 1" + "+1" * 40_000
+    assert (hot_query_problem(long_sql) or "").startswith("is 80008 characters long, longer than the 16384")
+    message = error_of(tmp_path, hot(long_sql))
+    assert "line 7: databases[0].schema.hot_queries[0].sql: " in message and "80008 characters" in message
+    message = error_of(tmp_path, holds("total_amount > 0" + " AND true" * 60_000))
+    assert "line 7: databases[0].schema.invariants[0].holds: " in message and "characters long" in message
+
+
+def test_an_endless_recursive_sqlite_query_stops_at_its_timeout(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    from healthsuite.probes.declared import sqlite_rows
+
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).close()
+    started = time.monotonic()
+    result = sqlite_rows(path, 1.0, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                         "SELECT count(*) FROM c", 10)
+    assert result.error is not None and result.error.kind == "timeout", result
+    assert "stopped after 1 s" in result.error.detail
+    assert time.monotonic() - started < 30

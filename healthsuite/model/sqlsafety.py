@@ -25,6 +25,8 @@ _XACT_LOCK = "takes a lock that makes the application's own sessions wait"
 _LOB = "creates, reads or removes large objects (server storage, some even server files)"
 _SERVER_FILE = "reads the server's files or directories"
 _SQL_STRING = "runs the SQL of a string, which cannot be checked here"
+_INDEX = "writes to an index (summarizes ranges or flushes pending entries)"
+_CONFIG_FILES = "reads the server's configuration files"
 
 # (function name, fullmatch, lower case; why it is refused): effects beyond reading rows, which a read-only
 # transaction does not stop (it refuses writes to tables, not these)
@@ -53,7 +55,23 @@ DENIED: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), wh
     (r"pg_import_system_collations", "creates collations"),
     (r"pg_export_snapshot", "exports a snapshot for other sessions"),
     (r"query_to_\w+|cursor_to_\w+|table_to_\w+|schema_to_\w+|database_to_\w+", _SQL_STRING),
+    (r"ts_stat|ts_rewrite|crosstab\w*|connectby", _SQL_STRING),
+    (r"brin_\w*summarize\w*|gin_clean_pending_list", _INDEX),
+    (r"pg_show_all_file_settings|pg_hba_file_rules|pg_ident_file_mappings", _CONFIG_FILES),
+    (r"setseed", "changes the session's random seed, outliving the transaction"),
 ))
+
+# the text of one piece of declared SQL is at most this long: PostgreSQL's parser (pglast, in this
+# process) recurses once per nested operator, and an 80 KB `SELECT 1+1+...` ends the process (SIGSEGV)
+MAX_SQL_CHARS = 16_384
+
+
+def size_problem(text: str) -> str | None:
+    """Why `text` is too long to be parsed here; None when it is not."""
+    if len(text) > MAX_SQL_CHARS:
+        return (f"is {len(text)} characters long, longer than the {MAX_SQL_CHARS} declared SQL may be "
+                "(it is not parsed): write a shorter one")
+    return None
 
 
 def denial(name: str) -> str | None:
@@ -132,6 +150,9 @@ def hot_query_problem(text: str) -> str | None:
     included); None when it is."""
     if not text.strip():
         return "is empty"
+    too_long = size_problem(text)
+    if too_long is not None:
+        return too_long
     try:
         statements = _parse(text)
         if len(statements) != 1:
@@ -149,6 +170,9 @@ def hot_query_problem(text: str) -> str | None:
 def expression_problem(text: str) -> str | None:
     """Why `text` is not one side-effect-free scalar SQL expression (subqueries that only read are
     allowed); None when it is. It is parsed as `SELECT <text>`, which must have that one target only."""
+    too_long = size_problem(text)
+    if too_long is not None:
+        return too_long
     try:
         statements = _parse(text, "SELECT ")
         statement: Any = statements[0].stmt if len(statements) == 1 else None
@@ -170,3 +194,33 @@ def expression_problem(text: str) -> str | None:
     except Refusal as refusal:
         return str(refusal)
     return None
+
+
+def references(text: str) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+    """(functions, operators, relations) that `text` (one statement, or one expression) names, each as
+    (schema or "", name) as the server will resolve it: the server's catalogue then decides what they
+    are (probes.pgreader). Empty sets for text that does not parse (it was refused when the file loaded)."""
+    try:
+        tree = _parse(text)
+    except Refusal:
+        try:
+            tree = _parse(text, "SELECT ")
+        except Refusal:
+            return frozenset(), frozenset(), frozenset()
+    functions: set[tuple[str, str]] = set()
+    operators: set[tuple[str, str]] = set()
+    relations: set[tuple[str, str]] = set()
+    for node in _nodes(tree):
+        kind = _kind(node)
+        if kind == "FuncCall":
+            functions.add(_qualified(node.funcname))
+        elif kind == "A_Expr" and node.name:
+            operators.add(_qualified(node.name))
+        elif kind == "RangeVar" and node.relname:
+            relations.add((str(node.schemaname or ""), str(node.relname)))
+    return frozenset(functions), frozenset(operators), frozenset(relations)
+
+
+def _qualified(parts: Any) -> tuple[str, str]:
+    names = [str(getattr(part, "sval", part)) for part in parts or ()]
+    return (names[-2] if len(names) > 1 else "", names[-1] if names else "")

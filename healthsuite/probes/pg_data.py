@@ -289,7 +289,7 @@ def _expression(
         "ON true) r JOIN pg_type t ON t.oid = r.oid "
         "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END"
     ).format(expr=sql.SQL(text), table=sql.Identifier(*dataset.table.split(".")))
-    result = reader.query(query.as_string(None), label=f"type of {key}.{name}")
+    result = reader.query(query.as_string(None), label=f"type of {key}.{name}", user_sql=(text,))
     if result.error is not None:
         # the session answered: the statement was refused for its expression (its words may read like any
         # kind, e.g. `column ... does not exist`), unless it was cut, lost or not allowed

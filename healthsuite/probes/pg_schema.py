@@ -273,8 +273,10 @@ def invariants(reader: PgReader, declared: Iterable[Invariant]) -> InvariantsObs
         table = table_identifier(invariant.table)
         condition = _violations(invariant)
         label = f"invariant {invariant.name}"
+        pieces = tuple(text for text in (invariant.holds, invariant.where) if text)
         counted = reader.query(
-            _text(sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(table, condition)), label=label
+            _text(sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(table, condition)), label=label,
+            user_sql=pieces,
         )
         if counted.error is not None:
             states.append(InvariantState(invariant, error=counted.error))
@@ -291,6 +293,7 @@ def invariants(reader: PgReader, declared: Iterable[Invariant]) -> InvariantsObs
                 ),
                 label=label,
                 max_rows=EXAMPLES,
+                user_sql=pieces,
             )
             examples = tuple(_describe_key(keys, row) for row in listed.rows)
         states.append(InvariantState(invariant, count, keys, examples))
@@ -651,6 +654,8 @@ def hot_query_plans(reader: PgReader, queries: Iterable[HotQuery]) -> PlansObser
             "EXPLAIN (FORMAT JSON, VERBOSE) " + statement,
             label=f"EXPLAIN {hot.name}",
             settings={"enable_seqscan": "off"},
+            # planning folds IMMUTABLE calls (runs them): the catalogue decides first, as for a statement run
+            user_sql=(statement,),
         )
         if result.error is not None:
             plans.append(PlanObservation(hot, error=result.error))

@@ -7,13 +7,20 @@ read-only client's does (it cannot have written anything): a run leaves the data
 (`xact_commit` / `xact_rollback` in pg_stat_database, which monitors such as check_postgres's
 commitratio watch) as it found it; only a statement that failed has its transaction rolled back.
 Results are cached by statement, so checks that read the same view share one read of it.
+
+The SQL an environment file declares (`user_sql`) runs only after the server itself has said it cannot
+act: the session's role is not a superuser, `standard_conforming_strings` is on (the server reads string
+literals as the load-time parser did), and every function and operator the SQL names is PostgreSQL's own
+(pg_catalog or an extension a superuser installed) and not VOLATILE (a short list of volatile readers
+aside), every relation it reads is not a view of the database's own nor a table the role can write,
+unless the file allows the name. A function that lies about its volatility is not caught.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +32,48 @@ if TYPE_CHECKING:
     import psycopg
 
 MAX_ROWS = 1000
+
+# VOLATILE in pg_catalog, yet they only read (the clock, a random number, sizes, WAL positions, locks)
+VOLATILE_READERS = frozenset({
+    "random", "random_normal", "clock_timestamp", "timeofday", "gen_random_uuid",
+    "pg_current_wal_lsn", "pg_current_wal_insert_lsn", "pg_current_wal_flush_lsn", "pg_last_wal_receive_lsn",
+    "pg_last_wal_replay_lsn", "pg_last_xact_replay_timestamp", "pg_is_in_recovery", "pg_is_wal_replay_paused",
+    "pg_get_wal_replay_pause_state", "pg_database_size", "pg_relation_size", "pg_table_size", "pg_indexes_size",
+    "pg_total_relation_size", "pg_tablespace_size", "pg_blocking_pids", "pg_safe_snapshot_blocking_pids",
+    "pg_lock_status", "pg_jit_available", "pg_xact_commit_timestamp", "pg_xact_status", "txid_status",
+    "pg_notification_queue_usage", "pg_partition_tree", "pg_partition_ancestors", "pg_sequence_last_value",
+    "pg_prepared_xact", "pg_last_committed_xact",
+})
+VOLATILE_READER_PREFIXES = ("pg_stat_get_",)
+
+LEAST_PRIVILEGE = "see README, Least privilege: a role with CONNECT and SELECT only"
+
+# what the server's catalogue says of each name the SQL uses: (what, schema, name, volatile, own, writable)
+_CATALOGUE_SQL = """
+WITH fn(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+     op(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+     rel(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+     procs AS (
+       SELECT p.oid, p.proname::text AS name, n.nspname::text AS sch, p.provolatile::text AS volatility,
+              (n.nspname IN ('pg_catalog', 'information_schema') OR EXISTS (
+                 SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                 JOIN pg_roles r ON r.oid = e.extowner
+                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e' AND r.rolsuper
+              )) AS own
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace)
+SELECT 'function', p.sch, p.name, p.volatility, p.own, false FROM procs p JOIN fn
+  ON p.name = fn.name AND (p.sch = fn.sch OR (fn.sch = '' AND p.sch = ANY (current_schemas(true))))
+UNION ALL
+SELECT 'operator', p.sch, o.oprname::text || ' (' || p.name || ')', p.volatility, p.own, false
+  FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace JOIN procs p ON p.oid = o.oprcode JOIN op
+  ON o.oprname = op.name AND (n.nspname = op.sch OR (op.sch = '' AND n.nspname = ANY (current_schemas(true))))
+UNION ALL
+SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'f' THEN 'foreign table' ELSE 'table' END, n.nspname::text,
+       c.relname::text, '', n.nspname IN ('pg_catalog', 'information_schema') OR c.relkind NOT IN ('v', 'f'),
+       c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN rel
+  ON c.relname = rel.name AND (n.nspname = rel.sch OR (rel.sch = '' AND n.nspname = ANY (current_schemas(true))))
+"""
 
 
 @dataclass(frozen=True)
@@ -64,6 +113,8 @@ class PgReader:
         self.error: ProbeError | None = None
         self.connect_elapsed_s = 0.0
         self.connections_opened = 0  # for tests: one per run
+        self._guard: ProbeError | None | bool = False  # False: not yet asked (see _guarded)
+        self._vetted: dict[tuple[tuple[str, ...], frozenset[str]], ProbeError | None] = {}
 
     def open(self) -> PgReader:
         with self._lock:
@@ -97,11 +148,16 @@ class PgReader:
         label: str = "",
         max_rows: int = MAX_ROWS,
         settings: Mapping[str, str] | None = None,
+        user_sql: Sequence[str] = (),
+        allowed: Collection[str] = (),
     ) -> QueryResult:
         """Run one statement in its own read-only transaction; cached by (statement, parameters, settings).
 
         `settings` are set first in that same transaction with `set_config(name, value, true)`, so they
-        end with it (PERF5 explains under {"enable_seqscan": "off"})."""
+        end with it (PERF5 explains under {"enable_seqscan": "off"}). `user_sql`: the pieces of the file's
+        SQL that `sql` contains; the statement is not sent unless the server's catalogue says they cannot
+        act (see the module's text), else its result is the error naming why. `allowed`: the names of
+        functions and views the file allows all the same."""
         prelude = tuple(sorted((settings or {}).items()))
         key = (sql, tuple(params), max_rows, prelude)
         with self._lock:
@@ -109,6 +165,10 @@ class PgReader:
             if cached is not None:
                 return cached
             self._open_locked()
+            if user_sql:
+                refusal = self._vet(tuple(user_sql), frozenset(name.lower() for name in allowed))
+                if refusal is not None:
+                    return QueryResult(label or sql.split(None, 1)[0], error=refusal)
             result = self._run(sql, tuple(params), label or sql.split(None, 1)[0], max_rows, prelude)
             self._cache[key] = result
             return result
@@ -165,6 +225,70 @@ class PgReader:
             elapsed_s=time.perf_counter() - started,
         )
 
+    def _guarded(self) -> ProbeError | None:
+        """Once per session, before the first piece of the file's SQL: the role is no superuser, and the
+        server reads string literals as the load-time parser did (`standard_conforming_strings`)."""
+        if self._guard is not False:
+            return self._guard if isinstance(self._guard, ProbeError) else None
+        if self.error is not None or self._conn is None:
+            return self.error
+        self._guard = None
+        with deadline.exchange(self.timeout_s, f"postgres session guard {self.address}") as exchange:
+            try:
+                exchange.clamp()
+                exchange.watch_fd(self._conn.pgconn.socket)
+                self._conn.execute(marked("SET standard_conforming_strings = on"))
+                row = self._conn.execute(marked(
+                    "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+                )).fetchone()
+                self._conn.commit()
+            except Exception as exc:  # noqa: BLE001 - an error is an observation, never a pass
+                self._guard = self._failure(exc, exchange)
+                if exchange.expired:
+                    self.error = self._guard
+                else:
+                    self._recover(self._conn)
+                return self._guard
+        if row is not None and (row[1] or row[2]):
+            kind = "superuser" if row[1] else "role that bypasses row security"
+            self._guard = ProbeError(
+                "other", "postgres", self.address,
+                f"the file's SQL is not run as {row[0]}, a {kind}: its session could do whatever the SQL asks "
+                f"({LEAST_PRIVILEGE})",
+            )
+        return self._guard
+
+    def _vet(self, pieces: tuple[str, ...], allowed: frozenset[str]) -> ProbeError | None:
+        """Why the server's catalogue says `pieces` could act (the first reason found); None when not."""
+        guard = self._guarded()
+        if guard is not None:
+            return guard
+        key = (pieces, allowed)
+        if key in self._vetted:
+            return self._vetted[key]
+        from ..model.sqlsafety import references  # pglast only for a run that declares SQL
+
+        names: list[set[tuple[str, str]]] = [set(), set(), set()]
+        for piece in pieces:
+            for found, into in zip(references(piece), names, strict=True):
+                into.update(found)
+        args: list[list[str]] = []
+        for group in names:
+            ordered = sorted(group)
+            args += [[schema for schema, _ in ordered], [name for _, name in ordered]]
+        result = self._run(_CATALOGUE_SQL, tuple(args), "catalogue of the file's SQL", 10_000)
+        if result.error is not None:
+            return result.error
+        refusal = None
+        for what, schema, name, volatility, own, writable in result.rows:
+            refusal = _refusal(str(what), str(schema), str(name), str(volatility), bool(own), bool(writable),
+                               allowed)
+            if refusal is not None:
+                break
+        error = None if refusal is None else ProbeError("other", "postgres", self.address, refusal)
+        self._vetted[key] = error
+        return error
+
     def _recover(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         """After a failed statement: its transaction is aborted, and only a rollback ends it."""
         try:
@@ -202,3 +326,24 @@ class PgReader:
                     self._conn.close()
                 finally:
                     self._conn = None
+
+
+def _refusal(what: str, schema: str, name: str, volatility: str, own: bool, writable: bool,
+             allowed: frozenset[str]) -> str | None:
+    """Why one catalogue entry the SQL names is refused; None when it is not."""
+    bare = name.split(" (", 1)[-1].rstrip(")") if what == "operator" else name
+    if bare.lower() in allowed or f"{schema}.{bare}".lower() in allowed:
+        return None
+    shown = f"{name}()" if what == "function" else f"{what} {schema}.{name}"
+    allow = "list it under the database's allow_sql if you know it only reads"
+    if writable:
+        return (f"the file's SQL reads table {schema}.{name}, which the session's role can write: the SQL is "
+                f"not run by a role that can change what it reads ({LEAST_PRIVILEGE})")
+    if not own:
+        where = "function" if what in ("function", "operator") else what
+        return (f"the file's SQL uses {shown} ({where} of schema {schema}, defined in this database, not "
+                f"PostgreSQL's own): the server cannot say it only reads; {allow}")
+    if volatility == "v" and bare not in VOLATILE_READERS and not bare.startswith(VOLATILE_READER_PREFIXES):
+        return (f"the file's SQL calls {shown if what == 'function' else shown + ', whose function'}, which the "
+                f"server marks VOLATILE (it may act beyond reading); {allow}")
+    return None

@@ -13,6 +13,8 @@ from .errors import ProbeError, classify
 
 T = TypeVar("T")
 
+PROGRESS_STEPS = 10_000
+
 
 @dataclass(frozen=True)
 class SqliteObservation:
@@ -36,17 +38,25 @@ def connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
 def read_only(path: Path, timeout_s: float, read: Callable[[sqlite3.Connection], T]) -> T | ProbeError:
     """`read` on a read-only connection, or the error met (the file missing, locked, not a database)."""
     address = str(path)
+    ends = time.monotonic() + timeout_s
     if not path.is_file():
         detail = "no such file" if not path.exists() else "not a regular file"
         return ProbeError("database_missing", "sqlite", address, detail)
     try:
         conn = connect_read_only(path, timeout_s)
+        ends = time.monotonic() + timeout_s
+        # SQLite calls this every PROGRESS_STEPS virtual-machine steps: past the timeout, the statement stops
+        # ("interrupted"), so an endless `WITH RECURSIVE` ends at database_s, not at the run's deadline
+        conn.set_progress_handler(lambda: int(time.monotonic() > ends), PROGRESS_STEPS)
         try:
             return read(conn)
         finally:
             conn.close()
     except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
         error = classify(exc, "sqlite", address)
+        if "interrupted" in error.detail and time.monotonic() > ends:
+            return ProbeError("timeout", "sqlite", address, f"the statement was stopped after {timeout_s:g} s "
+                              f"(its timeout): {error.detail}")
         if "database is locked" in error.detail:
             error = ProbeError("timeout", "sqlite", address, error.detail)
         return error
