@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from .regexes import RegexTooSlow, bounded_search
+from .regexes import PatternRefused, RegexTooSlow, bounded_search, compile_pattern
 
 MAX_LENGTH = 500  # characters of one condition
 MAX_DEPTH = 20  # levels of parentheses and `not`
@@ -263,7 +263,9 @@ def _regex(text: str, start: int) -> _Token:
     if not source:
         _fail(text, start, "//", "the regex is empty, so it matches everything", "write what must be found, e.g. /ok/")
     try:
-        compiled = re.compile(source, re.IGNORECASE if written else 0)
+        compiled = compile_pattern(source, ignore_case=bool(written))
+    except PatternRefused as refused:
+        _fail(text, start, text[start:at + 1 + len(written)], refused.problem, refused.fix)
     except (re.error, OverflowError) as exc:
         where = f" at position {exc.pos}" if isinstance(exc, re.error) and exc.pos is not None else ""
         problem = exc.msg if isinstance(exc, re.error) else str(exc)

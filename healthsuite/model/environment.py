@@ -38,6 +38,7 @@ from .flows import BookingSettings, PaymentSettings
 from .logs import HostResources, LogSource
 from .notify import Webhook
 from .ops import Integrations, LatencyTarget, MetricsEndpoint
+from .regexes import problem_of as regex_problem
 from .schema import SchemaDeclaration
 from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
@@ -121,10 +122,10 @@ class BodyCondition(Model):
                 "write one of equals, one_of, matches, contains, exists, e.g. {path: status, equals: ok}",
             )
         if self.matches is not None:
-            try:
-                re.compile(self.matches)
-            except re.error as exc:
-                raise rule_error(f"`matches` is not a valid regular expression ({exc})", "fix the pattern") from None
+            refused = regex_problem(self.matches)
+            if refused is not None:
+                raise rule_error(f"`matches` is {refused[0]}" if refused[0].startswith("not ") else
+                                 f"`matches`: {refused[0]}", refused[1])
         return self
 
     def describe(self) -> str:

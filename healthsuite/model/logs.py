@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from .regexes import problem_of as regex_problem
 from .targets import Target
 from .types import Text, rule_error
 
@@ -95,10 +96,11 @@ class LogSource(Target):
                 "format: regex needs a `regex`",
                 r"e.g. regex: '^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<message>.*)$'",
             )
-        try:
-            groups = re.compile(self.regex).groupindex
-        except re.error as exc:
-            raise rule_error(f"`regex` is not a valid regular expression ({exc})", "fix the pattern") from None
+        refused = regex_problem(self.regex)
+        if refused is not None:
+            raise rule_error(f"`regex` is {refused[0]}" if refused[0].startswith("not ") else
+                             f"`regex`: {refused[0]}", refused[1])
+        groups = re.compile(self.regex).groupindex
         missing = [name for name in ("ts", "message") if name not in groups]
         if missing:
             raise rule_error(

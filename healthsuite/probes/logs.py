@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalogue import Service
 from ..model.logs import LogSource
+from ..model.regexes import Budget, RegexTooSlow, bounded_match, bounded_search
 from .errors import ProbeError, classify
 
 if TYPE_CHECKING:
@@ -280,14 +281,15 @@ class Parser:
     def __init__(self, source: LogSource) -> None:
         self.source = source
         self.zone = _zone(source.timezone)
-        self.regex = re.compile(source.regex) if source.regex else None
+        self.regex = re.compile(source.regex) if source.regex else None  # checked at load (model.regexes)
+        self.budget = Budget()  # every search of one read, together
         self.has_level = bool(self.regex and "level" in self.regex.groupindex)
 
     def parse(self, line: str) -> Entry | None:
         try:
             entry: Entry | None = getattr(self, f"_{self.source.format}")(line)
             return entry
-        except (ValueError, TypeError, OverflowError, KeyError, AttributeError):
+        except (ValueError, TypeError, OverflowError, KeyError, AttributeError, RecursionError):
             return None
 
     def _json(self, line: str) -> Entry | None:
@@ -310,7 +312,7 @@ class Parser:
 
     def _regex(self, line: str) -> Entry | None:
         assert self.regex is not None
-        match = self.regex.search(line)
+        match = bounded_match(self.regex, line, self.budget)
         if match is None:
             return None
         raw_ts = match.group("ts")
@@ -553,7 +555,7 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                     newest = max(newest, entry.ts) if newest else entry.ts
                     oldest = min(oldest, entry.ts) if oldest else entry.ts
                     _count(tally, entry, line, parser, slow_request_s)
-                    if pattern is not None and pattern.search(line):
+                    if pattern is not None and bounded_search(pattern, line, parser.budget):
                         tally.matched += 1
                         _example(tally.matched_examples, line)
                 first_block = False
@@ -570,6 +572,8 @@ def read_window(path: Path, source: LogSource, *, slow_request_s: float = 3.0,
                                 now.isoformat(), newest_text, state == "clean")
     except OSError as exc:
         return replace(base, error=classify(exc, FILE_SERVICE, address))
+    except RegexTooSlow as slow:  # never a pass on lines that were not searched
+        return replace(base, error=ProbeError("other", FILE_SERVICE, address, str(slow)))
     tally.slowest = sorted(tally.slowest, reverse=True)[:EXAMPLES]
     return replace(
         base,
