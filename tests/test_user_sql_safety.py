@@ -511,3 +511,26 @@ def test_an_endless_recursive_sqlite_query_stops_at_its_timeout(tmp_path: Path) 
     assert result.error is not None and result.error.kind == "timeout", result
     assert "stopped after 1 s" in result.error.detail
     assert time.monotonic() - started < 30
+
+
+def test_a_database_allows_its_own_functions_by_name_in_the_file(guarded_server: PostgresServer,
+                                                                 tmp_path: Path) -> None:
+    """`allow_sql` of a database reaches its session: the named function of the database's own runs, every
+    other one is still refused."""
+    from healthsuite.probes import ProbeSession  # noqa: PLC0415
+
+    dsn = f"postgresql://{READER_ROLE}:${{READER_PASSWORD}}@127.0.0.1:{guarded_server.port}/booking"
+    for allow, runs in (("", False), ("allow_sql: [public.calm]", True)):
+        path = tmp_path / f"allow-{runs}.yaml"
+        path.write_text(f'name: allow\nkind: test\ndatabases:\n  - name: booking\n    engine: postgresql\n'
+                        f'    dsn: "{dsn}"\n    {allow}\n')
+        env = load_environment(path, {"READER_PASSWORD": READER_PASSWORD})
+        probes = ProbeSession(env)
+        try:
+            reader = probes.postgres(env.model.databases[0])  # type: ignore[arg-type]
+            calm, grab = "SELECT calm(1)", "SELECT grab()"
+            assert (reader.query(calm, user_sql=(calm,)).error is None) is runs
+            assert "grab()" in str(reader.query(grab, user_sql=(grab,)).error)
+        finally:
+            probes.close()
+    assert _left_behind(guarded_server) == ["0", "0"]

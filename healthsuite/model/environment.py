@@ -162,6 +162,12 @@ class PostgresDatabase(Target):
     engine: Literal["postgresql"]
     dsn: SecretText = Field(description="libpq URL, e.g. postgresql://monitor:${PGPASSWORD}@db:5432/app.")
     timeout_s: Seconds | None = Field(None, description="Overrides timeouts.database_s.")
+    allow_sql: list[str] = Field(
+        [],
+        description="Functions and views (name or schema.name) the file's SQL may call although the server's "
+        "catalogue cannot vouch for them: the database's own, or VOLATILE ones outside the built-in readers. "
+        "Only list what you know only reads.",
+    )
     schema_: SchemaDeclaration = Field(
         SchemaDeclaration(), alias="schema", description="Tables, relations, invariants, migrations, indexes."
     )

@@ -240,7 +240,7 @@ class ProbeSession:
         with self._readers_lock:
             reader = self._readers.get((dsn, timeout))
             if reader is None:
-                reader = self._readers[(dsn, timeout)] = PgReader(dsn, timeout)
+                reader = self._readers[(dsn, timeout)] = PgReader(dsn, timeout, target.allow_sql)
         return reader.open()
 
     def database(self, target: Target) -> DatabaseObservation:
