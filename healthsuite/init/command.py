@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from .. import envfile
+from .. import envfile, yamltext
 from ..assessments.ops import MIN_LOOKUPS
 from ..catalogue import load_catalogue
 from ..model.addresses import http_url_problem, postgres_dsn_problem
@@ -32,7 +32,7 @@ from ..probes.lookup import Names, is_ip
 from ..redaction import Redactor
 from ..templates import MissingVariable, Template
 from . import GUESSED, cache, database, web
-from .render import Told, render
+from .render import Told, intended, render, shape
 
 USAGE_ERROR = 4
 INTERNAL_ERROR = 3
@@ -383,6 +383,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
         redis_password=target.password_written if target else None, variables=variables, schema_ref=schema_ref,
     )
     text = render(told, site, schema, memory)
+    meant, written = intended(told, site, schema, memory), shape(yamltext.load(text))
+    if written != meant:
+        raise RuntimeError(f"the file init wrote reads back as other keys than it means to write (a bug of init): "
+                           f"{written} instead of {meant}")
     _write(output, text, args.force)
     return _summary(output, told, site, schema, memory, text)
 
@@ -422,6 +426,10 @@ def _summary(
         perf7 = load_catalogue().diagnosis("PERF7").thresholds["min_hit_rate_pct"]
         if rate is not None and lookups >= MIN_LOOKUPS and rate < perf7:
             failing.append(f"PERF7 (hit rate {rate:.1f} %, under {perf7:g} %)")
+    refused = [*site.refused, *(r for h in site.health for r in h.refused), *(schema.refused if schema else ())]
+    if refused:
+        lines.append(f"  left out, not safe to write into the file ({len(refused)}): {'; '.join(refused[:20])}"
+                     + (f"; and {len(refused) - 20} more" if len(refused) > 20 else ""))
     marks = text.count(GUESSED)
     lines.append(f"  {marks} values are marked `{GUESSED}`: confirm, correct or delete each, then the mark")
     if told.variables:

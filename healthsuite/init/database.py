@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..probes.errors import ProbeError
 from ..probes.pgreader import PgReader, QueryResult
+from . import shown, unsafe
 
 MAX_TABLES = 100
 MAX_RELATIONS = 200
@@ -95,6 +96,7 @@ class Schema:
     indexes: dict[str, list[str]] = field(default_factory=dict)  # large table -> its indexes
     migration_head: str | None = None
     unindexed_foreign_keys: int = 0
+    refused: list[str] = field(default_factory=list)  # names left out: not safe to write, as the terminal shows them
 
 
 class DatabaseUnusable(Exception):
@@ -123,6 +125,10 @@ def _plain(name: str) -> bool:
         and name.isascii()
 
 
+def _why_not(name: str) -> str:
+    return unsafe(name) or "not a plain name (letters, digits, _ and $), which the file's names are"
+
+
 def discover(dsn: str, timeout_s: float, max_analyze_age_s: float) -> Schema:
     reader = PgReader(dsn, timeout_s)
     try:
@@ -136,6 +142,8 @@ def discover(dsn: str, timeout_s: float, max_analyze_age_s: float) -> Schema:
             table = Table(str(schema), str(name), _int(size), _int(count), bool(readable),
                           None if age is None else float(str(age)))
             if not (_plain(table.schema) and _plain(table.name)):
+                bad = table.schema if not _plain(table.schema) else table.name
+                found.refused.append(f"table {shown(table.schema)}.{shown(table.name)}: {_why_not(bad)}")
                 continue
             if table.readable:
                 found.tables.append(table)
@@ -146,7 +154,15 @@ def discover(dsn: str, timeout_s: float, max_analyze_age_s: float) -> Schema:
         for constraint, cschema, ctable, ccol, pschema, ptable, pcol in rows:
             child, parent = _qualified(str(cschema), str(ctable)), _qualified(str(pschema), str(ptable))
             if child in names and parent in names and _plain(str(ccol)) and _plain(str(pcol)):
-                found.relations.append(ForeignKey(str(constraint), f"{child}.{ccol}", f"{parent}.{pcol}"))
+                name, why = str(constraint), unsafe(str(constraint))
+                if why:  # the relation is kept, its comment without the name
+                    found.refused.append(f"the name of the foreign key {child}.{ccol} -> {parent}.{pcol}, "
+                                         f"{shown(name)} (the key is kept, its name left out): {why}")
+                    name = ""
+                found.relations.append(ForeignKey(name, f"{child}.{ccol}", f"{parent}.{pcol}"))
+            elif not (_plain(str(ccol)) and _plain(str(pcol))) and child in names and parent in names:
+                bad = str(ccol) if not _plain(str(ccol)) else str(pcol)
+                found.refused.append(f"foreign key {shown(str(constraint))}: column {shown(bad)}: {_why_not(bad)}")
         for table in found.tables[:LARGE_TABLES]:  # ordered by total size, largest first
             if table.analyzed_age_s is None or table.analyzed_age_s > max_analyze_age_s:
                 found.not_analyzed.append(table.declared)
@@ -155,13 +171,20 @@ def discover(dsn: str, timeout_s: float, max_analyze_age_s: float) -> Schema:
             rows = _rows(reader.query(_INDEXES, (table.schema, table.name, MAX_INDEXES_PER_TABLE),
                                       label="indexes", max_rows=MAX_INDEXES_PER_TABLE))
             indexes = [_qualified(str(s), str(x)) for s, x, _ in rows if _plain(str(x))]
+            found.refused += [f"index {shown(str(x))} on {table.declared}: {_why_not(str(x))}"
+                              for _, x, _ in rows if not _plain(str(x))]
             if indexes:
                 found.indexes[table.declared] = indexes
         found.unindexed_foreign_keys = _int(_rows(reader.query(_UNINDEXED, label="unindexed foreign keys"))[0][0])
         if "alembic_version" in names:
             result = reader.query("SELECT version_num::text FROM alembic_version", label="alembic head", max_rows=2)
             if result.ok and len(result.rows) == 1 and result.rows[0][0]:
-                found.migration_head = str(result.rows[0][0])
+                head = str(result.rows[0][0])
+                why = unsafe(head.replace("${", ""))  # a `$` is written doubled (render.literal)
+                if why:
+                    found.refused.append(f"Alembic head {shown(head)}: {why}")
+                else:
+                    found.migration_head = head
         return found
     finally:
         reader.close()

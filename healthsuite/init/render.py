@@ -2,7 +2,12 @@
 system (GUESSED, `# guessed: confirm`), so a person confirms, corrects or deletes each one.
 
 Only keys the environment model declares are written; the values told on the command line (the base
-URL, the DSN, the Redis URL) carry no mark, and secrets only as `${VARIABLE}` references."""
+URL, the DSN, the Redis URL) carry no mark, and secrets only as `${VARIABLE}` references.
+
+Whatever was read from the live system is written as data, never as text that becomes YAML: every
+value through the YAML emitter (`scalar`, checked to read back as itself), every comment through
+`comment` (nothing in it ends a line for any YAML parser). The discovery modules leave out the
+values that cannot be written safely and say so (Site.refused, Schema.refused)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import GUESSED
+import yaml
+
+from . import GUESSED, comment
 from .cache import Memory
 from .database import Schema
 from .web import Site, names
@@ -22,14 +29,21 @@ _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y",
 
 
 def scalar(value: str | int | float | bool) -> str:
-    """A YAML scalar that reads back as exactly `value` (strings that look like anything else quoted)."""
+    """A YAML scalar that reads back as exactly `value`, on one line: a plain word, or the YAML
+    emitter's double-quoted form (every character outside printable ASCII escaped, line separators
+    and control characters among them). ValueError if it would not read back as itself."""
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    if _PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._]+", value):
-        return value
-    return json.dumps(value)
+        written = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        written = json.dumps(value)
+    elif (_PLAIN.fullmatch(value) and value.lower() not in _YAML_WORDS and not re.fullmatch(r"[-+0-9._]+", value)
+          and yaml.safe_load(f"[{value}]") == [value]):  # not 0x1f, 1_000 or 12:30, which YAML 1.1 reads as numbers
+        written = value
+    else:
+        written = yaml.safe_dump(value, default_style='"', allow_unicode=False, width=1 << 30).removesuffix("\n")
+    if "\n" in written or not written.isascii() or yaml.safe_load(f"[{written}]") != [value]:
+        raise ValueError(f"init cannot write {value!r} as one YAML scalar")  # a bug of init
+    return written
 
 
 def literal(text: str) -> str:
@@ -42,7 +56,7 @@ def flow(items: Sequence[tuple[str, str | int | float | bool]]) -> str:
 
 
 def guessed(line: str, why: str = "") -> str:
-    return f"{line}  {GUESSED}{f' ({why})' if why else ''}"
+    return f"{line}  {GUESSED}{f' ({comment(why)})' if why else ''}"
 
 
 @dataclass
@@ -106,7 +120,7 @@ def _health(site: Site) -> list[str]:
             lines.append("    body:")
             lines.extend(conditions)
         for left_out in health.unhealthy:
-            lines.append(f"    # left out: {left_out} (not a healthy value now: add a condition once it is)")
+            lines.append(f"    # left out: {comment(left_out)} (not a healthy value now: add a condition once it is)")
     return lines
 
 
@@ -119,7 +133,8 @@ def _database(told: Told, schema: Schema) -> list[str]:
         "    engine: postgresql",
         f"    dsn: {scalar(told.dsn)}",
         guessed("    smoke: true", "part of the post-deploy smoke set, DEP1"),
-        f"    schema:                       # what PostgreSQL {schema.server_version} at {schema.address} holds now",
+        f"    schema:                       # what PostgreSQL {comment(schema.server_version)} at "
+        f"{comment(schema.address)} holds now",
     ]
     if schema.tables:
         more = f", the {len(schema.tables)} largest" if schema.more_tables else ""
@@ -127,7 +142,7 @@ def _database(told: Told, schema: Schema) -> list[str]:
         for table in sorted(schema.tables, key=lambda t: t.declared):
             lines.append(guessed(f"        - {scalar(table.declared)}"))
     for name in schema.unreadable:
-        lines.append(f"      # left out of tables: {name} (the role may not SELECT it; DB9 would fail)")
+        lines.append(f"      # left out of tables: {comment(name)} (the role may not SELECT it; DB9 would fail)")
     if schema.relations:
         lines.append("      relations:                  # DB10 orphans, DB12 the foreign key exists")
         for fk in schema.relations:
@@ -141,8 +156,8 @@ def _database(told: Told, schema: Schema) -> list[str]:
             rows = f"~{table.rows} row{'s' * (table.rows != 1)}"
             lines.append(guessed(f"        - {scalar(table.declared)}", f"{_size(table.size_bytes)}, {rows}"))
     for name in schema.not_analyzed:
-        lines.append(f"      # left out of large_tables: {name} (not analyzed within 7 days: DB14 would fail; "
-                     f"run ANALYZE {name})")
+        lines.append(f"      # left out of large_tables: {comment(name)} (not analyzed within 7 days: DB14 would "
+                     f"fail; run ANALYZE {comment(name)})")
     indexes = [(index, on) for on, found in schema.indexes.items() for index in found]
     if indexes:
         lines.append("      indexes:                    # PERF6: the indexes of the largest tables")
@@ -159,7 +174,7 @@ def _cache(told: Told, memory: Memory) -> list[str]:
         lines.append(f"    username: {scalar(told.redis_username)}")
     if told.redis_password:
         lines.append(f"    password: {scalar(told.redis_password)}")
-    lines.append(f"    # observed: {memory.describe()}")
+    lines.append(f"    # observed: {comment(memory.describe())}")
     rate, lookups = memory.hit_rate()
     if rate is not None:
         lines.append(f"    # observed: keyspace hit rate {rate:.1f} % over {lookups} lookups (PERF7)")
@@ -179,9 +194,9 @@ def render(told: Told, site: Site, schema: Schema | None, memory: Memory | None,
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = []
     if told.schema_ref:
-        lines.append(f"# yaml-language-server: $schema={told.schema_ref}")
+        lines.append(f"# yaml-language-server: $schema={comment(told.schema_ref)}")
     lines += [
-        f"# Written by `python -m healthsuite init` at {stamp} from what {site.base_url} answered"
+        f"# Written by `python -m healthsuite init` at {stamp} from what {comment(site.base_url)} answered"
         f"{' and its database' if schema else ''}{' and its Redis' if memory else ''} (read only).",
         f"# Every value marked `{GUESSED}` was read from the live system, not told: keep it, correct it or",
         "# delete its line, then delete the mark. Keys: docs/ENVIRONMENT.md.",
@@ -208,3 +223,57 @@ def render(told: Told, site: Site, schema: Schema | None, memory: Memory | None,
     if memory is not None:
         lines += _cache(told, memory)
     return "\n".join(lines) + "\n"
+
+
+def shape(document: object) -> dict[str, object]:
+    """The keys and list lengths of a written document: what `intended` says init means to write."""
+    if not isinstance(document, dict):
+        return {"document": type(document).__name__}
+    out: dict[str, object] = {"keys": sorted(map(str, document))}
+    for key in ("pages", "health", "databases", "caches"):
+        entries = document.get(key)
+        if isinstance(entries, list):
+            out[key] = [sorted(map(str, e)) if isinstance(e, dict) else type(e).__name__ for e in entries]
+    bodies = [len(h.get("body") or []) for h in document.get("health") or [] if isinstance(h, dict)]
+    if bodies:
+        out["bodies"] = bodies
+    for database in document.get("databases") or []:
+        schema = database.get("schema") if isinstance(database, dict) else None
+        if isinstance(schema, dict):
+            out["schema"] = {k: len(v) if isinstance(v, (list, dict)) else 1 for k, v in schema.items()}
+    return out
+
+
+def intended(told: Told, site: Site, schema: Schema | None, memory: Memory | None) -> dict[str, object]:
+    """`shape` of the document `render` means to write from these values."""
+    keys = {"name", "kind", "base_urls", "pages"}
+    keys |= {"http"} if told.ca_bundle else set()
+    keys |= {"dns"} if told.nameservers or told.pins else set()
+    keys |= {"health"} if site.health else set()
+    keys |= {"databases"} if schema is not None else set()
+    keys |= {"caches"} if memory is not None else set()
+    out: dict[str, object] = {"keys": sorted(keys)}
+    pages = []
+    for answer in site.pages:
+        page = {"name", "path"} | ({"expect_status"} if answer.status != 200 else set())
+        page |= {"content_type"} if answer.content_type and answer.status < 300 else set()
+        page |= {"smoke"} if answer.path == "/" and answer.status < 300 else set()
+        pages.append(sorted(page))
+    out["pages"] = pages
+    if site.health:
+        out["health"] = [sorted({"name", "path"} | ({"content_type"} if h.answer.content_type else set())
+                                | ({"smoke"} if i == 0 else set())
+                                | ({"body"} if h.fields or h.text is not None else set()))
+                         for i, h in enumerate(site.health)]
+        out["bodies"] = [len(h.fields) + (h.text is not None) for h in site.health]
+    if schema is not None:
+        out["databases"] = [["dsn", "engine", "name", "schema", "smoke"]]
+        held = {"tables": len(schema.tables), "relations": len(schema.relations),
+                "migrations": 1 if schema.migration_head is not None else 0,
+                "large_tables": len(schema.large_tables), "indexes": sum(map(len, schema.indexes.values()))}
+        if any(held.values()):
+            out["schema"] = {k: v for k, v in held.items() if v}
+    if memory is not None:
+        out["caches"] = [sorted({"name", "url"} | ({"username"} if told.redis_username else set())
+                                | ({"password"} if told.redis_password else set()))]
+    return out

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from ..probes import http
 from ..probes.http import HttpObservation, HttpRequest
 from ..probes.lookup import Lookup, first_address
+from . import shown, unsafe
 
 COMMON_PATHS = ("/", "/health", "/healthz", "/api/health", "/status", "/login", "/robots.txt", "/sitemap.xml")
 HEALTH_PATHS = frozenset({"/health", "/healthz", "/api/health", "/status", "/api/status", "/ready", "/readyz"})
@@ -55,6 +56,7 @@ class Health:
     fields: tuple[HealthField, ...] = ()
     unhealthy: tuple[str, ...] = ()  # "checks.db = 'degraded'": status-like fields left out
     text: str | None = None  # a short plain-text body (e.g. "OK")
+    refused: tuple[str, ...] = ()  # values that cannot be written safely, as the terminal shows them
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Site:
     pages: list[Answer] = field(default_factory=list)
     health: list[Health] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "/login: HTTP 404": what did not answer 2xx/3xx
+    refused: list[str] = field(default_factory=list)  # discovered values left out: not safe to write
     requests: int = 0
 
 
@@ -143,11 +146,17 @@ def _health(answer: Answer, observation: HttpObservation) -> Health:
         except ValueError:
             return Health(answer)
         found = list(health_fields(body))
+        refused = tuple(f"{answer.path} field {p} = {shown(v)}: {why}" for p, v, _ in found
+                        if isinstance(v, str) and (why := unsafe(v)))
+        found = [(p, v, ok) for p, v, ok in found if not (isinstance(v, str) and unsafe(v))]
         fields = tuple(HealthField(p, v) for p, v, ok in found if ok)[:MAX_CONDITIONS]
         unhealthy = tuple(f"{p} = {v!r}" for p, v, ok in found if not ok)
-        return Health(answer, fields, unhealthy)
+        return Health(answer, fields, unhealthy, refused=refused)
     text = observation.text().strip()
     if answer.content_type.startswith("text/plain") and 0 < len(text) <= 20 and "\n" not in text:
+        why = unsafe(text)
+        if why:
+            return Health(answer, refused=(f"{answer.path} body {shown(text)}: {why}",))
         return Health(answer, text=text)
     return Health(answer)
 
@@ -194,6 +203,14 @@ def discover(
                 site.skipped.append(f"{path}: HTTP {status}")
                 continue
             answer = _answer(path, observation, found_by)
+            why = unsafe(answer.content_type)
+            if why:
+                site.refused.append(f"{path} content type {shown(answer.content_type)}: {why}")
+                answer = Answer(answer.path, answer.status, "", answer.location, answer.found_by)
+            why = unsafe(answer.location)
+            if why:  # the comment that would say where it redirects says nothing
+                site.refused.append(f"{path} Location {shown(answer.location)}: {why}")
+                answer = Answer(answer.path, answer.status, answer.content_type, "", answer.found_by)
             if status < 300 and (path in HEALTH_PATHS or "health" in path) and not answer.content_type.endswith("html"):
                 site.health.append(_health(answer, observation))
             else:
