@@ -31,7 +31,7 @@ from ..probes import tls
 from ..probes.lookup import Names, is_ip
 from ..redaction import Redactor
 from ..templates import MissingVariable, Template
-from . import GUESSED, cache, database, web
+from . import GUESSED, cache, comment, database, web
 from .render import Told, intended, render, shape
 
 USAGE_ERROR = 4
@@ -415,7 +415,7 @@ def _summary(
         if schema.unindexed_foreign_keys:
             failing.append(f"PERF6 ({schema.unindexed_foreign_keys} foreign keys in public lead no index)")
     if memory is not None:
-        lines.append(f"  cache {told.cache_name}: {memory.describe()}")
+        lines.append(f"  cache {told.cache_name}: {comment(memory.describe())}")  # INFO's text, escaped
         pct = memory.used_pct()
         cache2 = load_catalogue().diagnosis("CACHE2").thresholds["max_memory_pct"]
         if pct is not None and pct >= cache2:
