@@ -170,3 +170,25 @@ def test_the_issues_pattern_is_answered_by_the_bounded_search(tmp_path: Path) ->
     for target in ("plain-file", "log-file", "app"):  # no line has a run of a's at its end
         assert checks["LOG1", target]["outcome"] == "passed", checks["LOG1", target]
     assert "none of the 50 lines" in checks["LOG1", "worker"]["observed"]  # nor is in the worker's format
+
+
+def test_a_file_probes_pattern_too_large_to_search_never_reaches_a_search(tmp_path: Path) -> None:
+    """healthsuite/model/declared.py checks `file.pattern` with re.compile only (outside this change): the
+    pattern loads, and the probe refuses it, failing its check; once the model refuses it, at load."""
+    (tmp_path / "plain.log").write_text("x\n" * 10)
+    env = tmp_path / "file-pattern.yaml"
+    env.write_text("""\
+name: file-pattern
+kind: test
+declared_checks:
+  - {name: plain-file, diagnosis: LOG1, file: {path: plain.log, pattern: 'x{4294967294}'}, expect: matches == 0}
+""")
+    done, report = _run(env, "--diagnosis", "LOG1")
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and "MemoryError" not in output, output
+    if done.returncode == 4:
+        assert "declared_checks[0].file.pattern" in output and "at most 1,000" in output, output
+    else:
+        assert done.returncode == 1, output
+        record = next(r for r in report["checks"] if r["target"] == "plain-file")  # type: ignore[attr-defined]
+        assert record["outcome"] != "passed" and "at most 1,000" in json.dumps(record), record

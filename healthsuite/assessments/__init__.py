@@ -12,7 +12,7 @@ from ..catalogue import Catalogue
 from ..failure import Finding
 from ..model.environment import BodyCondition, HealthEndpoint, HttpTarget
 from ..model.regexes import RegexTooSlow, bounded_search
-from ..probes.http import HttpObservation
+from ..probes.http import HttpObservation, JsonRefused
 from ..probes.postgres import PostgresObservation
 from ..probes.redis import RedisObservation
 from ..probes.sqlite import SqliteObservation
@@ -60,6 +60,8 @@ def check_body(condition: BodyCondition, obs: HttpObservation) -> tuple[bool, st
     else:
         try:
             document = obs.json()
+        except JsonRefused as refused:
+            return False, f"the body is not read as JSON: {refused}"
         except ValueError:
             return False, f"the body is not JSON: {obs.text(BODY_EXCERPT)!r}"
         value = json_at(document, condition.path)

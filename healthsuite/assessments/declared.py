@@ -27,9 +27,12 @@ def judge(check: DeclaredCheck, observation: DeclaredObservation) -> Finding:
         ],
         **observation.facts,
     }
+    observed = "; ".join(outcome.explanation for outcome in shown)
+    if failing and observation.facts.get("json_refused"):  # `json...` is missing because of a limit: say which
+        observed += f" (the body is not read as JSON: {observation.facts['json_refused']})"
     return Finding(
         ok=not failing,
-        observed="; ".join(outcome.explanation for outcome in shown),
+        observed=observed,
         expected="; ".join(text for text, _ in outcomes),
         meaning=f"{check.kind} probe: {observation.summary}" if failing else "",
         facts=facts,

@@ -17,7 +17,7 @@ from ..catalogue import Catalogue, load_catalogue
 from ..failure import Finding, probe_failure
 from ..model.flows import BookingSubmission, PaymentWebhook
 from ..probes.flows import ProviderCall, TransactionAttempt, WebhookDelivery
-from ..probes.http import HttpObservation
+from ..probes.http import HttpObservation, loads_bounded
 from . import BODY_EXCERPT, page, status_meaning
 
 # --- application error codes (runbook 000 "Application Error Codes") ----------------------------------
@@ -107,7 +107,7 @@ def decode_error_codes(text_or_json: str | bytes | dict[str, Any] | list[Any] | 
     else:
         text = text_or_json.decode("utf-8", errors="replace") if isinstance(text_or_json, bytes) else text_or_json
         try:
-            document = json.loads(text)
+            document = loads_bounded(text)
         except ValueError:
             document = None
     found: dict[str, DecodedCode] = {}

@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 
 from ..model.declared import DeclaredCheck
 from ..model.environment import PostgresDatabase, RedisCache, SqliteDatabase
+from ..model.regexes import Budget, PatternRefused, RegexTooSlow, bounded_search, compile_pattern
 from ..netaddr import format_address, parse_address
 from . import deadline, logs, tcp, tls
 from . import sqlite as sqlite_probe
 from .errors import ProbeError
-from .http import HttpRequest
+from .http import HttpRequest, JsonRefused
 from .postgres import parts_of as postgres_parts
 from .redis import address_of as redis_address
 from .redis import client as redis_client
@@ -195,8 +196,11 @@ def _http(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     if seen.error is not None:
         return DeclaredObservation("http", summary=seen.summary(), error=seen.error)
     values: dict[str, object] = {"status": seen.status, "headers": dict(seen.headers), "body": seen.text()}
+    refused = ""
     try:
         values["json"] = seen.json()
+    except JsonRefused as exc:
+        refused = f"; not read as JSON: {exc}"  # `json...` is missing, and the summary says why
     except ValueError:
         pass  # not JSON: `json...` is missing
     timings = seen.timings
@@ -205,9 +209,11 @@ def _http(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
                  "first_byte": timings.first_byte, "total": timings.total}
         values["time"] = {name: ms / 1000 for name, ms in marks.items() if ms is not None}
     facts: dict[str, object] = {"url": request.url, "status": seen.status}
+    if refused:
+        facts["json_refused"] = refused.removeprefix("; not read as JSON: ")
     if timings is not None:
         facts.update(timings.as_dict())
-    summary = f"{request.method} {request.url}: {seen.summary()}"
+    summary = f"{request.method} {request.url}: {seen.summary()}{refused}"
     return DeclaredObservation("http", values, summary, facts=facts)
 
 
@@ -420,7 +426,11 @@ def _file(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     values: dict[str, object] = {"exists": True, "age": round(age, 3), "size": stat.st_size}
     summary = f"{path}: {stat.st_size} bytes, modified {age:.0f} s ago"
     facts: dict[str, object] = {"path": str(path), "size": stat.st_size, "age_s": round(age, 1)}
-    pattern = re.compile(probe.pattern) if probe.pattern else None
+    try:
+        pattern = compile_pattern(probe.pattern) if probe.pattern else None
+    except (re.error, OverflowError, PatternRefused) as exc:  # refused at load too (model.declared)
+        error = ProbeError("other", "file", str(path), f"the pattern is refused: {exc}")
+        return DeclaredObservation("file", summary=f"{path}: {error.detail}", error=error)
     if probe.log is not None:
         source = next(log for log in probes.env.model.logs if log.name == probe.log)
         if probe.window_min is not None:
@@ -433,7 +443,11 @@ def _file(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
         summary += f"; {window.tally.matched} of {window.tally.lines} lines of the last {source.window_min:g} min match"
         facts.update(window.facts(), matched=window.tally.matched, examples=window.tally.matched_examples)
     elif pattern is not None:
-        lines, matched, examples = tail_matches(path, pattern, probe.max_bytes)
+        try:
+            lines, matched, examples = tail_matches(path, pattern, probe.max_bytes)
+        except RegexTooSlow as slow:  # never a pass on lines that were not searched
+            error = ProbeError("other", "file", str(path), str(slow))
+            return DeclaredObservation("file", summary=f"{path}: {error.detail}", error=error)
         values.update(lines=lines, matches=matched)
         summary += f"; {matched} of the last {lines} lines match /{pattern.pattern}/"
         facts.update(matched=matched, examples=examples)
@@ -453,12 +467,13 @@ def tail_matches(path: Path, pattern: re.Pattern[str], max_bytes: int) -> tuple[
         lines = lines[1:]
     read = matched = 0
     examples: list[str] = []
+    budget = Budget()
     for raw in lines:
         if not raw.strip():
             continue
         read += 1
         line = raw.decode("utf-8", "replace").rstrip("\r")
-        if pattern.search(line):
+        if bounded_search(pattern, line, budget):
             matched += 1
             if len(examples) < logs.EXAMPLES:
                 examples.append(line[: logs.EXCERPT])

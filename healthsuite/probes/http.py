@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
+from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +29,38 @@ else:
     _http_deadline = lazy("healthsuite.probes.http_deadline")
 
 USER_AGENT = "healthsuite/0.1 (+runbook checks)"
+
+JSON_MAX_BYTES = 8 * 1024 * 1024  # a body parsed as JSON: each `{}` of it is ~100 bytes once parsed
+JSON_MAX_DEPTH = 200  # arrays and objects nested in one another
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")  # as signed bytes: +1, -1
+_STRING = re.compile(rb'"[^"]*"')
+
+
+class JsonRefused(ValueError):
+    """A body not parsed as JSON because it is over a limit (JSON_MAX_BYTES, JSON_MAX_DEPTH)."""
+
+
+def _nested_deeper_than(data: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of `data` nest deeper than `limit`, found without parsing (the
+    parser recurses once a level): strings taken out, each opening bracket +1 and closing one -1."""
+    brackets = _STRING.sub(b"", data.replace(b"\\\\", b"").replace(b'\\"', b""))
+    steps = array("b", brackets.translate(_STEPS, delete=_NOT_BRACKETS))
+    return max(accumulate(steps), default=0) > limit
+
+
+def loads_bounded(data: bytes | str) -> Any:
+    """JSON from a target, parsed in bounded memory and depth: JsonRefused (a ValueError) naming the
+    limit when it is over one, ValueError when it is not JSON. Every body parsed as JSON comes here."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > JSON_MAX_BYTES:
+        raise JsonRefused(f"the body is {len(raw):,} bytes, over the {JSON_MAX_BYTES:,} parsed as JSON")
+    if _nested_deeper_than(raw, JSON_MAX_DEPTH):
+        raise JsonRefused(f"the body is nested deeper than {JSON_MAX_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except RecursionError:  # not reached under JSON_MAX_DEPTH; a ValueError all the same
+        raise JsonRefused(f"the body is nested deeper than {JSON_MAX_DEPTH} levels") from None
 
 
 @dataclass(frozen=True)
@@ -108,7 +143,7 @@ class HttpObservation:
         """The body as JSON; raises ValueError when it is not."""
         if self.truncated:
             raise ValueError("the body was larger than the read limit")
-        return json.loads(self.body)
+        return loads_bounded(self.body)
 
     def summary(self) -> str:
         if self.error is not None:
