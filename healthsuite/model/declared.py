@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from ..netaddr import parse_address
+from . import regexes
 from .sqlsafety import hot_query_problem
 from .targets import Target
 from .types import Model, Name, Seconds, SecretText, Text
@@ -359,10 +360,10 @@ def _probe_problems(check: DeclaredCheck, env: Any) -> Iterator[Problem]:
                 "write `log:` (an entry under `logs`) instead of `path:`, or remove window_min"
             )
         if file.pattern is not None:
-            try:
-                re.compile(file.pattern)
-            except re.error as exc:
-                yield ("file", "pattern"), f"`pattern` is not a valid regular expression ({exc})", "fix the pattern"
+            refused = regexes.problem_of(file.pattern)  # compiled now, its counts and size bounded
+            if refused is not None:
+                problem = f"`pattern` is {refused[0]}" if refused[0].startswith("not ") else f"`pattern`: {refused[0]}"
+                yield ("file", "pattern"), problem, refused[1]
 
 
 def problems(checks: Sequence[DeclaredCheck], env: Any, known: Mapping[str, object]) -> Iterator[Problem]:
