@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     pass
 
 DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
+
+
+# a DNS check's other record types (CNAME), asked beside the run's shared address lookup
+_OTHER_TYPES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthsuite-dns-types")
 
 
 class ProbeSession:
@@ -206,13 +211,16 @@ class ProbeSession:
         names = self.names
         answers: dict[str, resolver.DnsAnswer] = {}
         label = ""
+        others = tuple(t for t in rdtypes if t not in ADDRESS_TYPES)
+        # the other types are asked at the same time as the shared address lookup: one round trip, not two
+        # (each is bounded by `timeout_s` itself)
+        asking = _OTHER_TYPES.submit(resolver.resolve, host, others, names.nameservers, timeout_s) if others else None
         if any(t in ADDRESS_TYPES for t in rdtypes):
             shared = names.addresses(host, timeout_s)
             answers.update(shared.answers)
             label = shared.resolver
-        others = tuple(t for t in rdtypes if t not in ADDRESS_TYPES)
-        if others or not label:
-            asked = resolver.resolve(host, others, names.nameservers, timeout_s)
+        if asking is not None:
+            asked = asking.result()
             answers.update(asked.answers)
             label = label or asked.resolver
         return resolver.DnsObservation(host, label, {t: answers[t] for t in rdtypes if t in answers})
