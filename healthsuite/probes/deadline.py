@@ -24,10 +24,10 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 ExpiredBy = Literal["", "exchange", "run"]
 
@@ -54,11 +54,27 @@ _counts_lock = threading.Lock()
 _counts = {"in_pool": 0, "outside_pool": 0}
 _outside: list[str] = []  # the first few exchanges made outside the probe pool (what they were)
 OUTSIDE_KEPT = 20
+T = TypeVar("T")
 
 
 def mark_pool_thread() -> None:
     """This thread is one of the probe pool's: its exchanges count as planned ones."""
     _local.pool = True
+
+
+def carried(fn: Callable[..., T]) -> Callable[..., T]:
+    """`fn`, to run on a helper thread as this thread's work: inside its current exchange (its deadline)
+    and counted as it would be here (in the probe pool or not)."""
+    pool, outer = getattr(_local, "pool", False), current()
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        _local.pool, _local.exchange = pool, outer
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _local.pool, _local.exchange = False, None
+
+    return run
 
 
 def exchange_counts() -> dict[str, object]:

@@ -22,7 +22,7 @@ from ..model.environment import (
 )
 from ..netaddr import parse_address
 from ..templates import Template
-from . import http, redis, resolver, sqlite, tcp, tls
+from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest
 from .lookup import ADDRESS_TYPES, Names
@@ -214,7 +214,8 @@ class ProbeSession:
         others = tuple(t for t in rdtypes if t not in ADDRESS_TYPES)
         # the other types are asked at the same time as the shared address lookup: one round trip, not two
         # (each is bounded by `timeout_s` itself)
-        asking = _OTHER_TYPES.submit(resolver.resolve, host, others, names.nameservers, timeout_s) if others else None
+        asking = (_OTHER_TYPES.submit(deadline.carried(resolver.resolve), host, others, names.nameservers, timeout_s)
+                  if others else None)
         if any(t in ADDRESS_TYPES for t in rdtypes):
             shared = names.addresses(host, timeout_s)
             answers.update(shared.answers)
