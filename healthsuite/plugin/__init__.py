@@ -115,6 +115,7 @@ class RunState:
     prefetcher: Prefetcher | None = None
     probe_latency_s: dict[str, float] = field(default_factory=dict)  # target_key -> seconds (every worker's)
     probe_hints: dict[str, dict[str, str]] = field(default_factory=dict)  # target_key -> what it learned
+    previous_hints: dict[str, dict[str, str]] | None = None  # the previous run's (None: not read yet)
     item: pytest.Item | None = None  # the check being set up or run
     run_deadline: deadline.RunDeadline | None = None
     lean_unavailable: str = "not decided"  # why checks run under pytest's protocol ("": they run lean)
@@ -751,7 +752,16 @@ def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> P
 
 def _probe_session(config: pytest.Config, env: LoadedEnvironment) -> ProbeSession:
     """The run's probes, with what the previous run of the environment learned (its report's probe_hints)."""
-    return ProbeSession(env, previous_probe_hints(_reports_dir(config), env.name))
+    return ProbeSession(env, _previous_hints(config, env))
+
+
+def _previous_hints(config: pytest.Config, env: LoadedEnvironment) -> dict[str, dict[str, str]]:
+    """The previous run's probe_hints, read once per run: the probes plan by them, and what this run does
+    not renew is carried into its own report (RunReporter._carry_hints_forward)."""
+    state = config.stash[STATE]
+    if state.previous_hints is None:
+        state.previous_hints = previous_probe_hints(_reports_dir(config), env.name)
+    return state.previous_hints
 
 
 @dataclass(frozen=True)
@@ -1253,7 +1263,7 @@ class RunReporter:
         keeps where the log checks stopped reading, and PERF4's counters)."""
         state = self.state
         assert state.env is not None
-        for key, values in previous_probe_hints(_reports_dir(self.config), state.env.name).items():
+        for key, values in _previous_hints(self.config, state.env).items():
             state.probe_hints[key] = {**values, **state.probe_hints.get(key, {})}
 
     def _publish(self, session: pytest.Session) -> None:
