@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .files import locked, write_atomically
+from .records import FAILING as FAILING_OUTCOMES
 from .records import CheckRecord
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def load_noting(directory: Path, env_name: str) -> tuple[dict[str, Past], str]:
 
 def state_of(outcome: str) -> str:
     """A check's state in the history by its outcome (a warning fails; a skip changes nothing)."""
-    if outcome in ("failed", "error", "warned"):
+    if outcome in FAILING_OUTCOMES:
         return FAILING
     return SKIPPED if outcome == "skipped" else PASSING
 

@@ -37,12 +37,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..catalogue import SEVERITIES
 from . import json_report
 from .files import write_atomically
 from .records import OUTCOMES
 from .result import RunResult
 
-SEVERITIES = ("critical", "high", "medium", "low")
 CHANGES = ("new", "persisting", "flapping", "recovered")
 BAD = ("error", "failed", "warned")
 SERIOUS = ("critical", "high")  # a failure of these is CRITICAL (as outputs.nagios says)

@@ -30,15 +30,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..catalogue import SEVERITIES
+from .records import FAILING, OUTCOMES
+
 if TYPE_CHECKING:
     from .result import RunResult
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low")
+SEVERITY_ORDER = SEVERITIES
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 SERVICE = "HEALTHSUITE"
-OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
-FAILING = ("failed", "error", "warned")
 
 PIPE_STAND_IN = "\N{BROKEN BAR}"  # what a `|` of quoted text becomes
 # a line break or control character of quoted text becomes a space (C0, DEL, C1, the Unicode line and

@@ -50,7 +50,7 @@ from ..failure import escalation_line
 from ..model.notify import Webhook
 from ..templates import MissingVariable
 from .files import locked, write_atomically
-from .records import CheckRecord, Entry
+from .records import FAILING, CheckRecord, Entry
 from .result import RunResult
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 NOTIFY_TIMEOUT_S = 5.0  # the whole sending, every webhook at once
 SERIOUS = ("critical", "high")  # the severities that call someone (failure.escalation_line)
-FAILING = ("failed", "error", "warned")
 DETAILED = 10  # failures told in full in one notice; the others in one line each
 MAX_TEXT = 12_000  # characters of a message's text, as sent (Slack truncates a message at 40,000)
 MAX_MESSAGES = 5  # messages of one notice; what does not fit is announced by the next run

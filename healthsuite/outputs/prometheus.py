@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..lazy import lazy
+from .records import OUTCOMES
 from .result import RunResult
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ else:
 
 PUSH_TIMEOUT_S = 5.0  # the whole push, name resolution included
 JOB = "healthsuite"
-OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
 CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "target_kind", "check")
 
 

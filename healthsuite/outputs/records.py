@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
+FAILING = ("failed", "error", "warned")  # the outcomes that are a failure to tell (a warning too)
 
 
 @dataclass(slots=True)  # thousands of them live for the whole run: no __dict__ each

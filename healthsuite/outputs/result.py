@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..causes import group as group_causes
-from .records import CheckRecord, Entry, RecordBook, SpooledRecord
+from .records import FAILING, CheckRecord, Entry, RecordBook, SpooledRecord
 
-FAILING = ("failed", "error", "warned")
 # the exit status of a run in which nothing failed but a target was not judged (not_judged): none of
 # pytest's (0-5); --allow-skips makes it 0, and --nagios says UNKNOWN
 NOT_JUDGED_STATUS = 6

@@ -11,11 +11,10 @@ from typing import Any
 
 from ..catalogue import SEVERITIES
 from .history import Change
-from .records import CheckRecord
-from .result import FAILING, NOT_JUDGED_STATUS, RunResult, target_name
+from .records import FAILING, OUTCOMES, CheckRecord
+from .result import NOT_JUDGED_STATUS, RunResult, target_name
 
 CONSEQUENCES_SHOWN = 12  # consequences listed under their cause in the terminal (all are in the report)
-TABLE_OUTCOMES = ("passed", "failed", "error", "warned", "skipped")
 Line = tuple[str, dict[str, bool]]  # text, and the terminal's markup (red, green, yellow, bold)
 
 
@@ -31,7 +30,7 @@ def outcome_table(entries: Iterable[Any]) -> list[str]:
     width = max((len(c) for c in rows), default=8)
     for category in sorted(rows, key=lambda c: (-sum(failing_by.get(c, Counter()).values()), c)):
         counts = rows[category]
-        parts = [f"{counts[o]:3} {o}" for o in TABLE_OUTCOMES if counts[o]]
+        parts = [f"{counts[o]:3} {o}" for o in OUTCOMES if counts[o]]
         severities = failing_by.get(category)
         detail = ", ".join(f"{severities[s]} {s}" for s in SEVERITIES if severities and severities[s])
         lines.append(f"  {category:{width}}  {'  '.join(parts)}" + (f"  ({detail})" if detail else ""))
@@ -93,7 +92,7 @@ def lines(result: RunResult) -> list[Line]:
         more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
         out.append((f"healthsuite: recovered since the last run: {names}{more}", {"green": True}))
     outcomes = Counter(entry.outcome for entry in result.entries)
-    summary = ", ".join(f"{outcomes[o]} {o}" for o in TABLE_OUTCOMES if outcomes[o])
+    summary = ", ".join(f"{outcomes[o]} {o}" for o in OUTCOMES if outcomes[o])
     where = f"report {result.report_path}" if result.report_path is not None else "no JSON report written"
     out.append((f"healthsuite: {name}: {summary}; {where}", {}))
     return out

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ..outputs.history import FAILING, PASSING, SKIPPED, Change, change, identity_of, load_noting
+from ..outputs.history import FAILING, Change, change, identity_of, load_noting, state_of
+from .verdicts import is_warning
 
 
 def _state(report: pytest.TestReport) -> str:
-    if report.failed or ("verdict", "warning") in report.user_properties:
-        return FAILING
-    return SKIPPED if report.skipped else PASSING
+    return state_of("warned" if is_warning(report) else report.outcome)
 
 
 def _identity(report: pytest.TestReport) -> str:
