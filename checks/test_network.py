@@ -69,4 +69,4 @@ def test_cors_preflight_allows_only_declared_origins(cors_policy, probes, expect
 @check("NET8", plan=plans.get)
 def test_reverse_proxy_reaches_upstream(proxied_path, probes, expect):
     response = expect.reached(probes.http(proxied_path), expected="the proxy answers without 502/504")
-    expect.finding(edge.proxy_upstream(response, expect.catalogue))
+    expect.finding(edge.proxy_upstream(response, expect.catalogue, upstream=probes.upstream(proxied_path)))

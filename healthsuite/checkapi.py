@@ -292,25 +292,6 @@ def _upstream_values(env: LoadedEnvironment, proxied: ProxiedPath) -> dict[str, 
     return {"upstream": address, "upstream_host": host, "upstream_port": str(port), "upstream_url": url}
 
 
-# NET8 with a declared upstream: the proxied path, then the upstream called directly, first (advice_context
-# fills them in; the catalogue's own step, which cannot name the upstream, is then said already)
-UPSTREAM_STEP = (
-    "Call the proxied path (`curl -sv <url>`), then its upstream directly from the proxy's host, bypassing the "
-    "proxy (`curl -sv <upstream_url>`); if nothing accepts the connection there (`nc -zv <upstream_host> "
-    "<upstream_port>`), start the backend (AV4)."
-)
-
-
-def _with_upstream(finding: Finding, context: AdviceContext) -> Finding:
-    """A failing check of a proxied path that declares its upstream: the upstream in its facts (a `ports`
-    entry at that address that refuses is its cause, healthsuite.causes) and called directly in its steps."""
-    upstream = context.values.get("upstream")
-    if not upstream or "upstream_url" not in context.values:
-        return finding
-    facts = {**(finding.facts or {}), "upstream": upstream}
-    return replace(finding, facts=facts, remediation=(UPSTREAM_STEP, *finding.remediation))
-
-
 def _cache_of(env: LoadedEnvironment, tokens: RefreshTokens) -> RedisCache | None:
     """The cache AUTH7 reads: the one named, else the only one declared."""
     caches = env.model.caches
@@ -371,8 +352,6 @@ class Expect:
             self._record(finding, severity)
         else:
             context = advice_context(self.env, self.target, finding)
-            if isinstance(self.target, ProxiedPath):
-                finding = _with_upstream(finding, context)
             block = failure_block(
                 self.entry,
                 finding,

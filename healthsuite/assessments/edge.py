@@ -156,17 +156,33 @@ def cors(policy: CorsPolicy, allowed: Mapping[str, HttpObservation], foreign: Ht
     )
 
 
-def proxy_upstream(obs: HttpObservation, catalogue: Catalogue) -> Finding:
-    """NET8: the proxy reached its upstream: no 502 (bad gateway) or 504 (gateway timeout)."""
+# NET8 with a declared upstream: the proxied path, then the upstream called directly, first (the advice
+# fills in the placeholders; the catalogue's own step, which cannot name the upstream, is then said already)
+UPSTREAM_STEP = (
+    "Call the proxied path (`curl -sv <url>`), then its upstream directly from the proxy's host, bypassing the "
+    "proxy (`curl -sv <upstream_url>`); if nothing accepts the connection there (`nc -zv <upstream_host> "
+    "<upstream_port>`), start the backend (AV4)."
+)
+
+
+def proxy_upstream(obs: HttpObservation, catalogue: Catalogue, upstream: str = "") -> Finding:
+    """NET8: the proxy reached its upstream: no 502 (bad gateway) or 504 (gateway timeout). `upstream`: the
+    declared one (host:port, "" when none): a failure names it in its facts (a `ports` entry at that address
+    that refuses is its cause, healthsuite.causes) and calls it directly in its steps."""
     ok = obs.status not in PROXY_FAILURES
     meaning, causes = status_meaning(obs.status, catalogue) if not ok else ("", ())
+    facts: dict[str, object] = {"status": obs.status, "via": obs.headers.get("via", ""),
+                                "server": obs.headers.get("server", "")}
+    if upstream and not ok:
+        facts["upstream"] = upstream
     return Finding(
         ok=ok,
         observed=obs.summary(),
         expected="an answer from the upstream (not 502 Bad Gateway or 504 Gateway Timeout)",
         meaning=meaning,
         causes=causes,
-        facts={"status": obs.status, "via": obs.headers.get("via", ""), "server": obs.headers.get("server", "")},
+        remediation=(UPSTREAM_STEP,) if upstream and not ok else (),
+        facts=facts,
     )
 
 

@@ -14,6 +14,7 @@ from ..model.environment import (
     Hostname,
     HttpTarget,
     PostgresDatabase,
+    ProxiedPath,
     RedisCache,
     ServicePort,
     SqliteDatabase,
@@ -234,6 +235,10 @@ class ProbeSession:
             ("tls", host, port, server_name, ca_bundle, timeout),
             lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names),
         )
+
+    def upstream(self, target: ProxiedPath) -> str:
+        """A proxied path's declared upstream as host:port, "" when it declares none (NET8)."""
+        return target.upstream.resolved(self.env.resolve)[0] if target.upstream is not None else ""
 
     def tcp(self, target: ServicePort) -> tcp.TcpObservation:
         env = self.env
