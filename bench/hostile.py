@@ -1,6 +1,6 @@
 """Hostile targets: `python -m bench.hostile [--only trickle-body,dns-drop] [--watchdog 180]`.
 
-Starts, on loopback, servers that misbehave (healthsuite.demo.hostile) and one healthy page, writes an
+Starts, on loopback, servers that misbehave (healthsuite.testing.hostile) and one healthy page, writes an
 environment file (kind: test) whose targets point at them, each with a declared timeout of 2-3 s, and
 runs the full checks against it in a pytest subprocess (bench/scenario.py: timed, under a watchdog):
 
@@ -48,8 +48,8 @@ from bench.scenario import (
     stop_all,
     write_json,
 )
-from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.hostile import (
+from healthsuite.testing.dns import DnsServer
+from healthsuite.testing.hostile import (
     BINARY_STATUS_LINE,
     GarbageListener,
     SilentListener,

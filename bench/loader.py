@@ -29,7 +29,7 @@ def peak_mb():
     line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
 
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 start = time.perf_counter()
 try:
     env = load_environment(Path(sys.argv[1]), {})

@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from healthsuite.demo.server import LOOPBACK
 from healthsuite.model.environment import HttpSettings, Timeouts
+from healthsuite.testing.asgi_server import LOOPBACK
 
 from .run import PROJECT, HttpTarget, RssSampler, machine, span
 

@@ -44,9 +44,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.server import LOOPBACK
-from healthsuite.demo.services import PostgresServer, RedisServer, SilentListener
+from healthsuite.testing.asgi_server import LOOPBACK
+from healthsuite.testing.dns import DnsServer
+from healthsuite.testing.services import PostgresServer, RedisServer, SilentListener
 
 PROJECT = Path(__file__).resolve().parents[1]
 DNS_DELAY_S = 0.15

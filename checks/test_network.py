@@ -7,8 +7,8 @@ What runbooks 000 §1 ("dig", "curl -I"), 003 RB5 (SSL/DNS path), 002 "SSL Certi
 
 from healthsuite import plans
 from healthsuite.assessments import certificates, edge, names
+from healthsuite.assessments.failure import combine
 from healthsuite.checkapi import check
-from healthsuite.failure import combine
 
 
 @check("NET1", plan=plans.dns)

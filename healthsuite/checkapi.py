@@ -26,10 +26,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from .advice import AdviceContext, url_values
-from .catalogue import Area, Catalogue, Severity, load_catalogue
-from .envfile import LoadedEnvironment
-from .failure import FailureBlock, Finding, compose, failure_block, probe_failure
+from healthsuite.assessments.failure import FailureBlock, Finding, compose, failure_block, probe_failure
+from healthsuite.catalogue.advice import AdviceContext, url_values
+from healthsuite.catalogue.diagnoses import Area, Catalogue, Severity, load_catalogue
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.model.netaddr import parse_address
+from healthsuite.model.templates import Template
+
 from .model.auth import RefreshTokens
 from .model.declared import DeclaredCheck
 from .model.deploy import EnvFilePair
@@ -47,7 +50,6 @@ from .model.environment import (
     TlsEndpoint,
 )
 from .model.logs import LogSource
-from .netaddr import parse_address
 from .plans import Plan
 from .probes.errors import ProbeError
 from .probes.http import HttpObservation
@@ -55,7 +57,6 @@ from .probes.postgres import address_of as postgres_address
 from .probes.postgres import parts_of as postgres_parts
 from .probes.redis import address_of as redis_address
 from .probes.session import ProbeSession
-from .templates import Template
 
 F = TypeVar("F", bound=Callable[..., Any])
 

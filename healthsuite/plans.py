@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from healthsuite.model.netaddr import parse_address
+
 from .assessments.ops import LatencyLimits, latency_decided
 from .model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from .model.environment import (
@@ -38,7 +40,6 @@ from .model.environment import (
 )
 from .model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
 from .model.ops import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
-from .netaddr import parse_address
 from .probes import auth, flows, ops, redis_stats
 from .probes.pgreader import PgReader
 from .probes.session import ProbeSession

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoPorts, DemoStack
 from healthsuite.outputs import junit
+from healthsuite.testing.services import free_port
 
 pytest_plugins = ["pytester"]
 
@@ -26,7 +26,7 @@ CHECKS = PROJECT / "checks"
 def demo_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding what demo.yaml needs to load while the demo is not running: the CA bundle
     the demo writes when it starts (http.ca_bundle must be a readable PEM file at load)."""
-    from healthsuite.demo.certs import TestCA
+    from healthsuite.testing.certs import TestCA
 
     directory = tmp_path_factory.mktemp("demo-ca")
     TestCA.create().write(directory / "ca.pem")

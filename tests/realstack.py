@@ -27,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from healthsuite.demo.services import PostgresServer, RedisServer, free_port
+from healthsuite.testing.services import PostgresServer, RedisServer, free_port
 
 NAME = "app.realstack.test"
 DB_PASSWORD = "realapp-db-secret"  # the application's own role

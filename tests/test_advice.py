@@ -1,7 +1,7 @@
 """Advice that fits what was seen: failure blocks of real demo faults read as an on-call engineer
 reads them (the steps said once, with the target's real host and port, causes the observation does
 not rule out, advice for the target's engine, escalation by severity, runbook links), and the pure
-tailoring underneath (healthsuite.advice)."""
+tailoring underneath (healthsuite.catalogue.advice)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from healthsuite.advice import PLATFORMS, AdviceContext, fill, platforms_of, tailor_causes, tailor_steps, url_values
-from healthsuite.catalogue import heading_anchor, load_catalogue
+from healthsuite.assessments.failure import Finding, escalation_line, failure_block, probe_failure
+from healthsuite.catalogue.advice import (
+    PLATFORMS,
+    AdviceContext,
+    fill,
+    platforms_of,
+    tailor_causes,
+    tailor_steps,
+    url_values,
+)
+from healthsuite.catalogue.diagnoses import heading_anchor, load_catalogue
 from healthsuite.demo.stack import DemoStack
-from healthsuite.failure import Finding, escalation_line, failure_block, probe_failure
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.postgres import parts_of as postgres_parts
 
@@ -236,7 +244,7 @@ _SERVICE_KIND = {"http": "http", "postgres": "postgres", "sqlite": "sqlite", "re
 
 def _rendered(platforms: frozenset[str] = frozenset()) -> list[tuple[str, str, AdviceContext, list[str]]]:
     """(what, target kind, context, steps) of every shipped diagnosis, and of every failure kind on every
-    service it advises, composed as a failing check composes them (healthsuite.failure)."""
+    service it advises, composed as a failing check composes them (healthsuite.assessments.failure)."""
     catalogue = load_catalogue()
     contexts = _contexts(platforms)
     out = []

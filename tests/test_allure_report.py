@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 
 from healthsuite import __version__
-from healthsuite.catalogue import Service, load_catalogue
-from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.services import SilentListener, free_port
-from healthsuite.failure import Finding, compose, probe_failure
+from healthsuite.assessments.failure import Finding, compose, probe_failure
+from healthsuite.catalogue.diagnoses import Service, load_catalogue
 from healthsuite.outputs import allure as allure_output
 from healthsuite.outputs.allure import categories, category_of
 from healthsuite.plugin.allure_story import environment_properties
 from healthsuite.probes.errors import KINDS, ProbeError
+from healthsuite.testing.dns import DnsServer
+from healthsuite.testing.services import SilentListener, free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

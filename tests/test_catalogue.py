@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from healthsuite.catalogue import CATEGORIES, load_catalogue
+from healthsuite.catalogue.diagnoses import CATEGORIES, load_catalogue
 from healthsuite.probes.errors import KINDS
 
 from .conftest import PROJECT

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.catalogue import load_catalogue
+from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.checkapi import diagnosis_of
 
 PROJECT = Path(__file__).resolve().parents[1]

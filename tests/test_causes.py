@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from healthsuite.causes import group, rules
-from healthsuite.demo.services import free_port
+from healthsuite.catalogue.causes import group, rules
 from healthsuite.demo.stack import DemoStack
 from healthsuite.outputs.records import CheckRecord
+from healthsuite.testing.services import free_port
 
 from .conftest import CheckRun, RunChecks
 from .localhttp import Answer, serving

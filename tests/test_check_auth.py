@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo import app_auth
+from healthsuite.demo.app import auth as app_auth
 from healthsuite.demo.stack import DemoStack
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 from healthsuite.probes.auth import literal_prefix, shown_key
 
 from .conftest import CheckRun, RunChecks

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.app import create_app
-from healthsuite.demo.faults import Fault
-from healthsuite.demo.server import ServedApp, make_tls_files
-from healthsuite.demo.services import GarbageListener, SilentListener, free_port
+from healthsuite.demo.app.main import create_app
+from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
+from healthsuite.testing.asgi_server import ServedApp, make_tls_files
+from healthsuite.testing.services import GarbageListener, SilentListener, free_port
 
 from .conftest import RunChecks
 

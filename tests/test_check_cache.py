@@ -3,8 +3,8 @@ password and a hung server fail with their sentence, category and severity."""
 
 from __future__ import annotations
 
-from healthsuite.demo.services import SilentListener, free_port
 from healthsuite.demo.stack import DemoStack
+from healthsuite.testing.services import SilentListener, free_port
 
 from .conftest import RunChecks
 

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from healthsuite.demo import files_config
+from healthsuite.demo.faults import config_files as files_config
 from healthsuite.demo.stack import DemoStack
 
 from .conftest import RunChecks

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from healthsuite.demo.services import GarbageListener, PostgresServer, SilentListener
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes import postgres, sqlite
+from healthsuite.testing.services import GarbageListener, PostgresServer, SilentListener
 
 from .conftest import RunChecks
 

@@ -1,4 +1,4 @@
-"""NET1-NET4 against a real DNS server on loopback (healthsuite.demo.dns): the probe's outcomes, then
+"""NET1-NET4 against a real DNS server on loopback (healthsuite.testing.dns): the probe's outcomes, then
 the checks end to end, passing when healthy and failing on each fault with the outcome named."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import dns.message
 import dns.query
 import pytest
 
-from healthsuite.demo.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 from healthsuite.probes.resolver import DnsObservation, resolve
+from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 
 from .conftest import RunChecks
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from healthsuite.assessments.edge import versions_match
-from healthsuite.demo.app import OLD_VERSION, VERSION
-from healthsuite.demo.faults import Fault
-from healthsuite.demo.services import SilentListener, free_port
+from healthsuite.demo.app.main import OLD_VERSION, VERSION
+from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
+from healthsuite.testing.services import SilentListener, free_port
 
 from .conftest import RunChecks
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from healthsuite.assessments.flows import decode_error_codes, error_code_finding_parts
-from healthsuite.catalogue import load_catalogue
-from healthsuite.demo import app_flows
-from healthsuite.demo.faults import Fault
-from healthsuite.demo.services import free_port
+from healthsuite.catalogue.diagnoses import load_catalogue
+from healthsuite.demo.app import flows as app_flows
+from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 from healthsuite.probes.http import HttpObservation
+from healthsuite.testing.services import free_port
 
 from .conftest import CheckRun, RunChecks
 

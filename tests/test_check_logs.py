@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from healthsuite.demo.files_logs import app_line, nginx_line, postgres_line
-from healthsuite.demo.services import PostgresServer
+from healthsuite.demo.faults.logs import app_line, nginx_line, postgres_line
+from healthsuite.testing.services import PostgresServer
 
 from .conftest import CheckRun, RunChecks
 

@@ -13,13 +13,13 @@ import pytest
 import redis
 
 from healthsuite.assessments import ops
-from healthsuite.catalogue import load_catalogue
-from healthsuite.demo import app_ops
-from healthsuite.demo.faults import Fault
-from healthsuite.demo.services import RedisServer, free_port
+from healthsuite.catalogue.diagnoses import load_catalogue
+from healthsuite.demo.app import ops as app_ops
+from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.http import HttpObservation
 from healthsuite.probes.ops import Issue, IssueList, issues_url
+from healthsuite.testing.services import RedisServer, free_port
 
 from .conftest import RunChecks
 

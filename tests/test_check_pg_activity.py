@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 from healthsuite.assessments import pg_activity as judge
-from healthsuite.demo import pg_faults_activity as faults
-from healthsuite.demo.services import free_port
+from healthsuite.demo.faults import pg_activity as faults
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.probes.pg_activity import Backend, ConnectionCount, LongQueries
 from healthsuite.probes.pgreader import PgReader
+from healthsuite.testing.services import free_port
 
 from .conftest import RunChecks
 

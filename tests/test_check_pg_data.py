@@ -1,5 +1,5 @@
 """PAY4, PAY5, AUTH5, AUTH6, SEC1-SEC5 and BIZ1 against real PostgreSQL: the demo's booking database
-passes when healthy and each demo fault (healthsuite.demo.pg_faults_data) fails its own diagnosis only,
+passes when healthy and each demo fault (healthsuite.demo.faults.pg_data) fails its own diagnosis only,
 with its category and severity, naming the observed values; plus the mapping errors (wrong table,
 column or type named by key), a role without SELECT, other column types (naive timestamps, ISO text,
 0/1 flags, inet), the allow list and time filter of SEC2, unused API keys one level lower, and BIZ1's
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from healthsuite.assessments import pg_data as judge
-from healthsuite.catalogue import load_catalogue
-from healthsuite.demo.pg_faults_data import FAULTS, VARIANTS, inject
+from healthsuite.catalogue.diagnoses import load_catalogue
+from healthsuite.demo.faults.pg_data import FAULTS, VARIANTS, inject
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.model.data import Bookings
 from healthsuite.probes import pg_data

@@ -1,5 +1,5 @@
 """DB9-DB13 and PERF4-PERF6 against real PostgreSQL: the demo's `booking` database passes when
-healthy and fails on each real fault of `healthsuite.demo.pg_faults_schema` (and passes again once
+healthy and fails on each real fault of `healthsuite.demo.faults.pg_schema` (and passes again once
 undone); the least-privilege cases (no SELECT, no pg_read_all_stats) fail naming the grant; a missing
 or unloaded pg_stat_statements skips PERF4 with the fix; invalid declarations fail without a traceback."""
 
@@ -15,8 +15,7 @@ import pytest
 
 from healthsuite.assessments.pg_schema import full_scans, statement_deltas
 from healthsuite.assessments.pg_schema import slow_statements as judge_statements
-from healthsuite.demo import pg_faults_schema
-from healthsuite.demo.services import PostgresServer
+from healthsuite.demo.faults import pg_schema as pg_faults_schema
 from healthsuite.demo.stack import ALEMBIC_HEAD, DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.model.schema import HotQuery
 from healthsuite.probes.pg_schema import (
@@ -29,6 +28,7 @@ from healthsuite.probes.pg_schema import (
     scan_nodes,
 )
 from healthsuite.probes.postgres import MARK
+from healthsuite.testing.services import PostgresServer
 
 from .conftest import CheckRun, RunChecks
 

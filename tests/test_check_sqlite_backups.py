@@ -1,6 +1,6 @@
 """DB8, DB15, PERF5, PERF6 on SQLite files and BAK1-BAK4 on backup folders, made for real in tmp_path: each
 passes when healthy and fails on its own fault with the right category and severity, naming the observed
-value; the demo's faults (healthsuite/demo/files_sqlite.py) fail their diagnosis and heal."""
+value; the demo's faults (healthsuite/demo/faults/sqlite.py) fail their diagnosis and heal."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo import files_sqlite
+from healthsuite.demo.faults import sqlite as files_sqlite
 from healthsuite.demo.stack import DATABASE, SCHEMA, SEED, DemoStack, _sqlite_sql
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 from healthsuite.probes import sqlite_checks
 
 from .conftest import CheckRun, RunChecks

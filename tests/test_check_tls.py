@@ -19,11 +19,11 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from healthsuite.assessments.certificates import certificate, one_level_below, protocol
-from healthsuite.demo.certs import IssuedCert, TestCA, self_signed
-from healthsuite.demo.services import GarbageListener, SilentListener, free_port
-from healthsuite.demo.tls_server import PlainHttpServer, TlsServer, redirect_response
 from healthsuite.probes.chain import CertificateInfo, covers
 from healthsuite.probes.tls import TlsObservation, handshake
+from healthsuite.testing.certs import IssuedCert, TestCA, self_signed
+from healthsuite.testing.services import GarbageListener, SilentListener, free_port
+from healthsuite.testing.tls_server import PlainHttpServer, TlsServer, redirect_response
 
 from .conftest import RunChecks
 

@@ -18,11 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from healthsuite.assessments.ops import LatencyLimits, latency_decided
-from healthsuite.demo.hostile import TlsStallListener, TrickleBodyListener, TrickleHeadersListener, hostile_dns
-from healthsuite.demo.server import ServedApp
-from healthsuite.demo.services import GarbageListener, SilentListener
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.ops import Sample
+from healthsuite.testing.asgi_server import ServedApp
+from healthsuite.testing.hostile import TlsStallListener, TrickleBodyListener, TrickleHeadersListener, hostile_dns
+from healthsuite.testing.services import GarbageListener, SilentListener
 
 from .conftest import RunChecks
 
@@ -210,7 +210,7 @@ def test_perf2_mean_decides_a_failure_only_when_the_rest_cannot_bring_it_under()
 
 
 def test_a_declared_checks_own_timeout_counts_in_the_default_run_deadline(tmp_path: Path) -> None:
-    from healthsuite.envfile import load_environment
+    from healthsuite.environment.loader import load_environment
     from healthsuite.plugin import longest_exchange_s
 
     path = tmp_path / "own.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthsuite.catalogue import load_catalogue
+from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.demo.stack import FAULTS, DemoStack
 
 from .conftest import RunChecks

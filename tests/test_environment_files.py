@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from healthsuite.envfile import EnvironmentFileError, choose_environment, load_environment, locate
-from healthsuite.schema import render
-from healthsuite.templates import MissingVariable, Template, read_dotenv
+from healthsuite.environment.loader import EnvironmentFileError, choose_environment, load_environment, locate
+from healthsuite.environment.schema import render
+from healthsuite.model.templates import MissingVariable, Template, read_dotenv
 
 ENVIRONMENTS = Path(__file__).resolve().parents[1] / "environments"
 SHIPPED = sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml"))
@@ -50,7 +50,7 @@ def test_shipped_environment_validates_against_the_json_schema(name: str) -> Non
 
 
 def test_schema_json_is_current() -> None:
-    assert (ENVIRONMENTS / "schema.json").read_text() == render(), "run: python -m healthsuite.schema"
+    assert (ENVIRONMENTS / "schema.json").read_text() == render(), "run: python -m healthsuite.environment.schema"
 
 
 def test_json_schema_rejects_unknown_keys() -> None:

@@ -21,8 +21,10 @@ import dns.exception
 import dns.message
 import pytest
 
-from healthsuite.catalogue import load_catalogue
-from healthsuite.demo.hostile import (
+from healthsuite.catalogue.diagnoses import load_catalogue
+from healthsuite.probes import postgres, redis, resolver, tcp, tls
+from healthsuite.probes.errors import ProbeError
+from healthsuite.testing.hostile import (
     BINARY_STATUS_LINE,
     MALFORMED_DNS,
     NOT_DNS,
@@ -32,9 +34,7 @@ from healthsuite.demo.hostile import (
     SilentListener,
     hostile_dns,
 )
-from healthsuite.demo.services import free_port
-from healthsuite.probes import postgres, redis, resolver, tcp, tls
-from healthsuite.probes.errors import ProbeError
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 

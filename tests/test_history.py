@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from healthsuite.demo.files_logs import nginx_line
+from healthsuite.demo.faults.logs import nginx_line
 from healthsuite.outputs.history import FLAP_CHANGES, Past, change, identity_of, load, save
 
 from .conftest import CHECKS, PROJECT

@@ -1,4 +1,4 @@
-"""The hostile servers of healthsuite.demo.hostile, seen from a raw socket client: they answer as
+"""The hostile servers of healthsuite.testing.hostile, seen from a raw socket client: they answer as
 documented, slowly (only lower bounds on time are asserted: the k-th trickled byte cannot arrive
 before k intervals after the request), never complete within a short window, serve hundreds of
 connections from one thread, and leave nothing running after close()."""
@@ -16,7 +16,7 @@ import dns.message
 import dns.query
 import pytest
 
-from healthsuite.demo.hostile import (
+from healthsuite.testing.hostile import (
     BINARY_STATUS_LINE,
     TRICKLE_STATUS_LINE,
     GarbageListener,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.outputs.html import SEVERITIES, render, runbook_link, status
 from healthsuite.outputs.records import OUTCOMES
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

@@ -18,12 +18,12 @@ import jsonschema
 import pytest
 import yaml
 
-from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import DemoStack
-from healthsuite.envfile import load_environment
+from healthsuite.environment.loader import load_environment
 from healthsuite.init import GUESSED
 from healthsuite.init.command import dsn_for_file, redis_for_file
 from healthsuite.init.web import health_fields, same_host_links
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

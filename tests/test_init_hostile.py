@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from healthsuite.demo.services import PostgresServer
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.yamltext import YamlFileError, decode, load
 from healthsuite.init import comment, shown, unsafe
 from healthsuite.init.render import scalar
-from healthsuite.yamltext import YamlFileError, decode, load
+from healthsuite.testing.services import PostgresServer
 
 from .conftest import CHECKS
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.envfile import EnvironmentFileError, locate
+from healthsuite.environment.loader import EnvironmentFileError, locate
 
 from .conftest import PROJECT
 
@@ -120,7 +120,7 @@ def test_the_wheel_holds_the_plugin_entry_point_and_every_module(source: Path, w
         assert "[pytest11]\nhealthsuite.plugin = healthsuite.plugin" in archive.read(entry_points).decode()
     wanted = {p.relative_to(source).as_posix() for p in (source / "healthsuite").rglob("*.py")}
     wanted |= {f"healthsuite_checks/{p.name}" for p in (source / "checks").glob("*.py")}
-    wanted |= {"healthsuite/catalogue.yaml", "healthsuite/py.typed"}
+    wanted |= {"healthsuite/catalogue/catalogue.yaml", "healthsuite/py.typed"}
     wanted |= {p.relative_to(source).as_posix() for p in (source / "healthsuite" / "data").glob("*.yaml")}
     assert not wanted - names, f"missing from the wheel (pyproject.toml's [tool.setuptools] packages): {sorted(wanted - names)}"
     assert not any(name.startswith("checks/") for name in names)

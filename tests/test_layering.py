@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 DOMAIN = [
-    "healthsuite.templates", "healthsuite.redaction", "healthsuite.catalogue", "healthsuite.model.environment",
-    "healthsuite.envfile", "healthsuite.probes", "healthsuite.assessments", "healthsuite.failure",
-    "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.schema", "healthsuite.progress",
+    "healthsuite.model.templates", "healthsuite.environment.redaction", "healthsuite.catalogue.diagnoses", "healthsuite.model.environment",
+    "healthsuite.environment.loader", "healthsuite.probes", "healthsuite.assessments", "healthsuite.assessments.failure",
+    "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.environment.schema", "healthsuite.runner.progress",
 ]
 
 
@@ -28,9 +28,9 @@ DRIVERS = ("psycopg", "redis", "dns", "OpenSSL", "cryptography", "jwt", "prometh
 
 def test_the_plugin_and_the_checks_import_no_driver_until_a_probe_needs_it() -> None:
     """An xdist controller, `--collect-only` and `-m payments` never pay for drivers they do not use
-    (healthsuite.lazy); a probe imports its driver on first use."""
+    (healthsuite.probes.lazy); a probe imports its driver on first use."""
     code = (
-        "import sys, healthsuite.plugin, healthsuite.checkapi, healthsuite.prefetch\n"
+        "import sys, healthsuite.plugin, healthsuite.checkapi, healthsuite.runner.pool\n"
         f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set({DRIVERS!r}))\n"
         "assert not loaded, loaded\n"
         "from healthsuite.probes import redis\n"
@@ -43,16 +43,16 @@ def test_the_plugin_and_the_checks_import_no_driver_until_a_probe_needs_it() -> 
 
 # The layers, lowest first; a module imports only from its own layer and the ones below it.
 LAYERS = (
-    ("model", ("healthsuite", "healthsuite.model", "healthsuite.templates", "healthsuite.netaddr",
-               "healthsuite.envfile", "healthsuite.catalogue", "healthsuite.providers", "healthsuite.redaction",
-               "healthsuite.schema", "healthsuite.extension")),
-    ("probes", ("healthsuite.probes", "healthsuite.lazy")),
-    ("assessments", ("healthsuite.assessments", "healthsuite.failure", "healthsuite.advice")),
-    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.causes", "healthsuite.progress")),
+    ("model", ("healthsuite", "healthsuite.model", "healthsuite.model.templates", "healthsuite.model.netaddr",
+               "healthsuite.environment.loader", "healthsuite.catalogue.diagnoses", "healthsuite.model.providers", "healthsuite.environment.redaction",
+               "healthsuite.environment.schema", "healthsuite.environment.extension")),
+    ("probes", ("healthsuite.probes", "healthsuite.probes.lazy")),
+    ("assessments", ("healthsuite.assessments", "healthsuite.assessments.failure", "healthsuite.catalogue.advice")),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.catalogue.causes", "healthsuite.runner.progress")),
     # the outputs: functions of a run's result (healthsuite.outputs.result), never of the plugin or pytest
     ("outputs", ("healthsuite.outputs",)),
-    ("plugin", ("healthsuite.plugin", "healthsuite.protocol", "healthsuite.prefetch", "healthsuite.scheduling",
-                "healthsuite.workunits")),
+    ("plugin", ("healthsuite.plugin", "healthsuite.plugin.protocol", "healthsuite.runner.pool", "healthsuite.plugin.scheduling",
+                "healthsuite.runner.workunits")),
     ("demo", ("healthsuite.demo",)),
     ("commands", ("healthsuite.__main__", "healthsuite.init")),
 )

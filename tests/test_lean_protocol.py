@@ -1,4 +1,4 @@
-"""The lean run protocol of checks (healthsuite.protocol) changes nothing but the cost: the same
+"""The lean run protocol of checks (healthsuite.plugin.protocol) changes nothing but the cost: the same
 reports, JUnit and terminal outcomes as pytest's own protocol, output a check prints still reported,
 marks honoured, and pytest's protocol wherever another plugin takes part in a test's phases."""
 
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from healthsuite.demo.server import ServedApp
+from healthsuite.testing.asgi_server import ServedApp
 
 from .conftest import RunChecks
 

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHIPPED = (PROJECT / "environments" / "local.yaml").read_bytes()

@@ -30,7 +30,7 @@ _DRIVER = textwrap.dedent(
     from pathlib import Path
     opened = []
     sys.addaudithook(lambda event, args: opened.append(event) if event.startswith("socket.") else None)
-    from healthsuite.envfile import EnvironmentFileError, load_environment
+    from healthsuite.environment.loader import EnvironmentFileError, load_environment
     results = {}
     for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
         try:

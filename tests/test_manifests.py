@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
-from healthsuite.demo.services import free_port
-from healthsuite.envfile import load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.testing.services import free_port
 
 from .conftest import PROJECT
 

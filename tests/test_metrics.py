@@ -20,9 +20,9 @@ from pathlib import Path
 import prometheus_client
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.outputs.prometheus import registry
 from healthsuite.outputs.records import CheckRecord
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

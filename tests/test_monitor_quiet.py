@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import PostgresServer
 from healthsuite.demo.stack import MONITOR_ROLE, SCHEMA, SEED
+from healthsuite.testing.services import PostgresServer
 
 from .conftest import CHECKS
 

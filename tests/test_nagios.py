@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.outputs.nagios import OUTPUT_BYTES, nagios_status, one_line, perf_label, perf_value, unknown
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import Answer, serving

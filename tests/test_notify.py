@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.services import SilentListener, free_port
-from healthsuite.envfile import EnvironmentFileError, LoadedEnvironment, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, LoadedEnvironment, load_environment
 from healthsuite.outputs.notices import (
     MAX_MESSAGES,
     MAX_TEXT,
@@ -33,6 +32,7 @@ from healthsuite.outputs.notices import (
 )
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
+from healthsuite.testing.services import SilentListener, free_port
 
 from .conftest import CHECKS, PROJECT
 
@@ -484,7 +484,7 @@ _NOTIFY_IN_CHILD = """
 import json, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from healthsuite.envfile import load_environment
+from healthsuite.environment.loader import load_environment
 from healthsuite.outputs.notices import notify
 from healthsuite.outputs.records import CheckRecord, RecordBook
 from healthsuite.outputs.result import RunEnvironment, RunResult

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from healthsuite.envfile import EnvironmentFileError, load_environment
-from healthsuite.schema import DIAGNOSES_PATH, render_diagnoses
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.schema import DIAGNOSES_PATH, render_diagnoses
 
 PROJECT = Path(__file__).resolve().parents[1]
 EXAMPLE = PROJECT / "examples" / "own-runbook"
@@ -106,7 +106,7 @@ def test_a_list_of_files_each_using_what_another_declares(tmp_path: Path) -> Non
 
 
 def test_the_example_validates_against_the_schema_and_loads(tmp_path: Path) -> None:
-    from healthsuite.demo.certs import TestCA  # noqa: PLC0415 - the CA bundle the demo writes when it starts
+    from healthsuite.testing.certs import TestCA
 
     TestCA.create().write(tmp_path / "ca.pem")
     schema = json.loads(DIAGNOSES_PATH.read_text())
@@ -120,7 +120,7 @@ def test_the_example_validates_against_the_schema_and_loads(tmp_path: Path) -> N
 
 
 def test_the_diagnoses_schema_is_current() -> None:
-    assert DIAGNOSES_PATH.read_text() == render_diagnoses(), "run: python -m healthsuite.schema"
+    assert DIAGNOSES_PATH.read_text() == render_diagnoses(), "run: python -m healthsuite.environment.schema"
 
 
 # (where the problem is: diagnoses or checks, the text replaced, by what) -> the exact lines of the message

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.faults import Fault
-from healthsuite.demo.services import free_port
+from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT, RunChecks
 
@@ -181,7 +181,7 @@ def test_mutating_checks_need_allow_mutating(pytester: pytest.Pytester, kind: st
 SECRET_CHECK = """
 import logging, os
 from healthsuite.checkapi import check
-from healthsuite.failure import Finding
+from healthsuite.assessments.failure import Finding
 
 @check("DEP3")
 def test_leaky(expect, healthsuite_env):

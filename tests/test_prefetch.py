@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from healthsuite.demo.server import ServedApp
-from healthsuite.demo.services import GarbageListener
 from healthsuite.model.environment import ApiEndpoint
 from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.plans import Planned, target_key
-from healthsuite.prefetch import Prefetcher, slowest_first
+from healthsuite.runner.pool import Prefetcher, slowest_first
+from healthsuite.testing.asgi_server import ServedApp
+from healthsuite.testing.services import GarbageListener
 
 from .conftest import RunChecks
 

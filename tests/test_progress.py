@@ -1,4 +1,4 @@
-"""Progress on a long run (healthsuite.progress): the waiting line, when it is due, and the pool's
+"""Progress on a long run (healthsuite.runner.progress): the waiting line, when it is due, and the pool's
 snapshot of what is out now. The end-to-end runs are in tests/test_progress_run.py."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import doctest
 import threading
 import time
 
-import healthsuite.progress
+import healthsuite.runner.progress
 from healthsuite.plans import Planned
-from healthsuite.prefetch import Prefetcher
-from healthsuite.progress import Pacer, waiting_line
+from healthsuite.runner.pool import Prefetcher
+from healthsuite.runner.progress import Pacer, waiting_line
 
 
 def test_the_docstring_examples_hold() -> None:
-    failures, tried = doctest.testmod(healthsuite.progress)
+    failures, tried = doctest.testmod(healthsuite.runner.progress)
     assert tried and not failures
 
 

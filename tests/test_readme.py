@@ -54,7 +54,7 @@ def test_the_table_of_diagnoses_lists_exactly_the_implemented_checks() -> None:
 
 
 def test_the_table_shows_the_catalogue_category_and_severity() -> None:
-    from healthsuite.catalogue import load_catalogue
+    from healthsuite.catalogue.diagnoses import load_catalogue
 
     catalogue = load_catalogue()
     for diagnosis, category, severity in re.findall(r"^\| ([A-Z]+[0-9]+) \| .* \| (\w+) \| (\w+) \|$", README, re.M):
@@ -85,7 +85,7 @@ def test_the_demo_fault_list_names_every_fault() -> None:
 
 def test_the_environment_example_loads_and_the_reference_is_linked(tmp_path: Path) -> None:
     """The README's short environment file is a valid one; the whole reference lives in docs/ENVIRONMENT.md."""
-    from healthsuite.envfile import load_environment  # noqa: PLC0415
+    from healthsuite.environment.loader import load_environment
 
     section = README[README.index("## Environment files"):README.index("## Reports")]
     example = re.search(r"```yaml\n(.*?)```", section, re.S)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthsuite.envfile import load_environment
-from healthsuite.redaction import Redactor
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.redaction import Redactor
 
 
 def test_registered_secrets_and_url_passwords_are_masked() -> None:

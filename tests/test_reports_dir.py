@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import free_port
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import serving

@@ -1,7 +1,7 @@
 """One resolver for everything an environment names (issue 24, item 1).
 
-A made-up name, `app.realstack.test`, that only a loopback DNS server knows (healthsuite.demo.dns),
-served over HTTPS with a certificate for that name from a private CA (healthsuite.demo.certs): with
+A made-up name, `app.realstack.test`, that only a loopback DNS server knows (healthsuite.testing.dns),
+served over HTTPS with a certificate for that name from a private CA (healthsuite.testing.certs): with
 `dns.nameservers` declared, every check that connects to the name resolves it there, once per run,
 and agrees with NET1; `dns.hosts` pins a name to an address as curl's --resolve does, while TLS
 still verifies the name; `init` takes the same options and writes them into its file.
@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.certs import TestCA
-from healthsuite.demo.dns import DnsServer
-from healthsuite.demo.tls_server import PlainHttpServer, redirect_response
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 from healthsuite.init.command import main as init_main
+from healthsuite.testing.certs import TestCA
+from healthsuite.testing.dns import DnsServer
+from healthsuite.testing.tls_server import PlainHttpServer, redirect_response
 from tests.conftest import CHECKS, CheckRun, _parse_junit
 
 NAME = "app.realstack.test"

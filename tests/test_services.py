@@ -1,4 +1,4 @@
-"""Tests for healthsuite.demo.services: real throwaway servers, no mocks."""
+"""Tests for healthsuite.testing.services: real throwaway servers, no mocks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo import services
-from healthsuite.demo.services import (
+from healthsuite.testing import services
+from healthsuite.testing.services import (
     GarbageListener,
     PostgresServer,
     RedisServer,

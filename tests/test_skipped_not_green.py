@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.outputs.nagios import nagios_status
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import serving

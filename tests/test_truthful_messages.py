@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from healthsuite.catalogue import load_catalogue, placeholders, threshold_text
-from healthsuite.demo.services import free_port
+from healthsuite.assessments.failure import Finding, compose, escalation_line
+from healthsuite.catalogue.diagnoses import load_catalogue, placeholders, threshold_text
 from healthsuite.demo.stack import MONITOR_ROLE, DemoStack
-from healthsuite.failure import Finding, compose, escalation_line
 from healthsuite.model.environment import Contact
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT, RunChecks
 

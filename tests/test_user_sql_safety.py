@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import PostgresServer
-from healthsuite.envfile import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import EnvironmentFileError, load_environment
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
 from healthsuite.probes.pgreader import PgReader
+from healthsuite.testing.services import PostgresServer
 
 from .conftest import CHECKS
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.outputs import junit
 from healthsuite.outputs.nagios import nagios_status
 from healthsuite.plugin.verdicts import below
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT
 from .localhttp import serving

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthsuite.workunits import assign, join_names, share_of, unit_of, units, worker_number
+from healthsuite.runner.workunits import assign, join_names, share_of, unit_of, units, worker_number
 
 AV1 = "checks/test_availability.py::test_page_answers_with_expected_status"
 AV3 = "checks/test_availability.py::test_endpoint_answers_without_server_error"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.services import free_port
 from healthsuite.demo.stack import FAULTS, MASKING_FAULTS, PORT_VARIABLES, DemoStack
+from healthsuite.testing.services import free_port
 
 from .conftest import CHECKS, PROJECT, _parse_junit
 

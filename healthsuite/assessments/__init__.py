@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalogue import Catalogue
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+from healthsuite.catalogue.diagnoses import Catalogue
+
 from ..model.environment import BodyCondition, HealthEndpoint, HttpTarget
 from ..model.regexes import RegexTooSlow, bounded_search
 from ..probes.http import HttpObservation, JsonRefused

@@ -10,8 +10,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..catalogue import Catalogue
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+from healthsuite.catalogue.diagnoses import Catalogue
+
 from ..model.auth import REDIRECTS, ProtectedEndpoint, RefreshTokens, SignIn, TokenVerify
 from ..probes.auth import BadTokensObservation, DiscoveryObservation, TtlScan, VerifyObservation, loopback
 from ..probes.http import HttpObservation

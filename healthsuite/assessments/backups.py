@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..probes.backups import ROWS_COUNTED, BackupListing, MigrationObservation, RestoreObservation
 
 HOUR = 3600.0

@@ -18,8 +18,9 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-from ..catalogue import SEVERITIES, Severity
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+from healthsuite.catalogue.diagnoses import SEVERITIES, Severity
+
 from ..probes.chain import CLIENTS_ACCEPT, CertificateInfo
 from ..probes.tls import TlsObservation
 

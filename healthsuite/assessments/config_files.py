@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..model.deploy import WranglerConfig
 from ..probes.config_files import BundleObservation, EnvKeys, FileProblem, VariablesObservation, WranglerObservation
 

@@ -9,7 +9,8 @@ is every condition as written; `facts` carry each condition's outcome and the pr
 
 from __future__ import annotations
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..model.declared import DeclaredCheck
 from ..probes.declared import DeclaredObservation
 

@@ -8,8 +8,9 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..catalogue import Catalogue
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+from healthsuite.catalogue.diagnoses import Catalogue
+
 from ..model.environment import CorsPolicy, PoolStatus, VersionSource
 from ..probes.http import HttpObservation
 from ..probes.tcp import TcpObservation
@@ -168,7 +169,7 @@ UPSTREAM_STEP = (
 def proxy_upstream(obs: HttpObservation, catalogue: Catalogue, upstream: str = "") -> Finding:
     """NET8: the proxy reached its upstream: no 502 (bad gateway) or 504 (gateway timeout). `upstream`: the
     declared one (host:port, "" when none): a failure names it in its facts (a `ports` entry at that address
-    that refuses is its cause, healthsuite.causes) and calls it directly in its steps."""
+    that refuses is its cause, healthsuite.catalogue.causes) and calls it directly in its steps."""
     ok = obs.status not in PROXY_FAILURES
     meaning, causes = status_meaning(obs.status, catalogue) if not ok else ("", ())
     facts: dict[str, object] = {"status": obs.status, "via": obs.headers.get("via", ""),

@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..catalogue import Catalogue, load_catalogue
-from ..failure import Finding, probe_failure
+from healthsuite.assessments.failure import Finding, probe_failure
+from healthsuite.catalogue.diagnoses import Catalogue, load_catalogue
+
 from ..model.flows import BookingSubmission, PaymentWebhook
 from ..probes.flows import ProviderCall, TransactionAttempt, WebhookDelivery
 from ..probes.http import HttpObservation, loads_bounded

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..probes.host import HostObservation
 from ..probes.logs import LogObservation
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from .. import providers as provider_ranges
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+from healthsuite.model import providers as provider_ranges
+
 from ..model.environment import Hostname
 from ..probes.resolver import DnsAnswer, DnsObservation
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from ..catalogue import Catalogue
-from ..failure import Finding, combine, probe_failure
+from healthsuite.assessments.failure import Finding, combine, probe_failure
+from healthsuite.catalogue.diagnoses import Catalogue
+
 from ..model.ops import ExternalDependency, MetricsEndpoint
 from ..probes.http import HttpObservation
 from ..probes.ops import IssueList, LatencySamples, MetricSample, MetricsScrape, Sample

@@ -7,8 +7,9 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from ..catalogue import Catalogue
-from ..failure import Finding, probe_failure
+from healthsuite.assessments.failure import Finding, probe_failure
+from healthsuite.catalogue.diagnoses import Catalogue
+
 from ..probes.pg_activity import (
     AnalyzeAges,
     Backend,

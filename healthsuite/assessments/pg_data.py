@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..catalogue import Severity
-from ..failure import Finding, combine
+from healthsuite.assessments.failure import Finding, combine
+from healthsuite.catalogue.diagnoses import Severity
+
 from ..model.data import Bookings
 from ..probes.pg_data import (
     ApiKeyReview,

@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..probes.errors import ProbeError
 from ..probes.pg_schema import (
     EXAMPLES,

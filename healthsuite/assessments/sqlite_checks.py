@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..failure import Finding
+from healthsuite.assessments.failure import Finding
+
 from ..model.sqlite import SqliteSettings
 from ..probes.sqlite_checks import (
     MAX_PROBLEMS,

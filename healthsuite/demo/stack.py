@@ -15,23 +15,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from . import (
-    app_auth,
-    app_flows,
-    app_ops,
-    app_queue,
-    files_config,
-    files_logs,
-    files_sqlite,
-    pg_faults_activity,
-    pg_faults_data,
-    pg_faults_schema,
+from healthsuite.demo.app import auth as app_auth
+from healthsuite.demo.app import flows as app_flows
+from healthsuite.demo.app import ops as app_ops
+from healthsuite.demo.app import queue as app_queue
+from healthsuite.demo.app.main import create_app, create_http_app
+from healthsuite.demo.faults import (
+    config_files as files_config,
 )
-from .app import create_app, create_http_app
-from .dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
-from .faults import Fault, Faults
-from .server import ServedApp, TlsFiles, make_tls_files
-from .services import PostgresServer, RedisServer, SilentListener
+from healthsuite.demo.faults import (
+    logs as files_logs,
+)
+from healthsuite.demo.faults import (
+    pg_activity as pg_faults_activity,
+)
+from healthsuite.demo.faults import (
+    pg_data as pg_faults_data,
+)
+from healthsuite.demo.faults import (
+    pg_schema as pg_faults_schema,
+)
+from healthsuite.demo.faults import (
+    sqlite as files_sqlite,
+)
+from healthsuite.demo.faults.switches import Fault, Faults
+from healthsuite.testing.asgi_server import ServedApp, TlsFiles, make_tls_files
+from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
+from healthsuite.testing.services import PostgresServer, RedisServer, SilentListener
 
 DEFAULT_HTTPS_PORT = 8443
 DEFAULT_PG_PORT = 55432
@@ -90,7 +100,7 @@ SWITCHES: dict[str, str] = {
 #   returns what undoes it (heal calls it);
 # - an app part: `routes(faults)`, served by the demo app (stand-ins for external APIs under a prefix
 #   such as /__paystack, reached by overriding their base URL in environments/demo.yaml), and the
-#   switches it reads, declared with `healthsuite.demo.faults.register_modes`;
+#   switches it reads, declared with `healthsuite.demo.faults.switches.register_modes`;
 # - a file part: `prepare(stack)`, which writes its healthy files under the stack's directory at start.
 FILE_PARTS = (files_sqlite, files_logs, files_config)
 APP_FAULTS = {

@@ -22,15 +22,17 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from .. import envfile, yamltext
+from healthsuite.catalogue.diagnoses import load_catalogue
+from healthsuite.environment import loader as envfile
+from healthsuite.environment import yamltext
+from healthsuite.environment.redaction import Redactor
+from healthsuite.model.netaddr import format_address, parse_address
+from healthsuite.model.templates import MissingVariable, Template
+
 from ..assessments.ops import MIN_LOOKUPS
-from ..catalogue import load_catalogue
 from ..model.addresses import http_url_problem, postgres_dsn_problem
-from ..netaddr import format_address, parse_address
 from ..probes import tls
 from ..probes.lookup import Names, is_ip
-from ..redaction import Redactor
-from ..templates import MissingVariable, Template
 from . import GUESSED, cache, comment, database, web
 from .render import Told, intended, render, shape
 

@@ -3,5 +3,5 @@
 `environment` is the file's top level (`Environment`) and the network targets; `targets` the base
 classes; `types` the shared field types (names, templates, severities); one module per area of
 declarations: `auth`, `backup`, `data` (the data checks' mappings), `deploy`, `flows`, `logs`,
-`ops`, `schema` (PostgreSQL schema declarations), `sqlite`. Loading a file is `healthsuite.envfile`'s.
+`ops`, `schema` (PostgreSQL schema declarations), `sqlite`. Loading a file is `healthsuite.environment.loader`'s.
 """

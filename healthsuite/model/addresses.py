@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..templates import Template, is_one_reference
+from healthsuite.model.templates import Template, is_one_reference
 
 Problem = tuple[str, str]  # (problem, fix)
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..netaddr import parse_address
+from healthsuite.model.netaddr import parse_address
+
 from . import regexes
 from .sqlsafety import hot_query_problem
 from .targets import Target
@@ -368,7 +369,7 @@ def _probe_problems(check: DeclaredCheck, env: Any) -> Iterator[Problem]:
 
 def problems(checks: Sequence[DeclaredCheck], env: Any, known: Mapping[str, object]) -> Iterator[Problem]:
     """Every problem of the declared checks of `env` (an Environment), by key path; `known`: the diagnoses
-    of the catalogue merged with the team's own (healthsuite.extension)."""
+    of the catalogue merged with the team's own (healthsuite.environment.extension)."""
     from difflib import get_close_matches  # noqa: PLC0415 - only a file that declares checks pays for it
 
     for index, check in enumerate(checks):

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, model_validator
 
-from ..netaddr import parse_address
-from ..templates import Template
+from healthsuite.model.netaddr import parse_address
+from healthsuite.model.templates import Template
+
 from .addresses import http_url_problem
 from .types import TEMPLATE_DOC, Model, Text, problem_error, rule_error
 

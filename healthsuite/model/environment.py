@@ -3,7 +3,7 @@
 One YAML file per environment (`environments/production.yaml`, ...). Every key is declared here;
 an unknown key or a wrong type is an error that names the file, the key path and the fix
 (see `envfile`). The JSON Schema in `environments/schema.json` is generated from this model
-(`python -m healthsuite.schema`) so editors validate the YAML as it is typed.
+(`python -m healthsuite.environment.schema`) so editors validate the YAML as it is typed.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from pydantic import (
     model_validator,
 )
 
-from ..catalogue import AREAS, Area, Severity, load_catalogue
-from ..netaddr import parse_address
-from ..providers import shipped_ranges
-from ..templates import Template
+from healthsuite.catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
+from healthsuite.model.netaddr import parse_address
+from healthsuite.model.providers import shipped_ranges
+from healthsuite.model.templates import Template
+
 from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet

@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..templates import Template
+from healthsuite.model.templates import Template
+
 from .addresses import body_secret_problem
 from .targets import HttpTarget, Target
 from .types import (

@@ -8,7 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..catalogue import Severity
+from healthsuite.catalogue.diagnoses import Severity
+
 from .addresses import header_secret_problem, http_url_problem
 from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, problem_error, rule_error
 

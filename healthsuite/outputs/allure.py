@@ -34,7 +34,7 @@ from typing import Any
 
 from ..probes.errors import _KIND_NAMES as KIND_NAMES
 
-# the observed line of a failure block (healthsuite.failure.compose); its text up to the line's end
+# the observed line of a failure block (healthsuite.assessments.failure.compose); its text up to the line's end
 OBSERVED = r".*\n {2}observed: +[^\n]*?"
 # how the probes and assessments phrase a probe error: at the line's start or after `url: ` or `-> `,
 # then `: detail`, ` (detail)`, ` after 3000 ms`, ` x3` (PERF2's samples), `,` `;` or the line's end

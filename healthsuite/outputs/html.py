@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..catalogue import SEVERITIES
+from healthsuite.catalogue.diagnoses import SEVERITIES
+
 from . import json_report
 from .files import write_atomically
 from .records import OUTCOMES

@@ -13,7 +13,7 @@ of the output is the one written here, and no text a check quoted (an HTTP body,
 SQL) can add another: every piece of text goes through `one_line`, which replaces `|` with `¦` and turns
 line breaks and control characters into spaces.
 
-Failures are told by cause (healthsuite.causes): a failure another one explains (its `explained_by`) is
+Failures are told by cause (healthsuite.catalogue.causes): a failure another one explains (its `explained_by`) is
 folded under its cause, counted and a few named, so a stopped database is one cause that explains 28
 more, not 29 lines saying "connection refused"; the failures no cause explains follow, one line each.
 
@@ -30,7 +30,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..catalogue import SEVERITIES
+from healthsuite.catalogue.diagnoses import SEVERITIES
+
 from .records import FAILING, OUTCOMES
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def _id(record: Record) -> str:
 
 
 def _cause_of(record: Record) -> str:
-    """The id of the failing check whose failure explains `record` (healthsuite.causes), or ""."""
+    """The id of the failing check whose failure explains `record` (healthsuite.catalogue.causes), or ""."""
     return str(getattr(record, "explained_by", "") or "")
 
 

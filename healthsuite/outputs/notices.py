@@ -8,7 +8,7 @@
   environment, time, affected systems, then each failure's observation, next steps, runbook and who
   to call, from failure.escalation_line), every string through the environment's redactor. The
   first DETAILED failures are told in full, the others in one line each; a failure that another
-  failure of this notice explains (`explained_by`, healthsuite.causes) is folded under its cause
+  failure of this notice explains (`explained_by`, healthsuite.catalogue.causes) is folded under its cause
   ("explains 3 more: DB2 main, ...") instead of taking a place of its own. Every message names the
   run's report (`<reports>/<env>-<UTC stamp>*.json`: the JSON report is written after the notices).
 - A notice longer than MAX_TEXT characters is split into messages (at most MAX_MESSAGES), each
@@ -43,12 +43,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from healthsuite.assessments.failure import escalation_line
+from healthsuite.catalogue.diagnoses import Catalogue, Severity, load_catalogue
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.model.templates import MissingVariable
+
 from .. import __version__
-from ..catalogue import Catalogue, Severity, load_catalogue
-from ..envfile import LoadedEnvironment
-from ..failure import escalation_line
 from ..model.notify import Webhook
-from ..templates import MissingVariable
 from .files import locked, write_atomically
 from .records import FAILING, CheckRecord, Entry
 from .result import RunResult

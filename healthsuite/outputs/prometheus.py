@@ -28,7 +28,7 @@ A run that ends in a usage error (a bad option, marker or environment file, noth
 reports directory that cannot be written) still replaces the textfile and pushes: with its exit status
 and no check series (`usage_error_registry`), so the last run's all-passing series do not stay green
 while nothing is judged. Nothing is written or pushed by an xdist worker or under --collect-only.
-prometheus_client is imported when the metrics are made, not before (healthsuite.lazy).
+prometheus_client is imported when the metrics are made, not before (healthsuite.probes.lazy).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from .records import OUTCOMES
 from .result import RunResult
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..envfile import LoadedEnvironment
+from healthsuite.environment.loader import LoadedEnvironment
+
 from . import history, html, json_report, notices, prometheus
 from .result import RunResult
 

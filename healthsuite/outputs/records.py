@@ -40,8 +40,8 @@ class CheckRecord:
     change: str = ""
     failing_since: str = ""
     failing_runs: int = 0
-    explained_by: str = ""  # the id of the failing check whose failure explains this one (healthsuite.causes)
-    # a failure's advice as data, the words of its message (healthsuite.failure.FailureBlock); the report
+    explained_by: str = ""  # the id of the failing check whose failure explains this one (healthsuite.catalogue.causes)
+    # a failure's advice as data, the words of its message (healthsuite.assessments.failure.FailureBlock); the report
     # writes them only when the check recorded them
     causes: tuple[str, ...] = ()
     remediation: tuple[str, ...] = ()

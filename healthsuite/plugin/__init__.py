@@ -7,12 +7,12 @@
 - pytest_collection_modifyitems: effective severity (overrides visible to -m), report properties,
   allure labels, refusal of mutating checks
 - pytest_collection_finish: start the exchanges this process's checks planned (healthsuite.plans) on
-  the probe pool (healthsuite.prefetch), slowest first by the previous report; a check waits only for
+  the probe pool (healthsuite.runner.pool), slowest first by the previous report; a check waits only for
   its own (pytest_pyfunc_call)
 - the run's deadline (--run-deadline, ini healthsuite_run_deadline, else derived from the declared
   timeouts): exchanges still out then are cut, and their checks fail saying so (probes.deadline)
 - under -n: every check of one target on one worker, each worker's share at once
-  (healthsuite.scheduling, healthsuite.workunits)
+  (healthsuite.plugin.scheduling, healthsuite.runner.workunits)
 - reports: JSON written once by the controller; JUnit/allure carry the same properties
 """
 
@@ -40,10 +40,9 @@ from _pytest.config.findpaths import determine_setup
 from _pytest.junitxml import mangle_test_address, xml_key
 from _pytest.mark.expression import Expression
 
-from .. import __version__, progress, protocol
-from ..catalogue import CATEGORIES, SEVERITIES, load_catalogue
-from ..checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
-from ..envfile import (
+from healthsuite import __version__
+from healthsuite.catalogue.diagnoses import CATEGORIES, SEVERITIES, load_catalogue
+from healthsuite.environment.loader import (
     EnvironmentChoice,
     EnvironmentFileError,
     LoadedEnvironment,
@@ -51,6 +50,13 @@ from ..envfile import (
     load_environment,
     locate,
 )
+from healthsuite.model.templates import MissingVariable
+from healthsuite.plugin import protocol
+from healthsuite.runner import progress
+from healthsuite.runner.pool import Prefetcher, Work, shared_requests
+from healthsuite.runner.workunits import join_names, share_of, worker_number
+
+from ..checkapi import SEVERITY_MARKS, Expect, declared, diagnosis_of, plan_of, target_of
 from ..model.declared import DeclaredCheck
 from ..model.environment import (
     TARGET_COLLECTIONS,
@@ -70,10 +76,7 @@ from ..outputs.json_report import previous_probe_hints, previous_probe_latency
 from ..outputs.records import RecordBook
 from ..outputs.result import RunEnvironment, RunResult
 from ..outputs.result import build as build_result
-from ..prefetch import Prefetcher, Work, shared_requests
 from ..probes import ProbeSession, deadline
-from ..templates import MissingVariable
-from ..workunits import join_names, share_of, worker_number
 from . import outputs, verdicts
 from .changes import Changes
 
@@ -186,7 +189,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("healthsuite_run_deadline", "the run's deadline in seconds (see --run-deadline)", default="")
     parser.addini(
         "healthsuite_lean_protocol",
-        "run checks under healthsuite's lean protocol where it changes nothing but the cost (healthsuite.protocol)",
+        "run checks under healthsuite's lean protocol where it changes nothing but the cost (plugin.protocol)",
         default="true",
     )
     parser.addini("healthsuite_reports_dir", "directory of the JSON reports, relative to rootdir", default="reports")
@@ -696,7 +699,7 @@ def _is_lean_candidate(item: pytest.Item) -> bool:
 
 
 def _schedules_by_target(config: pytest.Config) -> bool:
-    """Whether this controller hands out checks by target (healthsuite.scheduling): `-n` with dist `load`."""
+    """Whether this controller hands out checks by target (healthsuite.plugin.scheduling): `-n` with dist `load`."""
     return config.stash[STATE].env is not None and config.getvalue("dist") == "load"
 
 
@@ -705,13 +708,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`-n` (dist `load`): every check of one target goes to one worker, each worker's share at once."""
     if not _schedules_by_target(config):
         return None
-    from ..scheduling import TargetScheduling  # noqa: PLC0415 - xdist is imported only under -n
+    from healthsuite.plugin.scheduling import TargetScheduling
 
     return TargetScheduling(config, log, _aliases(config))
 
 
 def _aliases(config: pytest.Config) -> dict[str, str]:
-    """Target names that share a request, joined into one unit of work (see healthsuite.workunits)."""
+    """Target names that share a request, joined into one unit of work (see healthsuite.runner.workunits)."""
     env = config.stash[STATE].env
     if env is None:
         return {}
@@ -806,7 +809,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.config.stash[STATE].item = item
 
 
-# --- the lean run protocol of a check (healthsuite.protocol) ------------------------------------------------
+# --- the lean run protocol of a check (healthsuite.plugin.protocol) ------------------------------------------------
 
 SESSION_ARGUMENTS = {"probes", "expect", "healthsuite_env", "pytestconfig", "expected_version"}
 LEAN_FIXTURES = frozenset(SESSION_ARGUMENTS | set(TARGET_FIXTURES))
@@ -887,7 +890,7 @@ PROGRESS_WAKE_S = 1.0  # a waiting check wakes this often to see whether a progr
 
 def _await_exchanges(item: pytest.Function, state: RunState, prefetcher: Prefetcher, wait_s: float | None) -> bool:
     """`prefetcher.expedite` for the check, waking every second of a long wait to say what the run
-    waits on when a line is due (healthsuite.progress); False when `wait_s` passed first."""
+    waits on when a line is due (healthsuite.runner.progress); False when `wait_s` passed first."""
     since = time.monotonic()
     end = None if wait_s is None else since + wait_s
     while True:
@@ -1021,7 +1024,7 @@ def _own_items(session: pytest.Session) -> list[pytest.Item]:
 
 @pytest.hookimpl(trylast=True)  # under xdist, after the worker has sent its collection to the controller
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the probes this process's checks need, concurrently (see healthsuite.prefetch)."""
+    """Start the probes this process's checks need, concurrently (see healthsuite.runner.pool)."""
     config = session.config
     state = config.stash[STATE]
     state.selected = sum(1 for item in session.items if diagnosis_of(item))
@@ -1297,7 +1300,7 @@ class RunReporter:
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline
         facts: dict[str, Any] = {"exchanges": self.state.exchanges}
-        # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.protocol)
+        # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.plugin.protocol)
         lean = self.state.lean_unavailable or self.state.worker_protocol
         facts["protocol"] = "lean" if not lean else f"pytest's ({lean})"
         if run is not None:

@@ -42,10 +42,11 @@ from typing import Any
 
 import pytest
 
+from healthsuite.assessments.failure import Finding
+from healthsuite.catalogue.diagnoses import Severity, load_catalogue
+
 from .. import __version__
-from ..catalogue import Severity, load_catalogue
 from ..checkapi import Expect, diagnosis_of
-from ..failure import Finding
 from ..model.environment import Target
 from ..outputs.allure import carry_history, categories
 from . import ALLURE_SEVERITY, EXPECT_TYPE, STATE

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ..envfile import LoadedEnvironment
+from healthsuite.environment.loader import LoadedEnvironment
+
 from ..outputs.notices import NOTIFY_TIMEOUT_S, receivers
 from ..outputs.prometheus import JOB, PUSH_TIMEOUT_S, masked
 from ..outputs.publish import Settings

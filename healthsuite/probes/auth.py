@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..envfile import LoadedEnvironment
-from ..lazy import lazy
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.redaction import Redactor
+from healthsuite.probes.lazy import lazy
+
 from ..model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from ..model.environment import HttpTarget, RedisCache
 from ..model.types import SecretTemplate
-from ..redaction import Redactor
 from . import deadline, redis
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest

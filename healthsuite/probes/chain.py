@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..templates import dotenv_lines
+from healthsuite.model.templates import dotenv_lines
 
 MAX_TEXT_BYTES = 1_000_000  # an env file or wrangler.toml larger than this is not a configuration file
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # read at most this much of a bundle (far over any platform limit)

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from healthsuite.model.netaddr import format_address, parse_address
+
 from ..model.declared import DeclaredCheck
 from ..model.environment import PostgresDatabase, RedisCache, SqliteDatabase
 from ..model.regexes import Budget, PatternRefused, RegexTooSlow, bounded_search, compile_pattern
-from ..netaddr import format_address, parse_address
 from . import deadline, logs, tcp, tls
 from . import sqlite as sqlite_probe
 from .errors import ProbeError
@@ -129,7 +130,7 @@ def dns_query(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, tuple[tu
 
 
 def advice_values(probes: ProbeSession, check: DeclaredCheck) -> tuple[str, dict[str, str]]:
-    """(engine, values) the remediation's placeholders are filled with (healthsuite.advice): the host,
+    """(engine, values) the remediation's placeholders are filled with (healthsuite.catalogue.advice): the host,
     port, database, user, name or file this check reads."""
     env = probes.env
     kind = check.kind

@@ -12,7 +12,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from ..catalogue import Service
+from healthsuite.catalogue.diagnoses import Service
 
 KINDS = (
     "refused", "timeout", "dns", "tls", "protocol", "reset", "auth_failed",

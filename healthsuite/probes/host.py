@@ -10,7 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalogue import Service
+from healthsuite.catalogue.diagnoses import Service
+
 from .errors import ProbeError, classify
 
 MEMINFO = Path("/proc/meminfo")

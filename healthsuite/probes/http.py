@@ -14,7 +14,8 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from . import deadline
 from .errors import ProbeError, classify
 from .lookup import Lookup, first_address, is_ip

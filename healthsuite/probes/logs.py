@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
-from ..catalogue import Service
+from healthsuite.catalogue.diagnoses import Service
+
 from ..model.logs import LogSource
 from ..model.regexes import Budget, RegexTooSlow, bounded_match, bounded_search
 from .errors import ProbeError, classify

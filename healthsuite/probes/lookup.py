@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from ..netaddr import format_address
+from healthsuite.model.netaddr import format_address
+
 from . import resolver
 from .cache import ProbeCache
 

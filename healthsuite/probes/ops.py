@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from ..envfile import LoadedEnvironment
-from ..lazy import lazy
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.probes.lazy import lazy
+
 from ..model.ops import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
 from ..model.targets import HttpTarget, Target
 from ..model.types import SecretTemplate

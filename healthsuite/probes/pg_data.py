@@ -24,7 +24,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from ..model.data import (
     ApiKeys,
     ApiUsage,

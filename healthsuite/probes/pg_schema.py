@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from ..model.data import DataMapping, Dataset
 from ..model.schema import ForeignKeyIndexes, HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from .errors import ProbeError, classify
 
 if TYPE_CHECKING:

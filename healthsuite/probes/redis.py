@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from . import deadline
 from .errors import ProbeError, classify
 

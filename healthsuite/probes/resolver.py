@@ -21,8 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..lazy import lazy
-from ..netaddr import format_address
+from healthsuite.model.netaddr import format_address
+from healthsuite.probes.lazy import lazy
+
 from . import deadline
 
 if TYPE_CHECKING:

@@ -8,7 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..envfile import LoadedEnvironment
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.model.netaddr import parse_address
+from healthsuite.model.templates import Template
+
 from ..model.environment import (
     CorsPolicy,
     Hostname,
@@ -21,8 +24,6 @@ from ..model.environment import (
     Target,
     TlsEndpoint,
 )
-from ..netaddr import parse_address
-from ..templates import Template
 from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest

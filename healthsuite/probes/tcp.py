@@ -6,7 +6,8 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ..netaddr import format_address
+from healthsuite.model.netaddr import format_address
+
 from . import deadline
 from .errors import ProbeError, classify
 from .lookup import Lookup, first_address

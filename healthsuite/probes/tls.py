@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy
+from healthsuite.probes.lazy import lazy
+
 from . import deadline
 from .chain import (
     CLIENTS_ACCEPT,

@@ -301,7 +301,7 @@ def write() -> None:
 
 def record() -> None:
     sys.path.insert(0, str(HERE.parents[1]))
-    from healthsuite.envfile import EnvironmentFileError, load_environment
+    from healthsuite.environment.loader import EnvironmentFileError, load_environment
 
     expected = {}
     for name in sorted(CASES):

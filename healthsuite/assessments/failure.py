@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .advice import AdviceContext, tailor_causes, tailor_steps
-from .catalogue import Area, Catalogue, Diagnosis, Severity
-from .model.environment import Contact
-from .probes.errors import ProbeError
+from healthsuite.catalogue.advice import AdviceContext, tailor_causes, tailor_steps
+from healthsuite.catalogue.diagnoses import Area, Catalogue, Diagnosis, Severity
+from healthsuite.model.environment import Contact
+from healthsuite.probes.errors import ProbeError
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def escalation_line(
 
 @dataclass(frozen=True)
 class FailureBlock:
-    """What a failure block advises, tailored (healthsuite.advice): the message shows it, and the
+    """What a failure block advises, tailored (healthsuite.catalogue.advice): the message shows it, and the
     JSON report and JUnit carry it as data (`causes`, `remediation`, `escalation`), the same words."""
 
     causes: tuple[str, ...]

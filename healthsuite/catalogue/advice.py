@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .model.types import PLATFORMS
+from healthsuite.model.types import PLATFORMS
 
 _TAGS = re.compile(r"^\[([a-z0-9_,\s-]+)\]\s*")
 _CODE = re.compile(r"`([^`]+)`")

@@ -23,8 +23,8 @@ from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .envfile import LoadedEnvironment
-from .model.environment import (
+from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.model.environment import (
     ApiEndpoint,
     HealthEndpoint,
     Page,
@@ -35,10 +35,10 @@ from .model.environment import (
     TlsEndpoint,
     VersionSource,
 )
-from .plans import Plan, Planned, Threshold, target_key
-from .probes import deadline
-from .probes.chain import system_roots
-from .probes.session import ProbeSession
+from healthsuite.plans import Plan, Planned, Threshold, target_key
+from healthsuite.probes import deadline
+from healthsuite.probes.chain import system_roots
+from healthsuite.probes.session import ProbeSession
 
 # targets whose checks read exactly `probes.http(target)`: targets at one URL share that request
 PLAIN_GET = (Page, HealthEndpoint, ApiEndpoint, ProxiedPath, StatusPage, VersionSource, PoolStatus)

@@ -1,5 +1,5 @@
-"""Write the JSON Schemas: `python -m healthsuite.schema [environments/schema.json]`, the environment
-file's, and docs/diagnoses.schema.json, a diagnoses file's (a team's own diagnoses, healthsuite.extension).
+"""Write the JSON Schemas: `python -m healthsuite.environment.schema [environments/schema.json]`, the environment
+file's, and docs/diagnoses.schema.json, a diagnoses file's (a team's own diagnoses, healthsuite.environment.extension).
 
 Editors with a YAML language server validate environment files against it (each file starts with
 `# yaml-language-server: $schema=schema.json`). A test fails when a committed file is stale.
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .model.environment import Environment
+from healthsuite.model.environment import Environment
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "environments" / "schema.json"
-DIAGNOSES_PATH = Path(__file__).resolve().parents[1] / "docs" / "diagnoses.schema.json"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "environments" / "schema.json"
+DIAGNOSES_PATH = Path(__file__).resolve().parents[2] / "docs" / "diagnoses.schema.json"
 
 
 def environment_schema() -> dict[str, Any]:
@@ -32,7 +32,7 @@ def render() -> str:
 
 
 def render_diagnoses() -> str:
-    from .extension import json_schema  # noqa: PLC0415 - it imports the environment loader
+    from healthsuite.environment.extension import json_schema
 
     return json.dumps({"$id": "https://healthsuite.invalid/diagnoses.schema.json", **json_schema()}, indent=2) + "\n"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from .services import PostgresServer
+from healthsuite.testing.services import PostgresServer
 
 FAULTS: dict[str, str] = {
     "DB9": "the invoices table is renamed to invoices_old",
@@ -120,7 +120,7 @@ def _old_head(server: PostgresServer, dbname: str) -> Callable[[], None]:
     _run(server, dbname, "UPDATE alembic_version SET version_num = %s", (OLD_REVISION,))
 
     def undo() -> None:
-        from .stack import ALEMBIC_HEAD  # here: stack imports this module
+        from healthsuite.demo.stack import ALEMBIC_HEAD
 
         _run(server, dbname, "DELETE FROM alembic_version")
         _run(server, dbname, "INSERT INTO alembic_version (version_num) VALUES (%s)", (ALEMBIC_HEAD,))

@@ -10,7 +10,7 @@ and then answer so slowly that a client timing out each read separately never ti
     GarbageDnsServer()        # UDP: answers every datagram with bytes that are not a DNS message
     GarbageDnsServer(MALFORMED_DNS)  # ... or with a reply to the query whose records are cut off
 
-The others already live in `healthsuite.demo.services` and are re-exported here: `SilentListener`
+The others already live in `healthsuite.testing.services` and are re-exported here: `SilentListener`
 (accepts, never answers: also a TLS server that never answers the ClientHello) and `GarbageListener`
 (answers bytes of no protocol, e.g. a binary status line).
 
@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from .dns import ANY_NAME, DnsServer
-from .services import LOOPBACK, GarbageListener, SilentListener, _Listener
+from healthsuite.testing.dns import ANY_NAME, DnsServer
+from healthsuite.testing.services import LOOPBACK, GarbageListener, SilentListener, _Listener
 
 __all__ = [
     "TrickleHeadersListener",
@@ -259,7 +259,7 @@ class TlsStallListener(_TrickleListener):
 
 def hostile_dns(kind: str = "drop", *, delay_s: float | None = None, port: int = 0) -> DnsServer:
     """A started DNS server on 127.0.0.1 whose every name misbehaves as `kind` (default `drop`: it never
-    answers, the client times out; see `healthsuite.demo.dns.FAULT_KINDS`). Put `server.address` in an
+    answers, the client times out; see `healthsuite.testing.dns.FAULT_KINDS`). Put `server.address` in an
     environment file's `dns.nameservers`; `server.stop()` (or `with hostile_dns() as server:`) stops it."""
     server = DnsServer({}, port=port)
     server.set_fault(ANY_NAME, kind, delay_s=delay_s)

@@ -38,7 +38,7 @@ class RunbookRef(_Data):
 class Runbook(_Data):
     title: str
     file: str = ""  # a path in the repository (the shipped docs/runbooks/...), linked under runbook_base_url
-    url: str | None = None  # where a team's own runbook is browsed (healthsuite.extension): linked as it is
+    url: str | None = None  # where a team's own runbook is browsed (healthsuite.environment.extension): linked as it is
 
 
 class Escalation(_Data):
@@ -119,7 +119,7 @@ class Catalogue(_Data):
     application_error_codes: dict[str, ErrorCode] = {}
     failure_kinds: dict[str, FailureKind] = {}
     runbook_base_url: str | None = None  # where the runbooks are browsed; an environment's own wins
-    # categories a team's own diagnoses add (healthsuite.extension), with their marker descriptions;
+    # categories a team's own diagnoses add (healthsuite.environment.extension), with their marker descriptions;
     # the shipped ones are CATEGORIES
     categories: dict[str, str] = {}
 
@@ -135,7 +135,7 @@ class Catalogue(_Data):
         try:
             return self.diagnoses[diagnosis_id]
         except KeyError:
-            raise KeyError(f"unknown diagnosis {diagnosis_id!r}: not in healthsuite/catalogue.yaml") from None
+            raise KeyError(f"unknown diagnosis {diagnosis_id!r}: not in healthsuite/catalogue/catalogue.yaml") from None
 
     def runbook_refs(self, diagnosis: Diagnosis, base_url: str | None = None) -> list[str]:
         """Readable references, e.g. `000 §1 ... (docs/runbooks/000-...md)`; with a base URL (the
@@ -209,7 +209,7 @@ def heading_anchor(section: str) -> str:
 
 @lru_cache(maxsize=1)
 def load_catalogue() -> Catalogue:
-    text = resources.files("healthsuite").joinpath("catalogue.yaml").read_text(encoding="utf-8")
+    text = resources.files("healthsuite.catalogue").joinpath("catalogue.yaml").read_text(encoding="utf-8")
     catalogue = Catalogue.model_validate(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     # each entry knows its own ID, so callers can pass entries around alone; its title and `verifies`
     # show the default thresholds (an environment's own are rendered by Catalogue.in_force)

@@ -1,6 +1,6 @@
 """Under `-n`, every check of one target goes to one worker, and each worker gets its whole share at once.
 
-- One unit of work per target (healthsuite.workunits): the checks of a page share its one GET, the
+- One unit of work per target (healthsuite.runner.workunits): the checks of a page share its one GET, the
   checks of a database its one connection, so a run probes each (target, observation) once and
   opens one connection per database however many workers there are (no connection storm against
   production).
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .workunits import Aliases, assign_units, unit_of, units, worker_number
+from healthsuite.runner.workunits import Aliases, assign_units, unit_of, units, worker_number
 
 
 class TargetScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped here

@@ -12,7 +12,7 @@ from typing import Any
 
 import uvicorn
 
-from .certs import TestCA
+from healthsuite.testing.certs import TestCA
 
 LOOPBACK = "127.0.0.1"
 

@@ -17,8 +17,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import app_auth, app_flows, app_ops, app_queue
-from .faults import Fault, Faults
+from healthsuite.demo.app import auth as app_auth
+from healthsuite.demo.app import flows as app_flows
+from healthsuite.demo.app import ops as app_ops
+from healthsuite.demo.app import queue as app_queue
+from healthsuite.demo.faults.switches import Fault, Faults
 
 VERSION = "2026.11.22-demo"
 OLD_VERSION = "2026.11.01-demo"  # what the DEP2 fault serves: the previous build

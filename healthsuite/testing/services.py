@@ -433,7 +433,7 @@ class PostgresServer:
             raise RuntimeError(f"initdb failed (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
         conf = self.data_dir / "postgresql.conf"
         with open(conf, "a") as fh:
-            fh.write("\n# added by healthsuite.demo.services\ninclude = 'healthsuite.conf'\n")
+            fh.write("\n# added by healthsuite.testing.services\ninclude = 'healthsuite.conf'\n")
 
     def _write_settings(self) -> None:
         """(Re)write the included settings file; it is re-read on every start."""

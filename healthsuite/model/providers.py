@@ -13,8 +13,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @lru_cache(maxsize=1)
 def shipped_ranges() -> dict[str, list[str]]:
-    """`{"cloudflare": ["173.245.48.0/20", ...]}` from healthsuite/data/provider_ranges.yaml."""
-    text = resources.files("healthsuite").joinpath("data/provider_ranges.yaml").read_text(encoding="utf-8")
+    """`{"cloudflare": ["173.245.48.0/20", ...]}` from healthsuite/model/data/provider_ranges.yaml."""
+    text = resources.files("healthsuite.model").joinpath("data/provider_ranges.yaml").read_text(encoding="utf-8")
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return {name: [str(r) for r in entry["ranges"]] for name, entry in data.items()}
 

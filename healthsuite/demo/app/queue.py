@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .faults import Faults, register_modes
+from healthsuite.demo.faults.switches import Faults, register_modes
 
 if TYPE_CHECKING:
-    from .services import PostgresServer
+    from healthsuite.testing.services import PostgresServer
 
 STATS_PATH = "/queue/stats"
 SWITCH = (

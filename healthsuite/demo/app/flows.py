@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .faults import MODES, Fault, Faults, register_modes
+from healthsuite.demo.faults.switches import MODES, Fault, Faults, register_modes
 
 SECRET_KEY = "sk_test_" + secrets.token_hex(20)  # the demo's Paystack test key (webhooks are signed with it)
 _STALE_KEY = "sk_test_" + secrets.token_hex(20)  # the key before a rotation (webhook_secret=stale)
@@ -91,7 +91,7 @@ def _app_error(status: int, code: str, message: str) -> JSONResponse:
 
 async def book(request: Request) -> Response:
     """The booking API: validates a booking (nothing is stored in the demo)."""
-    from .app import TENANTS  # the app imports this module
+    from healthsuite.demo.app.main import TENANTS
 
     faults = _faults(request)
     if faults.mode("booking") == "db-down":

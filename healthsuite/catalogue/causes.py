@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .catalogue import SEVERITIES
+from healthsuite.catalogue.diagnoses import SEVERITIES
 
 Explains = Literal[
     "same_address", "same_server", "address_has", "same_target", "upstream", "same_host", "health_reports"
@@ -55,7 +55,7 @@ class Graph:
 
 @lru_cache(maxsize=1)
 def graph() -> Graph:
-    text = resources.files("healthsuite").joinpath("causes.yaml").read_text(encoding="utf-8")
+    text = resources.files("healthsuite.catalogue").joinpath("causes.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     return Graph(
         tuple(

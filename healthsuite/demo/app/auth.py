@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .faults import MODES, Faults, register_modes
+from healthsuite.demo.faults.switches import MODES, Faults, register_modes
 
 AUDIENCE = "booking-demo"
 CLIENT_ID = "healthsuite-demo.apps.googleusercontent.example"

@@ -7,7 +7,7 @@ unit of work and go to one worker: each (target, observation) is then probed onc
 per worker that happens to get one of its checks.
 
 The assignment is a pure function of the collected node ids and the number of workers. The
-controller's scheduler (healthsuite.scheduling) sends each worker its whole share at once, and each
+controller's scheduler (healthsuite.plugin.scheduling) sends each worker its whole share at once, and each
 worker computes the same share right after its own collection, so it starts its probes before the
 controller has even scheduled anything.
 """

@@ -21,7 +21,7 @@
         remediation: ["Find them: `psql -h <host> -p <port> -d <db> -c \\"SELECT ...\\"`", ...]
         escalation: queue_platform
 
-Its entries have the fields of healthsuite/catalogue.yaml's. An ID is `NAMESPACE-NAME` (`QUEUE-1`): no
+Its entries have the fields of healthsuite/catalogue/catalogue.yaml's. An ID is `NAMESPACE-NAME` (`QUEUE-1`): no
 shipped ID has a `-`, so a team's IDs never collide with the catalogue's, now or after an upgrade. The
 file is validated like an environment file (every problem with its line, key path and fix), and
 `docs/diagnoses.schema.json` is its JSON Schema. `attach()` merges the files an environment names into
@@ -41,9 +41,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .catalogue import AREAS, CATEGORIES, SEVERITIES, Catalogue, Diagnosis, Escalation, Runbook, RunbookRef, Severity
-from .envfile import EnvironmentFileError, LoadedEnvironment, _fix_for, _line_of
-from .model import declared
+from healthsuite.catalogue.diagnoses import (
+    AREAS,
+    CATEGORIES,
+    SEVERITIES,
+    Catalogue,
+    Diagnosis,
+    Escalation,
+    Runbook,
+    RunbookRef,
+    Severity,
+)
+from healthsuite.environment.loader import EnvironmentFileError, LoadedEnvironment, _fix_for, _line_of
+from healthsuite.model import declared
 
 ID = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*-[A-Z0-9]+(?:[-_][A-Z0-9]+)*")
 LOWER_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -98,7 +108,7 @@ class DiagnosesFile(_Strict):
 
 
 def json_schema() -> dict[str, Any]:
-    """docs/diagnoses.schema.json (`python -m healthsuite.schema` writes it beside environments/schema.json)."""
+    """docs/diagnoses.schema.json, which `python -m healthsuite.environment.schema` writes beside the environment's."""
     schema = DiagnosesFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "healthsuite diagnoses file (a catalogue extension)"

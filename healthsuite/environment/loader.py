@@ -21,13 +21,13 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import yamltext
-from .catalogue import Catalogue, load_catalogue
-from .model.addresses import http_url_problem, postgres_dsn_problem, redis_url_problem
-from .model.environment import Environment, HttpTarget, PostgresDatabase, Target
-from .model.types import SecretTemplate
-from .redaction import Redactor
-from .templates import MissingVariable, Template, dotenv_lines
+from healthsuite.catalogue.diagnoses import Catalogue, load_catalogue
+from healthsuite.environment import yamltext
+from healthsuite.environment.redaction import Redactor
+from healthsuite.model.addresses import http_url_problem, postgres_dsn_problem, redis_url_problem
+from healthsuite.model.environment import Environment, HttpTarget, PostgresDatabase, Target
+from healthsuite.model.templates import MissingVariable, Template, dotenv_lines
+from healthsuite.model.types import SecretTemplate
 
 ENV_VARIABLE = "HEALTHSUITE_ENV"
 MAX_PROBLEMS = 50  # problems listed in one message; the count says how many more
@@ -273,7 +273,7 @@ class LoadedEnvironment:
     variables: Mapping[str, str]
     redactor: Redactor = field(default_factory=Redactor)
     notes: list[str] = field(default_factory=list)
-    # the shipped catalogue with the team's own diagnoses (diagnoses_file, healthsuite.extension)
+    # the shipped catalogue with the team's own diagnoses (diagnoses_file, healthsuite.environment.extension)
     catalogue: Catalogue = field(default_factory=load_catalogue)
 
     @property
@@ -411,7 +411,7 @@ def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> Lo
             where = f"line {line}: " if line else ""
             lines += [f"  {where}{_key_path(loc)}: {loaded.redactor.redact(problem)}", f"    fix: {fix}"]
         raise EnvironmentFileError("\n".join(lines))
-    from .extension import attach  # noqa: PLC0415 - it builds on this module
+    from healthsuite.environment.extension import attach
 
     attach(loaded, text)  # the team's own diagnoses and declared checks
     # titles and checked lines name the thresholds in force here, not the catalogue's defaults

@@ -46,10 +46,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .faults import MODES, Fault, Faults, register_modes
+from healthsuite.demo.faults.switches import MODES, Fault, Faults, register_modes
 
 if TYPE_CHECKING:
-    from .services import RedisServer
+    from healthsuite.testing.services import RedisServer
 
 CALENDAR_TOKEN_VARIABLE = "HEALTHSUITE_DEMO_CALENDAR_TOKEN"
 SENTRY_TOKEN_VARIABLE = "HEALTHSUITE_DEMO_SENTRY_TOKEN"
