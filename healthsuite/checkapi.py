@@ -29,7 +29,7 @@ import pytest
 from healthsuite.assessments.failure import FailureBlock, Finding, compose, failure_block, probe_failure
 from healthsuite.catalogue.advice import AdviceContext, url_values
 from healthsuite.catalogue.diagnoses import Area, Catalogue, Severity, load_catalogue
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.netaddr import parse_address
 from healthsuite.model.templates import Template
 

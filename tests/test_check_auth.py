@@ -12,7 +12,8 @@ import pytest
 
 from healthsuite.demo.app import auth as app_auth
 from healthsuite.demo.stack import DemoStack
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes.auth import literal_prefix, shown_key
 
 from .conftest import CheckRun, RunChecks

@@ -15,7 +15,8 @@ from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.demo.app import flows as app_flows
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes.http import HttpObservation
 from healthsuite.testing.services import free_port
 

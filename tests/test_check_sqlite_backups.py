@@ -16,7 +16,8 @@ import pytest
 
 from healthsuite.demo.faults import sqlite as files_sqlite
 from healthsuite.demo.stack import DATABASE, SCHEMA, SEED, DemoStack, _sqlite_sql
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes import sqlite_checks
 
 from .conftest import CheckRun, RunChecks

@@ -211,7 +211,7 @@ def test_perf2_mean_decides_a_failure_only_when_the_rest_cannot_bring_it_under()
 
 def test_a_declared_checks_own_timeout_counts_in_the_default_run_deadline(tmp_path: Path) -> None:
     from healthsuite.environment.loader import load_environment
-    from healthsuite.plugin import longest_exchange_s
+    from healthsuite.plugin.configure import longest_exchange_s
 
     path = tmp_path / "own.yaml"
     path.write_text(

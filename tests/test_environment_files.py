@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
-from healthsuite.environment.loader import EnvironmentFileError, choose_environment, load_environment, locate
+from healthsuite.environment.loader import choose_environment, load_environment, locate
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.environment.schema import render
 from healthsuite.model.templates import MissingVariable, Template, read_dotenv
 

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.environment.yamltext import YamlFileError, decode, load
 from healthsuite.init import comment, shown, unsafe
 from healthsuite.init.render import scalar

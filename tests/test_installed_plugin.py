@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.environment.loader import EnvironmentFileError, locate
+from healthsuite.environment.loader import locate
+from healthsuite.environment.problems import EnvironmentFileError
 
 from .conftest import PROJECT
 

@@ -13,7 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHIPPED = (PROJECT / "environments" / "local.yaml").read_bytes()

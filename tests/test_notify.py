@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite.environment.loader import EnvironmentFileError, LoadedEnvironment, load_environment
+from healthsuite.environment.loaded import LoadedEnvironment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.outputs.notices import (
     MAX_MESSAGES,
     MAX_TEXT,

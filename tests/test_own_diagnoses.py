@@ -11,7 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.environment.schema import DIAGNOSES_PATH, render_diagnoses
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -37,7 +37,7 @@ def test_demo_script_installs_then_runs_the_demo() -> None:
 
 
 def test_every_marker_the_plugin_needs_is_registered_in_pyproject() -> None:
-    from healthsuite.plugin import MARKERS
+    from healthsuite.plugin.state import MARKERS
 
     pyproject = (PROJECT / "pyproject.toml").read_text()
     for name in MARKERS:

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.init.command import main as init_main
 from healthsuite.testing.certs import TestCA
 from healthsuite.testing.dns import DnsServer

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.environment.loader import EnvironmentFileError, load_environment
+from healthsuite.environment.loader import load_environment
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
 from healthsuite.probes.pgreader import PgReader
 from healthsuite.testing.services import PostgresServer

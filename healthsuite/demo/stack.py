@@ -38,6 +38,7 @@ from healthsuite.demo.faults import (
 from healthsuite.demo.faults import (
     sqlite as files_sqlite,
 )
+from healthsuite.demo.faults.pg_schema import ALEMBIC_HEAD
 from healthsuite.demo.faults.switches import Fault, Faults
 from healthsuite.testing.asgi_server import ServedApp, TlsFiles, make_tls_files
 from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
@@ -175,7 +176,6 @@ CREATE INDEX idx_api_usage_logs_user_time ON api_usage_logs (user_id, timestamp)
 CREATE TABLE alembic_version (version_num text PRIMARY KEY);
 """
 
-ALEMBIC_HEAD = "3f2a9c1d7b64"
 # pg_stat_statements for PERF4; room for the faults that hold sessions (DB3)
 # (and every connection logged, so a test can count what a run opened)
 POSTGRES_SETTINGS = {

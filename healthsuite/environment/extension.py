@@ -52,7 +52,8 @@ from healthsuite.catalogue.diagnoses import (
     RunbookRef,
     Severity,
 )
-from healthsuite.environment.loader import EnvironmentFileError, LoadedEnvironment, _fix_for, _line_of
+from healthsuite.environment.loaded import LoadedEnvironment
+from healthsuite.environment.problems import EnvironmentFileError, fix_for, line_of
 from healthsuite.model import declared
 
 ID = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*-[A-Z0-9]+(?:[-_][A-Z0-9]+)*")
@@ -180,7 +181,7 @@ def _structure_problems(exc: ValidationError) -> Iterator[Problem]:
         else:
             given = error.get("input")
             shown = f" (got {given!r})" if isinstance(given, (str, int, float, bool)) and len(str(given)) <= 60 else ""
-            yield loc, f"{error['msg']}{shown}", _fix_for(error)
+            yield loc, f"{error['msg']}{shown}", fix_for(error)
 
 
 def _meaning_problems(
@@ -271,7 +272,7 @@ def _message(path: Path, kind: str, problems: list[Problem], root: yaml.Node | N
     count = len(problems)
     lines = [f"{path}: invalid {kind} ({count} problem{'s' * (count > 1)}){note}"]
     for loc, problem, fix in problems[:50]:
-        line = _line_of(root, loc)
+        line = line_of(root, loc)
         lines.append(f"  {f'line {line}: ' if line else ''}{_plain_path(loc)}: {problem}")
         lines.append(f"    fix: {fix}")
     if count > 50:
@@ -385,7 +386,7 @@ def attach(loaded: LoadedEnvironment, text: str) -> None:
             problems.append((at, f"{name}: no such diagnoses file (looked at {path})",
                              "write its path relative to this environment file, e.g. acme-diagnoses.yaml"))
             continue
-        line = _line_of(root, at)
+        line = line_of(root, at)
         note = f"; named by diagnoses_file in {loaded.path}" + (f" line {line}" if line else "")
         own, own_root = read_file(path, note)
         read[path.resolve()] = (own, own_root, note)

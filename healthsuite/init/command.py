@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.environment import loader as envfile
 from healthsuite.environment import yamltext
+from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.environment.redaction import Redactor
 from healthsuite.model.netaddr import format_address, parse_address
 from healthsuite.model.templates import MissingVariable, Template
@@ -285,7 +286,7 @@ def _write(path: Path, text: str, force: bool) -> None:
         os.chmod(temporary, 0o644)
         try:
             envfile.load_environment(Path(temporary), environ={})
-        except envfile.EnvironmentFileError as exc:
+        except EnvironmentFileError as exc:
             raise RuntimeError(f"the file init wrote does not validate (a bug of init):\n{exc}") from None
         if force:
             os.replace(temporary, path)

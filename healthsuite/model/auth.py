@@ -1,6 +1,6 @@
 """Environment-file models of sign-in and tokens (AUTH1-AUTH4, AUTH7).
 
-OWNER: the auth work; the attribute names used by healthsuite.plugin.TARGET_FIXTURES
+OWNER: the auth work; the attribute names used by healthsuite.plugin.parametrize.TARGET_FIXTURES
 (`auth.discovery`, `auth.sign_in`, `auth.protected`, `auth.verify`, `auth.refresh_tokens`) must stay.
 
 ```yaml

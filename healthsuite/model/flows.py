@@ -1,6 +1,6 @@
 """Environment-file models of the booking flow (BK1-BK3) and payments (PAY1-PAY3, PAY6).
 
-OWNER: the booking/payments work; the attribute names used by healthsuite.plugin.TARGET_FIXTURES
+OWNER: the booking/payments work; the attribute names used by healthsuite.plugin.parametrize.TARGET_FIXTURES
 (`booking.submit`, `booking.tenant_pages()`, `payments.provider`, `payments.webhook`,
 `payments.initialize`) must stay.
 

@@ -1,7 +1,7 @@
 """Environment-file models of metrics (PERF3), the latency SLO (PERF2) and external integrations
 (EXT1-EXT3). Redis health (CACHE2, PERF7) reads the declared `caches`.
 
-OWNER: the metrics/integrations work; the attribute names used by healthsuite.plugin.TARGET_FIXTURES
+OWNER: the metrics/integrations work; the attribute names used by healthsuite.plugin.parametrize.TARGET_FIXTURES
 (`metrics`, `latency`, `integrations.calendar`, `integrations.error_tracker`,
 `integrations.dependencies`) must stay.
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..probes.errors import _KIND_NAMES as KIND_NAMES
+from ..probes.errors import KIND_NAMES as KIND_NAMES
 
 # the observed line of a failure block (healthsuite.assessments.failure.compose); its text up to the line's end
 OBSERVED = r".*\n {2}observed: +[^\n]*?"

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from healthsuite.assessments.failure import escalation_line
 from healthsuite.catalogue.diagnoses import Catalogue, Severity, load_catalogue
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.templates import MissingVariable
 
 from .. import __version__

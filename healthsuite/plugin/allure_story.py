@@ -49,7 +49,8 @@ from .. import __version__
 from ..checkapi import Expect, diagnosis_of
 from ..model.environment import Target
 from ..outputs.allure import carry_history, categories
-from . import ALLURE_SEVERITY, EXPECT_TYPE, STATE
+from .fixtures import EXPECT_TYPE
+from .state import ALLURE_SEVERITY, STATE
 
 ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
 STORY_PLUGIN = "healthsuite_allure_story"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 
 from ..outputs.notices import NOTIFY_TIMEOUT_S, receivers
 from ..outputs.prometheus import JOB, PUSH_TIMEOUT_S, masked

@@ -18,7 +18,7 @@ KINDS = (
     "refused", "timeout", "dns", "tls", "protocol", "reset", "auth_failed",
     "database_missing", "too_many_connections", "not_a_database", "permission_denied", "other",
 )
-_KIND_NAMES = {
+KIND_NAMES = {
     "refused": "connection refused",
     "timeout": "timed out",
     "dns": "DNS resolution failed",
@@ -43,7 +43,7 @@ class ProbeError:
 
     @property
     def kind_name(self) -> str:
-        return _KIND_NAMES[self.kind]
+        return KIND_NAMES[self.kind]
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.probes.lazy import lazy
 
 from ..model.ops import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.netaddr import parse_address
 from healthsuite.model.templates import Template
 

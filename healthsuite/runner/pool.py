@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from healthsuite.environment.loader import LoadedEnvironment
+from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.environment import (
     ApiEndpoint,
     HealthEndpoint,

@@ -14,7 +14,7 @@ The others already live in `healthsuite.testing.services` and are re-exported he
 (accepts, never answers: also a TLS server that never answers the ClientHello) and `GarbageListener`
 (answers bytes of no protocol, e.g. a binary status line).
 
-Every listener is a `services._Listener`: one daemon thread around a selector serves every connection,
+Every listener is a `services.Listener`: one daemon thread around a selector serves every connection,
 all sockets non-blocking, so one client never blocks another and hundreds of connections cost nothing;
 the trickle's timers run from the selector's tick (every 0.1 s at most: an `interval_s` below that is
 rounded up to it). Each has `.port`, `.connections` (accepted so far), `.requests` (requests read so
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from healthsuite.testing.dns import ANY_NAME, DnsServer
-from healthsuite.testing.services import LOOPBACK, GarbageListener, SilentListener, _Listener
+from healthsuite.testing.services import LOOPBACK, GarbageListener, Listener, SilentListener
 
 __all__ = [
     "TrickleHeadersListener",
@@ -71,7 +71,7 @@ class _Connection:
     sent: int = 0  # bytes sent on this connection
 
 
-class _TrickleListener(_Listener):
+class _TrickleListener(Listener):
     """Reads a request (until `_request_complete`), sends `_prefix()` at once, then one byte of
     `_stream()` every `interval_s`; when the stream ends (if ever) the connection is closed."""
 
@@ -266,7 +266,7 @@ def hostile_dns(kind: str = "drop", *, delay_s: float | None = None, port: int =
     return server.start()
 
 
-class CloseListener(_Listener):
+class CloseListener(Listener):
     """Accepts every TCP connection and closes it at once, unread: the client reads EOF (a service that
     crashes on each connection, or a proxy with no upstream)."""
 

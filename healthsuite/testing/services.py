@@ -918,7 +918,7 @@ class RedisServer:
 # fault listeners
 
 
-class _Listener:
+class Listener:
     """A loopback TCP listener served by one daemon thread driven by a selector.
 
     ``close()`` wakes the thread through a socketpair, joins it, and closes
@@ -1009,7 +1009,7 @@ class _Listener:
         self._wake_r.close()
         self._wake_w.close()
 
-    def __enter__(self) -> _Listener:
+    def __enter__(self) -> Listener:
         return self
 
     def __exit__(
@@ -1021,7 +1021,7 @@ class _Listener:
         self.close()
 
 
-class SilentListener(_Listener):
+class SilentListener(Listener):
     """Accepts TCP connections on a free loopback port and never answers: a hung server.
 
     Accepted sockets stay open (unread) until :meth:`close`, and accepting
@@ -1032,7 +1032,7 @@ class SilentListener(_Listener):
         return self
 
 
-class GarbageListener(_Listener):
+class GarbageListener(Listener):
     """Answers every TCP connection with fixed bytes, then closes: the wrong protocol.
 
     After sending, the write side is shut down and whatever the client sends

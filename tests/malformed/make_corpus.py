@@ -301,7 +301,8 @@ def write() -> None:
 
 def record() -> None:
     sys.path.insert(0, str(HERE.parents[1]))
-    from healthsuite.environment.loader import EnvironmentFileError, load_environment
+    from healthsuite.environment.loader import load_environment
+    from healthsuite.environment.problems import EnvironmentFileError
 
     expected = {}
     for name in sorted(CASES):

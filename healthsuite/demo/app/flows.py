@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from healthsuite.demo.app.tenants import TENANTS
 from healthsuite.demo.faults.switches import MODES, Fault, Faults, register_modes
 
 SECRET_KEY = "sk_test_" + secrets.token_hex(20)  # the demo's Paystack test key (webhooks are signed with it)
@@ -91,7 +92,6 @@ def _app_error(status: int, code: str, message: str) -> JSONResponse:
 
 async def book(request: Request) -> Response:
     """The booking API: validates a booking (nothing is stored in the demo)."""
-    from healthsuite.demo.app.main import TENANTS
 
     faults = _faults(request)
     if faults.mode("booking") == "db-down":

@@ -21,11 +21,11 @@ from healthsuite.demo.app import auth as app_auth
 from healthsuite.demo.app import flows as app_flows
 from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.app import queue as app_queue
+from healthsuite.demo.app.tenants import TENANTS
 from healthsuite.demo.faults.switches import Fault, Faults
 
 VERSION = "2026.11.22-demo"
 OLD_VERSION = "2026.11.01-demo"  # what the DEP2 fault serves: the previous build
-TENANTS = ("instylehairboutique",)
 CORS_ORIGINS = ("https://booking.demo.test",)
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "authorization, content-type, x-tenant-id"

@@ -26,6 +26,7 @@ FAULTS: dict[str, str] = {
     "PERF6": "idx_payments_appointment is dropped: the foreign key payments.appointment_id is unindexed",
 }
 
+ALEMBIC_HEAD = "3f2a9c1d7b64"  # the head revision the demo's schema is at
 OLD_REVISION = "1b7e4a20c9d3"
 ORPHAN_APPOINTMENT = "apt-orphan-demo"
 GHOST_TENANT = "ghost-tenant-demo"
@@ -120,7 +121,6 @@ def _old_head(server: PostgresServer, dbname: str) -> Callable[[], None]:
     _run(server, dbname, "UPDATE alembic_version SET version_num = %s", (OLD_REVISION,))
 
     def undo() -> None:
-        from healthsuite.demo.stack import ALEMBIC_HEAD
 
         _run(server, dbname, "DELETE FROM alembic_version")
         _run(server, dbname, "INSERT INTO alembic_version (version_num) VALUES (%s)", (ALEMBIC_HEAD,))
