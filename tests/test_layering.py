@@ -14,6 +14,7 @@ DOMAIN = [
     "healthsuite.model.templates", "healthsuite.environment.redaction", "healthsuite.catalogue.diagnoses", "healthsuite.model.environment",
     "healthsuite.environment.loader", "healthsuite.probes", "healthsuite.assessments", "healthsuite.assessments.failure",
     "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.environment.schema", "healthsuite.runner.progress",
+    "healthsuite.runner.pool", "healthsuite.runner.workunits", "healthsuite.testing.services", "healthsuite.catalogue.causes",
 ]
 
 
@@ -41,21 +42,58 @@ def test_the_plugin_and_the_checks_import_no_driver_until_a_probe_needs_it() -> 
     assert done.returncode == 0, done.stderr
 
 
-# The layers, lowest first; a module imports only from its own layer and the ones below it.
+# The layers, lowest first, one folder each; a module imports only from its own layer and the ones below.
 LAYERS = (
-    ("model", ("healthsuite", "healthsuite.model", "healthsuite.model.templates", "healthsuite.model.netaddr",
-               "healthsuite.environment.loader", "healthsuite.catalogue.diagnoses", "healthsuite.model.providers", "healthsuite.environment.redaction",
-               "healthsuite.environment.schema", "healthsuite.environment.extension")),
-    ("probes", ("healthsuite.probes", "healthsuite.probes.lazy")),
-    ("assessments", ("healthsuite.assessments", "healthsuite.assessments.failure", "healthsuite.catalogue.advice")),
-    ("checks API", ("healthsuite.checkapi", "healthsuite.plans", "healthsuite.catalogue.causes", "healthsuite.runner.progress")),
+    ("testing", ("healthsuite.testing",)),  # loopback servers for tests, the bench and the demo: no healthsuite
+    ("catalogue", ("healthsuite", "healthsuite.catalogue")),
+    ("model", ("healthsuite.model",)),
+    ("environment", ("healthsuite.environment",)),
+    ("probes", ("healthsuite.probes",)),
+    ("assessments", ("healthsuite.assessments",)),
+    ("checks API", ("healthsuite.checkapi", "healthsuite.plans")),
     # the outputs: functions of a run's result (healthsuite.outputs.result), never of the plugin or pytest
     ("outputs", ("healthsuite.outputs",)),
-    ("plugin", ("healthsuite.plugin", "healthsuite.plugin.protocol", "healthsuite.runner.pool", "healthsuite.plugin.scheduling",
-                "healthsuite.runner.workunits")),
+    ("runner", ("healthsuite.runner",)),
+    ("plugin", ("healthsuite.plugin",)),
     ("demo", ("healthsuite.demo",)),
     ("commands", ("healthsuite.__main__", "healthsuite.init")),
 )
+FOLDERS = {"testing", "catalogue", "model", "environment", "probes", "assessments", "outputs", "runner", "plugin", "demo",
+           "init"}
+
+
+def test_every_folder_of_the_package_is_a_layer() -> None:
+    """The tree and this test say the same thing: a new folder needs its place among the layers."""
+    root = Path(__file__).resolve().parents[1] / "healthsuite"
+    folders = {p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == FOLDERS
+    flat = sorted(p.stem for p in root.glob("*.py"))
+    assert flat == ["__init__", "__main__", "checkapi", "plans"], flat  # the package face and the checks' API
+
+
+def test_only_the_adapter_module_imports_pytest_internals() -> None:
+    """pytest's internals (`_pytest`) are reached through healthsuite.plugin.pytest_internals alone."""
+    root = Path(__file__).resolve().parents[1] / "healthsuite"
+    offending = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(n.split(".")[0] == "_pytest" for n in names) and path.name != "pytest_internals.py":
+                offending.append(str(path.relative_to(root)))
+    assert not offending, offending
+
+
+def test_no_module_imports_another_s_private_name() -> None:
+    """`from healthsuite.x import _name` is a reach into another module's insides."""
+    root = Path(__file__).resolve().parents[1] / "healthsuite"
+    offending = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("healthsuite")):
+                offending += [f"{path.relative_to(root)}: {a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not offending, offending
 
 
 def _layer(module: str) -> int:
@@ -83,7 +121,8 @@ def _imports(path: Path, module: str) -> Iterator[str]:
 
 
 def test_each_layer_imports_only_its_own_and_the_layers_below() -> None:
-    """plugin -> checks API -> assessments -> probes -> model: the folders read as the layers do."""
+    """commands -> demo -> plugin -> runner -> outputs -> checks API -> assessments -> probes -> environment ->
+    model -> catalogue -> testing: the folders read as the layers do."""
     root = Path(__file__).resolve().parents[1] / "healthsuite"
     upward = []
     for path in sorted(root.rglob("*.py")):

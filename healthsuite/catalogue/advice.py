@@ -30,9 +30,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit
 
-from healthsuite.model.types import PLATFORMS
+# what an environment runs on (its `platform:` key): failure advice gives these platforms' commands only
+Platform = Literal["cloudflare", "docker-compose", "kubernetes", "planetscale", "systemd"]
+PLATFORMS: tuple[Platform, ...] = Platform.__args__  # type: ignore[attr-defined]
+
 
 _TAGS = re.compile(r"^\[([a-z0-9_,\s-]+)\]\s*")
 _CODE = re.compile(r"`([^`]+)`")

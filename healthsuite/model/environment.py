@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from healthsuite.catalogue.advice import PLATFORMS, Platform
 from healthsuite.catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
 from healthsuite.model.netaddr import parse_address
 from healthsuite.model.providers import shipped_ranges
@@ -45,11 +46,9 @@ from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
 from .targets import Target as Target
 from .types import (
-    PLATFORMS,
     TEMPLATE_DOC,
     Model,
     Name,
-    Platform,
     Seconds,
     SecretTemplate,
     SecretText,

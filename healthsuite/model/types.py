@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -99,7 +99,3 @@ def refuse_non_http_url(example: str) -> Callable[[Template], Template]:
 
     return validate
 
-
-# what an environment runs on (its `platform:` key): failure advice gives these platforms' commands only
-Platform = Literal["cloudflare", "docker-compose", "kubernetes", "planetscale", "systemd"]
-PLATFORMS: tuple[Platform, ...] = Platform.__args__  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from _pytest.config.findpaths import determine_setup
 
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.environment.loaded import LoadedEnvironment
@@ -27,6 +26,7 @@ from healthsuite.plugin import outputs
 from healthsuite.plugin.changes import Changes
 from healthsuite.plugin.handover import RunReporter
 from healthsuite.plugin.parametrize import TARGET_FIXTURES
+from healthsuite.plugin.pytest_internals import determine_setup
 from healthsuite.plugin.selection import check_mark_expression, diagnosis_filter, registered_markers
 from healthsuite.plugin.state import (
     DEADLINE_KEY,

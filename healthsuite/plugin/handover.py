@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest.junitxml import mangle_test_address, xml_key
 
 from healthsuite import __version__
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
@@ -33,6 +32,7 @@ from healthsuite.plugin.execution import (
     selection_text,
 )
 from healthsuite.plugin.fixtures import previous_hints_of, probe_session_of
+from healthsuite.plugin.pytest_internals import mangle_test_address, xml_key
 from healthsuite.plugin.state import (
     SHARES_KEY,
     STATE,

@@ -32,7 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from _pytest.runner import CallInfo
+
+from healthsuite.plugin.pytest_internals import CallInfo
 
 # plugins whose per-phase hooks this protocol stands in for, or that do nothing for a check
 KNOWN_PHASE_PLUGINS = frozenset(

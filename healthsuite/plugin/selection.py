@@ -6,9 +6,9 @@ import difflib
 from collections.abc import Mapping
 
 import pytest
-from _pytest.mark.expression import Expression
 
 from healthsuite.catalogue.diagnoses import CATEGORIES, SEVERITIES
+from healthsuite.plugin.pytest_internals import Expression
 
 
 def registered_markers(config: pytest.Config) -> set[str]:
