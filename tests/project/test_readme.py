@@ -1,0 +1,96 @@
+"""The README's two set-up commands exist, and CI runs the README's test command verbatim."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import PROJECT
+
+README = (PROJECT / "README.md").read_text()
+SETUP = re.search(r"## Set up.*?```bash\n(.*?)```", README, re.S)
+
+
+def setup_commands() -> list[str]:
+    assert SETUP, "README.md has a '## Set up' section with a bash block"
+    return [line.split("#")[0].strip() for line in SETUP.group(1).splitlines() if line.strip()]
+
+
+def test_readme_has_the_two_setup_commands() -> None:
+    demo, tests = setup_commands()
+    assert demo == "bash scripts/demo.sh" and (PROJECT / "scripts" / "demo.sh").is_file()
+    assert tests.startswith(".venv/bin/python -m pytest tests")
+
+
+def test_ci_runs_the_readme_test_command_after_installing() -> None:
+    ci = (PROJECT / ".ci" / "run").read_text()
+    lines = [line.strip() for line in ci.splitlines()]
+    _, tests = setup_commands()
+    assert tests in lines, f"{tests!r} is not a line of .ci/run"
+    assert lines.index("bash scripts/install.sh") < lines.index(tests)
+    assert "set -euo pipefail" in lines
+
+
+def test_demo_script_installs_then_runs_the_demo() -> None:
+    script = (PROJECT / "scripts" / "demo.sh").read_text()
+    assert "bash scripts/install.sh" in script and "-m healthsuite.demo run" in script
+
+
+def test_every_marker_the_plugin_needs_is_registered_in_pyproject() -> None:
+    from healthsuite.plugin.state import MARKERS
+
+    pyproject = (PROJECT / "pyproject.toml").read_text()
+    for name in MARKERS:
+        assert f'"{name.split("(")[0]}' in pyproject, name
+
+
+def test_the_table_of_diagnoses_lists_exactly_the_implemented_checks() -> None:
+    """Every diagnosis a check in checks/ carries is a row of the README's table, and no row is a promise."""
+    implemented = set(re.findall(r'@check\("([A-Z]+[0-9]+)"', "".join(p.read_text() for p in (PROJECT / "checks").glob("*.py"))))
+    table = re.search(r"\| ID \| check \|.*?\n\n", README, re.S)
+    assert table, "README.md has the table of implemented diagnoses"
+    rows = set(re.findall(r"^\| ([A-Z]+[0-9]+) \|", table.group(0), re.M))
+    assert rows == implemented, f"missing from README: {sorted(implemented - rows)}; not implemented: {sorted(rows - implemented)}"
+
+
+def test_the_table_shows_the_catalogue_category_and_severity() -> None:
+    from healthsuite.catalogue.diagnoses import load_catalogue
+
+    catalogue = load_catalogue()
+    for diagnosis, category, severity in re.findall(r"^\| ([A-Z]+[0-9]+) \| .* \| (\w+) \| (\w+) \|$", README, re.M):
+        entry = catalogue.diagnosis(diagnosis)
+        assert (category, severity) == (entry.category, entry.severity), diagnosis
+
+
+def test_the_benchmark_is_a_command() -> None:
+    """`python -m bench --help` works (the benchmark itself runs outside the suite: it measures speed)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bench", "--help"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--sizes" in done.stdout, done.stderr
+
+
+def test_the_demo_fault_list_names_every_fault() -> None:
+    """Every fault `python -m healthsuite.demo break` knows is described in the README's Set up section."""
+    from healthsuite.demo.stack import FAULTS  # noqa: PLC0415 - the demo's own list
+
+    setup = README[README.index("## Set up"):README.index("## Diagnoses")]
+    named = set(re.findall(r"\b[A-Z]+[0-9]+\b", setup))
+    for prefix, first, last in re.findall(r"\b([A-Z]+)([0-9]+)-(?:[A-Z]+)?([0-9]+)\b", setup):  # SEC1-SEC5
+        named |= {f"{prefix}{n}" for n in range(int(first), int(last) + 1)}
+    missing = [name for name in FAULTS if name not in named]
+    assert not missing, f"faults missing from the README's Set up section: {missing}"
+
+
+def test_the_environment_example_loads_and_the_reference_is_linked(tmp_path: Path) -> None:
+    """The README's short environment file is a valid one; the whole reference lives in docs/ENVIRONMENT.md."""
+    from healthsuite.environment.loader import load_environment
+
+    section = README[README.index("## Environment files"):README.index("## Reports")]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example, "the Environment files section shows an example file"
+    path = tmp_path / "staging.yaml"
+    path.write_text(example.group(1))
+    assert load_environment(path).name == "staging"
+    assert "(docs/ENVIRONMENT.md)" in section and (PROJECT / "docs" / "ENVIRONMENT.md").is_file()
