@@ -5,15 +5,15 @@
 #     Prometheus blackbox_exporter's binary (the peer in `python -m bench.peer`, which starts it itself
 #     on loopback; the package's system service is neither started nor left running);
 #   - Prometheus and its Pushgateway (`prometheus`: /usr/bin/prometheus and promtool; `prometheus-pushgateway`):
-#     tests/test_metrics.py checks --prom-textfile with promtool and --pushgateway end to end, starting
+#     tests/outputs/test_metrics.py checks --prom-textfile with promtool and --pushgateway end to end, starting
 #     both on loopback itself; their system services are neither started nor left running either;
-#   - Chromium and its WebDriver (`chromium`, `chromium-driver`): tests/test_html_report.py opens the
+#   - Chromium and its WebDriver (`chromium`, `chromium-driver`): tests/outputs/test_html_report.py opens the
 #     --html-report page in headless Chromium through Selenium (no service; Selenium Manager never downloads);
 #   - Java (default-jre-headless) and npm, and the Allure command line from tools/allure/package-lock.json
-#     (`npm ci`): tests/test_allure_report.py generates a real report from a run's --alluredir results;
-#   - check_postgres (`check-postgres`: /usr/bin/check_postgres): tests/test_monitor_quiet.py runs its
+#     (`npm ci`): tests/outputs/test_allure_report.py generates a real report from a run's --alluredir results;
+#   - check_postgres (`check-postgres`: /usr/bin/check_postgres): tests/safety/test_monitor_quiet.py runs its
 #     commitratio action before and after a run to show a run never lowers the commit ratio (no service);
-#   - nginx and unbound: tests/test_real_platform.py builds a small real platform from off-the-shelf parts
+#   - nginx and unbound: tests/checks/test_real_platform.py builds a small real platform from off-the-shelf parts
 #     (nginx terminating TLS in front of a Django application served by gunicorn, on PostgreSQL and Redis,
 #     its zone served by unbound, a private CA made with plain openssl) on loopback ports; their system
 #     services are neither started nor left enabled;
@@ -38,7 +38,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)  # and comes from npm (tools/al
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 [ -x /usr/bin/check_postgres ] || [ -x /usr/bin/check_postgres.pl ] || missing+=(check-postgres)
-[ -x /usr/sbin/nginx ] || missing+=(nginx)  # the real platform's proxy (tests/test_real_platform.py)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)  # the real platform's proxy (tests/checks/test_real_platform.py)
 [ -x /usr/sbin/unbound ] || missing+=(unbound)  # and its DNS server
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # and its private CA
 
@@ -132,7 +132,7 @@ else
   echo "$wanted" > "$stamp"
 fi
 .venv/bin/python -c "import healthsuite, httpx, psycopg, redis, pydantic, uvicorn, trustme; print('install: ok, healthsuite', healthsuite.__version__)"
-# the Allure command line (`allure generate`, tests/test_allure_report.py), pinned by tools/allure/package-lock.json
+# the Allure command line (`allure generate`, tests/outputs/test_allure_report.py), pinned by tools/allure/package-lock.json
 if command -v npm >/dev/null 2>&1; then  # (npm is missing only if its apt-get install above failed)
   if [ ! -x tools/allure/node_modules/.bin/allure ]; then
     echo "install: npm ci in tools/allure (allure-commandline)"
