@@ -31,15 +31,17 @@ if TYPE_CHECKING:
 
 @check("DEP1", smoke=True, plan=plans.observe)
 def test_post_deploy_smoke(smoke_target: Target, probes: ProbeSession, expect: Expect) -> None:
-    observation = expect.reached(probes.observe(smoke_target))
-    if isinstance(smoke_target, HealthEndpoint):
-        finding = assessments.health(smoke_target, observation, expect.catalogue)
-    elif isinstance(smoke_target, HttpTarget):
-        finding = assessments.page(smoke_target, observation, expect.catalogue)
+    # the target's basic observation (as plans.observe plans it), read by its own probe so that it keeps its type
+    if isinstance(smoke_target, HttpTarget):
+        response = expect.reached(probes.http(smoke_target))
+        if isinstance(smoke_target, HealthEndpoint):
+            finding = assessments.health(smoke_target, response, expect.catalogue)
+        else:
+            finding = assessments.page(smoke_target, response, expect.catalogue)
     elif isinstance(smoke_target, RedisCache):
-        finding = assessments.ping(observation)
+        finding = assessments.ping(expect.reached(probes.redis_ping(smoke_target)))
     else:
-        finding = assessments.select_one(observation)
+        finding = assessments.select_one(expect.reached(probes.database(smoke_target)))
     expect.finding(finding)
 
 
