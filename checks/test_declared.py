@@ -5,13 +5,22 @@ Each reads through its probe block (http, sql, redis, dns, tls, tcp, file: the s
 planned on the probe pool) and passes when every condition of its `expect:` holds; a failure shows each
 failing condition with the observed values inlined (`json.stuck (3) == 0`) and the diagnosis's advice."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from healthsuite import plans
 from healthsuite.assessments.declared import judge
 from healthsuite.checkapi import declared_checks
 from healthsuite.probes import declared
 
+if TYPE_CHECKING:
+    from healthsuite.checkapi import Expect
+    from healthsuite.model.declared import DeclaredCheck
+    from healthsuite.probes.session import ProbeSession
+
 
 @declared_checks(plan=plans.declared_check)
-def test_declared_check(declared_check, probes, expect):
+def test_declared_check(declared_check: DeclaredCheck, probes: ProbeSession, expect: Expect) -> None:
     observation = expect.reached(declared.observe(probes, declared_check), "; ".join(declared_check.expressions))
     expect.finding(judge(declared_check, observation))

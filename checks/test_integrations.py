@@ -2,20 +2,31 @@
 tracker reports few new issues (001 daily-report.sh), and every external dependency answers within its
 budget (003 RB5 prevention). Requests to these third parties carry their own token, never http.headers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from healthsuite import plans
 from healthsuite.assessments import ops
 from healthsuite.checkapi import check
 from healthsuite.probes import ops as ops_probes
 
+if TYPE_CHECKING:
+    from healthsuite.checkapi import Expect
+    from healthsuite.model.ops import CalendarApi, ErrorTracker, ExternalDependency
+    from healthsuite.probes.session import ProbeSession
+
 
 @check("EXT1", plan=plans.calendar)
-def test_calendar_api_accepts_token(calendar_api, probes, expect):
+def test_calendar_api_accepts_token(calendar_api: CalendarApi, probes: ProbeSession, expect: Expect) -> None:
     request = ops_probes.external_request(expect.env, calendar_api, calendar_api.token)
     expect.finding(ops.calendar(ops_probes.fetch_once(probes, request), expect.catalogue))
 
 
 @check("EXT2", plan=plans.error_tracker)
-def test_error_tracker_reports_few_new_issues(error_tracker, probes, expect):
+def test_error_tracker_reports_few_new_issues(
+    error_tracker: ErrorTracker, probes: ProbeSession, expect: Expect
+) -> None:
     window_h = expect.threshold("window_h")
     issues = expect.reached(
         ops_probes.new_issues(probes, error_tracker, window_h), expected="the tracker's issue list answers"
@@ -26,7 +37,7 @@ def test_error_tracker_reports_few_new_issues(error_tracker, probes, expect):
 
 
 @check("EXT3", plan=plans.dependency)
-def test_dependency_answers_within_budget(dependency, probes, expect):
+def test_dependency_answers_within_budget(dependency: ExternalDependency, probes: ProbeSession, expect: Expect) -> None:
     budget_ms = plans.dependency_budget_ms(dependency, expect.threshold)
     request = ops_probes.dependency_request(expect.env, dependency, budget_ms)
     expect.finding(ops.dependency(dependency, ops_probes.fetch_once(probes, request), budget_ms, expect.catalogue))

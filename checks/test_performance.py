@@ -1,6 +1,10 @@
 """Performance: response times. Runbook 000 §5 step 1 (`curl -w` timing breakdown) and 004
 "Performance Monitoring"."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthsuite import plans
@@ -12,9 +16,17 @@ from healthsuite.probes import host as host_probe
 from healthsuite.probes import ops as ops_probes
 from healthsuite.probes import pg_schema, redis_stats
 
+if TYPE_CHECKING:
+    from healthsuite.checkapi import Expect
+    from healthsuite.model.environment import HttpTarget, PostgresDatabase, RedisCache
+    from healthsuite.model.logs import HostResources
+    from healthsuite.model.ops import LatencyTarget, MetricsEndpoint
+    from healthsuite.probes.pgreader import PgReader
+    from healthsuite.probes.session import ProbeSession
+
 
 @check("PERF1", plan=plans.get)
-def test_endpoint_answers_within_time_limit(http_endpoint, probes, expect):
+def test_endpoint_answers_within_time_limit(http_endpoint: HttpTarget, probes: ProbeSession, expect: Expect) -> None:
     limit = http_endpoint.max_total_ms or expect.threshold("max_total_ms")
     response = expect.reached(probes.http(http_endpoint), expected=f"an answer within {limit:g} ms")
     expect.finding(edge.response_time(response, limit))
@@ -26,22 +38,24 @@ def test_endpoint_answers_within_time_limit(http_endpoint, probes, expect):
 # What each check reads (the plan runs it on the probe pool first: healthsuite.plans.on_database).
 
 
-def slow_statements(db, postgres, threshold):
+def slow_statements(
+    db: PgReader, postgres: PostgresDatabase, threshold: plans.Threshold
+) -> pg_schema.StatementsObservation:
     return pg_schema.slow_statements(db, threshold("max_mean_ms"))
 
 
-def hot_query_plans(db, postgres, threshold):
+def hot_query_plans(db: PgReader, postgres: PostgresDatabase, threshold: plans.Threshold) -> pg_schema.PlansObservation:
     return pg_schema.hot_query_plans(db, postgres.schema_.hot_queries)
 
 
-def indexes(db, postgres, threshold):
+def indexes(db: PgReader, postgres: PostgresDatabase, threshold: plans.Threshold) -> pg_schema.IndexesObservation:
     schema = postgres.schema_
     tables = pg_schema.declared_tables(schema, postgres.data)
     return pg_schema.indexes(db, schema.indexes, tables, schema.foreign_key_indexes)
 
 
 @check("PERF4", plan=plans.on_database(slow_statements))
-def test_no_slow_statements(postgres, probes, expect):
+def test_no_slow_statements(postgres: PostgresDatabase, probes: ProbeSession, expect: Expect) -> None:
     observation = expect.reached(slow_statements(probes.postgres(postgres), postgres, expect.threshold))
     if observation.unavailable:
         pytest.skip(observation.unavailable)
@@ -52,13 +66,15 @@ def test_no_slow_statements(postgres, probes, expect):
 
 
 @check("PERF5", needs="schema.hot_queries", plan=plans.on_database(hot_query_plans))
-def test_hot_queries_use_indexes(postgres, probes, expect):
+def test_hot_queries_use_indexes(postgres: PostgresDatabase, probes: ProbeSession, expect: Expect) -> None:
     observation = expect.reached(hot_query_plans(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(pg_judge.hot_query_plans(observation, postgres.schema_.large_tables))
 
 
 @check("PERF6", plan=plans.on_database(indexes))
-def test_indexes_exist_and_foreign_keys_are_indexed(postgres, probes, expect):
+def test_indexes_exist_and_foreign_keys_are_indexed(
+    postgres: PostgresDatabase, probes: ProbeSession, expect: Expect
+) -> None:
     observation = expect.reached(indexes(probes.postgres(postgres), postgres, expect.threshold))
     expect.finding(pg_judge.indexes(observation))
 
@@ -67,7 +83,7 @@ def test_indexes_exist_and_foreign_keys_are_indexed(postgres, probes, expect):
 
 
 @check("PERF2", plan=plans.latency_samples)
-def test_sampled_latency_within_slo(latency_target, probes, expect):
+def test_sampled_latency_within_slo(latency_target: LatencyTarget, probes: ProbeSession, expect: Expect) -> None:
     # the samples are taken by the probe pool, and stop once the verdict can no longer change
     observation = plans.sampler(probes, latency_target, expect.threshold).observation()
     limits = plans.latency_limits(latency_target, expect.threshold)
@@ -83,7 +99,9 @@ def test_sampled_latency_within_slo(latency_target, probes, expect):
 
 
 @check("PERF3", plan=plans.get)
-def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, probes, expect):
+def test_metrics_show_errors_latency_and_memory_in_limits(
+    metrics_endpoint: MetricsEndpoint, probes: ProbeSession, expect: Expect
+) -> None:
     target = metrics_endpoint
     scrape = expect.reached(ops_probes.scrape(probes, target), expected="the metrics endpoint answers")
     expect.finding(
@@ -99,7 +117,7 @@ def test_metrics_show_errors_latency_and_memory_in_limits(metrics_endpoint, prob
 
 
 @check("PERF7", plan=plans.redis_info)
-def test_cache_hit_rate(cache, probes, expect):
+def test_cache_hit_rate(cache: RedisCache, probes: ProbeSession, expect: Expect) -> None:
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
     expect.finding(ops.hit_rate(info, expect.threshold("min_hit_rate_pct")))
 
@@ -108,7 +126,7 @@ def test_cache_hit_rate(cache, probes, expect):
 
 
 @check("PERF8")
-def test_host_has_free_disk_and_memory(host, expect):
+def test_host_has_free_disk_and_memory(host: HostResources, expect: Expect) -> None:
     observation = host_probe.resources(expect.env.resolve_path(host.path, expect.env.where(host, "path")))
     if observation.error is not None:
         expect.finding(host_judge.unreadable(observation, "the path"))

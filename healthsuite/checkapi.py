@@ -116,7 +116,11 @@ def declared_checks(*, plan: Plan) -> Callable[[F], F]:
 
 
 class _HasError(Protocol):
-    error: ProbeError | None
+    """An observation: a probe's result, `error` set when it met a transport failure (read-only, so a
+    frozen dataclass's field matches)."""
+
+    @property
+    def error(self) -> ProbeError | None: ...
 
 
 H = TypeVar("H", bound=_HasError)

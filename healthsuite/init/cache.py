@@ -5,12 +5,16 @@ rate (PERF7)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..assessments.ops import size
 from ..probes import redis_stats
 from ..probes.errors import ProbeError
 from ..probes.redis_stats import RedisInfo
+from . import shown
+
+_POLICY = re.compile(r"[a-z][a-z0-9-]{0,39}")  # noeviction, allkeys-lru, volatile-ttl, ...
 
 
 class CacheUnusable(Exception):
@@ -29,7 +33,16 @@ class Memory:
 
     @property
     def policy(self) -> str:
-        return str(self.info.fields.get("maxmemory_policy", "?"))
+        """The eviction policy INFO names, or `?` when it names none or something that is not a policy
+        name (left out: `refused`)."""
+        value = self.info.fields.get("maxmemory_policy")
+        return value if isinstance(value, str) and _POLICY.fullmatch(value) else "?"
+
+    @property
+    def refused(self) -> list[str]:
+        """The INFO values init reads but leaves out of the file and its summary, shown escaped."""
+        value = self.info.fields.get("maxmemory_policy")
+        return [] if value is None or self.policy != "?" else [f"Redis INFO maxmemory_policy {shown(str(value))}"]
 
     def used_pct(self) -> float | None:
         used = self.info.number("used_memory")

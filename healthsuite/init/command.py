@@ -366,8 +366,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
             memory = cache.discover(target.connect, target.username, target.password, args.timeout)
         except cache.CacheUnusable as exc:
             error = exc.error
-            fix = ("give the password in the URL (redis://:PASSWORD@host:6379/0) or in $REDIS_PASSWORD"
-                   if error.kind == "auth_failed" else "start Redis or correct --redis")
+            fix = {"auth_failed": "give the password in the URL (redis://:PASSWORD@host:6379/0) or in $REDIS_PASSWORD",
+                   "timeout": "check that the host is reachable and answers INFO, or raise --timeout",
+                   "protocol": "check that --redis names a Redis server (its INFO answer was not one Redis sends)",
+                   }.get(error.kind, "start Redis or correct --redis")
             raise UsageProblem(f"--redis {error.address}", f"{error.kind_name}: {error.detail}", fix) from None
 
     variables = sorted({*(dsn.variables if dsn else ()),
@@ -429,7 +431,8 @@ def _summary(
         perf7 = load_catalogue().diagnosis("PERF7").thresholds["min_hit_rate_pct"]
         if rate is not None and lookups >= MIN_LOOKUPS and rate < perf7:
             failing.append(f"PERF7 (hit rate {rate:.1f} %, under {perf7:g} %)")
-    refused = [*site.refused, *(r for h in site.health for r in h.refused), *(schema.refused if schema else ())]
+    refused = [*site.refused, *(r for h in site.health for r in h.refused), *(schema.refused if schema else ()),
+               *(memory.refused if memory else ())]
     if refused:
         lines.append(f"  left out, not safe to write into the file ({len(refused)}): {'; '.join(refused[:20])}"
                      + (f"; and {len(refused) - 20} more" if len(refused) > 20 else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import sys
 import time
 from array import array
 from collections.abc import Iterator
@@ -62,6 +63,11 @@ def loads_bounded(data: bytes | str) -> Any:
         return json.loads(raw)
     except RecursionError:  # not reached under JSON_MAX_DEPTH; a ValueError all the same
         raise JsonRefused(f"the body is nested deeper than {JSON_MAX_DEPTH} levels") from None
+    except ValueError as exc:  # an integer Python will not convert (sys.get_int_max_str_digits(), 4,300)
+        if "integer string conversion" not in str(exc):
+            raise
+        raise JsonRefused(f"the body holds an integer of more than {sys.get_int_max_str_digits():,} digits, "
+                          "over the limit Python converts") from None
 
 
 @dataclass(frozen=True)

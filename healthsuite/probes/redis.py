@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from healthsuite.probes.lazy import lazy
 
 from . import deadline
 from .errors import ProbeError, classify
+
+# the most one answer may hold: INFO is a few kB (its keyspace lines too, for thousands of databases);
+# a server sending more (or announcing more) is cut there, not read into memory
+MAX_ANSWER_BYTES = 1024 * 1024
 
 if TYPE_CHECKING:
     import redis
@@ -54,6 +59,30 @@ def _watched(connection: redis.connection.AbstractConnection) -> None:
     connection.on_connect()  # type: ignore[no-untyped-call]
 
 
+@functools.cache
+def _bounded_parser() -> type[Any]:
+    """redis-py's RESP2 parser whose read buffer refuses to grow past MAX_ANSWER_BYTES: a bulk string
+    announced larger is refused before it is read, a line that never ends is cut at the bound."""
+    from redis._parsers import _RESP2Parser
+    from redis._parsers.socket import SocketBuffer
+    from redis.exceptions import InvalidResponse
+
+    class Bounded(SocketBuffer):
+        def _read_from_socket(self, length: int | None = None, *args: Any, **kwargs: Any) -> bool:
+            held = self.get_pos() + self.unread_bytes()  # all of it is this answer's: purged after each
+            if held + (length or 0) > MAX_ANSWER_BYTES:
+                raise InvalidResponse(f"an answer larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB (the bound of "
+                                      "one Redis answer, MAX_ANSWER_BYTES): not read further")
+            return bool(super()._read_from_socket(length, *args, **kwargs))
+
+    class Parser(_RESP2Parser):
+        def on_connect(self, connection: Any) -> None:
+            super().on_connect(connection)  # type: ignore[no-untyped-call]
+            self._buffer = Bounded(connection._sock, self.socket_read_size, connection.socket_timeout)
+
+    return Parser
+
+
 def client(url: str, username: str | None, password: str | None, timeout_s: float) -> redis.Redis:
     """A client for one exchange: its reads and connect are bounded by the time left to the exchange
     running on this thread (probes.deadline), and its socket is cut at that deadline."""
@@ -68,6 +97,8 @@ def client(url: str, username: str | None, password: str | None, timeout_s: floa
         health_check_interval=0,
         client_name="healthsuite",
         redis_connect_func=_watched,
+        protocol=2,  # AUTH, not HELLO: any Redis (and the bounded RESP2 parser) answers it
+        parser_class=_bounded_parser(),
     )
 
 

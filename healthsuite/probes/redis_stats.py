@@ -4,6 +4,7 @@ hit rate (PERF7). No CONFIG command: managed Redis services often rename or forb
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ FIELDS = (
 @dataclass(frozen=True)
 class RedisInfo:
     address: str
-    fields: Mapping[str, Any] = field(default_factory=dict)  # FIELDS found in INFO, as redis-py parsed them
+    fields: Mapping[str, Any] = field(default_factory=dict)  # FIELDS found in INFO (parse_info)
     elapsed_s: float = 0.0
     error: ProbeError | None = None
 
@@ -40,14 +41,31 @@ class RedisInfo:
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+_INT, _FLOAT = re.compile(r"-?[0-9]{1,30}"), re.compile(r"-?[0-9]{1,30}\.[0-9]{1,30}")
+
+
+def parse_info(raw: bytes | str) -> dict[str, Any]:
+    """The FIELDS of an INFO answer: its lines end at CRLF (or LF) only, so a value holding another line
+    separator (U+2028, NEL, a lone CR) stays that field's value instead of forging a field as redis-py's
+    str.splitlines() would; a number is a plain decimal (int, or float with a point), else the text."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    out: dict[str, Any] = {}
+    for line in text.split("\n"):
+        key, colon, value = line.removesuffix("\r").partition(":")
+        if colon and key in FIELDS:
+            out[key] = int(value) if _INT.fullmatch(value) else float(value) if _FLOAT.fullmatch(value) else value
+    return out
+
+
 def info(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisInfo:
     """INFO (the default sections: server, clients, memory, stats, ...) in one round trip."""
     address = address_of(url)
     started = time.perf_counter()
     with deadline.exchange(timeout_s, f"redis INFO {address}"):
         conn = client(url, username, password, timeout_s)
+        conn.set_response_callback("INFO", lambda response, **_: response)  # parse_info's, not redis-py's
         try:
-            answer = conn.info()
+            answer = parse_info(conn.execute_command("INFO"))  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - every failure becomes an observation
             error = failure(exc, address)
             if "noperm" in error.detail.lower():  # an ACL without +info
@@ -57,7 +75,7 @@ def info(url: str, username: str | None, password: str | None, timeout_s: float)
             conn.close()
     return RedisInfo(
         address,
-        fields={name: answer[name] for name in FIELDS if name in answer},
+        fields=answer,
         elapsed_s=time.perf_counter() - started,
     )
 

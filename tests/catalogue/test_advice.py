@@ -25,7 +25,6 @@ from healthsuite.catalogue.diagnoses import heading_anchor, load_catalogue
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.postgres import parts_of as postgres_parts
-
 from tests.conftest import RunChecks
 from tests.localhttp import Answer, serving
 

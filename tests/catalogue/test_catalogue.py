@@ -8,7 +8,6 @@ import pytest
 
 from healthsuite.catalogue.diagnoses import CATEGORIES, load_catalogue
 from healthsuite.probes.errors import KINDS
-
 from tests.conftest import PROJECT
 
 ROWS = re.findall(

@@ -15,7 +15,6 @@ from healthsuite.demo.stack import DemoStack
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes.auth import literal_prefix, shown_key
-
 from tests.conftest import CheckRun, RunChecks
 
 AUTH = "AUTH1,AUTH2,AUTH3,AUTH4,AUTH7"

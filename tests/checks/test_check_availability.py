@@ -12,7 +12,6 @@ from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.testing.asgi_server import ServedApp, make_tls_files
 from healthsuite.testing.services import GarbageListener, SilentListener, free_port
-
 from tests.conftest import RunChecks
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from healthsuite.demo.stack import DemoStack
 from healthsuite.testing.services import SilentListener, free_port
-
 from tests.conftest import RunChecks
 
 

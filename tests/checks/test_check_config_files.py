@@ -11,7 +11,6 @@ from pathlib import Path
 
 from healthsuite.demo.faults import config_files as files_config
 from healthsuite.demo.stack import DemoStack
-
 from tests.conftest import RunChecks
 
 EnvFile = Callable[[str], Path]

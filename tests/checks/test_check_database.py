@@ -13,7 +13,6 @@ import pytest
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes import postgres, sqlite
 from healthsuite.testing.services import GarbageListener, PostgresServer, SilentListener
-
 from tests.conftest import RunChecks
 
 

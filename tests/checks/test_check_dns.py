@@ -15,7 +15,6 @@ import pytest
 
 from healthsuite.probes.resolver import DnsObservation, resolve
 from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
-
 from tests.conftest import RunChecks
 
 ZONE = {

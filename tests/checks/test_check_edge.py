@@ -16,7 +16,6 @@ from healthsuite.demo.app.main import OLD_VERSION, VERSION
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.testing.services import SilentListener, free_port
-
 from tests.conftest import RunChecks
 
 

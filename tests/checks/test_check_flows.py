@@ -19,7 +19,6 @@ from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes.http import HttpObservation
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CheckRun, RunChecks
 
 KEY = app_flows.SECRET_KEY_VARIABLE

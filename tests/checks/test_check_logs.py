@@ -18,7 +18,6 @@ import psycopg
 
 from healthsuite.demo.faults.logs import app_line, nginx_line, postgres_line
 from healthsuite.testing.services import PostgresServer
-
 from tests.conftest import CheckRun, RunChecks
 
 NOW = datetime.now(UTC)

@@ -20,7 +20,6 @@ from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.http import HttpObservation
 from healthsuite.probes.ops import Issue, IssueList, issues_url
 from healthsuite.testing.services import RedisServer, free_port
-
 from tests.conftest import RunChecks
 
 CALENDAR_TOKEN = "ya29.known-calendar-token-for-tests"

@@ -21,7 +21,6 @@ from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.probes.pg_activity import Backend, ConnectionCount, LongQueries
 from healthsuite.probes.pgreader import PgReader
 from healthsuite.testing.services import free_port
-
 from tests.conftest import RunChecks
 
 ACTIVITY = ("DB2", "DB3", "DB5", "DB6", "DB7", "DB14")

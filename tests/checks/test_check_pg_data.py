@@ -24,7 +24,6 @@ from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.model.data import Bookings
 from healthsuite.probes import pg_data
 from healthsuite.probes.pgreader import PgReader
-
 from tests.conftest import RunChecks
 
 DATA = ("PAY4", "PAY5", "AUTH5", "AUTH6", "SEC1", "SEC2", "SEC3", "SEC4", "SEC5", "BIZ1")

@@ -29,7 +29,6 @@ from healthsuite.probes.pg_schema import (
 )
 from healthsuite.probes.postgres import MARK
 from healthsuite.testing.services import PostgresServer
-
 from tests.conftest import CheckRun, RunChecks
 
 ALL = ("DB9", "DB10", "DB11", "DB12", "DB13", "PERF4", "PERF5", "PERF6")

@@ -19,7 +19,6 @@ from healthsuite.demo.stack import DATABASE, SCHEMA, SEED, DemoStack, _sqlite_sq
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes import sqlite_checks
-
 from tests.conftest import CheckRun, RunChecks
 
 EnvFile = Callable[[str], Path]

@@ -24,7 +24,6 @@ from healthsuite.probes.tls import TlsObservation, handshake
 from healthsuite.testing.certs import IssuedCert, TestCA, self_signed
 from healthsuite.testing.services import GarbageListener, SilentListener, free_port
 from healthsuite.testing.tls_server import PlainHttpServer, TlsServer, redirect_response
-
 from tests.conftest import RunChecks
 
 NAME = "app.demo.test"

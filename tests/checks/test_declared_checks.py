@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 from healthsuite.demo.stack import DemoStack
-
 from tests.conftest import PROJECT, RunChecks
 
 DIAGNOSES = """\

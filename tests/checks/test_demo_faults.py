@@ -7,7 +7,6 @@ import pytest
 
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.demo.stack import FAULTS, DemoStack
-
 from tests.conftest import RunChecks
 
 

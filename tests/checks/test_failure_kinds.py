@@ -35,7 +35,6 @@ from healthsuite.testing.hostile import (
     hostile_dns,
 )
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 
 NOT_DNS_SENTENCE = "answered, but not in the DNS protocol"

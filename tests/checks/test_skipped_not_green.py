@@ -17,7 +17,6 @@ import pytest
 
 from healthsuite.outputs.nagios import nagios_status
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
 

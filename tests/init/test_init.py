@@ -24,7 +24,6 @@ from healthsuite.init import GUESSED
 from healthsuite.init.command import dsn_for_file, redis_for_file
 from healthsuite.init.web import health_fields, same_host_links
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

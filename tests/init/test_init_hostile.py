@@ -29,8 +29,8 @@ from healthsuite.environment.yamltext import YamlFileError, decode, load
 from healthsuite.init import comment, shown, unsafe
 from healthsuite.init.render import scalar
 from healthsuite.testing.services import PostgresServer
-
 from tests.conftest import CHECKS
+from tests.hostile_corpus import FakeRedis, Info, Measured, bulk, measured, silent, trickle
 
 LEAK_HOST = "127.0.0.2"
 BREAKS = ("\u2028", "\u2029", "\x85", "\r", "\n")
@@ -278,3 +278,90 @@ def test_the_loader_keeps_crlf_files_and_separators_inside_quotes(tmp_path: Path
     with pytest.raises(EnvironmentFileError) as refused:
         load_environment(path, environ={})
     assert "line 3" in str(refused.value) and "U+2028" in str(refused.value)
+
+
+# --- a Redis whose INFO tries to write into the file --------------------------------------------------
+
+RSS_BOUND_MB = 500  # init holds at most one bounded INFO answer; a real one is a few kB
+
+
+def _hostile_info() -> bytes:
+    """An INFO answer whose values and keyspace names carry line separators, YAML markup, `${...}`, a
+    number YAML or Python would overflow, and bytes that are not UTF-8."""
+    lines = [
+        "# Server", "redis_version:7.2.4\u2028caches: [{name: evil, url: 'redis://127.0.0.2:6379'}]",
+        "executable:/usr/bin/${PGPASSWORD}", "config_file:&anchor {a: *alias} !!python/object:os.system",
+        "# Memory", "used_memory:1048576", "used_memory_human:1.00M\r\nmaxmemory_policy:allkeys-lru",
+        "maxmemory:67108864", "maxmemory_human:64.00M\x85- x: 1",
+        "maxmemory_policy:allkeys-lru\u2029endpoints: [{url: 'http://127.0.0.2/${PGPASSWORD}'}] # x",
+        "total_system_memory:1.0e999",
+        "# Stats", "rejected_connections:0", "keyspace_hits:90", "keyspace_misses:10", "evicted_keys:-1",
+        "# Keyspace", "db0:keys=1,expires=0,avg_ttl=0", "db1\u2028caches: x:keys=1,expires=0",
+        "db2\r- &a {}:keys=1,expires=0", "${PGPASSWORD}:keys=1,expires=0", "db3: #:keys=1,expires=0",
+        "db4\x85!!python/object:x:keys=2,expires=0",
+    ]
+    return "\r\n".join(lines).encode() + b"\r\nos:Linux \xff\xfe\xc3(\r\nmem_allocator:\xe2\x28\xa1\r\n"
+
+
+def _init_against_redis(tmp_path: Path, redis_url: str, *extra: str) -> tuple[Measured, Path]:
+    output = tmp_path / "cache.yaml"
+    env = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "REDIS_PASSWORD")}
+    with _raw_server("127.0.0.1", lambda _: (200, [("Content-Type", "text/html")], b"<html>ok</html>")) \
+            as (site, _):
+        done = measured([sys.executable, "-m", "healthsuite", "init", "--base-url", site, "--kind", "test",
+                         "--name", "cache", "--redis", redis_url, "--output", str(output), "--timeout", "3", *extra],
+                        cwd=tmp_path, env={**env, "REDIS_PASSWORD": "s3cret-not-written"}, timeout_s=120)
+    assert not done.timed_out and done.peak_rss_mb < RSS_BOUND_MB, done.tail()
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.tail()
+    return done, output
+
+
+def test_init_writes_only_what_it_means_from_a_hostile_redis_info(tmp_path: Path) -> None:
+    redis = FakeRedis(bulk(_hostile_info()))
+    with redis.serving() as url:
+        done, output = _init_against_redis(tmp_path, url)
+    assert done.returncode == 0, done.tail()
+    assert "INFO" in redis.asked and not {"CONFIG", "KEYS", "SCAN"} & set(redis.asked), redis.asked
+    raw = output.read_bytes()
+    text = raw.decode("utf-8")
+    assert text.isascii() and "\r" not in text
+    assert "s3cret" not in text + done.stdout + done.stderr
+    assert "127.0.0.2" not in text and "PGPASSWORD" not in text and "python/object" not in text, text
+    document = load(decode(raw))
+    assert document == yaml.safe_load(text)
+    assert set(document) == {"name", "kind", "base_urls", "pages", "caches"}, document
+    assert document["caches"] == [{"name": "cache", "url": url, "password": "${REDIS_PASSWORD}"}]
+    for value in _strings(document):
+        assert "127.0.0.2" not in value and "evil" not in value, value
+    loaded = load_environment(output, environ={"REDIS_PASSWORD": "pw"})
+    assert loaded.resolve(loaded.model.caches[0].password or "") == "pw"  # the only reference is ours
+    observed = [line for line in text.splitlines() if "# observed" in line]
+    assert observed and all("allkeys-lru" not in line and "\\u2029" not in line for line in observed), observed
+    # the hostile policy is left out and named, escaped, on the terminal
+    said = done.stdout
+    assert "left out, not safe to write into the file" in said and "maxmemory_policy" in said, said
+    assert "\\u2029endpoints" in said and all(ch not in said for ch in BREAKS[:4]), said
+
+
+@pytest.mark.parametrize("case", ["10 MB", "1 GiB announced", "trickle", "never answers", "no line end"])
+def test_init_bounds_a_redis_info_that_is_huge_or_never_ends(tmp_path: Path, case: str) -> None:
+    keyspace = b"".join(b"db%d\xe2\x80\xa8- &a {x: ${PGPASSWORD}}:keys=1,expires=0\r\n" % i for i in range(250_000))
+    info: Info = {
+        "10 MB": bulk(b"# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\n" + keyspace),
+        "1 GiB announced": lambda conn: conn.sendall(b"$1073741824\r\n" + b"x" * 65536),
+        "trickle": trickle(100_000),
+        "never answers": silent,
+        "no line end": lambda conn: conn.sendall(b"+" + b"y" * (40 << 20)),
+    }[case]
+    redis = FakeRedis(info)
+    with redis.serving() as url:
+        done, output = _init_against_redis(tmp_path, url)
+    # --timeout 3: every exchange of init is cut at 3 s; the site's few requests and Python's start on a
+    # noisy machine stay far within the test's 120 s (no tight timing here)
+    assert done.returncode == 4 and not output.exists(), done.tail()
+    said = done.stderr
+    assert f"--redis 127.0.0.1:{redis.port}/0" in said and "s3cret" not in said + done.stdout, said
+    if case in ("10 MB", "1 GiB announced", "no line end"):
+        assert "larger than 1 MiB" in said and "MAX_ANSWER_BYTES" in said, said
+    else:
+        assert "within its 3 s deadline" in said and "raise --timeout" in said, said

@@ -26,7 +26,6 @@ from healthsuite.plugin.allure_story import environment_properties
 from healthsuite.probes.errors import KINDS, ProbeError
 from healthsuite.testing.dns import DnsServer
 from healthsuite.testing.services import SilentListener, free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from healthsuite.demo.faults.logs import nginx_line
 from healthsuite.outputs.history import FLAP_CHANGES, Past, change, identity_of, load, save
-
 from tests.conftest import CHECKS, PROJECT
 from tests.plugin.test_verdicts import _case_properties, _env, _report, _run, site  # noqa: F401 - site is the fixture the runs use
 

@@ -20,7 +20,6 @@ import pytest
 from healthsuite.outputs.html import SEVERITIES, render, runbook_link, status
 from healthsuite.outputs.records import OUTCOMES
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

@@ -19,7 +19,6 @@ import pytest
 
 from healthsuite.outputs.nagios import OUTPUT_BYTES, nagios_status, one_line, perf_label, perf_value, unknown
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

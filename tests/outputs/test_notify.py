@@ -35,7 +35,6 @@ from healthsuite.outputs.notices import (
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.testing.services import SilentListener, free_port
-
 from tests.conftest import CHECKS, PROJECT
 
 HOOK_SECRET = "hook-path-secret-4242"

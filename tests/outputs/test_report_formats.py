@@ -15,7 +15,6 @@ from lxml import etree
 
 from healthsuite.demo.stack import DemoStack
 from healthsuite.outputs import junit
-
 from tests.conftest import PROJECT, RunChecks
 from tests.localhttp import Answer, serving
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
 

@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from healthsuite.testing.asgi_server import ServedApp
-
 from tests.conftest import RunChecks
 
 

@@ -16,7 +16,6 @@ import pytest
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT, RunChecks
 
 ENVIRONMENTS = PROJECT / "environments"

@@ -17,7 +17,6 @@ from healthsuite.outputs import junit
 from healthsuite.outputs.nagios import nagios_status
 from healthsuite.plugin.verdicts import below
 from healthsuite.testing.services import free_port
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
 

@@ -25,7 +25,6 @@ import pytest
 
 from healthsuite.environment.loader import locate
 from healthsuite.environment.problems import EnvironmentFileError
-
 from tests.conftest import PROJECT
 
 TIMEOUT_S = 300  # a guard against a hang only: nothing here is judged by how long it takes

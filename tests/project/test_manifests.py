@@ -1,4 +1,4 @@
-"""The scheduling manifests (README, Scheduling) validated by the tools their engines' users run, offline:
+"""The scheduling manifests (docs/scheduling.md) validated by the tools their engines' users run, offline:
 check-jsonschema's vendored schemas for the GitHub workflows and the GitLab pipeline,
 kubernetes-validate's bundled Kubernetes schemas (strict: an unknown field is an error) for the
 CronJobs, hadolint and dockerfile-parse for the Dockerfile, `systemd-analyze verify` for the units,
@@ -23,7 +23,6 @@ import yaml
 
 from healthsuite.environment.loader import load_environment
 from healthsuite.testing.services import free_port
-
 from tests.conftest import PROJECT
 
 EXAMPLES = PROJECT / "examples"
@@ -381,7 +380,8 @@ def test_the_textfile_of_the_systemd_unit_and_of_cron_is_the_collectors_per_envi
 
 def test_the_readmes_scheduling_snippets_are_the_examples() -> None:
     readme = (PROJECT / "README.md").read_text()
-    section = readme[readme.index("## Scheduling"):readme.index("## Performance")]
+    assert "(docs/scheduling.md)" in readme
+    section = (PROJECT / "docs" / "scheduling.md").read_text()
     job = cronjob(EXAMPLES / "kubernetes" / "cronjob-production-eu.yaml")
     template = job["spec"]["jobTemplate"]["spec"]
     for line in (f'schedule: "{job["spec"]["schedule"]}"', f"concurrencyPolicy: {job['spec']['concurrencyPolicy']}",

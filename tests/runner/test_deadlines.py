@@ -23,7 +23,6 @@ from healthsuite.probes.ops import Sample
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.hostile import TlsStallListener, TrickleBodyListener, TrickleHeadersListener, hostile_dns
 from healthsuite.testing.services import GarbageListener, SilentListener
-
 from tests.conftest import RunChecks
 
 

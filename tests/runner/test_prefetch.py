@@ -21,7 +21,6 @@ from healthsuite.plans import Planned, target_key
 from healthsuite.runner.pool import Prefetcher, slowest_first
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.services import GarbageListener
-
 from tests.conftest import RunChecks
 
 # --- the pool ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from healthsuite.probes.http import JSON_MAX_BYTES, JSON_MAX_DEPTH, JsonRefused, loads_bounded
-
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

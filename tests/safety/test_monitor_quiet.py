@@ -18,7 +18,6 @@ import pytest
 
 from healthsuite.demo.stack import MONITOR_ROLE, SCHEMA, SEED
 from healthsuite.testing.services import PostgresServer
-
 from tests.conftest import CHECKS
 
 DATABASE = "quiet"

@@ -54,7 +54,6 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from healthsuite.model.regexes import MAX_REPEAT, MAX_UNROLLED, PatternRefused, compile_pattern  # noqa: E402
-
 from tests.conftest import CHECKS, PROJECT  # noqa: E402
 
 RUN_TIMEOUT_S = 45  # a run that a pattern could hang is killed here, and the test fails

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from healthsuite.demo.stack import DemoStack
-
 from tests.conftest import RunChecks
 
 

@@ -19,7 +19,6 @@ from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
 from healthsuite.probes.pgreader import PgReader
 from healthsuite.testing.services import PostgresServer
-
 from tests.conftest import CHECKS
 
 DSN = "postgresql://db/app"
