@@ -24,7 +24,7 @@ ROW = re.compile(r"^\| ([A-Z]+[0-9]+) \| (.*?) \| .* \| ([a-z]+|\(reporting\)) \
 
 def catalogue() -> dict[str, dict]:
     """The diagnoses as healthsuite/catalogue/catalogue.yaml writes them (read as data, not through the package)."""
-    return yaml.safe_load((PROJECT / "healthsuite" / "catalogue.yaml").read_text())["diagnoses"]
+    return yaml.safe_load((PROJECT / "healthsuite" / "catalogue" / "catalogue.yaml").read_text())["diagnoses"]
 
 
 def title_pattern(template: str) -> re.Pattern[str]:

@@ -121,7 +121,7 @@ def test_the_wheel_holds_the_plugin_entry_point_and_every_module(source: Path, w
     wanted = {p.relative_to(source).as_posix() for p in (source / "healthsuite").rglob("*.py")}
     wanted |= {f"healthsuite_checks/{p.name}" for p in (source / "checks").glob("*.py")}
     wanted |= {"healthsuite/catalogue/catalogue.yaml", "healthsuite/py.typed"}
-    wanted |= {p.relative_to(source).as_posix() for p in (source / "healthsuite" / "data").glob("*.yaml")}
+    wanted |= {p.relative_to(source).as_posix() for p in (source / "healthsuite" / "model" / "data").glob("*.yaml")}
     assert not wanted - names, f"missing from the wheel (pyproject.toml's [tool.setuptools] packages): {sorted(wanted - names)}"
     assert not any(name.startswith("checks/") for name in names)
 
