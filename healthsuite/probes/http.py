@@ -40,7 +40,8 @@ _STRING = re.compile(rb'"[^"]*"')
 
 
 class JsonRefused(ValueError):
-    """A body not parsed as JSON because it is over a limit (JSON_MAX_BYTES, JSON_MAX_DEPTH)."""
+    """A body not parsed as JSON because it is over a limit (JSON_MAX_BYTES, JSON_MAX_DEPTH, Python's
+    digits of an integer, or cut at http.max_body_bytes when read)."""
 
 
 def _nested_deeper_than(data: bytes, limit: int) -> bool:
@@ -149,7 +150,7 @@ class HttpObservation:
     def json(self) -> Any:
         """The body as JSON; raises ValueError when it is not."""
         if self.truncated:
-            raise ValueError("the body was larger than the read limit")
+            raise JsonRefused(f"the body is larger than the {len(self.body):,} bytes read (http.max_body_bytes)")
         return loads_bounded(self.body)
 
     def summary(self) -> str:

@@ -13,7 +13,19 @@ act: the session's role is not a superuser, `standard_conforming_strings` is on 
 literals as the load-time parser did), and every function and operator the SQL names is PostgreSQL's own
 (pg_catalog or an extension a superuser installed) and not VOLATILE (a short list of volatile readers
 aside), every relation it reads is not a view of the database's own nor a table the role can write,
-unless the file allows the name. A function that lies about its volatility is not caught.
+unless the file allows the name. What the server would run without the SQL naming it is vetted the same
+way: the cast, input and output functions of the types it names and of the columns of the relations the
+statement reads, their domains' CHECKs, their row-level-security policies, the functions of the
+operators it uses (restriction and join estimators too), implicit casts from PostgreSQL's types, and the
+query of every view reached, allowed or not (its text is parsed: PostgreSQL records no dependency on
+its own functions). Each value of a result weighs at most MAX_VALUE_BYTES as text: the server stops the
+statement before it sends a row with a larger one.
+
+Not guaranteed: a function that lies about its volatility (PostgreSQL's own, or one the file allows), what
+an allowed function calls inside its body, a C function of an extension a superuser installed, triggers
+or rules the server runs for other sessions, and planner side effects of PostgreSQL's own code. The
+session is read-only, so none of these can write a table; the role's privileges are the last bound
+(README, Least privilege).
 """
 
 from __future__ import annotations
@@ -48,11 +60,20 @@ VOLATILE_READER_PREFIXES = ("pg_stat_get_",)
 
 LEAST_PRIVILEGE = "see README, Least privilege: a role with CONNECT and SELECT only"
 
-# what the server's catalogue says of each name the SQL uses: (what, schema, name, volatile, own, writable)
+# the most one value of the file's SQL may weigh as text (1 MiB): the checks compare values, count rows and
+# show a value in a message; a value that large is a document or a blob, read by mistake or on purpose to
+# fill this process's memory, and the server stops the statement before it sends the row (see _value_bounded)
+MAX_VALUE_BYTES = 1024 * 1024
+_VALUE_OVER = "healthsuite-value-over-"
+
+# what the server's catalogue says of each name the SQL uses, and of each function the server would run for
+# it without the SQL naming it: (what, schema, name, volatile, own, writable, through what it is reached)
 _CATALOGUE_SQL = """
-WITH fn(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+WITH RECURSIVE fn(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
      op(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
      rel(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+     typ(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
+     ctx(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
      procs AS (
        SELECT p.oid, p.proname::text AS name, n.nspname::text AS sch, p.provolatile::text AS volatility,
               (n.nspname IN ('pg_catalog', 'information_schema') OR EXISTS (
@@ -60,19 +81,92 @@ WITH fn(sch, name) AS (SELECT * FROM unnest(%s::text[], %s::text[])),
                  JOIN pg_roles r ON r.oid = e.extowner
                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e' AND r.rolsuper
               )) AS own
-       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace)
-SELECT 'function', p.sch, p.name, p.volatility, p.own, false FROM procs p JOIN fn
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace),
+     roots(cls, oid, via) AS (
+       SELECT 'pg_class'::regclass, c.oid, CASE c.relkind WHEN 'v' THEN 'view ' ELSE 'table ' END
+              || quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN (SELECT * FROM rel UNION SELECT * FROM ctx) r ON c.relname = r.name
+          AND (n.nspname = r.sch OR (r.sch = '' AND n.nspname = ANY (current_schemas(true))))
+       UNION
+       SELECT 'pg_type'::regclass, t.oid, 'type ' || format_type(t.oid, NULL)
+         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN typ ON t.typname = typ.name
+          AND (n.nspname = typ.sch OR (typ.sch = '' AND n.nspname = ANY (current_schemas(true))))
+       UNION
+       SELECT 'pg_operator'::regclass, o.oid, 'operator ' || o.oprname
+         FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace JOIN op ON o.oprname = op.name
+          AND (n.nspname = op.sch OR (op.sch = '' AND n.nspname = ANY (current_schemas(true))))
+       UNION
+       SELECT 'pg_proc'::regclass, k.castfunc, 'the implicit cast from ' || format_type(k.castsource, NULL)
+              || ' to ' || format_type(k.casttarget, NULL)
+         FROM pg_cast k JOIN procs p ON p.oid = k.castfunc JOIN pg_type s ON s.oid = k.castsource
+        WHERE k.castcontext IN ('i', 'a') AND NOT p.own AND s.typnamespace = 'pg_catalog'::regnamespace),
+     walk(cls, oid, via, depth) AS (
+       SELECT cls, oid, via, 0 FROM roots
+       UNION
+       SELECT nx.cls, nx.oid, w.via, w.depth + 1 FROM walk w CROSS JOIN LATERAL (
+         SELECT 'pg_rewrite'::regclass, r.oid FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+          WHERE w.cls = 'pg_class'::regclass AND r.ev_class = w.oid AND c.relkind = 'v'
+         UNION ALL
+         SELECT 'pg_policy'::regclass, p.oid FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+          WHERE w.cls = 'pg_class'::regclass AND p.polrelid = w.oid AND c.relrowsecurity
+         UNION ALL
+         SELECT 'pg_type'::regclass, a.atttypid FROM pg_attribute a
+          WHERE w.cls = 'pg_class'::regclass AND a.attrelid = w.oid AND a.attnum > 0 AND NOT a.attisdropped
+         UNION ALL
+         SELECT d.refclassid, d.refobjid FROM pg_depend d
+          WHERE d.classid = w.cls AND d.objid = w.oid AND w.cls IN ('pg_rewrite'::regclass, 'pg_policy'::regclass,
+                'pg_type'::regclass, 'pg_constraint'::regclass)
+            AND d.refclassid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_type'::regclass,
+                'pg_operator'::regclass)
+         UNION ALL
+         SELECT 'pg_constraint'::regclass, k.oid FROM pg_constraint k
+          WHERE w.cls = 'pg_type'::regclass AND k.contypid = w.oid
+         UNION ALL
+         SELECT 'pg_proc'::regclass, f FROM pg_type t,
+                unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout]::oid[]) f
+          WHERE w.cls = 'pg_type'::regclass AND t.oid = w.oid AND f <> 0
+         UNION ALL
+         SELECT 'pg_type'::regclass, x FROM pg_type t, unnest(ARRAY[t.typelem, t.typbasetype]) x
+          WHERE w.cls = 'pg_type'::regclass AND t.oid = w.oid AND x <> 0
+         UNION ALL
+         SELECT 'pg_class'::regclass, t.typrelid FROM pg_type t
+          WHERE w.cls = 'pg_type'::regclass AND t.oid = w.oid AND t.typrelid <> 0
+         UNION ALL
+         SELECT 'pg_proc'::regclass, k.castfunc FROM pg_cast k
+          WHERE w.cls = 'pg_type'::regclass AND k.castfunc <> 0 AND (
+                k.casttarget = w.oid AND w.depth = 0 AND (SELECT t.typnamespace = 'pg_catalog'::regnamespace
+                                                          FROM pg_type t WHERE t.oid = k.castsource) OR
+                k.castsource = w.oid AND (SELECT t.typnamespace = 'pg_catalog'::regnamespace FROM pg_type t
+                                          WHERE t.oid = k.casttarget))
+         UNION ALL
+         SELECT 'pg_proc'::regclass, f FROM pg_operator o, unnest(ARRAY[o.oprcode, o.oprrest, o.oprjoin]::oid[]) f
+          WHERE w.cls = 'pg_operator'::regclass AND o.oid = w.oid AND f <> 0
+       ) nx(cls, oid) WHERE w.depth < 8)
+SELECT * FROM (
+SELECT 1 AS rank, 'function', p.sch, p.name, p.volatility, p.own, false, '' FROM procs p JOIN fn
   ON p.name = fn.name AND (p.sch = fn.sch OR (fn.sch = '' AND p.sch = ANY (current_schemas(true))))
 UNION ALL
-SELECT 'operator', p.sch, o.oprname::text || ' (' || p.name || ')', p.volatility, p.own, false
+SELECT 1, 'operator', p.sch, o.oprname::text || ' (' || p.name || ')', p.volatility, p.own, false, ''
   FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace JOIN procs p ON p.oid = o.oprcode JOIN op
   ON o.oprname = op.name AND (n.nspname = op.sch OR (op.sch = '' AND n.nspname = ANY (current_schemas(true))))
 UNION ALL
-SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'f' THEN 'foreign table' ELSE 'table' END, n.nspname::text,
+SELECT 1, CASE c.relkind WHEN 'v' THEN 'view' WHEN 'f' THEN 'foreign table' ELSE 'table' END, n.nspname::text,
        c.relname::text, '', n.nspname IN ('pg_catalog', 'information_schema') OR c.relkind NOT IN ('v', 'f'),
-       c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+       c.relkind IN ('r', 'p') AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'), ''
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN rel
   ON c.relname = rel.name AND (n.nspname = rel.sch OR (rel.sch = '' AND n.nspname = ANY (current_schemas(true))))
+UNION ALL
+SELECT DISTINCT ON (p.oid) 2, 'function', p.sch, p.name, p.volatility, p.own, false, w.via
+  FROM walk w JOIN procs p ON w.cls = 'pg_proc'::regclass AND p.oid = w.oid
+UNION ALL
+SELECT DISTINCT ON (w.cls, w.oid) 3, 'definition', '', CASE w.cls
+         WHEN 'pg_rewrite'::regclass THEN (SELECT pg_get_viewdef(r.ev_class) FROM pg_rewrite r WHERE r.oid = w.oid)
+         WHEN 'pg_policy'::regclass
+           THEN (SELECT pg_get_expr(p.polqual, p.polrelid) FROM pg_policy p WHERE p.oid = w.oid)
+         ELSE (SELECT pg_get_expr(k.conbin, 0) FROM pg_constraint k WHERE k.oid = w.oid) END, '', true, false, w.via
+  FROM walk w WHERE w.cls IN ('pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_constraint'::regclass)
+) AS catalogue ORDER BY rank
 """
 
 
@@ -116,7 +210,7 @@ class PgReader:
         self.connect_elapsed_s = 0.0
         self.connections_opened = 0  # for tests: one per run
         self._guard: ProbeError | None | bool = False  # False: not yet asked (see _guarded)
-        self._vetted: dict[tuple[tuple[str, ...], frozenset[str]], ProbeError | None] = {}
+        self._vetted: dict[tuple[tuple[str, ...], frozenset[str], str], ProbeError | None] = {}
 
     def open(self) -> PgReader:
         with self._lock:
@@ -167,11 +261,13 @@ class PgReader:
             if cached is not None:
                 return cached
             self._open_locked()
+            statement = sql
             if user_sql:
-                refusal = self._vet(tuple(user_sql), self.allow_sql | {name.lower() for name in allowed})
+                refusal = self._vet(tuple(user_sql), self.allow_sql | {name.lower() for name in allowed}, sql)
                 if refusal is not None:
                     return QueryResult(label or sql.split(None, 1)[0], error=refusal)
-            result = self._run(sql, tuple(params), label or sql.split(None, 1)[0], max_rows, prelude)
+                statement = _value_bounded(sql)
+            result = self._run(statement, tuple(params), label or sql.split(None, 1)[0], max_rows, prelude)
             self._cache[key] = result
             return result
 
@@ -214,6 +310,13 @@ class PgReader:
             conn.commit()
         except Exception as exc:  # noqa: BLE001 - an error is an observation, never a pass
             error = self._failure(exc, exchange)
+            if _VALUE_OVER in str(exc):
+                error = ProbeError(
+                    "other", "postgres", self.address,
+                    f"a value of the result is over {MAX_VALUE_BYTES} bytes as text, the most one value may weigh: "
+                    "the server stopped the statement before sending it (select a part of it, e.g. left(v, 200), "
+                    "or its length)",
+                )
             if exchange.expired:
                 self.error = error  # the connection was cut: every later statement meets that
             else:
@@ -260,36 +363,69 @@ class PgReader:
             )
         return self._guard
 
-    def _vet(self, pieces: tuple[str, ...], allowed: frozenset[str]) -> ProbeError | None:
-        """Why the server's catalogue says `pieces` could act (the first reason found); None when not."""
+    def _vet(self, pieces: tuple[str, ...], allowed: frozenset[str], statement: str = "") -> ProbeError | None:
+        """Why the server's catalogue says `pieces` could act (the first reason found); None when not.
+        `statement`, the whole statement the pieces are sent in: the server runs the functions of the
+        policies, rules and column types of the relations it reads too (its own are the suite's)."""
         guard = self._guarded()
         if guard is not None:
             return guard
-        key = (pieces, allowed)
+        key = (pieces, allowed, statement)
         if key in self._vetted:
             return self._vetted[key]
         from ..model.sqlsafety import references  # pglast only for a run that declares SQL
 
-        names: list[set[tuple[str, str]]] = [set(), set(), set()]
+        names: list[set[tuple[str, str]]] = [set(), set(), set(), set(), set()]
         for piece in pieces:
-            for found, into in zip(references(piece), names, strict=True):
+            for found, into in zip(references(piece), names[:3], strict=True):
                 into.update(found)
+            names[3].update(_type_names(piece))
+        if statement:
+            names[4].update(references(statement)[2])
+        error = self._vet_names(names, allowed, "", set())
+        self._vetted[key] = error
+        return error
+
+    def _vet_names(self, names: list[set[tuple[str, str]]], allowed: frozenset[str], via: str, seen: set[str],
+                   depth: int = 0) -> ProbeError | None:
+        """The catalogue's word on `names` (functions, operators, relations, types, relations only read
+        through), then on what the definitions it reaches call (a view's query, a policy's USING, a domain's
+        CHECK: PostgreSQL records no dependency on its own functions, so their text is parsed)."""
+        from ..model.sqlsafety import references
+
         args: list[list[str]] = []
         for group in names:
             ordered = sorted(group)
             args += [[schema for schema, _ in ordered], [name for _, name in ordered]]
-        result = self._run(_CATALOGUE_SQL, tuple(args), "catalogue of the file's SQL", 10_000)
+        # jit off: the planner's estimate of the recursive walk is large, and compiling it costs seconds
+        result = self._run(_CATALOGUE_SQL, tuple(args), "catalogue of the file's SQL", 10_000, (("jit", "off"),))
         if result.error is not None:
             return result.error
-        refusal = None
-        for what, schema, name, volatility, own, writable in result.rows:
+        definitions: dict[str, str] = {}
+        for _, what, schema, name, volatility, own, writable, reached in result.rows:
+            if what == "definition":
+                if str(name) not in seen:
+                    seen.add(str(name))
+                    definitions.setdefault(str(name), via or str(reached))
+                continue
             refusal = _refusal(str(what), str(schema), str(name), str(volatility), bool(own), bool(writable),
-                               allowed)
+                               allowed, via or str(reached))
             if refusal is not None:
-                break
-        error = None if refusal is None else ProbeError("other", "postgres", self.address, refusal)
-        self._vetted[key] = error
-        return error
+                return ProbeError("other", "postgres", self.address, refusal)
+        for text, through in definitions.items():
+            if depth >= 4:
+                return ProbeError("other", "postgres", self.address,
+                                  f"the file's SQL reaches definitions nested too deep to vet (through {through})")
+            inner: list[set[tuple[str, str]]] = [set(), set(), set(), set(), set()]
+            functions, operators, relations = references(text) if text else (frozenset(), frozenset(), frozenset())
+            inner[0].update(functions)
+            inner[1].update(operators)
+            inner[4].update(relations)  # read through the definition: their own rules and policies
+            inner[3].update(_type_names(text))
+            error = self._vet_names(inner, allowed, through, seen, depth + 1)
+            if error is not None:
+                return error
+        return None
 
     def _recover(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
         """After a failed statement: its transaction is aborted, and only a rollback ends it."""
@@ -331,12 +467,15 @@ class PgReader:
 
 
 def _refusal(what: str, schema: str, name: str, volatility: str, own: bool, writable: bool,
-             allowed: frozenset[str]) -> str | None:
-    """Why one catalogue entry the SQL names is refused; None when it is not."""
+             allowed: frozenset[str], via: str = "") -> str | None:
+    """Why one catalogue entry the SQL names (or, `via` what, makes the server run) is refused; None when
+    it is not."""
     bare = name.split(" (", 1)[-1].rstrip(")") if what == "operator" else name
     if bare.lower() in allowed or f"{schema}.{bare}".lower() in allowed:
         return None
     shown = f"{name}()" if what == "function" else f"{what} {schema}.{name}"
+    if via:
+        shown += f" through {via}, which the server runs it for"
     allow = "list it under the database's allow_sql if you know it only reads"
     if writable:
         return (f"the file's SQL reads table {schema}.{name}, which the session's role can write: the SQL is "
@@ -349,3 +488,40 @@ def _refusal(what: str, schema: str, name: str, volatility: str, own: bool, writ
         return (f"the file's SQL calls {shown if what == 'function' else shown + ', whose function'}, which the "
                 f"server marks VOLATILE (it may act beyond reading); {allow}")
     return None
+
+
+def _type_names(text: str) -> frozenset[tuple[str, str]]:
+    """The types `text` names, (schema or "", name), in a cast (`x::t`, `CAST(x AS t)`, `t 'x'`) or a column
+    definition: the server runs their input functions and casts. Empty for text that does not parse."""
+    from ..model.sqlsafety import Refusal, _kind, _nodes, _parse
+
+    try:
+        tree = _parse(text)
+    except Refusal:
+        try:
+            tree = _parse(text, "SELECT ")
+        except Refusal:
+            return frozenset()
+    found = set()
+    for node in _nodes(tree):
+        if _kind(node) == "TypeName" and node.names:
+            parts = [str(getattr(part, "sval", part)) for part in node.names]
+            found.add((parts[-2] if len(parts) > 1 else "", parts[-1]))
+    return frozenset(found)
+
+
+def _value_bounded(sql: str) -> str:
+    """`sql` (a statement whose rows are read) as the server runs it: the same columns, but the statement
+    fails on the server, before the row is sent, when one of a row's values weighs over MAX_VALUE_BYTES as
+    text (a row over it as a whole is looked at value by value). EXPLAIN and the like are left as they are:
+    their one value is the server's own."""
+    head = sql.lstrip().lstrip("(").lstrip()[:6].lower()
+    if head not in ("select", "with", "values") and not head.startswith(("with ", "with\n")):
+        return sql
+    # ('marker' || length)::int fails with the marker in its message, only for a row that has such a value (the
+    # length keeps the planner from folding the constant and failing every statement)
+    return (
+        f"SELECT hs_q.* FROM (\n{sql}\n) AS hs_q WHERE (CASE WHEN octet_length(hs_q.*::text) > {MAX_VALUE_BYTES} "
+        f"AND EXISTS (SELECT FROM json_each_text(to_json(hs_q.*)) AS hs_e WHERE octet_length(hs_e.value) > "
+        f"{MAX_VALUE_BYTES}) THEN ('{_VALUE_OVER}' || octet_length(hs_q.*::text))::int END) IS NULL"
+    )
