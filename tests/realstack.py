@@ -114,7 +114,7 @@ class RealStack:
         pg.psql(f"CREATE ROLE monitor LOGIN PASSWORD '{MONITOR_PASSWORD}'; GRANT pg_monitor TO monitor")
 
     def grant_monitor(self) -> None:
-        """What README's Least privilege says to grant, after the application created its tables."""
+        """What docs/safety.md's Least privilege says to grant, after the application created its tables."""
         assert self.postgres is not None
         self.postgres.psql("GRANT USAGE ON SCHEMA public TO monitor; GRANT SELECT ON ALL TABLES IN SCHEMA public "
                            "TO monitor", dbname="realapp")

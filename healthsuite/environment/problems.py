@@ -144,7 +144,7 @@ def fix_for(error: Mapping[str, Any]) -> str:
         return "write ${NAME} or ${NAME:-default}; write $$ for a literal $"
     if kind.startswith(("greater_than", "less_than")):
         return "give a value within the limits stated above"
-    return "see environments/schema.json, or the README section 'Environment files'"
+    return "see environments/schema.json, or docs/ENVIRONMENT.md"
 
 
 def explain(path: Path, errors: list[Any], count: int, root: yaml.Node | None) -> str:

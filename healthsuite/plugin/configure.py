@@ -175,7 +175,7 @@ def _one_process_instead_of_workers(config: pytest.Config, state: RunState) -> s
 
     Workers cannot pay off for checks: a check costs about 0.5 ms of CPU in one process, whose probe
     pool already runs every target's exchanges concurrently, while the xdist controller alone spends
-    about 1 ms per check receiving and logging its reports (measured: README, Performance). So `-n 2`
+    about 1 ms per check receiving and logging its reports (measured: docs/performance.md). So `-n 2`
     was slower than one process at every size from 10 to 5000 targets, and more cores cannot change
     that: the controller is one process. Only a team's own checks heavy in local work could gain;
     `--keep-workers` keeps the workers for them. A run of other tests (this project's own suite)

@@ -25,7 +25,7 @@ Not guaranteed: a function that lies about its volatility (PostgreSQL's own, or 
 an allowed function calls inside its body, a C function of an extension a superuser installed, triggers
 or rules the server runs for other sessions, and planner side effects of PostgreSQL's own code. The
 session is read-only, so none of these can write a table; the role's privileges are the last bound
-(README, Least privilege).
+(docs/safety.md, Least privilege).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ VOLATILE_READERS = frozenset({
 })
 VOLATILE_READER_PREFIXES = ("pg_stat_get_",)
 
-LEAST_PRIVILEGE = "see README, Least privilege: a role with CONNECT and SELECT only"
+LEAST_PRIVILEGE = "see docs/safety.md, Least privilege: a role with CONNECT and SELECT only"
 
 # the most one value of the file's SQL may weigh as text (1 MiB): the checks compare values, count rows and
 # show a value in a message; a value that large is a document or a blob, read by mistake or on purpose to

@@ -463,7 +463,7 @@ def test_the_files_sql_is_not_run_by_a_superuser(guarded_server: PostgresServer)
         result = reader.query("SELECT count(*) FROM invoices", user_sql=("SELECT count(*) FROM invoices",))
         assert result.error is not None, result
         assert "is not run as postgres, a superuser" in result.error.detail
-        assert "README, Least privilege" in result.error.detail
+        assert "docs/safety.md, Least privilege" in result.error.detail
         # the suite's own statements still run
         assert reader.query("SELECT 1").scalar() == 1
     finally:

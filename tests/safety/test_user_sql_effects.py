@@ -16,13 +16,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from healthsuite.demo.services import PostgresServer, find_pg_bindir
 from healthsuite.model.schema import HotQuery, Invariant
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
 from healthsuite.probes.declared import bounded_sql
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.pg_schema import hot_query_plans, invariants
 from healthsuite.probes.pgreader import MAX_VALUE_BYTES, PgReader
+from healthsuite.testing.services import PostgresServer, find_pg_bindir
 
 READER = "hs_effects_reader"
 PASSWORD = "effects-pw"
@@ -410,7 +410,7 @@ def test_a_value_over_the_bound_fails_cleanly_naming_it_and_is_not_sent(server: 
 
 
 def test_a_declared_sql_check_with_a_value_over_the_bound_is_a_failure(tmp_path: Path, server: PostgresServer) -> None:
-    from healthsuite.envfile import load_environment
+    from healthsuite.environment.loader import load_environment
     from healthsuite.probes import ProbeSession
     from healthsuite.probes.declared import observe
 

@@ -27,14 +27,13 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.hostile import TrickleBodyListener, TrickleHeadersListener
 from healthsuite.model.regexes import MAX_REPEAT, SEARCH_TIMEOUT_S
 from healthsuite.outputs.notices import NOTIFY_TIMEOUT_S
 from healthsuite.outputs.prometheus import PUSH_TIMEOUT_S
 from healthsuite.probes.http import JSON_MAX_BYTES, JSON_MAX_DEPTH
-
-from .conftest import CHECKS, PROJECT
-from .hostile_corpus import Measured, measured
+from healthsuite.testing.hostile import TrickleBodyListener, TrickleHeadersListener
+from tests.conftest import CHECKS, PROJECT
+from tests.hostile_corpus import Measured, measured
 
 PEAK_LIMIT_MB = 1024
 GIB = 1 << 30
