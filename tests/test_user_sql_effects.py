@@ -398,11 +398,11 @@ def test_a_value_over_the_bound_fails_cleanly_naming_it_and_is_not_sent(server: 
         assert result.error is not None and not result.rows, result
         assert f"over {MAX_VALUE_BYTES} bytes" in result.error.detail, result.error
         assert "the most one value may weigh" in result.error.detail
-        # a value under the bound is read; the result keeps its shape and types
-        wide = "SELECT 7 AS n, repeat('a', 900) AS a, now() IS NOT NULL AS t"
+        # values under the bound, in a row over it, are read; the result keeps its shape and types
+        wide = "SELECT 7 AS n, repeat('a', 900000) AS a, repeat('b', 900000) AS b, now() IS NOT NULL AS t"
         result = reader.query(bounded_sql(wide, 5), max_rows=6, user_sql=(wide,))
-        assert result.error is None and result.columns[2:] == ("n", "a", "t"), result.columns
-        assert result.rows[0][2] == 7 and len(result.rows[0][3]) == 900 and result.rows[0][4] is True
+        assert result.error is None and result.columns[2:] == ("n", "a", "b", "t"), result
+        assert result.rows[0][2] == 7 and len(result.rows[0][3]) == 900000 and result.rows[0][5] is True
         # the session is still usable after the refusal
         assert reader.query("SELECT 1").scalar() == 1
     finally:
