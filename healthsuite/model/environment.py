@@ -32,7 +32,7 @@ from healthsuite.model.templates import Template
 from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet
-from .data import DataMapping
+from .data import DataMapping, is_column
 from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
@@ -182,6 +182,31 @@ class PostgresDatabase(Target):
     collection: ClassVar[str] = "databases"
 
     _dsn = field_validator("dsn")(_usable_dsn)
+
+
+# a DSN that literally names the bootstrap superuser (URL user, `user=` keyword or query parameter)
+_BOOTSTRAP_ROLE = re.compile(r"^\s*postgres(?:ql)?://postgres[:@]|(?:^|\s)user\s*=\s*'?postgres'?(?:\s|$)|[?&]user=postgres(?:&|$)")
+
+
+def _declared_sql(database: PostgresDatabase | SqliteDatabase, checks: list[DeclaredCheck]) -> str:
+    """What SQL of the file runs against `database` (invariants, hot queries, mapping expressions, declared
+    `sql:` checks), named for a message; empty when none."""
+    kinds = []
+    if isinstance(database, PostgresDatabase):
+        if database.schema_.invariants:
+            kinds.append("invariants")
+        if database.schema_.hot_queries:
+            kinds.append("hot queries")
+        for _, dataset in database.data:
+            if dataset is not None and any(
+                isinstance(value, str) and not is_column(value)
+                for key, value in dataset if key in dataset.expression_fields
+            ):
+                kinds.append("data-mapping expressions")
+                break
+    if any(check.sql is not None and check.sql.database == database.name for check in checks):
+        kinds.append("declared sql checks")
+    return ", ".join(kinds)
 
 
 class SqliteDatabase(Target):
@@ -639,6 +664,16 @@ class Environment(Model):
                         "add its ranges under dns.providers, or write CIDR ranges",
                         at=(*self.location_of(host, "expect_in"), host.expect_in.index(entry)),
                     )
+        for index, database in enumerate(self.databases):
+            declared = _declared_sql(database, self.declared_checks)
+            if declared and isinstance(database, PostgresDatabase) and _BOOTSTRAP_ROLE.search(database.dsn.raw):
+                raise rule_error(
+                    f"databases: {database.name!r} runs the file's SQL ({declared}) as postgres, the superuser "
+                    "initdb creates: its session could do whatever the SQL asks",
+                    "connect as a role with CONNECT and SELECT only (docs/safety.md, Least privilege), "
+                    "e.g. postgresql://monitor:${PGPASSWORD}@db:5432/app",
+                    at=("databases", index, "dsn"),
+                )
         return self
 
     @field_validator("notify")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -141,7 +142,11 @@ class Exchange:
         """Shut `sock` down at the deadline (a duplicate of its descriptor is kept until the exchange
         ends, so the socket can be cut even after a library wrapped it, e.g. in TLS)."""
         try:
+            blocking = os.get_blocking(sock.fileno())
             duplicate = sock.dup()
+            # the duplicate is made blocking, and that flag is the open file's, shared with `sock`: put it
+            # back (libpq's non-blocking socket made blocking waits forever on a result over one read, ~100 kB)
+            os.set_blocking(sock.fileno(), blocking)
         except OSError:
             return
         with self._lock:

@@ -9,23 +9,23 @@ commitratio watch) as it found it; only a statement that failed has its transact
 Results are cached by statement, so checks that read the same view share one read of it.
 
 The SQL an environment file declares (`user_sql`) runs only after the server itself has said it cannot
-act: the session's role is not a superuser, `standard_conforming_strings` is on (the server reads string
-literals as the load-time parser did), and every function and operator the SQL names is PostgreSQL's own
-(pg_catalog or an extension a superuser installed) and not VOLATILE (a short list of volatile readers
-aside), every relation it reads is not a view of the database's own nor a table the role can write,
-unless the file allows the name. What the server would run without the SQL naming it is vetted the same
-way: the cast, input and output functions of the types it names and of the columns of the relations the
-statement reads, their domains' CHECKs, their row-level-security policies, the functions of the
-operators it uses (restriction and join estimators too), implicit casts from PostgreSQL's types, and the
-query of every view reached, allowed or not (its text is parsed: PostgreSQL records no dependency on
-its own functions). Each value of a result weighs at most MAX_VALUE_BYTES as text: the server stops the
-statement before it sends a row with a larger one.
+act: the session's role is not a superuser and does not bypass row security, `standard_conforming_strings`
+is on (the server reads string literals as the load-time parser did), and every function and operator the
+SQL names is PostgreSQL's own (pg_catalog or an extension a superuser installed) and not VOLATILE (a short
+list of volatile readers aside), every relation it reads is not a view of the database's own nor a table
+the role can write, unless the file allows the name. What the server would run without the SQL naming it
+is vetted the same way: the cast, input and output functions of the types it names and of the columns of
+the relations the statement reads, their domains' CHECKs, their row-level-security policies, the functions
+of the operators it uses (restriction and join estimators too), implicit casts between PostgreSQL's own
+types, and the query of every view reached, allowed or not (its text is parsed: PostgreSQL records no
+dependency on its own functions). Each value of a result weighs at most MAX_VALUE_BYTES as text: the
+server stops the statement before it sends a row with a larger one.
 
 Not guaranteed: a function that lies about its volatility (PostgreSQL's own, or one the file allows), what
-an allowed function calls inside its body, a C function of an extension a superuser installed, triggers
-or rules the server runs for other sessions, and planner side effects of PostgreSQL's own code. The
-session is read-only, so none of these can write a table; the role's privileges are the last bound
-(docs/safety.md, Least privilege).
+an allowed function or aggregate calls (its body, its support functions), a C function of an extension a
+superuser installed, triggers or rules the server runs for other sessions, and planner side effects of
+PostgreSQL's own code. The session is read-only, so none of these can write a table; the role's privileges
+are the last bound (docs/safety.md, Least privilege).
 """
 
 from __future__ import annotations
@@ -493,18 +493,18 @@ def _refusal(what: str, schema: str, name: str, volatility: str, own: bool, writ
 def _type_names(text: str) -> frozenset[tuple[str, str]]:
     """The types `text` names, (schema or "", name), in a cast (`x::t`, `CAST(x AS t)`, `t 'x'`) or a column
     definition: the server runs their input functions and casts. Empty for text that does not parse."""
-    from ..model.sqlsafety import Refusal, _kind, _nodes, _parse
+    from ..model.sqlsafety import Refusal, node_kind, parse_sql, walk_nodes
 
     try:
-        tree = _parse(text)
+        tree = parse_sql(text)
     except Refusal:
         try:
-            tree = _parse(text, "SELECT ")
+            tree = parse_sql(text, "SELECT ")
         except Refusal:
             return frozenset()
     found = set()
-    for node in _nodes(tree):
-        if _kind(node) == "TypeName" and node.names:
+    for node in walk_nodes(tree):
+        if node_kind(node) == "TypeName" and node.names:
             parts = [str(getattr(part, "sval", part)) for part in node.names]
             found.add((parts[-2] if len(parts) > 1 else "", parts[-1]))
     return frozenset(found)

@@ -1,6 +1,6 @@
-"""Helpers of the hostile-input tests: a child process measured on its own (wait4: its exit status, its
-wall time and the peak RSS of it and the processes it waited for, none of this process's other
-children), and a loopback Redis whose INFO answer a test shapes."""
+"""Helpers of the hostile-input tests: a child process measured on its own (its exit status, its wall
+time and the peak RSS of it and the processes it waited for, through a small wrapper, so neither the
+test process nor its other children count), and a loopback Redis whose INFO answer a test shapes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,16 +32,35 @@ class Measured:
                f"{self.stdout[-4000:]}\n{self.stderr[-3000:]}"
 
 
+# Runs the command as its child and writes the child's own peak RSS (wait4's ru_maxrss, kB) to argv[1]:
+# a child forked from this small process inherits its few MB, not the test process's (ru_maxrss carries
+# the parent's high-water mark over fork and exec). The child's exit is passed on as its own.
+_WRAPPER = """
+import os, signal, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+proc.returncode = code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
+
+
 def measured(args: list[str], *, timeout_s: float, cwd: Path | str | None = None,
              env: dict[str, str] | None = None) -> Measured:
-    """Run `args` to its end and measure it alone: os.wait4 on its pid gives the peak RSS (ru_maxrss) of
-    that child and of the children it waited for (pytest-xdist workers), not of earlier children of
-    this test process. Killed (with its process group) after `timeout_s`, a bound no healthy run
-    comes near."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Run `args` to its end and measure it alone: the peak RSS (ru_maxrss) of that process and of the
+    children it waited for (pytest-xdist workers), through a small wrapper process, so neither this
+    test process nor its earlier children count. Killed (with its process group) after `timeout_s`, a
+    bound no healthy run comes near."""
+    with tempfile.TemporaryDirectory() as scratch, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:
+        peak = Path(scratch) / "peak"
         started = time.monotonic()
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-c", _WRAPPER, str(peak), *args], cwd=cwd, env=env, stdout=out,
+                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
         expired = threading.Event()
 
         def kill() -> None:
@@ -60,8 +80,9 @@ def measured(args: list[str], *, timeout_s: float, cwd: Path | str | None = None
         wall = time.monotonic() - started
         out.seek(0)
         err.seek(0)
+        peak_kb = int(peak.read_text()) if peak.exists() else usage.ru_maxrss  # killed: the wrapper's view
         return Measured(proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
-                        wall, usage.ru_maxrss / 1024, expired.is_set())
+                        wall, peak_kb / 1024, expired.is_set())
 
 
 # --- a loopback Redis -----------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ SETUP = f"""
 CREATE TABLE invoices (id serial PRIMARY KEY, total_amount numeric);
 INSERT INTO invoices (total_amount) SELECT g FROM generate_series(1, 20) g;
 CREATE FUNCTION hs_noisy(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS
-  $$BEGIN PERFORM pg_advisory_lock(7001); PERFORM pg_notify('{CHANNEL}', 'noisy'); RAISE NOTICE 'hs_noisy ran';
+  $$BEGIN PERFORM pg_advisory_lock(7001); PERFORM pg_notify('{CHANNEL}', 'noisy'); RAISE LOG 'hs_noisy ran';
     RETURN $1; END$$;
 CREATE FUNCTION hs_calm(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1';
 CREATE PROCEDURE hs_proc() LANGUAGE plpgsql AS $$BEGIN PERFORM pg_advisory_lock(7002); END$$;
@@ -314,14 +314,49 @@ def test_the_observations_can_fail_the_effects_are_real(server: PostgresServer) 
     listener.execute(f"LISTEN {CHANNEL}")
     try:
         before = _state(observer)
+        log_before = len(server.logfile.read_text(errors="replace"))
         with _superuser(server) as actor:
-            actor.execute("SELECT pg_try_advisory_lock(7401), txid_current(), pg_notify(%s, 'real')", (CHANNEL,))
+            actor.execute("SELECT pg_try_advisory_lock(7401), txid_current(), pg_notify(%s, 'real'), hs_noisy(1)",
+                          (CHANNEL,))
             during = _state(observer)
-        assert during["advisory"] == before["advisory"] + 1 and during["xmax"] != before["xmax"]
-        assert [n.payload for n in listener.notifies(timeout=2.0, stop_after=1)] == ["real"]
+        assert during["advisory"] == before["advisory"] + 2 and during["xmax"] != before["xmax"]
+        assert sorted(n.payload for n in listener.notifies(timeout=2.0, stop_after=2)) == ["noisy", "real"]
+        assert "hs_noisy ran" in server.logfile.read_text(errors="replace")[log_before:]
     finally:
         listener.close()
         observer.close()
+
+
+def test_pg_stat_statements_is_watched(server: PostgresServer) -> None:
+    """The proof above compares pg_stat_statements before and after only when the extension is loaded."""
+    if not (find_pg_bindir().parent / "lib" / "pg_stat_statements.so").exists():
+        pytest.skip("pg_stat_statements is not installed (no pg_stat_statements.so beside the server's binaries): "
+                    "its statistics are not compared")
+    observer = _superuser(server)
+    try:
+        assert "statements_reset" in _state(observer) and _statements_kept(observer)
+    finally:
+        observer.close()
+
+
+def test_an_implicit_cast_between_postgresqls_own_types_that_calls_a_function_of_the_database_is_refused(
+    server: PostgresServer,
+) -> None:
+    """Such a cast may apply wherever a value of its source type meets its target: every statement is refused
+    until it is gone or the file allows its function."""
+    server.psql("CREATE FUNCTION hs_point_text(point) RETURNS text LANGUAGE sql IMMUTABLE AS $$SELECT 'p'$$;\n"
+                "CREATE CAST (point AS text) WITH FUNCTION hs_point_text(point) AS IMPLICIT;\n", dbname="booking")
+    reader = _least(server)
+    try:
+        plain = "SELECT count(*) FROM invoices"
+        result = reader.query(plain, user_sql=(plain,))
+        assert result.error is not None, result
+        assert "hs_point_text() through the implicit cast from point to text" in result.error.detail, result
+        allowed = reader.query(plain + " AS n", user_sql=(plain + " AS n",), allowed=("hs_point_text",))
+        assert allowed.error is None and allowed.scalar() == 20, allowed
+    finally:
+        reader.close()
+        server.psql("DROP CAST (point AS text);\nDROP FUNCTION hs_point_text(point);\n", dbname="booking")
 
 
 # --- what the server runs without the SQL naming it ---------------------------------------------------
@@ -398,11 +433,11 @@ def test_a_value_over_the_bound_fails_cleanly_naming_it_and_is_not_sent(server: 
         assert result.error is not None and not result.rows, result
         assert f"over {MAX_VALUE_BYTES} bytes" in result.error.detail, result.error
         assert "the most one value may weigh" in result.error.detail
-        # a value under the bound is read; the result keeps its shape and types
-        wide = "SELECT 7 AS n, repeat('a', 900) AS a, now() IS NOT NULL AS t"
+        # values under the bound, in a row over it, are read; the result keeps its shape and types
+        wide = "SELECT 7 AS n, repeat('a', 900000) AS a, repeat('b', 900000) AS b, now() IS NOT NULL AS t"
         result = reader.query(bounded_sql(wide, 5), max_rows=6, user_sql=(wide,))
-        assert result.error is None and result.columns[2:] == ("n", "a", "t"), result.columns
-        assert result.rows[0][2] == 7 and len(result.rows[0][3]) == 900 and result.rows[0][4] is True
+        assert result.error is None and result.columns[2:] == ("n", "a", "b", "t"), result
+        assert result.rows[0][2] == 7 and len(result.rows[0][3]) == 900000 and result.rows[0][5] is True
         # the session is still usable after the refusal
         assert reader.query("SELECT 1").scalar() == 1
     finally:
