@@ -89,7 +89,7 @@ class Refusal(Exception):
     """The declared SQL is not one side-effect-free form; str() is the problem, after `it`."""
 
 
-def parse_sql(text: str, prefix: str = "") -> Any:
+def _parse(text: str, prefix: str = "") -> Any:
     from pglast import parse_sql  # lazily: a run that declares no SQL never pays for it
     from pglast.parser import ParseError
 
@@ -105,18 +105,18 @@ def parse_sql(text: str, prefix: str = "") -> Any:
 # nodes are told apart by class name, not isinstance: pglast's parser (a C extension, loaded once per
 # process) builds the classes of the first `pglast.ast` imported, and a re-import (pytester restores
 # sys.modules) gives other classes of the same names
-def node_kind(node: Any) -> str:
+def _kind(node: Any) -> str:
     return type(node).__name__ if type(node).__module__ == "pglast.ast" else ""
 
 
-def walk_nodes(node: Any) -> Iterator[Any]:
+def _nodes(node: Any) -> Iterator[Any]:
     """`node` and every node under it, depth first."""
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
             stack.extend(reversed(item))
-        elif node_kind(item):
+        elif _kind(item):
             yield item
             stack.extend(getattr(item, slot) for slot in reversed(tuple(getattr(type(item), "__slots__", ()))))
 
@@ -127,8 +127,8 @@ def _funcname(call: Any) -> str:
 
 def _check_tree(tree: Any) -> None:
     """No function of DENIED, no locking clause, no INTO, no data-modifying WITH anywhere in `tree`."""
-    for node in walk_nodes(tree):
-        kind = node_kind(node)
+    for node in _nodes(tree):
+        kind = _kind(node)
         if kind == "FuncCall":
             name = _funcname(node)
             why = denial(name)
@@ -138,8 +138,8 @@ def _check_tree(tree: Any) -> None:
             raise Refusal("has a locking clause (FOR UPDATE/SHARE), which takes row locks: checks only read")
         elif kind == "SelectStmt" and node.intoClause is not None:
             raise Refusal("has INTO, which creates a table: checks only read")
-        elif kind == "CommonTableExpr" and node_kind(node.ctequery) != "SelectStmt":
-            query = node_kind(node.ctequery).removesuffix("Stmt").upper()
+        elif kind == "CommonTableExpr" and _kind(node.ctequery) != "SelectStmt":
+            query = _kind(node.ctequery).removesuffix("Stmt").upper()
             raise Refusal(f"has a data-modifying WITH ({query} in {node.ctename}): checks only read")
         elif kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"):
             raise Refusal(f"contains {kind.removesuffix('Stmt').upper()}: checks only read")
@@ -154,12 +154,12 @@ def hot_query_problem(text: str) -> str | None:
     if too_long is not None:
         return too_long
     try:
-        statements = parse_sql(text)
+        statements = _parse(text)
         if len(statements) != 1:
             return f"is {len(statements)} statements: a hot query is one"
         statement = statements[0].stmt
-        if node_kind(statement) != "SelectStmt":
-            kind = node_kind(statement).removesuffix("Stmt").upper() or "non-SELECT"
+        if _kind(statement) != "SelectStmt":
+            kind = _kind(statement).removesuffix("Stmt").upper() or "non-SELECT"
             return f"is {'an' if kind[0] in 'AEIOU' else 'a'} {kind} statement, not a SELECT"
         _check_tree(statement)
     except Refusal as refusal:
@@ -174,9 +174,9 @@ def expression_problem(text: str) -> str | None:
     if too_long is not None:
         return too_long
     try:
-        statements = parse_sql(text, "SELECT ")
+        statements = _parse(text, "SELECT ")
         statement: Any = statements[0].stmt if len(statements) == 1 else None
-        if node_kind(statement) != "SelectStmt" or statement.op or statement.targetList is None:
+        if _kind(statement) != "SelectStmt" or statement.op or statement.targetList is None:
             return "is not one SQL expression"
         if len(statement.targetList) != 1:
             return "is a list (a comma outside parentheses): write one expression"
@@ -188,7 +188,7 @@ def expression_problem(text: str) -> str | None:
         target = statement.targetList[0]
         if target.name is not None:
             return f"gives the expression a name ({target.name}): write the expression alone"
-        if node_kind(target.val) == "ColumnRef" and any(node_kind(f) == "A_Star" for f in target.val.fields or ()):
+        if _kind(target.val) == "ColumnRef" and any(_kind(f) == "A_Star" for f in target.val.fields or ()):
             return "is `*`: write one expression"
         _check_tree(target.val)
     except Refusal as refusal:
@@ -196,29 +196,37 @@ def expression_problem(text: str) -> str | None:
     return None
 
 
-def references(text: str) -> tuple[frozenset[tuple[str, str]], frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
-    """(functions, operators, relations) that `text` (one statement, or one expression) names, each as
-    (schema or "", name) as the server will resolve it: the server's catalogue then decides what they
-    are (probes.pgreader). Empty sets for text that does not parse (it was refused when the file loaded)."""
+Names = tuple[frozenset[tuple[str, str]], ...]
+
+
+def references(text: str) -> Names:
+    """(functions, operators, relations, types) that `text` (one statement, or one expression) names, each
+    as (schema or "", name) as the server will resolve it: the server's catalogue then decides what they
+    are (probes.pgreader). A type is named in a cast (`x::t`, `CAST(x AS t)`, `t 'x'`) or a column
+    definition: the server runs its input function and casts. Empty sets for text that does not parse (it
+    was refused when the file loaded)."""
     try:
-        tree = parse_sql(text)
+        tree = _parse(text)
     except Refusal:
         try:
-            tree = parse_sql(text, "SELECT ")
+            tree = _parse(text, "SELECT ")
         except Refusal:
-            return frozenset(), frozenset(), frozenset()
+            return frozenset(), frozenset(), frozenset(), frozenset()
     functions: set[tuple[str, str]] = set()
     operators: set[tuple[str, str]] = set()
     relations: set[tuple[str, str]] = set()
-    for node in walk_nodes(tree):
-        kind = node_kind(node)
+    types: set[tuple[str, str]] = set()
+    for node in _nodes(tree):
+        kind = _kind(node)
         if kind == "FuncCall":
             functions.add(_qualified(node.funcname))
         elif kind == "A_Expr" and node.name:
             operators.add(_qualified(node.name))
         elif kind == "RangeVar" and node.relname:
             relations.add((str(node.schemaname or ""), str(node.relname)))
-    return frozenset(functions), frozenset(operators), frozenset(relations)
+        elif kind == "TypeName" and node.names:
+            types.add(_qualified(node.names))
+    return frozenset(functions), frozenset(operators), frozenset(relations), frozenset(types)
 
 
 def _qualified(parts: Any) -> tuple[str, str]:

@@ -376,10 +376,9 @@ class PgReader:
         from ..model.sqlsafety import references  # pglast only for a run that declares SQL
 
         names: list[set[tuple[str, str]]] = [set(), set(), set(), set(), set()]
-        for piece in pieces:
-            for found, into in zip(references(piece), names[:3], strict=True):
+        for piece in pieces:  # functions, operators, relations, types
+            for found, into in zip(references(piece), names[:4], strict=True):
                 into.update(found)
-            names[3].update(_type_names(piece))
         if statement:
             names[4].update(references(statement)[2])
         error = self._vet_names(names, allowed, "", set())
@@ -416,12 +415,9 @@ class PgReader:
             if depth >= 4:
                 return ProbeError("other", "postgres", self.address,
                                   f"the file's SQL reaches definitions nested too deep to vet (through {through})")
-            inner: list[set[tuple[str, str]]] = [set(), set(), set(), set(), set()]
-            functions, operators, relations = references(text) if text else (frozenset(), frozenset(), frozenset())
-            inner[0].update(functions)
-            inner[1].update(operators)
-            inner[4].update(relations)  # read through the definition: their own rules and policies
-            inner[3].update(_type_names(text))
+            functions, operators, relations, types = references(text)
+            # relations read through the definition go where their own rules and policies are walked
+            inner = [set(functions), set(operators), set(), set(types), set(relations)]
             error = self._vet_names(inner, allowed, through, seen, depth + 1)
             if error is not None:
                 return error
@@ -488,26 +484,6 @@ def _refusal(what: str, schema: str, name: str, volatility: str, own: bool, writ
         return (f"the file's SQL calls {shown if what == 'function' else shown + ', whose function'}, which the "
                 f"server marks VOLATILE (it may act beyond reading); {allow}")
     return None
-
-
-def _type_names(text: str) -> frozenset[tuple[str, str]]:
-    """The types `text` names, (schema or "", name), in a cast (`x::t`, `CAST(x AS t)`, `t 'x'`) or a column
-    definition: the server runs their input functions and casts. Empty for text that does not parse."""
-    from ..model.sqlsafety import Refusal, node_kind, parse_sql, walk_nodes
-
-    try:
-        tree = parse_sql(text)
-    except Refusal:
-        try:
-            tree = parse_sql(text, "SELECT ")
-        except Refusal:
-            return frozenset()
-    found = set()
-    for node in walk_nodes(tree):
-        if node_kind(node) == "TypeName" and node.names:
-            parts = [str(getattr(part, "sval", part)) for part in node.names]
-            found.add((parts[-2] if len(parts) > 1 else "", parts[-1]))
-    return frozenset(found)
 
 
 def _value_bounded(sql: str) -> str:
