@@ -26,13 +26,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from healthsuite.assessments.failure import FailureBlock, Finding, compose, failure_block, probe_failure
-from healthsuite.catalogue.advice import AdviceContext, url_values
-from healthsuite.catalogue.diagnoses import Area, Catalogue, Severity, load_catalogue
-from healthsuite.environment.loaded import LoadedEnvironment
-from healthsuite.model.netaddr import parse_address
-from healthsuite.model.templates import Template
-
+from .assessments.failure import FailureBlock, Finding, compose, failure_block, probe_failure
+from .catalogue.advice import AdviceContext, url_values
+from .catalogue.diagnoses import Area, Catalogue, Severity, load_catalogue
+from .environment.loaded import LoadedEnvironment
 from .model.auth import RefreshTokens
 from .model.declared import DeclaredCheck
 from .model.deploy import EnvFilePair
@@ -50,6 +47,8 @@ from .model.environment import (
     TlsEndpoint,
 )
 from .model.logs import LogSource
+from .model.netaddr import parse_address
+from .model.templates import Template
 from .plans import Plan
 from .probes.errors import ProbeError
 from .probes.http import HttpObservation

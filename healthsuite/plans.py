@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from healthsuite.model.netaddr import parse_address
-
 from .assessments.ops import LatencyLimits, latency_decided
 from .model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from .model.environment import (
@@ -39,6 +37,7 @@ from .model.environment import (
     TlsEndpoint,
 )
 from .model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from .model.netaddr import parse_address
 from .model.ops import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
 from .probes import auth, flows, ops, redis_stats
 from .probes.pgreader import PgReader

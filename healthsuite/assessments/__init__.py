@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.catalogue.diagnoses import Catalogue
-
+from ..catalogue.diagnoses import Catalogue
 from ..model.environment import BodyCondition, HealthEndpoint, HttpTarget
 from ..model.regexes import RegexTooSlow, bounded_search
 from ..probes.http import HttpObservation, JsonRefused
 from ..probes.postgres import PostgresObservation
 from ..probes.redis import RedisObservation
 from ..probes.sqlite import SqliteObservation
+from .failure import Finding
 
 BODY_EXCERPT = 200
 _MISSING = object()

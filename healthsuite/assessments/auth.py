@@ -10,13 +10,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.catalogue.diagnoses import Catalogue
-
+from ..catalogue.diagnoses import Catalogue
 from ..model.auth import REDIRECTS, ProtectedEndpoint, RefreshTokens, SignIn, TokenVerify
 from ..probes.auth import BadTokensObservation, DiscoveryObservation, TtlScan, VerifyObservation, loopback
 from ..probes.http import HttpObservation
 from . import BODY_EXCERPT, status_meaning
+from .failure import Finding
 
 REQUIRED_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 MAX_CLOCK_SKEW_S = 30

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from healthsuite.assessments.failure import Finding
-
 from ..probes.backups import ROWS_COUNTED, BackupListing, MigrationObservation, RestoreObservation
+from .failure import Finding
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -18,11 +18,10 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.catalogue.diagnoses import SEVERITIES, Severity
-
+from ..catalogue.diagnoses import SEVERITIES, Severity
 from ..probes.chain import CLIENTS_ACCEPT, CertificateInfo
 from ..probes.tls import TlsObservation
+from .failure import Finding
 
 # the negotiated protocol names of OpenSSL, as comparable TLS versions
 PROTOCOL_VERSIONS: dict[str, float] = {

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from healthsuite.assessments.failure import Finding
-
 from ..model.deploy import WranglerConfig
 from ..probes.config_files import BundleObservation, EnvKeys, FileProblem, VariablesObservation, WranglerObservation
+from .failure import Finding
 
 SHOWN = 20  # names listed in a sentence; the facts carry all of them
 

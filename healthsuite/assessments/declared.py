@@ -9,10 +9,9 @@ is every condition as written; `facts` carry each condition's outcome and the pr
 
 from __future__ import annotations
 
-from healthsuite.assessments.failure import Finding
-
 from ..model.declared import DeclaredCheck
 from ..probes.declared import DeclaredObservation
+from .failure import Finding
 
 
 def judge(check: DeclaredCheck, observation: DeclaredObservation) -> Finding:

@@ -8,13 +8,12 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.catalogue.diagnoses import Catalogue
-
+from ..catalogue.diagnoses import Catalogue
 from ..model.environment import CorsPolicy, PoolStatus, VersionSource
 from ..probes.http import HttpObservation
 from ..probes.tcp import TcpObservation
 from . import BODY_EXCERPT, json_at, status_meaning
+from .failure import Finding
 
 REDIRECTS = (301, 302, 303, 307, 308)
 SAFELISTED_METHODS = ("GET", "HEAD", "POST")  # a browser needs no Allow-Methods for these

@@ -13,13 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from healthsuite.assessments.failure import Finding, probe_failure
-from healthsuite.catalogue.diagnoses import Catalogue, load_catalogue
-
+from ..catalogue.diagnoses import Catalogue, load_catalogue
 from ..model.flows import BookingSubmission, PaymentWebhook
 from ..probes.flows import ProviderCall, TransactionAttempt, WebhookDelivery
 from ..probes.http import HttpObservation, loads_bounded
 from . import BODY_EXCERPT, page, status_meaning
+from .failure import Finding, probe_failure
 
 # --- application error codes (runbook 000 "Application Error Codes") ----------------------------------
 

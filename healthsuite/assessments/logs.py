@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthsuite.assessments.failure import Finding
-
 from ..probes.host import HostObservation
 from ..probes.logs import LogObservation
+from .failure import Finding
 
 
 def unreadable(obs: LogObservation | HostObservation, what: str) -> Finding:

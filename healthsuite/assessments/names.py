@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.model import providers as provider_ranges
-
+from ..model import providers as provider_ranges
 from ..model.environment import Hostname
 from ..probes.resolver import DnsAnswer, DnsObservation
+from .failure import Finding
 
 # What each non-answer means, and its likely causes: the sentence a person reads first at 3 a.m.
 _MEANING: dict[str, str] = {

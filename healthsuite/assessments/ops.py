@@ -14,14 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from healthsuite.assessments.failure import Finding, combine, probe_failure
-from healthsuite.catalogue.diagnoses import Catalogue
-
+from ..catalogue.diagnoses import Catalogue
 from ..model.ops import ExternalDependency, MetricsEndpoint
 from ..probes.http import HttpObservation
 from ..probes.ops import IssueList, LatencySamples, MetricSample, MetricsScrape, Sample
 from ..probes.redis_stats import RedisInfo
 from . import status_meaning
+from .failure import Finding, combine, probe_failure
 from .pg_activity import duration
 
 MIN_LOOKUPS = 100  # PERF7: fewer keyspace lookups than this are too few to judge a hit rate

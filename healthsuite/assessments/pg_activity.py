@@ -7,9 +7,7 @@ import re
 from dataclasses import replace
 from datetime import datetime
 
-from healthsuite.assessments.failure import Finding, probe_failure
-from healthsuite.catalogue.diagnoses import Catalogue
-
+from ..catalogue.diagnoses import Catalogue
 from ..probes.pg_activity import (
     AnalyzeAges,
     Backend,
@@ -20,6 +18,7 @@ from ..probes.pg_activity import (
     LongQueries,
     TableAnalyze,
 )
+from .failure import Finding, probe_failure
 
 DAY_S = 86400.0
 

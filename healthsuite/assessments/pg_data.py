@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from healthsuite.assessments.failure import Finding, combine
-from healthsuite.catalogue.diagnoses import Severity
-
+from ..catalogue.diagnoses import Severity
 from ..model.data import Bookings
 from ..probes.pg_data import (
     ApiKeyReview,
@@ -32,6 +30,7 @@ from ..probes.pg_data import (
     SessionCounts,
 )
 from .certificates import one_level_below
+from .failure import Finding, combine
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

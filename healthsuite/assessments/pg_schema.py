@@ -8,8 +8,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from healthsuite.assessments.failure import Finding
-
 from ..probes.errors import ProbeError
 from ..probes.pg_schema import (
     EXAMPLES,
@@ -30,6 +28,7 @@ from ..probes.pg_schema import (
     split_column,
     split_table,
 )
+from .failure import Finding
 
 MAX_NAME = 63  # PostgreSQL's identifier length
 MAX_UNREADABLE_NAMED = MAX_UNINDEXED  # the probe names at most this many unreadable tables

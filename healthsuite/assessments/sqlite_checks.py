@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from healthsuite.assessments.failure import Finding
-
 from ..model.sqlite import SqliteSettings
 from ..probes.sqlite_checks import (
     MAX_PROBLEMS,
@@ -15,6 +13,7 @@ from ..probes.sqlite_checks import (
     PlansObservation,
     SettingsObservation,
 )
+from .failure import Finding
 
 MB = 1_000_000
 

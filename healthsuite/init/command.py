@@ -22,16 +22,15 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from healthsuite.catalogue.diagnoses import load_catalogue
-from healthsuite.environment import loader as envfile
-from healthsuite.environment import yamltext
-from healthsuite.environment.problems import EnvironmentFileError
-from healthsuite.environment.redaction import Redactor
-from healthsuite.model.netaddr import format_address, parse_address
-from healthsuite.model.templates import MissingVariable, Template
-
 from ..assessments.ops import MIN_LOOKUPS
+from ..catalogue.diagnoses import load_catalogue
+from ..environment import yamltext
+from ..environment.loader import load_environment
+from ..environment.problems import EnvironmentFileError
+from ..environment.redaction import Redactor
 from ..model.addresses import http_url_problem, postgres_dsn_problem
+from ..model.netaddr import format_address, parse_address
+from ..model.templates import MissingVariable, Template
 from ..probes import tls
 from ..probes.lookup import Names, is_ip
 from . import GUESSED, cache, comment, database, web
@@ -285,7 +284,7 @@ def _write(path: Path, text: str, force: bool) -> None:
             out.write(text)
         os.chmod(temporary, 0o644)
         try:
-            envfile.load_environment(Path(temporary), environ={})
+            load_environment(Path(temporary), environ={})
         except EnvironmentFileError as exc:
             raise RuntimeError(f"the file init wrote does not validate (a bug of init):\n{exc}") from None
         if force:

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from healthsuite.model.netaddr import parse_address
-
 from . import regexes
+from .netaddr import parse_address
 from .sqlsafety import hot_query_problem
 from .targets import Target
 from .types import Model, Name, Seconds, SecretText, Text

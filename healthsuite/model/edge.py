@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, model_validator
 
-from healthsuite.model.netaddr import parse_address
-from healthsuite.model.templates import Template
-
 from .addresses import http_url_problem
+from .netaddr import parse_address
+from .templates import Template
 from .types import TEMPLATE_DOC, Model, Text, problem_error, rule_error
 
 _ADDRESS_FIX = "write host:port, e.g. backend:8000, or the upstream's health URL, e.g. http://backend:8000/health"

@@ -23,12 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from healthsuite.catalogue.advice import PLATFORMS, Platform
-from healthsuite.catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
-from healthsuite.model.netaddr import parse_address
-from healthsuite.model.providers import shipped_ranges
-from healthsuite.model.templates import Template
-
+from ..catalogue.advice import PLATFORMS, Platform
+from ..catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
 from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet
@@ -38,13 +34,16 @@ from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
 from .logs import HostResources, LogSource
+from .netaddr import parse_address
 from .notify import Webhook
 from .ops import Integrations, LatencyTarget, MetricsEndpoint
+from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
 from .schema import SchemaDeclaration
 from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
 from .targets import Target as Target
+from .templates import Template
 from .types import (
     TEMPLATE_DOC,
     Model,

@@ -22,10 +22,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from healthsuite.model.templates import Template
-
 from .addresses import body_secret_problem
 from .targets import HttpTarget, Target
+from .templates import Template
 from .types import (
     HttpStatusCode,
     Model,

@@ -8,8 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from healthsuite.catalogue.diagnoses import Severity
-
+from ..catalogue.diagnoses import Severity
 from .addresses import header_secret_problem, http_url_problem
 from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, problem_error, rule_error
 

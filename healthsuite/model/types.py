@@ -11,9 +11,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from healthsuite.model.templates import Template
-
 from .addresses import http_url_problem
+from .templates import Template
 
 
 class SecretTemplate(Template):

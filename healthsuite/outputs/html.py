@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from healthsuite.catalogue.diagnoses import SEVERITIES
-
+from ..catalogue.diagnoses import SEVERITIES
 from . import json_report
 from .files import write_atomically
 from .records import OUTCOMES

@@ -30,8 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from healthsuite.catalogue.diagnoses import SEVERITIES
-
+from ..catalogue.diagnoses import SEVERITIES
 from .records import FAILING, OUTCOMES
 
 if TYPE_CHECKING:

@@ -43,13 +43,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from healthsuite.assessments.failure import escalation_line
-from healthsuite.catalogue.diagnoses import Catalogue, Severity, load_catalogue
-from healthsuite.environment.loaded import LoadedEnvironment
-from healthsuite.model.templates import MissingVariable
-
 from .. import __version__
+from ..assessments.failure import escalation_line
+from ..catalogue.diagnoses import Catalogue, Severity, load_catalogue
+from ..environment.loaded import LoadedEnvironment
 from ..model.notify import Webhook
+from ..model.templates import MissingVariable
 from .files import locked, write_atomically
 from .records import FAILING, CheckRecord, Entry
 from .result import RunResult

@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from healthsuite.probes.lazy import lazy
-
+from ..probes.lazy import lazy
 from .records import OUTCOMES
 from .result import RunResult
 

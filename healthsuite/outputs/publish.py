@@ -19,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from healthsuite.environment.loaded import LoadedEnvironment
-
+from ..environment.loaded import LoadedEnvironment
 from . import history, html, json_report, notices, prometheus
 from .result import RunResult
 

@@ -18,8 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from healthsuite.catalogue.causes import group as group_causes
-
+from ..catalogue.causes import group as group_causes
 from .records import FAILING, CheckRecord, Entry, RecordBook, SpooledRecord
 
 # the exit status of a run in which nothing failed but a target was not judged (not_judged): none of

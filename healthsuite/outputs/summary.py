@@ -9,8 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from healthsuite.catalogue.diagnoses import SEVERITIES
-
+from ..catalogue.diagnoses import SEVERITIES
 from .history import Change
 from .records import FAILING, OUTCOMES, CheckRecord
 from .result import NOT_JUDGED_STATUS, RunResult, target_name

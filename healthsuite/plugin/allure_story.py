@@ -42,10 +42,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite.assessments.failure import Finding
-from healthsuite.catalogue.diagnoses import Severity, load_catalogue
-
 from .. import __version__
+from ..assessments.failure import Finding
+from ..catalogue.diagnoses import Severity, load_catalogue
 from ..checkapi import Expect, diagnosis_of
 from ..model.environment import Target
 from ..outputs.allure import carry_history, categories

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healthsuite.environment.loaded import LoadedEnvironment
-from healthsuite.environment.redaction import Redactor
-from healthsuite.probes.lazy import lazy
-
+from ..environment.loaded import LoadedEnvironment
+from ..environment.redaction import Redactor
 from ..model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from ..model.environment import HttpTarget, RedisCache
 from ..model.types import SecretTemplate
 from . import deadline, redis
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
+from .lazy import lazy
 from .lookup import is_ip
 from .session import ProbeSession
 

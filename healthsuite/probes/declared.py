@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healthsuite.model.netaddr import format_address, parse_address
-
 from ..model.declared import DeclaredCheck
 from ..model.environment import PostgresDatabase, RedisCache, SqliteDatabase
+from ..model.netaddr import format_address, parse_address
 from ..model.regexes import Budget, PatternRefused, RegexTooSlow, bounded_search, compile_pattern
 from . import deadline, logs, tcp, tls
 from . import sqlite as sqlite_probe

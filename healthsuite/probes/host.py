@@ -10,8 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from healthsuite.catalogue.diagnoses import Service
-
+from ..catalogue.diagnoses import Service
 from .errors import ProbeError, classify
 
 MEMINFO = Path("/proc/meminfo")

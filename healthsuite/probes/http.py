@@ -15,10 +15,9 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from healthsuite.probes.lazy import lazy
-
 from . import deadline
 from .errors import ProbeError, classify
+from .lazy import lazy
 from .lookup import Lookup, first_address, is_ip
 
 if TYPE_CHECKING:

@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 from zoneinfo import ZoneInfo
 
-from healthsuite.catalogue.diagnoses import Service
-
+from ..catalogue.diagnoses import Service
 from ..model.logs import LogSource
 from ..model.regexes import Budget, RegexTooSlow, bounded_match, bounded_search
 from .errors import ProbeError, classify

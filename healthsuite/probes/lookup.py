@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from healthsuite.model.netaddr import format_address
-
+from ..model.netaddr import format_address
 from . import resolver
 from .cache import ProbeCache
 

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from healthsuite.environment.loaded import LoadedEnvironment
-from healthsuite.probes.lazy import lazy
-
+from ..environment.loaded import LoadedEnvironment
 from ..model.ops import ErrorTracker, ExternalDependency, LatencyTarget, MetricsEndpoint
 from ..model.targets import HttpTarget, Target
 from ..model.types import SecretTemplate
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
+from .lazy import lazy
 
 if TYPE_CHECKING:
     import prometheus_client.openmetrics.parser as _openmetrics_parser

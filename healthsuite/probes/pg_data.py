@@ -24,8 +24,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from healthsuite.probes.lazy import lazy
-
 from ..model.data import (
     ApiKeys,
     ApiUsage,
@@ -39,6 +37,7 @@ from ..model.data import (
     is_column,
 )
 from .errors import ProbeError
+from .lazy import lazy
 from .pgreader import PgReader
 
 if TYPE_CHECKING:

@@ -22,11 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from healthsuite.probes.lazy import lazy
-
 from ..model.data import DataMapping, Dataset
 from ..model.schema import ForeignKeyIndexes, HotQuery, Invariant, Migrations, Relation, SchemaDeclaration
 from .errors import ProbeError
+from .lazy import lazy
 from .pgreader import PgReader, QueryResult
 from .postgres import MARK
 

@@ -7,9 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from healthsuite.probes.lazy import lazy
-
 from .errors import ProbeError, classify
+from .lazy import lazy
 
 if TYPE_CHECKING:
     import psycopg

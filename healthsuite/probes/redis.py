@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healthsuite.probes.lazy import lazy
-
 from . import deadline
 from .errors import ProbeError, classify
+from .lazy import lazy
 
 # the most one answer may hold: INFO is a few kB (its keyspace lines too, for thousands of databases);
 # a server sending more (or announcing more) is cut there, not read into memory

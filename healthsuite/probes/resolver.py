@@ -21,10 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from healthsuite.model.netaddr import format_address
-from healthsuite.probes.lazy import lazy
-
+from ..model.netaddr import format_address
 from . import deadline
+from .lazy import lazy
 
 if TYPE_CHECKING:
     import dns.exception

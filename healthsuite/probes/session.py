@@ -8,10 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healthsuite.environment.loaded import LoadedEnvironment
-from healthsuite.model.netaddr import parse_address
-from healthsuite.model.templates import Template
-
+from ..environment.loaded import LoadedEnvironment
 from ..model.environment import (
     CorsPolicy,
     Hostname,
@@ -24,6 +21,8 @@ from ..model.environment import (
     Target,
     TlsEndpoint,
 )
+from ..model.netaddr import parse_address
+from ..model.templates import Template
 from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
 from .http import HttpObservation, HttpRequest

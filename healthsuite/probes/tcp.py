@@ -6,8 +6,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from healthsuite.model.netaddr import format_address
-
+from ..model.netaddr import format_address
 from . import deadline
 from .errors import ProbeError, classify
 from .lookup import Lookup, first_address

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from healthsuite.probes.lazy import lazy
-
 from . import deadline
 from .chain import (
     CLIENTS_ACCEPT,
@@ -32,6 +30,7 @@ from .chain import (
     verify,
 )
 from .errors import ProbeError, classify
+from .lazy import lazy
 from .lookup import Lookup, first_address
 
 if TYPE_CHECKING:
