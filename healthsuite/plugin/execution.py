@@ -8,6 +8,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Generator
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,17 +30,15 @@ from healthsuite.runner.pool import Prefetcher
 
 SESSION_ARGUMENTS = {"probes", "expect", "healthsuite_env", "pytestconfig", "expected_version"}
 LEAN_FIXTURES = frozenset(SESSION_ARGUMENTS | set(TARGET_FIXTURES))
-OWN_HOOK_MODULES = frozenset({f"healthsuite.plugin.{name}" for name in (
-    "state", "options", "selection", "configure", "parametrize", "collection", "workers", "fixtures", "execution",
-    "handover", "verdicts")} | {"healthsuite.plugin"})
 _LEAN_FUNCTIONS: dict[object, bool] = {}  # a check function -> whether its items can run lean
 
 
 def own_plugin(plugin: object) -> bool:
-    """healthsuite's own hook modules and its run reporter, whose hooks the lean protocol does itself."""
-    if type(plugin).__name__ == "RunReporter":
-        return type(plugin).__module__ == "healthsuite.plugin.handover"
-    return getattr(plugin, "__name__", None) in OWN_HOOK_MODULES
+    """healthsuite's own hook modules (healthsuite.plugin and its modules) and its run reporter, whose hooks
+    the lean protocol does itself; allure's story, an object registered while allure records, is not."""
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__ == "healthsuite.plugin" or plugin.__name__.startswith("healthsuite.plugin.")
+    return type(plugin).__name__ == "RunReporter" and type(plugin).__module__ == "healthsuite.plugin.handover"
 
 
 def runs_lean(item: pytest.Item) -> bool:
