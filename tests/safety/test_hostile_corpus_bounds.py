@@ -16,12 +16,11 @@ import base64
 import json
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from healthsuite.probes.http import JSON_MAX_BYTES, JSON_MAX_DEPTH
 from healthsuite.testing.hostile import TrickleBodyListener, TrickleHeadersListener
 from tests.conftest import CHECKS, PROJECT
 from tests.hostile_corpus import Measured, measured
+from tests.localhttp import running
 
 PEAK_LIMIT_MB = 1024
 GIB = 1 << 30
@@ -144,16 +144,9 @@ def shaped_server(routes: dict[str, Shaped]) -> Iterator[Served]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with running(Handler) as url:
+        served.url = url
         yield served
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --- one run ------------------------------------------------------------------------------------------
