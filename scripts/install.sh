@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Install what healthsuite needs, from the project's own files:
-#   - Debian packages: the PostgreSQL and Redis *binaries* (the demo and the tests start their own
-#     throwaway servers on free ports; no system cluster is created or started), python3-venv, and
+# The README's second command installs what the suite's own tests need (the demo needs only part of it:
+# scripts/demo.sh), from the project's own files:
+#   - Debian packages, through scripts/apt-install.sh (--no-install-recommends; no service is started,
+#     none is left enabled at boot, no PostgreSQL cluster is created): the PostgreSQL and Redis *binaries*
+#     (the demo and the tests start their own throwaway servers on free ports), python3-venv, and
 #     Prometheus blackbox_exporter's binary (the peer in `python -m bench.peer`, which starts it itself
-#     on loopback; the package's system service is neither started nor left running);
+#     on loopback);
 #   - Prometheus and its Pushgateway (`prometheus`: /usr/bin/prometheus and promtool; `prometheus-pushgateway`):
 #     tests/outputs/test_metrics.py checks --prom-textfile with promtool and --pushgateway end to end, starting
-#     both on loopback itself; their system services are neither started nor left running either;
+#     both on loopback itself;
 #   - Chromium and its WebDriver (`chromium`, `chromium-driver`): tests/outputs/test_html_report.py opens the
 #     --html-report page in headless Chromium through Selenium (no service; Selenium Manager never downloads);
 #   - Java (default-jre-headless) and npm, and the Allure command line from tools/allure/package-lock.json
@@ -15,9 +17,9 @@
 #     commitratio action before and after a run to show a run never lowers the commit ratio (no service);
 #   - nginx and unbound: tests/checks/test_real_platform.py builds a small real platform from off-the-shelf parts
 #     (nginx terminating TLS in front of a Django application served by gunicorn, on PostgreSQL and Redis,
-#     its zone served by unbound, a private CA made with plain openssl) on loopback ports; their system
-#     services are neither started nor left enabled;
-#   - a virtualenv in .venv with the project and its test extras (pyproject.toml).
+#     its zone served by unbound, a private CA made with plain openssl) on loopback ports;
+#   - a virtualenv in .venv with the project, its test extra (what the tests import, the demo's included)
+#     and its dev extra (ruff, mypy: .ci/run lints with them) from pyproject.toml.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,43 +56,10 @@ blackbox_pids() {
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "install: apt-get install ${missing[*]}"
-  if [[ " ${missing[*]} " == *" postgresql "* && ! -e /etc/postgresql-common/createcluster.conf ]]; then
-    # binaries only: do not create (and start) a 'main' cluster on port 5432
-    $sudo mkdir -p /etc/postgresql-common
-    echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
-  fi
-  # no package may start a system service while it installs (redis-server, prometheus-blackbox-exporter):
-  # invoke-rc.d and deb-systemd-invoke ask /usr/sbin/policy-rc.d, and 101 means "action forbidden"
-  policy_created=""
-  remove_policy() { if [ -n "$policy_created" ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi; }
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    trap remove_policy EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM  # so that the EXIT trap removes it on a kill too
-    printf '#!/bin/sh\n# healthsuite scripts/install.sh: no service starts during its apt-get install\nexit 101\n' |
-      $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    policy_created=1
-    $sudo chmod 755 /usr/sbin/policy-rc.d
-  fi
   blackbox_before=" $(blackbox_pids | tr '\n' ' ') "
   prometheus_before=" $(for b in prometheus prometheus-pushgateway; do BLACKBOX=/usr/bin/$b blackbox_pids; done | tr '\n' ' ') "
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-  remove_policy
-  policy_created=""
-  trap - EXIT INT TERM
-  # the demo, the tests and the bench start their own servers: the services these packages enable stay
-  # off, now and at boot (only those this install added; a system Redis installed before is left alone)
-  for service in redis-server prometheus-blackbox-exporter prometheus prometheus-pushgateway nginx unbound; do
-    [[ " ${missing[*]} " == *" $service "* ]] || continue
-    if [ -d /run/systemd/system ]; then
-      $sudo systemctl disable --now "$service.service" >/dev/null 2>&1 || true
-    else  # no systemd running: update-rc.d disables the sysv links (and the systemd unit's, with systemctl)
-      $sudo update-rc.d "$service" disable >/dev/null 2>&1 || true
-    fi
-    echo "install: $service's system service disabled (healthsuite starts its own servers)"
-  done
+  # --no-install-recommends, no service started, none left enabled at boot, no PostgreSQL cluster created
+  bash scripts/apt-install.sh "${missing[@]}"
   if [[ " ${missing[*]} " == *" prometheus-blackbox-exporter "* ]]; then
     # and any blackbox_exporter the install started despite it (only those: not one running before)
     for pid in $(blackbox_pids); do
@@ -127,13 +96,13 @@ assert any(ep.value == "healthsuite.plugin" for ep in m.entry_points(group="pyte
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && .venv/bin/python -c "$installed_check" 2>/dev/null; then
   echo "install: .venv is up to date with pyproject.toml (pip skipped)"
 else
-  echo "install: pip install -e .[test]"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  echo "install: pip install -e .[test,dev]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
   echo "$wanted" > "$stamp"
 fi
 .venv/bin/python -c "import healthsuite, httpx, psycopg, redis, pydantic, uvicorn, trustme; print('install: ok, healthsuite', healthsuite.__version__)"
 # the Allure command line (`allure generate`, tests/outputs/test_allure_report.py), pinned by tools/allure/package-lock.json
-if command -v npm >/dev/null 2>&1; then  # (npm is missing only if its apt-get install above failed)
+if command -v npm >/dev/null 2>&1; then  # (npm is missing only if installing it above failed)
   if [ ! -x tools/allure/node_modules/.bin/allure ]; then
     echo "install: npm ci in tools/allure (allure-commandline)"
     (cd tools/allure && npm ci --no-audit --no-fund --silent)

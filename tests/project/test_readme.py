@@ -35,9 +35,13 @@ def test_ci_runs_the_readme_test_command_after_installing() -> None:
     assert "set -euo pipefail" in lines
 
 
-def test_demo_script_installs_then_runs_the_demo() -> None:
+def test_demo_script_installs_the_demos_share_then_runs_the_demo() -> None:
+    """The first command installs what the demo needs (tests/project/test_extras.py says what), not the
+    tests' share (scripts/install.sh), then runs the demo."""
     script = (PROJECT / "scripts" / "demo.sh").read_text()
-    assert "bash scripts/install.sh" in script and "-m healthsuite.demo run" in script
+    body = script.split("\nset -euo pipefail\n")[1]
+    assert "bash scripts/apt-install.sh" in body and "bash scripts/install.sh" not in body
+    assert body.rstrip().endswith('exec .venv/bin/python -m healthsuite.demo run "$@"')
 
 
 def test_every_marker_the_plugin_needs_is_registered_in_pyproject() -> None:
