@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # apt-get install the Debian packages named (scripts/demo.sh and scripts/install.sh pass the ones they
 # miss), leaving no service running or enabled and no configuration changed:
-#   - --no-install-recommends: what the packages depend on, nothing they merely suggest;
+#   - --no-install-recommends: what the packages depend on, nothing they merely recommend; the downloaded
+#     .deb files are not kept (a temporary Dir::Cache::Archives);
 #   - no service starts while they install: a temporary /usr/sbin/policy-rc.d answers 101 ("action
 #     forbidden") to invoke-rc.d and deb-systemd-invoke, and is removed after (on failure too);
 #   - no PostgreSQL cluster is created: when the PostgreSQL server is among them, postgresql-common is
@@ -17,7 +18,12 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
-apt_install() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; }
+# the .deb files are downloaded into a directory of their own, removed after: apt's cache keeps none of them
+archives=""
+apt_install() {
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dir::Cache::Archives="$archives/" "$@"
+}
 
 # the boot-time links of every service: systemd's *.wants/*.requires links and SysV's S links
 boot_links() {
@@ -34,6 +40,7 @@ restore() {
     conf_saved=""
   fi
   if [ -n "$policy_created" ]; then $sudo rm -f /usr/sbin/policy-rc.d; policy_created=""; fi
+  if [ -n "$archives" ]; then $sudo rm -rf "$archives"; archives=""; fi
 }
 trap restore EXIT
 trap 'exit 130' INT
@@ -44,6 +51,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   $sudo chmod 755 /usr/sbin/policy-rc.d
   policy_created=1
 fi
+
+archives=$($sudo mktemp -d /var/tmp/healthsuite-apt.XXXXXX)
+$sudo mkdir -p "$archives/partial"
+$sudo chmod 755 "$archives"  # apt downloads as its own user (_apt)
+$sudo chown _apt "$archives/partial" 2>/dev/null || true
 
 before=$(boot_links)
 echo "apt: apt-get install --no-install-recommends $*"

@@ -41,7 +41,7 @@ if { [ "$(cat .venv/.healthsuite-installed 2>/dev/null)" = "$wanted" ] ||
   echo "demo: .venv is up to date with pyproject.toml (pip skipped)"
 else
   echo "demo: pip install -e .[demo]"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[demo]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -e ".[demo]"
   echo "$wanted" >.venv/.healthsuite-demo-installed
 fi
 exec .venv/bin/python -m healthsuite.demo run "$@"
