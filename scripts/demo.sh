@@ -31,7 +31,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 # pip runs again only when pyproject.toml changed or the virtualenv lacks what the demo imports; a
-# .venv that scripts/install.sh made (the test extra holds the demo's) is used as it is
+# .venv that scripts/install.sh made (the test extra holds the demo's) is used as it is. No wheel cache
+# is kept and nothing is byte-compiled ahead (Python writes the bytecode of what runs, when it runs).
 wanted="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -c 'import sys; print(sys.version)' | head -n 1)"
 installed_check='import healthsuite, healthsuite_checks, starlette, uvicorn, dnslib, importlib.metadata as m
 assert any(ep.value == "healthsuite.plugin" for ep in m.entry_points(group="pytest11"))'
@@ -41,7 +42,7 @@ if { [ "$(cat .venv/.healthsuite-installed 2>/dev/null)" = "$wanted" ] ||
   echo "demo: .venv is up to date with pyproject.toml (pip skipped)"
 else
   echo "demo: pip install -e .[demo]"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -e ".[demo]"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir --no-compile -e ".[demo]"
   echo "$wanted" >.venv/.healthsuite-demo-installed
 fi
 exec .venv/bin/python -m healthsuite.demo run "$@"
