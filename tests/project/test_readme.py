@@ -21,18 +21,32 @@ def setup_commands() -> list[str]:
 
 
 def test_readme_has_the_two_setup_commands() -> None:
-    demo, tests = setup_commands()
+    """The first runs the demo (installing its share), the second installs what the tests need, then runs them."""
+    demo, second = setup_commands()
     assert demo == "bash scripts/demo.sh" and (PROJECT / "scripts" / "demo.sh").is_file()
+    install, tests = (part.strip() for part in second.split("&&"))
+    assert install == "bash scripts/install.sh" and (PROJECT / "scripts" / "install.sh").is_file()
     assert tests.startswith(".venv/bin/python -m pytest tests")
 
 
 def test_ci_runs_the_readme_test_command_after_installing() -> None:
     ci = (PROJECT / ".ci" / "run").read_text()
     lines = [line.strip() for line in ci.splitlines()]
-    _, tests = setup_commands()
+    install, tests = (part.strip() for part in setup_commands()[1].split("&&"))
     assert tests in lines, f"{tests!r} is not a line of .ci/run"
-    assert lines.index("bash scripts/install.sh") < lines.index(tests)
+    assert install in lines and lines.index(install) < lines.index(tests)
     assert "set -euo pipefail" in lines
+
+
+def test_the_readme_says_what_the_set_up_changes_and_the_one_line_for_checks() -> None:
+    """What the two commands change in the system is stated, and the check-only install is one `pip install` line."""
+    section = README[README.index("## Set up"):README.index("## A broken demo")]
+    prose = " ".join(section.split())
+    for said in ("No service is started", "disabled again", "no PostgreSQL cluster is created", "createcluster.conf",
+                 "scripts/apt-install.sh", "healthsuite[demo]", "[test]", "[dev]"):
+        assert said in prose, said
+    block = re.findall(r"```\n(pip install [^\n]*)\n```", section)
+    assert block and block[0].split("#")[0].strip() == "pip install .", block
 
 
 def test_demo_script_installs_the_demos_share_then_runs_the_demo() -> None:
