@@ -95,6 +95,7 @@ for link in $added; do
         $sudo deb-systemd-helper disable "$name" >/dev/null 2>&1 || $sudo rm -f "$link"
       fi ;;
   esac
+  name=${name%.service}
   [[ " ${disabled[*]} " == *" $name "* ]] || disabled+=("$name")
 done
 if ((${#disabled[@]})); then
