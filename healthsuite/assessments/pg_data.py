@@ -29,7 +29,7 @@ from ..probes.pg_data import (
     RolelessUsers,
     SessionCounts,
 )
-from .certificates import one_level_below
+from .tls import one_level_below
 from .failure import Finding, combine
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
