@@ -18,17 +18,9 @@ from ..model.targets import HttpTarget, Target
 from ..model.types import SecretTemplate
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
-from .lazy import lazy
 
 if TYPE_CHECKING:
-    import prometheus_client.openmetrics.parser as _openmetrics_parser
-    import prometheus_client.parser as _text_parser
-
     from .session import ProbeSession
-else:
-    _openmetrics_parser = lazy("prometheus_client.openmetrics.parser")
-    _text_parser = lazy("prometheus_client.parser")
-
 
 
 def bearer(env: LoadedEnvironment, target: Target, token: SecretTemplate) -> tuple[str, str]:

@@ -13,17 +13,9 @@ from typing import TYPE_CHECKING
 from ..model.latency import LatencyTarget
 from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
-from .lazy import lazy
 
 if TYPE_CHECKING:
-    import prometheus_client.openmetrics.parser as _openmetrics_parser
-    import prometheus_client.parser as _text_parser
-
     from .session import ProbeSession
-else:
-    _openmetrics_parser = lazy("prometheus_client.openmetrics.parser")
-    _text_parser = lazy("prometheus_client.parser")
-
 
 
 def fetch_fresh(probes: ProbeSession, request: HttpRequest) -> HttpObservation:

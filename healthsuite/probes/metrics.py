@@ -22,7 +22,6 @@ else:
     _text_parser = lazy("prometheus_client.parser")
 
 
-
 @dataclass(frozen=True)
 class MetricSample:
     name: str
