@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from healthsuite.probes.integrations import Issue, IssueList, issues_url
 
 from healthsuite.assessments import integrations, latency, metrics
 from healthsuite.catalogue.diagnoses import load_catalogue
@@ -19,6 +18,7 @@ from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.http import HttpObservation
+from healthsuite.probes.integrations import Issue, IssueList, issues_url
 from healthsuite.testing.services import RedisServer, free_port
 from tests.conftest import RunChecks
 
