@@ -509,7 +509,12 @@ class HttpSettings(Model):
     _headers = field_validator("headers")(headers_without_literal_credentials)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="Bodies are read up to this size.")
     max_concurrency: int = Field(
-        16, ge=1, le=256, description="Probes in flight at once, over all targets (under -n N: 1/N per worker)."
+        64,
+        ge=1,
+        le=256,
+        description="Probes in flight at once, over all targets (under -n N: 1/N per worker): a bound on the "
+        "tool's threads and sockets, not politeness (max_per_host is that), so distinct hosts never wait for "
+        "each other at one environment's scale.",
     )
     max_per_host: int = Field(
         6,
