@@ -353,15 +353,16 @@ class Prefetcher:
         with self._lock:
             return dict(self._latency_s)
 
-    def timing(self) -> dict[str, Any]:
-        """Where this process's exchange time went, for the report (healthsuite.outputs.timing): when the
-        first started and the last finished (monotonic), the slowest, the peak in flight, and the jobs
-        each limit held back."""
+    def timing(self, origin: float) -> dict[str, Any]:
+        """Where this process's exchange time went, for the report (healthsuite.outputs.timing): from
+        `origin` (the run's start, monotonic) to the first exchange, from there to the last one's end,
+        the slowest, the peak in flight, and the jobs each limit held back."""
         with self._lock:
             busiest = self._distinct.most_common(1)
+            began = self._first_start or time.monotonic()
             return {
-                "first_start": self._first_start,
-                "last_finish": self._last_finish,
+                "startup_s": round(began - origin, 3),
+                "exchanges_s": round(max(0.0, self._last_finish - began), 3),
                 "slowest_s": round(self._slowest[0], 3),
                 "slowest_target": self._slowest[1],
                 "exchanges": self._finished,

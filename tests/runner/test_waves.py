@@ -94,3 +94,39 @@ latency: [{{name: lat, path: /lat, samples: 5, concurrency: 5, max_p95_ms: 60000
     assert arrivals.count("/lat") == 5, arrivals
     second_sample = [index for index, path in enumerate(arrivals) if path == "/lat"][1]
     assert all(arrivals.index(path) < second_sample for path in distinct), arrivals
+
+
+def test_the_report_says_when_the_per_host_limit_and_not_the_target_decided_the_run(
+    run_checks: RunChecks, env_file: Callable[[str], Path]
+) -> None:
+    """Three answers of at least 0.5 s through one slot: the second and third wait for it, so the limit,
+    not the target, decided the run; the same answers with three slots wait for nothing."""
+    sleeps = {f"/e{index}": 0.5 for index in range(3)}
+    endpoints = ", ".join(f"{{name: e{index}, path: /e{index}}}" for index in range(3))
+    times = []
+    with ServedApp(recording_app([], sleeps)) as served:
+        for per_host in (1, 3):
+            env = env_file(f"""
+name: limits
+kind: test
+base_urls: {{app: "{served.url}"}}
+http: {{max_per_host: {per_host}}}
+endpoints: [{endpoints}]
+""")
+            run = run_checks("--diagnosis", "AV3", env=env)
+            assert run.result.ret == pytest.ExitCode.OK, run.output
+            times.append((run.report["run"]["time"], run.output))
+    (held, held_output), (free, free_output) = times
+    assert held["decided_by"] == "max_per_host", held
+    assert held["held_by_limits"]["max_per_host"]["jobs"] == 2
+    assert held["held_by_limits"]["max_per_host"]["longest_s"] >= 0.5 * 2 - 0.05  # two answers before it
+    assert held["busiest_host"] == {"host": "127.0.0.1", "distinct_exchanges": 3, "max_per_host": 1, "waves": 3}
+    assert held["slowest_exchange"]["seconds"] >= 0.5 and held["exchanges"] == 3
+    assert "decided by the per-host limit (max_per_host): 2 exchanges waited" in held_output, held_output
+    assert "(3 distinct exchanges there: 3 waves of 1)" in held_output
+    assert free["decided_by"] == "targets", free
+    assert free["held_by_limits"]["max_per_host"]["jobs"] == 0
+    assert "decided by the targets' answers, not by the limits" in free_output
+    for time in (held, free):
+        assert time["floor_s"] >= time["startup_s"] + 0.5
+        assert time["wall_s"] >= time["startup_s"] + time["exchanges_s"]
