@@ -51,11 +51,25 @@ def test_env_from_variable_and_ini(pytester: pytest.Pytester, monkeypatch: pytes
     result = pytester.runpytest(str(CHECKS), "--collect-only")
     contains(result.stdout, "healthsuite: environment staging (staging) from", "[selected by HEALTHSUITE_ENV]")
     monkeypatch.delenv("HEALTHSUITE_ENV")
-    result = pytester.runpytest(str(CHECKS), "--collect-only")  # pyproject.toml: healthsuite_env = "local"
+    result = pytester.runpytest(str(CHECKS), "--collect-only", "-o", "healthsuite_env=local")
     contains(result.stdout, "healthsuite: environment local (development) from", "[selected by ini healthsuite_env]")
     monkeypatch.setenv("HEALTHSUITE_ENV", "staging")
     result = pytester.runpytest(str(CHECKS), "--collect-only", "--env", "demo")
     contains(result.stdout, "healthsuite: environment demo (demo) from", "[selected by --env]")
+
+
+def test_a_bare_pytest_in_the_checkout_is_a_usage_error_listing_the_environments() -> None:
+    """No environment is checked unless named: a bare `pytest` probes neither production's domains nor
+    whatever listens on localhost's 5432, 6379 and 3000 (local.yaml), but says how to choose."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("HEALTHSUITE_ENV", "PYTEST_ADDOPTS")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120, env=environ)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    available = ", ".join(sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml")))
+    assert "no environment selected: name the one to check with --env NAME" in done.stderr, done.stderr
+    assert "HEALTHSUITE_ENV=NAME, e.g. `pytest --env demo`" in done.stderr
+    assert f"available: {available} (in {ENVIRONMENTS})" in done.stderr, done.stderr
+    assert "passed" not in done.stdout and "failed" not in done.stdout
 
 
 def test_env_by_path(pytester: pytest.Pytester) -> None:
