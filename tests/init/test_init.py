@@ -353,3 +353,32 @@ def test_the_largest_tables_tie_by_name(tmp_path: Path) -> None:
     assert [t.declared for t in found.tables[:4]] == ["big", "alpha", "mid", "zeta"]
     assert len({t.size_bytes for t in found.tables[1:4]}) == 1  # the three tie
     assert [t.declared for t in found.large_tables] == ["big", "alpha", "mid"]
+
+
+def test_the_documented_init_against_the_demo_runs_as_written(stack: DemoStack, tmp_path: Path) -> None:
+    """docs/init.md's lines, run by bash as written, from a directory whose .demo/ holds this demo's
+    secrets.env and ca.pem, with its ports in the HEALTHSUITE_DEMO_*_PORT variables demo.yaml reads."""
+    doc = (PROJECT / "docs" / "init.md").read_text()
+    block = doc.split("## Against the demo", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert "set -a; . .demo/secrets.env; set +a" in block and "python -m healthsuite init" in block
+    (tmp_path / ".demo").mkdir()
+    for name in ("secrets.env", "ca.pem"):
+        (tmp_path / ".demo" / name).write_bytes((stack.directory / name).read_bytes())
+    script = block.replace("python -m ", f"{sys.executable} -m ").replace("\npytest ", f"\n{sys.executable} -m pytest ")
+    script = script.replace("pytest --env live-demo", f"pytest {CHECKS} -p no:cacheprovider -q --env live-demo "
+                            f"--reports-dir {tmp_path / 'reports'}")
+    environ = {k: v for k, v in os.environ.items() if k not in ("PGPASSWORD", "REDIS_PASSWORD", "HEALTHSUITE_ENV")}
+    environ |= {"HEALTHSUITE_DEMO_HTTPS_PORT": str(stack.ports.https), "HEALTHSUITE_DEMO_PG_PORT": str(stack.ports.postgres),
+                "HEALTHSUITE_DEMO_REDIS_PORT": str(stack.ports.redis)}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180, env=environ)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "healthsuite init: wrote environments/live-demo.yaml" in done.stdout
+    text = (tmp_path / "environments" / "live-demo.yaml").read_text()
+    for name, value in _secrets(stack).items():
+        assert value not in text, name
+    assert "${HEALTHSUITE_DEMO_PG_PASSWORD}@127.0.0.1:${HEALTHSUITE_DEMO_PG_PORT:-55432}/booking" in text
+    assert 'password: "${HEALTHSUITE_DEMO_REDIS_PASSWORD}"' in text
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    passed = {(r["diagnosis"], r["target"]) for r in report["checks"] if r["outcome"] == "passed"}
+    assert {("AV1", "home"), ("DB1", "booking"), ("CACHE1", "cache")} <= passed, sorted(passed)
