@@ -305,3 +305,37 @@ def test_a_program_that_runs_pytest_main_gets_its_garbage_collection_back(tmp_pa
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+EDITABLE_RUN = '''
+import importlib.util, sys
+project = sys.argv[1]
+class Finder:  # as setuptools' editable finder: the packages are found by name, not on sys.path
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        where = {"healthsuite": f"{project}/healthsuite", "healthsuite_checks": f"{project}/checks"}.get(fullname)
+        if where is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, f"{where}/__init__.py", submodule_search_locations=[where])
+sys.meta_path.insert(0, Finder)
+import pytest
+sys.exit(pytest.main(sys.argv[2:]))
+'''
+
+
+def test_the_plugin_loads_without_an_assertion_rewrite_warning(tmp_path: Path) -> None:
+    """pytest loads the plugin from its entry point, as from an editable install (`pip install -e`),
+    and marks each module of its pytest_plugins for rewriting: none may have been imported before."""
+    (tmp_path / "run.py").write_text(EDITABLE_RUN)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "HEALTHSUITE_ENV")}
+    done = subprocess.run(
+        [sys.executable, "run.py", str(PROJECT), "-W", "error::pytest.PytestAssertRewriteWarning", "-p", "no:cacheprovider",
+         "--collect-only", "-q", "--env", str(ENVIRONMENTS / "production.yaml"), str(CHECKS)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=environ,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "tests collected" in output, output[-3000:]
+    assert "AssertRewriteWarning" not in output, output[-3000:]
+    assert f"{PROJECT}/healthsuite/plugin" in subprocess.run(
+        [sys.executable, "-c", EDITABLE_RUN.split("import pytest")[0] + "import healthsuite.plugin; print(healthsuite.plugin.__file__)",
+         str(PROJECT)], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=environ).stdout
