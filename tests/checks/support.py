@@ -19,6 +19,11 @@ from healthsuite.demo.faults.pg_data import inject
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, SCHEMA, SEED, DemoStack, _sqlite_sql
 from tests.conftest import CheckRun, RunChecks
 
+EnvFile = Callable[[str], Path]  # the env_file fixture of tests/conftest.py
+
+
+# --- the demo's HTTPS app: AV4, AV5, NET7, NET8, PERF1, DEP2, DB4 -------------------------------------------
+
 
 def edge_env(stack: DemoStack, body: str) -> str:
     """A file aimed at the demo's HTTPS app (its CA trusted), with `body` appended."""
@@ -33,6 +38,9 @@ timeouts:
   http_s: 3
   connect_s: 1
 {body}"""
+
+
+# --- the booking and payment flows: BK1-BK3, PAY1-PAY3, PAY6 ------------------------------------------------
 
 
 KEY = app_flows.SECRET_KEY_VARIABLE
@@ -66,6 +74,9 @@ payments:
     path: /api/webhooks/paystack
   initialize: {{email: test@example.com, amount: 1000}}
 {extra}"""
+
+
+# --- metrics, latency and integrations: CACHE2, PERF2, PERF3, PERF7, EXT1-EXT3 ------------------------------
 
 
 CALENDAR_TOKEN = "ya29.known-calendar-token-for-tests"
@@ -133,6 +144,9 @@ def assert_no_token_leaks(run_output: str, tmp_path: Path, reports: Path) -> Non
         assert not leaks, f"a token appears in {leaks}"
 
 
+# --- the data checks: PAY4, PAY5, AUTH5, AUTH6, SEC1-SEC5, BIZ1 ---------------------------------------------
+
+
 @contextmanager
 def broken(stack: DemoStack, *diagnoses: str) -> Iterator[None]:
     assert stack.postgres is not None
@@ -167,9 +181,11 @@ def port(stack: DemoStack) -> int:
     return stack.postgres.port
 
 
+# --- the schema checks: DB9-DB13, PERF4-PERF6 ---------------------------------------------------------------
+
+
 SCHEMA_CHECKS = ("DB9", "DB10", "DB11", "DB12", "DB13", "PERF4", "PERF5", "PERF6")
 KIND = {d: ("database", "critical" if d == "DB9" else "medium" if d == "DB12" else "high") for d in SCHEMA_CHECKS[:5]}
-
 KIND.update({d: ("performance", "medium") for d in SCHEMA_CHECKS[5:]})
 
 
@@ -183,7 +199,7 @@ def reset_statements(stack: DemoStack) -> None:
     stack.postgres.psql("SELECT pg_stat_statements_reset()", dbname=DATABASE)
 
 
-EnvFile = Callable[[str], Path]
+# --- SQLite files and their backups: DB8, DB15, PERF5, PERF6, BAK1-BAK4 -------------------------------------
 
 
 def booking_db(path: Path, *extra_sql: str) -> Path:
@@ -193,6 +209,9 @@ def booking_db(path: Path, *extra_sql: str) -> Path:
     return path
 
 
+# --- certificates: NET5, NET6 -------------------------------------------------------------------------------
+
+
 NAME = "app.demo.test"
 LOOPBACK = "127.0.0.1"
 DAY = timedelta(days=1)
@@ -200,6 +219,9 @@ DAY = timedelta(days=1)
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+# --- each data diagnosis's own demo fault -------------------------------------------------------------------
 
 
 DATA = ("PAY4", "PAY5", "AUTH5", "AUTH6", "SEC1", "SEC2", "SEC3", "SEC4", "SEC5", "BIZ1")
@@ -237,6 +259,9 @@ def assert_only_its_own_demo_fault_fails(run_checks: RunChecks, stack: DemoStack
     assert record["observed"] in record["message"]
     others = [run.record(other, "booking")["outcome"] for other in DATA if other != diagnosis]
     assert others == ["passed"] * (len(DATA) - 1), run.output
+
+
+# --- the demo's SQLite files and their faults ---------------------------------------------------------------
 
 
 DEMO_YAML = """name: demo-files

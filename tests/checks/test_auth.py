@@ -255,7 +255,7 @@ def test_AUTH7_key_names_are_shortened_where_they_may_carry_a_token() -> None:
     assert shown_key("other:1", "refresh_token:") == "other:1"
 
 
-# --- thresholds, allow lists and severities --------------------------------------------------------------
+# --- AUTH5, AUTH6 on the demo's PostgreSQL ------------------------------------------------------------------
 
 
 def test_AUTH6_fails_on_stale_sessions_over_a_small_threshold(

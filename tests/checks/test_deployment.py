@@ -13,7 +13,7 @@ from pathlib import Path
 from healthsuite.demo.app.main import OLD_VERSION, VERSION
 from healthsuite.demo.faults import config_files as files_config
 from healthsuite.demo.stack import DemoStack
-from tests.checks.support import edge_env
+from tests.checks.support import EnvFile, edge_env
 from tests.conftest import RunChecks
 
 # --- DEP1 ---------------------------------------------------------------------------------------------
@@ -42,7 +42,6 @@ def test_DEP1_fails_when_the_database_is_down(run_checks: RunChecks, stack: Demo
     assert record["observed"].startswith("connection refused")
 
 
-EnvFile = Callable[[str], Path]
 
 
 SECRET = "s3cr3t-DEP3-value-never-shown"

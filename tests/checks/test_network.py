@@ -35,7 +35,7 @@ from healthsuite.testing.certs import IssuedCert, TestCA, self_signed
 from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
 from healthsuite.testing.services import GarbageListener, SilentListener, free_port
 from healthsuite.testing.tls_server import PlainHttpServer, TlsServer, redirect_response
-from tests.checks.support import DAY, LOOPBACK, NAME, edge_env, now
+from tests.checks.support import DAY, LOOPBACK, NAME, EnvFile, edge_env, now
 from tests.conftest import RunChecks
 
 ZONE = {
@@ -83,10 +83,9 @@ hostnames:
 {hostnames}"""
 
 
-EnvFile = Callable[..., Path]
 
 
-# --- the probe ------------------------------------------------------------------------------------------
+# --- NET1-NET4: the resolver probe --------------------------------------------------------------------------
 
 
 def test_resolve_answers_a_and_aaaa_through_the_given_resolver(dns_zone: DnsServer) -> None:
@@ -210,7 +209,7 @@ def test_dns_server_stops_promptly_and_frees_its_port() -> None:
         tcp.bind(("127.0.0.1", port))  # nothing listens any more
 
 
-# --- the checks, end to end -------------------------------------------------------------------------------
+# --- NET1-NET4: the checks, end to end ----------------------------------------------------------------------
 
 
 HEALTHY = """  - name: apex
@@ -566,7 +565,7 @@ def probe(server: TlsServer, pki: Pki | None, name: str = NAME, timeout: float =
     return handshake(LOOPBACK, server.port, name, str(pki.ca_pem) if pki else None, timeout)
 
 
-# --- the probe ----------------------------------------------------------------------------------------
+# --- NET5, NET6: the TLS probe ------------------------------------------------------------------------------
 
 
 def test_probe_verifies_a_valid_chain_by_name_and_by_ip(pki: Pki, serve: Callable[..., TlsServer]) -> None:
@@ -721,7 +720,7 @@ def test_covers_follows_rfc_6125_wildcards() -> None:
     assert covers(["::1", "127.0.0.1"], "127.0.0.1") and not covers(["127.0.0.1"], "127.0.0.2")
 
 
-# --- the checks, end to end ---------------------------------------------------------------------------
+# --- NET5, NET6: the checks, end to end ---------------------------------------------------------------------
 
 
 def tls_env(
@@ -746,7 +745,6 @@ tls:
 {extra}"""
 
 
-EnvFile = Callable[[str], Path]
 
 
 def test_NET5_NET6_pass_on_a_valid_certificate_and_tls_1_3(

@@ -82,7 +82,7 @@ http:
     assert slow["expected"] == "total under 100 ms"
 
 
-# --- the demo shows each new fault -----------------------------------------------------------------------
+# --- PERF1: facts and timings reach JUnit -------------------------------------------------------------------
 
 
 def test_PERF1_facts_and_timings_reach_junit_properties(run_checks: RunChecks) -> None:
@@ -126,7 +126,8 @@ hosts:
     assert "No such file" in record["observed"] or "no such file" in record["observed"]
 
 
-ALL = "CACHE2,PERF7,PERF3,PERF2,EXT1,EXT2,EXT3"
+# the checks the demo's metrics, latency and integrations serve, judged in one run
+OPS_CHECKS = "CACHE2,PERF7,PERF3,PERF2,EXT1,EXT2,EXT3"
 EXPECTED = {  # diagnosis -> (target, category, severity when it fails on its demo fault)
     "CACHE2": ("sessions", "cache", "medium"),
     "PERF7": ("sessions", "performance", "medium"),
@@ -138,14 +139,14 @@ EXPECTED = {  # diagnosis -> (target, category, severity when it fails on its de
 }
 
 
-# --- the demo, healthy and broken ----------------------------------------------------------------------------
+# --- PERF2, PERF3, PERF7 with CACHE2 and EXT1-EXT3: the demo, healthy and broken ----------------------------
 
 
 def test_PERF2_PERF3_PERF7_CACHE2_EXT1_EXT2_EXT3_healthy_demo_passes_every_ops_diagnosis(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path], tokens: dict[str, str], tmp_path: Path
 ) -> None:
     run = run_checks(
-        "--diagnosis", ALL, "-rA", "-vv", "-o", "junit_logging=all",
+        "--diagnosis", OPS_CHECKS, "-rA", "-vv", "-o", "junit_logging=all",
         env=env_file(ops_env(stack)), environ=environ(stack, tokens),
     )
     for diagnosis, (target, category, _) in EXPECTED.items():
@@ -174,8 +175,8 @@ def test_PERF2_PERF3_PERF7_CACHE2_EXT1_EXT2_EXT3_each_demo_fault_fails_its_diagn
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path], tokens: dict[str, str], tmp_path: Path
 ) -> None:
     path = env_file(ops_env(stack))
-    stack.break_(ALL.split(","))
-    run = run_checks("--diagnosis", ALL, "-rA", "-vv", "-o", "junit_logging=all", env=path,
+    stack.break_(OPS_CHECKS.split(","))
+    run = run_checks("--diagnosis", OPS_CHECKS, "-rA", "-vv", "-o", "junit_logging=all", env=path,
                      environ=environ(stack, tokens))
     records = {}
     for diagnosis, (target, category, severity) in EXPECTED.items():
@@ -214,9 +215,12 @@ def test_PERF2_PERF3_PERF7_CACHE2_EXT1_EXT2_EXT3_each_demo_fault_fails_its_diagn
     assert_no_token_leaks(run.output, tmp_path, run.reports_dir)
 
     stack.heal()
-    healed = run_checks("--diagnosis", ALL, env=path, environ=environ(stack, tokens))
+    healed = run_checks("--diagnosis", OPS_CHECKS, env=path, environ=environ(stack, tokens))
     assert healed.report["summary"]["failed"] == 0, healed.output
     assert healed.report["summary"]["passed"] == 8
+
+
+# --- PERF4-PERF6 on the demo's PostgreSQL -------------------------------------------------------------------
 
 
 def test_PERF4_sees_a_slow_statement_of_the_role_the_checks_connect_as(
