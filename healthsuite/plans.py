@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .assessments.ops import LatencyLimits, latency_decided
+from .assessments.latency import LatencyLimits, latency_decided
 from .model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from .model.environment import (
     CorsPolicy,
@@ -37,9 +37,10 @@ from .model.environment import (
     TlsEndpoint,
 )
 from .model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from .model.integrations import CalendarApi, ErrorTracker, ExternalDependency
+from .model.latency import LatencyTarget
 from .model.netaddr import parse_address
-from .model.ops import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
-from .probes import auth, flows, ops, redis_stats
+from .probes import auth, flows, integrations, latency, redis_stats
 from .probes.pgreader import PgReader
 from .probes.session import ProbeSession
 
@@ -57,6 +58,10 @@ class Planned:
     group: str = ""  # with group_limit: a bound of the check's own within its host (PERF2's concurrency)
     group_limit: int = 0
     host_limit: int = 0  # 0: the environment's max_per_host; a database's one session takes 1 at a time
+    # exchanges to make once this one has finished, for the same checks: PERF2's further samples, only
+    # while they can still change the verdict (an exchange shared with other checks keeps every `then`)
+    then: Callable[[], Sequence[Planned]] | None = None
+    repeat: bool = False  # a repeated sample: it starts only when no first exchange is waiting for room
 
 
 Plan = Callable[[ProbeSession, Any, Threshold], Sequence[Planned]]
@@ -257,15 +262,15 @@ def refresh_tokens(probes: ProbeSession, target: RefreshTokens, threshold: Thres
 
 
 def calendar(probes: ProbeSession, target: CalendarApi, threshold: Threshold) -> list[Planned]:
-    request = ops.external_request(probes.env, target, target.token)
-    return [Planned(_host(request.url), ("http", request), lambda: ops.fetch_once(probes, request))]
+    request = integrations.external_request(probes.env, target, target.token)
+    return [Planned(_host(request.url), ("http", request), lambda: integrations.fetch_once(probes, request))]
 
 
 def error_tracker(probes: ProbeSession, target: ErrorTracker, threshold: Threshold) -> list[Planned]:
     """EXT2: one page of new issues in the window."""
     window_h = threshold("window_h")
     host = _host(probes.env.resolve(target.url))
-    return [Planned(host, ("issues", target_key(target)), lambda: ops.new_issues(probes, target, window_h))]
+    return [Planned(host, ("issues", target_key(target)), lambda: integrations.new_issues(probes, target, window_h))]
 
 
 def dependency_budget_ms(target: ExternalDependency, threshold: Threshold) -> float:
@@ -273,8 +278,8 @@ def dependency_budget_ms(target: ExternalDependency, threshold: Threshold) -> fl
 
 
 def dependency(probes: ProbeSession, target: ExternalDependency, threshold: Threshold) -> list[Planned]:
-    request = ops.dependency_request(probes.env, target, dependency_budget_ms(target, threshold))
-    return [Planned(_host(request.url), ("http", request), lambda: ops.fetch_once(probes, request))]
+    request = integrations.dependency_request(probes.env, target, dependency_budget_ms(target, threshold))
+    return [Planned(_host(request.url), ("http", request), lambda: integrations.fetch_once(probes, request))]
 
 
 def latency_limits(target: LatencyTarget, threshold: Threshold) -> LatencyLimits:
@@ -287,21 +292,29 @@ def latency_limits(target: LatencyTarget, threshold: Threshold) -> LatencyLimits
     )
 
 
-def sampler(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> ops.LatencySampler:
+def sampler(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> latency.LatencySampler:
     """PERF2's one sampler of the target (the plan's jobs take its samples; the check reads them)."""
     limits = latency_limits(target, threshold)
-    return ops.latency_sampler(probes, target, limits.samples, latency_decided(limits))
+    return latency.latency_sampler(probes, target, limits.samples, latency_decided(limits))
 
 
 def latency_samples(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> list[Planned]:
-    """PERF2: one job per sample, at most the target's concurrency at once (within the host's limit)."""
+    """PERF2: its first sample is the GET the other checks of that URL make (`get`'s key: one request);
+    once it has answered, `then` plans the next ones, `concurrency` at first and one more as each
+    answers, while the verdict can still change. They are repeats: they start after every first exchange
+    waiting for room, within the target's concurrency and the host's limit."""
     taker = sampler(probes, target, threshold)
-    host = _host(taker.request.url)
-    group = f"latency:{target.name}"
-    return [
-        Planned(host, ("sample", target_key(target), index), taker.take, group=group, group_limit=target.concurrency)
-        for index in range(taker.total)
-    ]
+    host, name = _host(taker.request.url), target_key(target)
+
+    def more(most: int) -> list[Planned]:
+        taker.first()  # already answered: the shared request is in the probe cache
+        return [
+            Planned(host, ("sample", name, index), taker.take, group=f"latency:{target.name}",
+                    group_limit=target.concurrency, then=lambda: more(1), repeat=True)
+            for index in taker.claim(most)
+        ]
+
+    return [Planned(host, ("http", taker.request), taker.first, then=lambda: more(target.concurrency))]
 
 
 # --- a team's declared checks (healthsuite.model.declared) -------------------------------------------------

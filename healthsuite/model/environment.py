@@ -33,10 +33,12 @@ from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
+from .integrations import Integrations
+from .latency import LatencyTarget
 from .logs import HostResources, LogSource
+from .metrics import MetricsEndpoint
 from .netaddr import parse_address
 from .notify import Webhook
-from .ops import Integrations, LatencyTarget, MetricsEndpoint
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
 from .schema import SchemaDeclaration
@@ -507,7 +509,12 @@ class HttpSettings(Model):
     _headers = field_validator("headers")(headers_without_literal_credentials)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="Bodies are read up to this size.")
     max_concurrency: int = Field(
-        16, ge=1, le=256, description="Probes in flight at once, over all targets (under -n N: 1/N per worker)."
+        64,
+        ge=1,
+        le=256,
+        description="Probes in flight at once, over all targets (under -n N: 1/N per worker): a bound on the "
+        "tool's threads and sockets, not politeness (max_per_host is that), so distinct hosts never wait for "
+        "each other at one environment's scale.",
     )
     max_per_host: int = Field(
         6,

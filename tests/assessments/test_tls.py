@@ -1,11 +1,11 @@
-"""healthsuite.assessments.certificates on its own: severities one level below, protocol versions and
+"""healthsuite.assessments.tls on its own: severities one level below, protocol versions and
 an expired extra certificate (NET5, NET6)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from healthsuite.assessments.certificates import certificate, one_level_below, protocol
+from healthsuite.assessments.tls import certificate, one_level_below, protocol
 from healthsuite.probes.chain import CertificateInfo
 from healthsuite.probes.tls import TlsObservation
 from tests.checks.support import DAY, LOOPBACK, NAME, now

@@ -25,7 +25,7 @@ import trustme
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from healthsuite.assessments.certificates import certificate
+from healthsuite.assessments.tls import certificate
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.chain import covers

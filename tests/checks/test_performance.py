@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.assessments import ops
+from healthsuite.assessments import integrations
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.faults import pg_schema as pg_faults_schema
@@ -206,7 +206,7 @@ def test_PERF2_PERF3_PERF7_CACHE2_EXT1_EXT2_EXT3_each_demo_fault_fails_its_diagn
     ext2 = records["EXT2"]
     assert ext2["observed"].startswith("27 new issues in the last 24 h; top: [BOOKING-3] Error: booking 1000")
     assert "@gmail.example" not in ext2["observed"] and "<email>" in ext2["observed"]
-    assert all(len(issue["title"]) <= ops.TITLE_CHARS for issue in ext2["facts"]["top_issues"])
+    assert all(len(issue["title"]) <= integrations.TITLE_CHARS for issue in ext2["facts"]["top_issues"])
     ext3 = records["EXT3"]
     assert "(budget 1000 ms): " in ext3["observed"] and " + server " in ext3["observed"]
     assert "most of the time is server" in ext3["message"]

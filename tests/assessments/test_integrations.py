@@ -1,26 +1,14 @@
-"""healthsuite.assessments.ops on its own: quantiles as Prometheus computes them (PERF2, PERF3), the
-calendar's answers (EXT1) and new issues (EXT2)."""
+"""healthsuite.assessments.integrations on its own: the calendar's answers told apart (EXT1) and the new
+issues of the error tracker's window, their titles masked (EXT2)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from healthsuite.assessments import ops
+from healthsuite.assessments import integrations
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.probes.http import HttpObservation
-from healthsuite.probes.ops import Issue, IssueList, issues_url
-
-# --- the pure parts ----------------------------------------------------------------------------------------
-
-
-def test_histogram_quantile_interpolates_like_prometheus() -> None:
-    buckets = [(0.05, 4000.0), (0.1, 4700.0), (0.25, 4950.0), (0.5, 4950.0), (0.75, 5000.0), (float("inf"), 5000.0)]
-    value, beyond = ops.histogram_quantile(0.95, buckets)
-    assert round(value, 3) == 0.13 and not beyond
-    value, beyond = ops.histogram_quantile(0.95, [(0.1, 10.0), (float("inf"), 100.0)])
-    assert (value, beyond) == (0.1, True)
-    assert ops.nearest_rank([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 95) == 10
-    assert ops.nearest_rank(list(range(1, 101)), 95) == 95
+from healthsuite.probes.integrations import Issue, IssueList, issues_url
 
 
 def test_EXT1_calendar_answers_are_told_apart() -> None:
@@ -30,10 +18,10 @@ def test_EXT1_calendar_answers_are_told_apart() -> None:
         body = f'{{"error": {{"code": {status}, "message": "m", "errors": [{{"reason": "{reason}"}}]}}}}'
         return HttpObservation("GET", "https://www.googleapis.com/x", status=status, body=body.encode())
 
-    assert "throttles" in ops.calendar(answer(403, "rateLimitExceeded"), catalogue).meaning
-    assert "throttles" in ops.calendar(answer(429, "rateLimitExceeded"), catalogue).meaning
-    assert "not enabled" in ops.calendar(answer(403, "accessNotConfigured"), catalogue).meaning
-    assert "provider has an incident" in ops.calendar(answer(503, "backendError"), catalogue).meaning
+    assert "throttles" in integrations.calendar(answer(403, "rateLimitExceeded"), catalogue).meaning
+    assert "throttles" in integrations.calendar(answer(429, "rateLimitExceeded"), catalogue).meaning
+    assert "not enabled" in integrations.calendar(answer(403, "accessNotConfigured"), catalogue).meaning
+    assert "provider has an incident" in integrations.calendar(answer(503, "backendError"), catalogue).meaning
 
 
 def test_EXT2_new_issues_counts_only_the_window_and_masks_titles() -> None:
@@ -45,7 +33,7 @@ def test_EXT2_new_issues_counts_only_the_window_and_masks_titles() -> None:
         Issue("KeyError: 'email' for jane.doe+x@example.com in " + "x" * 80, count=3, first_seen=recent),
         Issue("old", count=90, first_seen=old),
     )
-    finding = ops.new_issues(IssueList("u", response, issues, more=True), 1, 24, 5, load_catalogue(), now=now)
+    finding = integrations.new_issues(IssueList("u", response, issues, more=True), 1, 24, 5, load_catalogue(), now=now)
     assert not finding.ok and finding.observed.startswith("at least 1 new issues in the last 24 h")
     assert "jane.doe" not in finding.observed and "KeyError: 'email' for <email> in xxx" in finding.observed
     assert "old" not in finding.observed
