@@ -527,7 +527,12 @@ class HttpSettings(Model):
 
 class Contact(Model):
     primary: str = Field(description="Who to call first: name, address or pager.")
+    phone: str | None = Field(None, description="The primary contact's phone number, e.g. +44 20 7946 0000.")
+    pager: str | None = Field(None, description="The primary contact's pager or on-call handle, e.g. PagerDuty "
+                              "service DB-ONCALL.")
     secondary: str | None = None
+    secondary_phone: str | None = Field(None, description="The secondary contact's phone number.")
+    secondary_pager: str | None = Field(None, description="The secondary contact's pager or on-call handle.")
     channel: str | None = Field(None, description="e.g. #incident-db")
 
 

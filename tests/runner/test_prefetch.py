@@ -257,7 +257,10 @@ endpoints:
 """)
         run = run_checks("--diagnosis", "AV3,PERF1", *workers, env=env)
     assert run.result.ret == pytest.ExitCode.OK, run.output
-    assert peak[0] == 2, f"{peak[0]} requests at once against a host whose limit is 2"
+    # under -n each of two workers gets one slot: the two may or may not overlap (a worker may be done
+    # before the other starts); serially the pool keeps two in flight
+    assert peak[0] <= 2, f"{peak[0]} requests at once against a host whose limit is 2"
+    assert peak[0] == 2 or workers, f"{peak[0]} requests at once: the pool did not use its two slots"
 
 
 def test_the_previous_run_is_found_beside_another_environments_latest(tmp_path: Path) -> None:
