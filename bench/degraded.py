@@ -40,7 +40,7 @@ from bench.scenario import (
     write_json,
 )
 from healthsuite.demo.stack import SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S, DemoPorts, DemoStack
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 
 NAME = "degraded"
 ENV_FILE = PROJECT / "environments" / "demo.yaml"

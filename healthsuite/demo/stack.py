@@ -42,7 +42,9 @@ from healthsuite.demo.faults.pg_schema import ALEMBIC_HEAD
 from healthsuite.demo.faults.switches import Fault, Faults
 from healthsuite.testing.asgi_server import ServedApp, TlsFiles, make_tls_files
 from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
-from healthsuite.testing.services import PostgresServer, RedisServer, SilentListener
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.postgres_server import PostgresServer
+from healthsuite.testing.redis_server import RedisServer
 
 DEFAULT_HTTPS_PORT = 8443
 DEFAULT_PG_PORT = 55432

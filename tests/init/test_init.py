@@ -23,7 +23,7 @@ from healthsuite.environment.loader import load_environment
 from healthsuite.init import GUESSED
 from healthsuite.init.command import dsn_for_file, redis_for_file
 from healthsuite.init.web import health_fields, same_host_links
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 
