@@ -7,6 +7,7 @@ the secrets file the stack writes (`<dir>/secrets.env`, the generated passwords)
 
 from __future__ import annotations
 
+import errno
 import secrets
 import sqlite3
 import sys
@@ -28,14 +29,17 @@ from healthsuite.demo.faults.switches import Faults
 from healthsuite.testing.asgi_server import ServedApp, TlsFiles, make_tls_files
 from healthsuite.testing.dns import DEMO_ZONE, DnsServer
 from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.ports import LOOPBACK, port_is_free
 from healthsuite.testing.postgres_server import PostgresServer
 from healthsuite.testing.redis_server import RedisServer
 
+# Fixed ports, so environments/demo.yaml finds the demo without being told; all below 32768, outside Linux's
+# ephemeral range (32768-60999), where a client connection could hold one by chance.
 DEFAULT_HTTPS_PORT = 8443
-DEFAULT_PG_PORT = 55432
-DEFAULT_REDIS_PORT = 56379
+DEFAULT_PG_PORT = 15432
+DEFAULT_REDIS_PORT = 16379
 DEFAULT_HTTP_PORT = 8080
-DEFAULT_BACKEND_PORT = 58000
+DEFAULT_BACKEND_PORT = 18000
 DEFAULT_DNS_PORT = 8053
 MONITOR_ROLE = "healthsuite"
 DATABASE = "booking"
@@ -168,6 +172,40 @@ PORT_VARIABLES = {
 }
 
 
+# DemoPorts field -> what listens there, as a port-in-use error names it
+PORT_SERVICES = {
+    "https": "HTTPS app",
+    "postgres": "PostgreSQL",
+    "redis": "Redis",
+    "http": "plain-HTTP",
+    "backend": "backend",
+    "dns": "DNS server",
+}
+
+
+class PortInUse(ValueError):
+    """A port the demo listens on is taken by another process: a usage error, which names the service, the
+    port and the variable that moves it."""
+
+
+def taken_ports(ports: DemoPorts) -> list[str]:
+    """What already holds one of the demo's ports, one sentence each (the DNS server needs UDP and TCP)."""
+    taken = []
+    for field, variable in PORT_VARIABLES.items():
+        port = getattr(ports, field)
+        free = port_is_free(LOOPBACK, port) and (field != "dns" or port_is_free(LOOPBACK, port, udp=True))
+        if port and not free:
+            taken.append(f"the demo's {PORT_SERVICES[field]} port {LOOPBACK}:{port} is already in use "
+                         f"(set {variable} to a free port)")
+    return taken
+
+
+def _check_ports(ports: DemoPorts) -> None:
+    taken = taken_ports(ports)
+    if taken:
+        raise PortInUse("; ".join(taken) + ", or stop what listens there")
+
+
 class DemoStack:
     """Start with `start()`, stop with `stop()`; `environ()` is what points demo.yaml here."""
 
@@ -194,6 +232,9 @@ class DemoStack:
         return {"HEALTHSUITE_DEMO_DIR": str(self.directory), **ports}
 
     def start(self, faults: Iterable[str] = ()) -> DemoStack:
+        """Start every server on its port (PortInUse, before anything starts, if one is taken), then break
+        `faults`."""
+        _check_ports(self.ports)
         self.directory.mkdir(parents=True, exist_ok=True)
         pg_password = secrets.token_urlsafe(18)
         redis_password = secrets.token_urlsafe(18)
@@ -226,8 +267,10 @@ class DemoStack:
             self.backend = SilentListener(port=self.ports.backend)
             self.dns = DnsServer(DEMO_ZONE, port=self.ports.dns).start()
             self._write_secrets(pg_password, redis_password)
-        except BaseException:
+        except BaseException as exc:
             self.stop()
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:  # taken since the check
+                raise PortInUse("; ".join(taken_ports(self.ports)) or str(exc)) from exc
             raise
         self.break_(faults)
         return self

@@ -35,9 +35,10 @@ def free_port(host: str = LOOPBACK) -> int:
     return port  # pragma: no cover - 50 collisions in a row
 
 
-def port_is_free(host: str, port: int) -> bool:
-    """Whether a TCP listener could bind ``host:port`` now (SO_REUSEADDR, as the servers bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def port_is_free(host: str, port: int, *, udp: bool = False) -> bool:
+    """Whether a TCP listener (or, with ``udp``, a UDP socket) could bind ``host:port`` now (SO_REUSEADDR, as
+    the servers bind)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
