@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthsuite import assessments, plans
-from healthsuite.assessments import ops
+from healthsuite.assessments import redis
 from healthsuite.checkapi import check
 from healthsuite.probes import redis_stats
 
@@ -26,5 +26,5 @@ def test_redis_answers_ping(cache: RedisCache, probes: ProbeSession, expect: Exp
 def test_redis_memory_under_limit_without_rejections(cache: RedisCache, probes: ProbeSession, expect: Expect) -> None:
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
     expect.finding(
-        ops.redis_memory(info, expect.threshold("max_memory_pct"), expect.threshold("max_rejected_connections"))
+        redis.redis_memory(info, expect.threshold("max_memory_pct"), expect.threshold("max_rejected_connections"))
     )

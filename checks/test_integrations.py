@@ -7,20 +7,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthsuite import plans
-from healthsuite.assessments import ops
+from healthsuite.assessments import integrations
 from healthsuite.checkapi import check
-from healthsuite.probes import ops as ops_probes
+from healthsuite.probes import integrations as integration_probes
 
 if TYPE_CHECKING:
     from healthsuite.checkapi import Expect
-    from healthsuite.model.ops import CalendarApi, ErrorTracker, ExternalDependency
+    from healthsuite.model.integrations import CalendarApi, ErrorTracker, ExternalDependency
     from healthsuite.probes.session import ProbeSession
 
 
 @check("EXT1", plan=plans.calendar)
 def test_calendar_api_accepts_token(calendar_api: CalendarApi, probes: ProbeSession, expect: Expect) -> None:
-    request = ops_probes.external_request(expect.env, calendar_api, calendar_api.token)
-    expect.finding(ops.calendar(ops_probes.fetch_once(probes, request), expect.catalogue))
+    request = integration_probes.external_request(expect.env, calendar_api, calendar_api.token)
+    expect.finding(integrations.calendar(integration_probes.fetch_once(probes, request), expect.catalogue))
 
 
 @check("EXT2", plan=plans.error_tracker)
@@ -29,15 +29,18 @@ def test_error_tracker_reports_few_new_issues(
 ) -> None:
     window_h = expect.threshold("window_h")
     issues = expect.reached(
-        ops_probes.new_issues(probes, error_tracker, window_h), expected="the tracker's issue list answers"
+        integration_probes.new_issues(probes, error_tracker, window_h), expected="the tracker's issue list answers"
     )
     expect.finding(
-        ops.new_issues(issues, expect.threshold("max_new_issues"), window_h, error_tracker.top, expect.catalogue)
+        integrations.new_issues(
+            issues, expect.threshold("max_new_issues"), window_h, error_tracker.top, expect.catalogue
+        )
     )
 
 
 @check("EXT3", plan=plans.dependency)
 def test_dependency_answers_within_budget(dependency: ExternalDependency, probes: ProbeSession, expect: Expect) -> None:
     budget_ms = plans.dependency_budget_ms(dependency, expect.threshold)
-    request = ops_probes.dependency_request(expect.env, dependency, budget_ms)
-    expect.finding(ops.dependency(dependency, ops_probes.fetch_once(probes, request), budget_ms, expect.catalogue))
+    request = integration_probes.dependency_request(expect.env, dependency, budget_ms)
+    observation = integration_probes.fetch_once(probes, request)
+    expect.finding(integrations.dependency(dependency, observation, budget_ms, expect.catalogue))

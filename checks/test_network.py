@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from healthsuite import plans
-from healthsuite.assessments import certificates, edge, names
+from healthsuite.assessments import edge, names, tls
 from healthsuite.assessments.failure import combine
 from healthsuite.checkapi import check
 
@@ -54,7 +54,7 @@ def test_hostname_resolves_quickly(hostname: Hostname, probes: ProbeSession, exp
 def test_certificate_is_valid_and_not_expiring(tls_endpoint: TlsEndpoint, probes: ProbeSession, expect: Expect) -> None:
     observation = expect.reached(probes.tls(tls_endpoint), expected="a TLS handshake with a valid certificate")
     expect.finding(
-        certificates.certificate(
+        tls.certificate(
             observation,
             warning_days=expect.threshold("warning_days"),
             critical_days=expect.threshold("critical_days"),
@@ -67,7 +67,7 @@ def test_certificate_is_valid_and_not_expiring(tls_endpoint: TlsEndpoint, probes
 @check("NET6", plan=plans.tls_and_redirect)
 def test_modern_tls_and_https_redirect(tls_endpoint: TlsEndpoint, probes: ProbeSession, expect: Expect) -> None:
     observation = expect.reached(probes.tls(tls_endpoint), expected="a TLS handshake")
-    findings = [certificates.protocol(observation, expect.threshold("min_tls_version"))]
+    findings = [tls.protocol(observation, expect.threshold("min_tls_version"))]
     if tls_endpoint.http_redirect:
         url = probes.plain_http_url(tls_endpoint)
         findings.append(edge.https_redirect(url, probes.fetch_url(url), observation.server_name, expect.catalogue))

@@ -8,19 +8,21 @@ from typing import TYPE_CHECKING
 import pytest
 
 from healthsuite import plans
-from healthsuite.assessments import edge, ops
+from healthsuite.assessments import edge, latency, metrics
 from healthsuite.assessments import logs as host_judge
 from healthsuite.assessments import pg_schema as pg_judge
+from healthsuite.assessments import redis as redis_judge
 from healthsuite.checkapi import check
 from healthsuite.probes import host as host_probe
-from healthsuite.probes import ops as ops_probes
+from healthsuite.probes import metrics as metrics_probe
 from healthsuite.probes import pg_schema, redis_stats
 
 if TYPE_CHECKING:
     from healthsuite.checkapi import Expect
     from healthsuite.model.environment import HttpTarget, PostgresDatabase, RedisCache
+    from healthsuite.model.latency import LatencyTarget
     from healthsuite.model.logs import HostResources
-    from healthsuite.model.ops import LatencyTarget, MetricsEndpoint
+    from healthsuite.model.metrics import MetricsEndpoint
     from healthsuite.probes.pgreader import PgReader
     from healthsuite.probes.session import ProbeSession
 
@@ -88,7 +90,7 @@ def test_sampled_latency_within_slo(latency_target: LatencyTarget, probes: Probe
     observation = plans.sampler(probes, latency_target, expect.threshold).observation()
     limits = plans.latency_limits(latency_target, expect.threshold)
     expect.finding(
-        ops.latency(
+        latency.latency(
             observation,
             limits.expected_statuses,
             p95_ms=limits.p95_ms,
@@ -103,9 +105,9 @@ def test_metrics_show_errors_latency_and_memory_in_limits(
     metrics_endpoint: MetricsEndpoint, probes: ProbeSession, expect: Expect
 ) -> None:
     target = metrics_endpoint
-    scrape = expect.reached(ops_probes.scrape(probes, target), expected="the metrics endpoint answers")
+    scrape = expect.reached(metrics_probe.scrape(probes, target), expected="the metrics endpoint answers")
     expect.finding(
-        ops.metrics(
+        metrics.metrics(
             target,
             scrape,
             max_5xx_pct=expect.threshold("max_5xx_rate_pct"),
@@ -119,7 +121,7 @@ def test_metrics_show_errors_latency_and_memory_in_limits(
 @check("PERF7", plan=plans.redis_info)
 def test_cache_hit_rate(cache: RedisCache, probes: ProbeSession, expect: Expect) -> None:
     info = expect.reached(redis_stats.observe(probes, cache), expected="INFO answers within the timeout")
-    expect.finding(ops.hit_rate(info, expect.threshold("min_hit_rate_pct")))
+    expect.finding(redis_judge.hit_rate(info, expect.threshold("min_hit_rate_pct")))
 
 
 # --- the host: runbook 004 "Emergency Commands" (`df -h`, `free -h`) and "Memory Issues" ----------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .assessments.ops import LatencyLimits, latency_decided
+from .assessments.latency import LatencyLimits, latency_decided
 from .model.auth import OidcDiscovery, ProtectedEndpoint, RefreshTokens, TokenVerify
 from .model.environment import (
     CorsPolicy,
@@ -37,9 +37,10 @@ from .model.environment import (
     TlsEndpoint,
 )
 from .model.flows import BookingSubmission, PaymentInitialize, PaymentProvider, PaymentWebhook
+from .model.integrations import CalendarApi, ErrorTracker, ExternalDependency
+from .model.latency import LatencyTarget
 from .model.netaddr import parse_address
-from .model.ops import CalendarApi, ErrorTracker, ExternalDependency, LatencyTarget
-from .probes import auth, flows, ops, redis_stats
+from .probes import auth, flows, integrations, latency, redis_stats
 from .probes.pgreader import PgReader
 from .probes.session import ProbeSession
 
@@ -257,15 +258,15 @@ def refresh_tokens(probes: ProbeSession, target: RefreshTokens, threshold: Thres
 
 
 def calendar(probes: ProbeSession, target: CalendarApi, threshold: Threshold) -> list[Planned]:
-    request = ops.external_request(probes.env, target, target.token)
-    return [Planned(_host(request.url), ("http", request), lambda: ops.fetch_once(probes, request))]
+    request = integrations.external_request(probes.env, target, target.token)
+    return [Planned(_host(request.url), ("http", request), lambda: integrations.fetch_once(probes, request))]
 
 
 def error_tracker(probes: ProbeSession, target: ErrorTracker, threshold: Threshold) -> list[Planned]:
     """EXT2: one page of new issues in the window."""
     window_h = threshold("window_h")
     host = _host(probes.env.resolve(target.url))
-    return [Planned(host, ("issues", target_key(target)), lambda: ops.new_issues(probes, target, window_h))]
+    return [Planned(host, ("issues", target_key(target)), lambda: integrations.new_issues(probes, target, window_h))]
 
 
 def dependency_budget_ms(target: ExternalDependency, threshold: Threshold) -> float:
@@ -273,8 +274,8 @@ def dependency_budget_ms(target: ExternalDependency, threshold: Threshold) -> fl
 
 
 def dependency(probes: ProbeSession, target: ExternalDependency, threshold: Threshold) -> list[Planned]:
-    request = ops.dependency_request(probes.env, target, dependency_budget_ms(target, threshold))
-    return [Planned(_host(request.url), ("http", request), lambda: ops.fetch_once(probes, request))]
+    request = integrations.dependency_request(probes.env, target, dependency_budget_ms(target, threshold))
+    return [Planned(_host(request.url), ("http", request), lambda: integrations.fetch_once(probes, request))]
 
 
 def latency_limits(target: LatencyTarget, threshold: Threshold) -> LatencyLimits:
@@ -287,10 +288,10 @@ def latency_limits(target: LatencyTarget, threshold: Threshold) -> LatencyLimits
     )
 
 
-def sampler(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> ops.LatencySampler:
+def sampler(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> latency.LatencySampler:
     """PERF2's one sampler of the target (the plan's jobs take its samples; the check reads them)."""
     limits = latency_limits(target, threshold)
-    return ops.latency_sampler(probes, target, limits.samples, latency_decided(limits))
+    return latency.latency_sampler(probes, target, limits.samples, latency_decided(limits))
 
 
 def latency_samples(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> list[Planned]:

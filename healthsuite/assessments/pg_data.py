@@ -29,8 +29,8 @@ from ..probes.pg_data import (
     RolelessUsers,
     SessionCounts,
 )
-from .certificates import one_level_below
 from .failure import Finding, combine
+from .tls import one_level_below
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

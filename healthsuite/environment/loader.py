@@ -28,7 +28,6 @@ ENV_VARIABLE = "HEALTHSUITE_ENV"
 MAX_PROBLEMS = 50  # problems listed in one message; the count says how many more
 
 
-
 @dataclass(frozen=True)
 class EnvironmentChoice:
     value: str
@@ -69,7 +68,6 @@ def locate(value: str, environments_dir: Path, invocation_dir: Path) -> Path:
     )
 
 
-
 def read_text(path: Path) -> str:
     """The text of a file a person pointed us at, or EnvironmentFileError saying what it is instead."""
     try:
@@ -91,7 +89,6 @@ def _kind_of(data: Any) -> str:
     if isinstance(data, list):
         return "a list"
     return f"a single value ({type(data).__name__})"
-
 
 
 def load_environment(path: Path, environ: Mapping[str, str] | None = None) -> LoadedEnvironment:

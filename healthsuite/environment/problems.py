@@ -21,7 +21,6 @@ class EnvironmentFileError(Exception):
     """The environment file cannot be used; the message names the file, the key path and the fix."""
 
 
-
 # --- positions of keys ----------------------------------------------------------------------------
 
 

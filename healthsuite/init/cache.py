@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..assessments.ops import size
+from ..assessments.units import size
 from ..probes import redis_stats
 from ..probes.errors import ProbeError
 from ..probes.redis_stats import RedisInfo

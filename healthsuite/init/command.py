@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from ..assessments.ops import MIN_LOOKUPS
+from ..assessments.redis import MIN_LOOKUPS
 from ..catalogue.diagnoses import load_catalogue
 from ..environment import yamltext
 from ..environment.loader import load_environment

@@ -33,10 +33,12 @@ from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
+from .integrations import Integrations
+from .latency import LatencyTarget
 from .logs import HostResources, LogSource
+from .metrics import MetricsEndpoint
 from .netaddr import parse_address
 from .notify import Webhook
-from .ops import Integrations, LatencyTarget, MetricsEndpoint
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
 from .schema import SchemaDeclaration

@@ -1,10 +1,10 @@
 """The base classes of everything a check probes: `Target` (name, severity, smoke) and `HttpTarget`
 (a URL under a base URL or absolute). Kept apart from `environment` so that the models of one area
-(model.flows, model.auth, model.ops) can build on them without an import cycle."""
+(model.flows, model.auth, model.metrics, model.integrations) can build on them without an import cycle."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -62,3 +62,10 @@ class HttpTarget(Target):
     @property
     def expected_statuses(self) -> tuple[int, ...]:
         return tuple(self.expect_status) if isinstance(self.expect_status, list) else (self.expect_status,)
+
+
+def default_location(data: Any, **defaults: str) -> Any:
+    """Fill `url` (or `path`) when the file gives neither: the provider's well-known address."""
+    if isinstance(data, dict) and "path" not in data and "url" not in data:
+        return {**data, **defaults}
+    return data

@@ -56,8 +56,6 @@ JOB = "healthsuite"
 CHECK_LABELS = ("environment", "diagnosis", "category", "severity", "target", "target_kind", "check")
 
 
-
-
 def check_name(node_id: str) -> str:
     """`checks/test_availability.py::test_page_answers[home]` -> `test_page_answers`."""
     return node_id.rsplit("::", 1)[-1].split("[", 1)[0]

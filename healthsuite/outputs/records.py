@@ -215,7 +215,6 @@ class RecordBook:
             self._spool = None
 
 
-
 def record_line(
     record: Entry | Mapping[str, Any], redact: Callable[[str], str], book: RecordBook | None = None
 ) -> str:

@@ -20,7 +20,7 @@ from healthsuite.model.declared import DeclaredCheck
 from healthsuite.model.environment import (
     TARGET_COLLECTIONS,
 )
-from healthsuite.model.ops import LatencyTarget
+from healthsuite.model.latency import LatencyTarget
 from healthsuite.outputs.records import RecordBook
 from healthsuite.plugin import outputs
 from healthsuite.plugin.changes import Changes

@@ -19,7 +19,6 @@ MAX_VIOLATIONS_COUNTED = 100_000  # foreign_key_check rows counted before stoppi
 MAX_EXAMPLES = 10
 
 
-
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -46,7 +46,6 @@ else:
     SSL = lazy("OpenSSL.SSL")
 
 
-
 @dataclass(frozen=True)
 class TlsObservation:
     host: str  # connected to

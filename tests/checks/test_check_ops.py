@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from healthsuite.probes.integrations import Issue, IssueList, issues_url
 
-from healthsuite.assessments import ops
+from healthsuite.assessments import integrations, latency, metrics
 from healthsuite.catalogue.diagnoses import load_catalogue
 from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.http import HttpObservation
-from healthsuite.probes.ops import Issue, IssueList, issues_url
 from healthsuite.testing.services import RedisServer, free_port
 from tests.conftest import RunChecks
 
@@ -174,7 +174,7 @@ def test_each_demo_fault_fails_its_diagnosis_and_heals(
     ext2 = records["EXT2"]
     assert ext2["observed"].startswith("27 new issues in the last 24 h; top: [BOOKING-3] Error: booking 1000")
     assert "@gmail.example" not in ext2["observed"] and "<email>" in ext2["observed"]
-    assert all(len(issue["title"]) <= ops.TITLE_CHARS for issue in ext2["facts"]["top_issues"])
+    assert all(len(issue["title"]) <= integrations.TITLE_CHARS for issue in ext2["facts"]["top_issues"])
     ext3 = records["EXT3"]
     assert "(budget 1000 ms): " in ext3["observed"] and " + server " in ext3["observed"]
     assert "most of the time is server" in ext3["message"]
@@ -314,12 +314,12 @@ def test_cache2_fails_on_rejected_connections(
 
 def test_histogram_quantile_interpolates_like_prometheus() -> None:
     buckets = [(0.05, 4000.0), (0.1, 4700.0), (0.25, 4950.0), (0.5, 4950.0), (0.75, 5000.0), (float("inf"), 5000.0)]
-    value, beyond = ops.histogram_quantile(0.95, buckets)
+    value, beyond = metrics.histogram_quantile(0.95, buckets)
     assert round(value, 3) == 0.13 and not beyond
-    value, beyond = ops.histogram_quantile(0.95, [(0.1, 10.0), (float("inf"), 100.0)])
+    value, beyond = metrics.histogram_quantile(0.95, [(0.1, 10.0), (float("inf"), 100.0)])
     assert (value, beyond) == (0.1, True)
-    assert ops.nearest_rank([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 95) == 10
-    assert ops.nearest_rank(list(range(1, 101)), 95) == 95
+    assert latency.nearest_rank([5, 1, 4, 2, 3, 6, 7, 8, 9, 10], 95) == 10
+    assert latency.nearest_rank(list(range(1, 101)), 95) == 95
 
 
 def test_calendar_answers_are_told_apart() -> None:
@@ -329,10 +329,10 @@ def test_calendar_answers_are_told_apart() -> None:
         body = f'{{"error": {{"code": {status}, "message": "m", "errors": [{{"reason": "{reason}"}}]}}}}'
         return HttpObservation("GET", "https://www.googleapis.com/x", status=status, body=body.encode())
 
-    assert "throttles" in ops.calendar(answer(403, "rateLimitExceeded"), catalogue).meaning
-    assert "throttles" in ops.calendar(answer(429, "rateLimitExceeded"), catalogue).meaning
-    assert "not enabled" in ops.calendar(answer(403, "accessNotConfigured"), catalogue).meaning
-    assert "provider has an incident" in ops.calendar(answer(503, "backendError"), catalogue).meaning
+    assert "throttles" in integrations.calendar(answer(403, "rateLimitExceeded"), catalogue).meaning
+    assert "throttles" in integrations.calendar(answer(429, "rateLimitExceeded"), catalogue).meaning
+    assert "not enabled" in integrations.calendar(answer(403, "accessNotConfigured"), catalogue).meaning
+    assert "provider has an incident" in integrations.calendar(answer(503, "backendError"), catalogue).meaning
 
 
 def test_new_issues_counts_only_the_window_and_masks_titles() -> None:
@@ -344,7 +344,7 @@ def test_new_issues_counts_only_the_window_and_masks_titles() -> None:
         Issue("KeyError: 'email' for jane.doe+x@example.com in " + "x" * 80, count=3, first_seen=recent),
         Issue("old", count=90, first_seen=old),
     )
-    finding = ops.new_issues(IssueList("u", response, issues, more=True), 1, 24, 5, load_catalogue(), now=now)
+    finding = integrations.new_issues(IssueList("u", response, issues, more=True), 1, 24, 5, load_catalogue(), now=now)
     assert not finding.ok and finding.observed.startswith("at least 1 new issues in the last 24 h")
     assert "jane.doe" not in finding.observed and "KeyError: 'email' for <email> in xxx" in finding.observed
     assert "old" not in finding.observed

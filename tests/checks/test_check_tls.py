@@ -18,7 +18,7 @@ import trustme
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from healthsuite.assessments.certificates import certificate, one_level_below, protocol
+from healthsuite.assessments.tls import certificate, one_level_below, protocol
 from healthsuite.probes.chain import CertificateInfo, covers
 from healthsuite.probes.tls import TlsObservation, handshake
 from healthsuite.testing.certs import IssuedCert, TestCA, self_signed

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from healthsuite.assessments.ops import LatencyLimits, latency_decided
+from healthsuite.assessments.latency import LatencyLimits, latency_decided
 from healthsuite.demo.stack import DemoStack
-from healthsuite.probes.ops import Sample
+from healthsuite.probes.latency import Sample
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.hostile import TlsStallListener, TrickleBodyListener, TrickleHeadersListener, hostile_dns
 from healthsuite.testing.listeners import GarbageListener, SilentListener

@@ -1,14 +1,8 @@
-"""Environment-file models of metrics (PERF3), the latency SLO (PERF2) and external integrations
-(EXT1-EXT3). Redis health (CACHE2, PERF7) reads the declared `caches`.
-
-OWNER: the metrics/integrations work; the attribute names used by healthsuite.plugin.parametrize.TARGET_FIXTURES
-(`metrics`, `latency`, `integrations.calendar`, `integrations.error_tracker`,
-`integrations.dependencies`) must stay.
+"""Environment-file models of the external integrations (EXT1-EXT3).
 
 Requests to external services (calendar, error tracker, dependencies) carry only their own headers
 and token, never the environment's `http.headers`: those are the application's credentials and must not
-travel to a third party.
-"""
+travel to a third party."""
 
 from __future__ import annotations
 
@@ -17,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .targets import HttpTarget, Target
+from .targets import HttpTarget, Target, default_location
 from .types import (
     Model,
     Name,
@@ -31,66 +25,6 @@ from .types import (
 
 GOOGLE_CALENDAR_LIST = "https://www.googleapis.com/calendar/v3/users/me/calendarList"
 SENTRY_URL = "https://sentry.io"
-METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
-
-
-def _default_location(data: Any, **defaults: str) -> Any:
-    """Fill `url` (or `path`) when the file gives neither: the provider's well-known address."""
-    if isinstance(data, dict) and "path" not in data and "url" not in data:
-        return {**data, **defaults}
-    return data
-
-
-class MetricsEndpoint(HttpTarget):
-    """PERF3: the application's Prometheus /metrics endpoint (default path /metrics), scraped once.
-
-    Counters are cumulative since the process started, so the 5xx share judged is the lifetime one."""
-
-    requests_metric: str = Field(
-        "http_requests_total", pattern=METRIC_NAME, description="Counter of HTTP requests, with a status label."
-    )
-    status_label: str = Field(
-        "status",
-        description="Label of requests_metric carrying the HTTP status (then status, code, status_code are tried).",
-    )
-    duration_metric: str | None = Field(
-        "http_request_duration_seconds",
-        pattern=METRIC_NAME,
-        description="Histogram of request durations in seconds (p95 from its buckets); null: not judged.",
-    )
-    memory_metric: str | None = Field(
-        "process_resident_memory_bytes",
-        pattern=METRIC_NAME,
-        description="Gauge of resident memory in bytes; null: not judged.",
-    )
-    max_p95_ms: float | None = Field(None, gt=0, description="p95 limit (default: thresholds.PERF3.p95_ms).")
-    max_resident_memory_mb: float | None = Field(
-        None, gt=0, description="Resident memory limit (default: thresholds.PERF3.max_resident_memory_mb)."
-    )
-
-    kind_label: ClassVar[str] = "metrics endpoint"
-    collection: ClassVar[str] = "metrics"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_path(cls, data: Any) -> Any:
-        return _default_location(data, path="/metrics")
-
-
-class LatencyTarget(HttpTarget):
-    """PERF2: an endpoint sampled N times (at most `concurrency` at once) for its latency SLO.
-
-    The samples are extra traffic by design: each is a new request, never taken from the probe cache."""
-
-    samples: int | None = Field(
-        None, ge=1, le=1000, description="Requests sent (default: thresholds.PERF2.samples)."
-    )
-    concurrency: int = Field(5, ge=1, le=50, description="Requests in flight at once.")
-    max_p95_ms: float | None = Field(None, gt=0, description="p95 limit (default: thresholds.PERF2.p95_ms).")
-    max_mean_ms: float | None = Field(None, gt=0, description="Mean limit (default: thresholds.PERF2.mean_ms).")
-
-    kind_label: ClassVar[str] = "latency target"
-    collection: ClassVar[str] = "latency"
 
 
 class CalendarApi(HttpTarget):
@@ -113,7 +47,7 @@ class CalendarApi(HttpTarget):
     @model_validator(mode="before")
     @classmethod
     def _default_url(cls, data: Any) -> Any:
-        return _default_location(data, url=GOOGLE_CALENDAR_LIST)
+        return default_location(data, url=GOOGLE_CALENDAR_LIST)
 
 
 class ErrorTracker(Target):
@@ -183,3 +117,4 @@ class Integrations(Model):
         if self.calendar is not None:
             yield self.calendar
         yield from self.dependencies
+
