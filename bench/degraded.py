@@ -85,6 +85,8 @@ def one_run(stack: DemoStack, reports: Path, workers: int, watchdog_s: float) ->
         checks_duration_sum_s=round(sum(float(r.get("duration_s") or 0) for r in records), 2),
         slowest_exchange_s=slowest_exchange(report)[0],
         slowest_exchange_of=slowest_exchange(report)[1],
+        # where the time went, as the run's own report says it (healthsuite.outputs.timing)
+        time=(report or {}).get("run", {}).get("time", {}),
         checks=summary.get("total"),
         failed=summary.get("failed"),
         errors=summary.get("error"),
@@ -153,6 +155,8 @@ def summarize_workers(serial: list[dict[str, Any]], parallel: list[dict[str, Any
         "failed": sorted({r["failed"] for r in serial + parallel if r["failed"] is not None}),
         "exits": {"serial": [r["exit"] for r in serial], "n2": [r["exit"] for r in parallel]},
         "failed_diagnoses": sorted({d for r in serial + parallel for d in r["failed_diagnoses"]}),
+        # before the first exchange: imports, loading the environment, collection (the report's run.time)
+        "startup_s": _median([float(r["time"].get("startup_s", 0.0)) for r in serial if r.get("time")]),
         "runs": {"serial": serial, "n2": parallel},
     }
 

@@ -16,7 +16,9 @@ runs the full checks against it in a pytest subprocess (bench/scenario.py: timed
 | page-healthy | a tiny http.server thread answering 200 text/html: it must pass | 2 |
 
 It runs once with every target together (`all`), then once per hostile behaviour alone (with the
-healthy page beside it), so that a hang is pinned on the behaviour that causes it. For each run it reports
+healthy page beside it), so that a hang is pinned on the behaviour that causes it, then once with
+`STALLED` (17) hung servers on distinct loopback addresses (127.0.0.10 and up, so distinct hosts: the
+per-host limit does not hold them back, and the global limit must not either: one wave). For each run it reports
 the wall time, the largest declared timeout of its targets and the target "wall <= largest declared
 timeout + 1.5 s, never a hang" (a run the watchdog kills is a HANG; a pytest exit other than 0 or 1, e.g.
 an INTERNALERROR, is an ERROR), whether the report was written, and
@@ -29,6 +31,7 @@ and on SIGTERM.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.server
 import sys
 import tempfile
@@ -65,6 +68,8 @@ TRICKLE_INTERVAL_S = 1.0
 WALL_MARGIN_S = 1.5
 HOSTNAME = "app.hostile.test"
 HEALTHY = "page-healthy"
+STALLED = 17  # hung servers of the `stalled` scenario, each its own host: more than the old global limit of 16
+STALLED_SCENARIO = f"{STALLED}-stalled"
 TARGET = f"wall <= largest declared timeout + {WALL_MARGIN_S:g} s, never a hang; each hostile target fails only " \
     "its own checks; the healthy page passes; the report is written"
 
@@ -115,8 +120,9 @@ class Target:
     connections: Callable[[], int] | None = None  # what its server accepted so far
 
 
-def start_servers(stack: ExitStack) -> tuple[list[Target], DnsServer]:
-    """Every server, registered with `stack` (closed when it unwinds); the targets pointing at them."""
+def start_servers(stack: ExitStack) -> tuple[list[Target], list[Target], DnsServer]:
+    """Every server, registered with `stack` (closed when it unwinds); the targets pointing at them, and
+    the `STALLED` hung servers on distinct loopback hosts."""
     silent_page = stack.enter_context(SilentListener())
     headers = stack.enter_context(TrickleHeadersListener(interval_s=TRICKLE_INTERVAL_S))
     body = stack.enter_context(TrickleBodyListener(interval_s=TRICKLE_INTERVAL_S))
@@ -129,9 +135,9 @@ def start_servers(stack: ExitStack) -> tuple[list[Target], DnsServer]:
     stack.callback(healthy.close)
 
     def page(name: str, behaviour: str, port: int, timeout_s: float, counter: Callable[[], int] | None,
-             content_type: str = "") -> Target:
+             content_type: str = "", host: str = LOOPBACK) -> Target:
         typed = f", content_type: {content_type}" if content_type else ""
-        line = f"  - {{name: {name}, url: 'http://{LOOPBACK}:{port}/', timeout_s: {timeout_s:g}{typed}}}"
+        line = f"  - {{name: {name}, url: 'http://{host}:{port}/', timeout_s: {timeout_s:g}{typed}}}"
         return Target(name, behaviour, timeout_s, line, "pages", counter)
 
     def tls(name: str, behaviour: str, port: int, timeout_s: float, counter: Callable[[], int]) -> Target:
@@ -155,7 +161,13 @@ def start_servers(stack: ExitStack) -> tuple[list[Target], DnsServer]:
                lambda: sum(dns.queries.values())),
         page(HEALTHY, "http.server: 200 text/html", healthy.port, 2, None, content_type="text/html"),
     ]
-    return targets, dns
+    stalled = []
+    for index in range(STALLED):
+        listener = stack.enter_context(SilentListener(host=f"127.0.0.{10 + index}"))
+        stalled.append(page(f"stalled-{index + 1:02}", f"SilentListener on {listener.host}: never answers",
+                            listener.port, 2, functools.partial(getattr, listener, "connections"),
+                            host=listener.host))
+    return targets, stalled, dns
 
 
 def environment(name: str, targets: list[Target], dns: DnsServer) -> str:
@@ -222,9 +234,10 @@ def judge(name: str, targets: list[Target], result: dict[str, Any], connections:
     }
 
 
-def scenarios(targets: list[Target]) -> dict[str, list[Target]]:
+def scenarios(targets: list[Target], stalled: list[Target]) -> dict[str, list[Target]]:
     healthy = [t for t in targets if t.name == HEALTHY]
-    return {"all": targets, **{t.name: [t, *healthy] for t in targets if t.name != HEALTHY}}
+    alone = {t.name: [t, *healthy] for t in targets if t.name != HEALTHY}
+    return {"all": targets, **alone, STALLED_SCENARIO: [*stalled, *healthy]}
 
 
 def collect(watchdog_s: float = DEFAULT_WATCHDOG_S, only: list[str] | None = None) -> list[dict[str, Any]]:
@@ -232,8 +245,8 @@ def collect(watchdog_s: float = DEFAULT_WATCHDOG_S, only: list[str] | None = Non
     with tempfile.TemporaryDirectory(prefix="healthsuite-bench-hostile-") as scratch, ExitStack() as servers:
         base = Path(scratch)
         try:
-            targets, dns = start_servers(servers)
-            wanted = scenarios(targets)
+            targets, stalled, dns = start_servers(servers)
+            wanted = scenarios(targets, stalled)
             unknown = sorted(set(only or ()) - set(wanted))
             if unknown:
                 raise ValueError(f"no scenario {', '.join(unknown)}; scenarios: {', '.join(wanted)}")
@@ -290,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds after which a run is killed and reported as HANG")
     parser.add_argument("--only", default="", help="comma-separated scenarios: all or target names "
                         "(page-silent, page-trickle-headers, page-trickle-body, page-garbage, tls-stall, "
-                        "tls-silent, dns-drop)")
+                        f"tls-silent, dns-drop) or {STALLED_SCENARIO}")
     parser.add_argument("--out", default=str(REPORTS / f"bench-{NAME}.json"))
     args = parser.parse_args(argv)
     install_sigterm()

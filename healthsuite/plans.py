@@ -58,6 +58,10 @@ class Planned:
     group: str = ""  # with group_limit: a bound of the check's own within its host (PERF2's concurrency)
     group_limit: int = 0
     host_limit: int = 0  # 0: the environment's max_per_host; a database's one session takes 1 at a time
+    # exchanges to make once this one has finished, for the same checks: PERF2's further samples, only
+    # while they can still change the verdict (an exchange shared with other checks keeps every `then`)
+    then: Callable[[], Sequence[Planned]] | None = None
+    repeat: bool = False  # a repeated sample: it starts only when no first exchange is waiting for room
 
 
 Plan = Callable[[ProbeSession, Any, Threshold], Sequence[Planned]]
@@ -295,14 +299,22 @@ def sampler(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -
 
 
 def latency_samples(probes: ProbeSession, target: LatencyTarget, threshold: Threshold) -> list[Planned]:
-    """PERF2: one job per sample, at most the target's concurrency at once (within the host's limit)."""
+    """PERF2: its first sample is the GET the other checks of that URL make (`get`'s key: one request);
+    once it has answered, `then` plans the next ones, `concurrency` at first and one more as each
+    answers, while the verdict can still change. They are repeats: they start after every first exchange
+    waiting for room, within the target's concurrency and the host's limit."""
     taker = sampler(probes, target, threshold)
-    host = _host(taker.request.url)
-    group = f"latency:{target.name}"
-    return [
-        Planned(host, ("sample", target_key(target), index), taker.take, group=group, group_limit=target.concurrency)
-        for index in range(taker.total)
-    ]
+    host, name = _host(taker.request.url), target_key(target)
+
+    def more(most: int) -> list[Planned]:
+        taker.first()  # already answered: the shared request is in the probe cache
+        return [
+            Planned(host, ("sample", name, index), taker.take, group=f"latency:{target.name}",
+                    group_limit=target.concurrency, then=lambda: more(1), repeat=True)
+            for index in taker.claim(most)
+        ]
+
+    return [Planned(host, ("http", taker.request), taker.first, then=lambda: more(target.concurrency))]
 
 
 # --- a team's declared checks (healthsuite.model.declared) -------------------------------------------------

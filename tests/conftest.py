@@ -33,20 +33,35 @@ def demo_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
-def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
-    """The demo's app, PostgreSQL and Redis on free ports: one per xdist worker."""
+def start_demo(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> DemoStack:
+    """The demo's app, PostgreSQL and Redis on free ports, in a new directory `prefix`N."""
     # free_port() remembers its ports only within one process: two xdist workers can, rarely, pick
     # the same one. A start that finds a port taken is retried on fresh ports.
     for attempt in range(3):
         ports = DemoPorts(**{name: free_port() for name in DemoPorts.__dataclass_fields__})
-        stack = DemoStack(tmp_path_factory.mktemp("demo"), ports)
+        stack = DemoStack(tmp_path_factory.mktemp(prefix), ports)
         try:
-            stack.start()
-            break
+            return stack.start()
         except Exception as exc:  # noqa: BLE001
             if attempt == 2 or "in use" not in str(exc).lower() and "listen" not in str(exc).lower():
                 raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """The demo's app, PostgreSQL and Redis on free ports: one per xdist worker, shared by its tests
+    (healed between them, but holding what they wrote)."""
+    stack = start_demo(tmp_path_factory, "demo")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def fresh_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
+    """A demo of the test's own, as `python -m healthsuite.demo` starts it: for a test whose result
+    depends on what the demo holds (table sizes, statistics), which the shared one changes."""
+    stack = start_demo(tmp_path_factory, "fresh-demo")
     yield stack
     stack.stop()
 

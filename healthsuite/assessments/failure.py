@@ -53,6 +53,22 @@ def _unique(items: Iterable[str]) -> list[str]:
     return seen
 
 
+def _one_line(text: str) -> str:
+    """A contact's number on one line: line breaks and other control characters become one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _ways(phone: str | None, pager: str | None) -> list[str]:
+    """A contact's numbers, as the escalation line names them: `phone +1 555 0100`, `pager DB-ONCALL`."""
+    return [f"{kind} {_one_line(value)}" for kind, value in (("phone", phone), ("pager", pager))
+            if value and _one_line(value)]
+
+
+def _reach(who: str, phone: str | None, pager: str | None) -> str:
+    """A contact with its numbers: `DBA <dba@example.com>, phone +1 555 0100, pager DB-ONCALL`."""
+    return ", ".join([who, *_ways(phone, pager)])
+
+
 def escalation_line(
     entry: Diagnosis, severity: Severity, catalogue: Catalogue, contacts: Mapping[Area, Contact]
 ) -> str:
@@ -61,7 +77,8 @@ def escalation_line(
     whatever the area's own urgency.
 
     Only people someone configured are named. When the environment names a contact for the area
-    (`escalation.<area>`), the line names that contact (after the catalogue's role) and no one else: a
+    (`escalation.<area>`), the line names that contact (after the catalogue's role, with its `phone` and
+    `pager` when given, each on one line whatever it holds) and no one else: a
     second contact it does not give is said to be missing, never filled in with the matrix's role (a
     platform with no CTO is not told to call one). Without a contact for the area, the line gives the
     catalogue's roles as roles (runbook 000's matrix, or a diagnoses file's `escalation_areas`) and says
@@ -75,7 +92,7 @@ def escalation_line(
         who = f"{area.primary} (a role of the escalation matrix; no contact configured under `{key}`)"
         channel = ""
     else:
-        who = f"{area.primary} ({contact.primary})"
+        who = f"{area.primary} ({_reach(contact.primary, contact.phone, contact.pager)})"
         channel = f"; channel {contact.channel}" if contact.channel else ""
     if severity in ("critical", "high"):
         if contact is None:
@@ -87,8 +104,11 @@ def escalation_line(
             if area.within == "immediately":
                 return f"{head}call {who} at once; {missing}{channel}"
             return f"{head}call {who}; if no answer within {area.within}: {missing}{channel}"
-        secondary = (contact.secondary if contact.secondary == area.secondary
-                     else f"{area.secondary} ({contact.secondary})")
+        ways = _ways(contact.secondary_phone, contact.secondary_pager)
+        if contact.secondary == area.secondary:  # the role named as is: only its numbers in brackets
+            secondary = f"{area.secondary} ({', '.join(ways)})" if ways else area.secondary
+        else:
+            secondary = f"{area.secondary} ({', '.join([contact.secondary, *ways])})"
         if area.within == "immediately":
             return f"{head}call {who} and {secondary} at once{channel}"
         return f"{head}call {who}, then {secondary} if no answer within {area.within}{channel}"

@@ -40,12 +40,20 @@ def latency_decided(limits: LatencyLimits) -> Callable[[Sequence[Sample], int], 
     - success: even if every sample left succeeds, the rate stays under the minimum;
     - p95 (nearest rank): enough answered samples are at or over the limit that it stays there even if
       every sample left answers fast;
-    - mean: even if every sample left answered in no time, the mean stays at or over its limit."""
+    - mean: even if every sample left answered in no time, the mean stays at or over its limit;
+    - no answer: a sample timed out or could not connect. A target that does not answer is never sent
+      more samples in the same run (each would wait out its timeout); `latency` fails a stopped run."""
 
     def decided(samples: Sequence[Sample], total: int) -> str:
         left = total - len(samples)
         if left <= 0:
             return ""
+        unanswered = next((sample for sample in samples if sample.status is None and sample.error), None)
+        if unanswered is not None and unanswered.error is not None:
+            return (
+                f"a sample got no answer ({unanswered.error.kind_name}): no more are sent to a target that "
+                "does not answer"
+            )
         succeeded = sum(1 for sample in samples if _succeeded(sample, limits.expected_statuses))
         if 100.0 * (succeeded + left) / total < limits.min_success_pct:
             return (
@@ -122,8 +130,10 @@ def latency(
         )
     if not success_ok:
         meanings.append(f"{len(samples) - len(succeeded)} of {len(samples)} requests failed ({failed})")
+    if obs.stopped and not meanings:  # a sample got no answer: sampling stopped, so the rate is not known
+        meanings.append(f"sampling stopped: {obs.stopped}")
     return Finding(
-        ok=p95_ok and mean_ok and success_ok,
+        ok=p95_ok and mean_ok and success_ok and not obs.stopped,
         observed=observed,
         expected=expected,
         meaning="; ".join(meanings),

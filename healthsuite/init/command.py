@@ -246,11 +246,13 @@ class RedisTarget:
     written: str
     username: str | None
     password: str | None
-    password_written: str | None  # ${REDIS_PASSWORD}
+    password_written: str | None  # ${REDIS_PASSWORD}, or the reference given
+    username_written: str | None = None  # the user name, or the reference given
 
 
 def redis_for_file(raw: str, environ: Mapping[str, str]) -> RedisTarget:
-    """The URL without its credentials; a password (in the URL, or $REDIS_PASSWORD) as ${REDIS_PASSWORD}."""
+    """The URL without its credentials; a literal password (in the URL, or $REDIS_PASSWORD) as
+    ${REDIS_PASSWORD}, one given as a reference (`${VAR}`) as that reference."""
     resolved = _resolve("--redis", raw, environ)
     try:
         url, written = urlsplit(resolved), urlsplit(raw)
@@ -264,11 +266,17 @@ def redis_for_file(raw: str, environ: Mapping[str, str]) -> RedisTarget:
     in_query = dict(parse_qsl(url.query)).get("password")
     password = unquote(url.password) if url.password else in_query or environ.get(REDIS_PASSWORD_VARIABLE) or None
     username = unquote(url.username) if url.username else None
+    # a reference is written as given (the user name's, and the password's below)
+    username_written = written.username if written.username and "${" in written.username else username
     host = url.netloc.rpartition("@")[2]
     connect = urlunsplit(url._replace(netloc=host, query=urlencode(query)))
     kept = urlunsplit(written._replace(netloc=written.netloc.rpartition("@")[2], query=urlencode(query, safe="${}")))
+    # a password given as a reference (redis://:${MY_VAR}@host, ?password=${MY_VAR}) is written as given
+    given = written.password if written.password is not None else dict(parse_qsl(written.query)).get("password")
+    if given is not None and "${" in given:
+        return RedisTarget(connect, kept, username, password, given, username_written)
     reference = "${" + REDIS_PASSWORD_VARIABLE + "}" if password else None
-    return RedisTarget(connect, kept, username, password, reference)
+    return RedisTarget(connect, kept, username, password, reference, username_written)
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -372,7 +380,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
             raise UsageProblem(f"--redis {error.address}", f"{error.kind_name}: {error.detail}", fix) from None
 
     variables = sorted({*(dsn.variables if dsn else ()),
-                        *((REDIS_PASSWORD_VARIABLE,) if target and target.password_written else ()),
+                        *(Template(target.password_written).variables if target and target.password_written else ()),
+                        *(Template(target.username_written).variables
+                          if target and target.username_written and "${" in target.username_written else ()),
                         *(Template(args.base_url).variables if "${" in args.base_url else ())})
     kind = args.kind or _kind_from(name)
     schema_ref = None
@@ -383,7 +393,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], redactor: Redactor
         name=name, kind=kind, kind_given=args.kind is not None, base_url=args.base_url, ca_bundle=ca_bundle,
         nameservers=[format_address(h, p) if p != 53 else h for h, p in nameservers], pins=pins,
         dsn=dsn.written if dsn else None, database_name=_slug(dsn.database if dsn else "main"),
-        redis_url=target.written if target else None, redis_username=target.username if target else None,
+        redis_url=target.written if target else None, redis_username=target.username_written if target else None,
         redis_password=target.password_written if target else None, variables=variables, schema_ref=schema_ref,
     )
     text = render(told, site, schema, memory)

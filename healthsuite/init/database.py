@@ -2,6 +2,10 @@
 readable tables (DB9), single-column foreign keys (DB10, DB12), largest tables (DB14) and their
 indexes (PERF6), and the Alembic head (DB13).
 
+The largest tables are the LARGE_TABLES first by total size (pg_total_relation_size: the table, its
+indexes and TOAST); tables of the same size go by schema, then name, in byte order: the same database
+gives the same choice on every run.
+
 One connection through probes.pgreader: a read-only session, every statement in its own read-only
 transaction that ends in COMMIT, under the session's statement and lock timeouts, and cut at its
 deadline."""
@@ -29,7 +33,7 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                   AND d.deptype = 'e')
-ORDER BY 3 DESC, 1, 2
+ORDER BY 3 DESC, n.nspname COLLATE "C", c.relname COLLATE "C"  -- the largest first; a tie by name, in byte order
 LIMIT %s"""
 
 _RELATIONS = """
@@ -163,7 +167,7 @@ def discover(dsn: str, timeout_s: float, max_analyze_age_s: float) -> Schema:
             elif not (_plain(str(ccol)) and _plain(str(pcol))) and child in names and parent in names:
                 bad = str(ccol) if not _plain(str(ccol)) else str(pcol)
                 found.refused.append(f"foreign key {shown(str(constraint))}: column {shown(bad)}: {_why_not(bad)}")
-        for table in found.tables[:LARGE_TABLES]:  # ordered by total size, largest first
+        for table in found.tables[:LARGE_TABLES]:  # by total size, largest first; a tie by name
             if table.analyzed_age_s is None or table.analyzed_age_s > max_analyze_age_s:
                 found.not_analyzed.append(table.declared)
             else:

@@ -21,7 +21,7 @@ import yaml
 
 from . import GUESSED, comment
 from .cache import Memory
-from .database import Schema
+from .database import LARGE_TABLES, Schema
 from .web import Site, names
 
 _PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./+-]*")
@@ -151,7 +151,8 @@ def _database(told: Told, schema: Schema) -> list[str]:
         lines.append(guessed(f"      migrations: {flow([('expected', literal(schema.migration_head))])}",
                              "DB13: the Alembic head applied now; from CI, ${ALEMBIC_HEAD} is better"))
     if schema.large_tables:
-        lines.append("      large_tables:               # DB14 analyzed within 7 days; PERF5 never seq-scanned")
+        lines.append(f"      large_tables:               # DB14 analyzed within 7 days; PERF5 never seq-scanned; the "
+                     f"{LARGE_TABLES} largest by total size, a tie by name")
         for table in schema.large_tables:
             rows = f"~{table.rows} row{'s' * (table.rows != 1)}"
             lines.append(guessed(f"        - {scalar(table.declared)}", f"{_size(table.size_bytes)}, {rows}"))
@@ -160,7 +161,7 @@ def _database(told: Told, schema: Schema) -> list[str]:
                      f"fail; run ANALYZE {comment(name)})")
     indexes = [(index, on) for on, found in schema.indexes.items() for index in found]
     if indexes:
-        lines.append("      indexes:                    # PERF6: the indexes of the largest tables")
+        lines.append(f"      indexes:                    # PERF6: the indexes of the {LARGE_TABLES} largest tables")
         for index, on in indexes:
             lines.append(guessed(f"        - {scalar(index)}", f"on {on}"))
     return lines

@@ -509,7 +509,12 @@ class HttpSettings(Model):
     _headers = field_validator("headers")(headers_without_literal_credentials)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, description="Bodies are read up to this size.")
     max_concurrency: int = Field(
-        16, ge=1, le=256, description="Probes in flight at once, over all targets (under -n N: 1/N per worker)."
+        64,
+        ge=1,
+        le=256,
+        description="Probes in flight at once, over all targets (under -n N: 1/N per worker): a bound on the "
+        "tool's threads and sockets, not politeness (max_per_host is that), so distinct hosts never wait for "
+        "each other at one environment's scale.",
     )
     max_per_host: int = Field(
         6,
@@ -522,7 +527,12 @@ class HttpSettings(Model):
 
 class Contact(Model):
     primary: str = Field(description="Who to call first: name, address or pager.")
+    phone: str | None = Field(None, description="The primary contact's phone number, e.g. +44 20 7946 0000.")
+    pager: str | None = Field(None, description="The primary contact's pager or on-call handle, e.g. PagerDuty "
+                              "service DB-ONCALL.")
     secondary: str | None = None
+    secondary_phone: str | None = Field(None, description="The secondary contact's phone number.")
+    secondary_pager: str | None = Field(None, description="The secondary contact's pager or on-call handle.")
     channel: str | None = Field(None, description="e.g. #incident-db")
 
 

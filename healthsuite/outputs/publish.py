@@ -153,6 +153,6 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         page = settings.html_report
         def write_page() -> str:
             html.write_result(page, result)
-            return f"healthsuite: HTML report written to {page}"
+            return f"healthsuite: HTML report written to {page} (open {page.resolve().as_uri()} in a browser)"
         run("HTML report", write_page, place=page)
     return done

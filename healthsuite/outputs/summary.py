@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..catalogue.diagnoses import SEVERITIES
+from . import timing
 from .history import Change
 from .records import FAILING, OUTCOMES, CheckRecord
 from .result import NOT_JUDGED_STATUS, RunResult, target_name
@@ -91,6 +92,8 @@ def lines(result: RunResult) -> list[Line]:
         names = ", ".join(f"{e.diagnosis} {e.target or '-'}" for e in recovered[:10])
         more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
         out.append((f"healthsuite: recovered since the last run: {names}{more}", {"green": True}))
+    if "time" in result.run:  # where the time went: the targets' answers or the tool's limits
+        out.append((timing.line(result.run["time"]), {}))
     outcomes = Counter(entry.outcome for entry in result.entries)
     summary = ", ".join(f"{outcomes[o]} {o}" for o in OUTCOMES if outcomes[o])
     where = f"report {result.report_path}" if result.report_path is not None else "no JSON report written"

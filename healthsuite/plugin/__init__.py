@@ -16,6 +16,8 @@
 - verdicts, outputs, allure_story, changes: the exit status, the output options, allure, history
 """
 
+import pytest
+
 pytest_plugins = [
     *(f"healthsuite.plugin.{name}" for name in (
         "options", "selection", "configure", "parametrize", "collection", "workers", "fixtures", "execution",
@@ -23,3 +25,10 @@ pytest_plugins = [
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.outputs", "healthsuite.plugin.allure_story",
 ]
+
+# pytest marks each module of pytest_plugins for assertion rewriting just before it imports it; but
+# configure and collection import their siblings (handover, parametrize, verdicts, ...) first, and a
+# module marked once imported makes pytest warn "Module already imported so cannot be rewritten" (on
+# every run from an editable install, whose modules pytest does not mark at start-up). Marked here,
+# before any of them is imported, they are rewritten like any plugin module and nothing warns.
+pytest.register_assert_rewrite(*pytest_plugins)

@@ -24,6 +24,22 @@ def _allure_in_use(config: pytest.Config) -> bool:
     )
 
 
+def no_environment_message(config: pytest.Config) -> str:
+    """The usage error of a run of checks that names no environment: how to name one, and which there are.
+
+    No environment is taken by default: every one probes something (a real domain, or whatever listens on
+    localhost's well-known ports), and only the person running the checks knows which they mean."""
+    directories = list(dict.fromkeys([config.rootpath / "environments", config.invocation_params.dir / "environments"]))
+    available = sorted({p.stem for d in directories if d.is_dir() for p in d.glob("*.yaml")})
+    listed = (f"available: {', '.join(available)} (in {' and '.join(str(d) for d in directories if d.is_dir())})"
+              if available else f"no environment files in {' or '.join(map(str, directories))}")
+    return (
+        "no environment selected: name the one to check with --env NAME (environments/NAME.yaml), "
+        "--env path/to/file.yaml or HEALTHSUITE_ENV=NAME, e.g. `pytest --env demo` against the running demo "
+        f"(python -m healthsuite.demo up starts it, docs/demo.md); {listed}"
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE]
@@ -33,10 +49,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     env = state.env
     if env is None:
-        raise pytest.UsageError(
-            "no environment selected: pass --env NAME (environments/NAME.yaml) or --env path/to/file.yaml, "
-            "or set HEALTHSUITE_ENV"
-        )
+        raise pytest.UsageError(no_environment_message(config))
     catalogue = env.catalogue  # the shipped diagnoses and the environment's own
     allure = _allure_in_use(config)
     runbooks: dict[str, str] = {}  # per diagnosis: computed once, not once per check and target

@@ -17,7 +17,7 @@ import pytest
 
 from healthsuite import __version__
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
-from healthsuite.outputs import junit, nagios, notices, publish, summary
+from healthsuite.outputs import junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
 from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.outputs.result import RunEnvironment
@@ -44,6 +44,7 @@ from healthsuite.plugin.state import (
 )
 from healthsuite.plugin.workers import aliases_of
 from healthsuite.probes import deadline
+from healthsuite.runner.clock import process_started
 from healthsuite.runner.pool import Prefetcher, Work
 from healthsuite.runner.workunits import share_of, worker_number
 
@@ -110,6 +111,12 @@ def _freeze_collected_objects(config: pytest.Config) -> None:
     gc.freeze()
     if not _process_ends_with_run(config):
         config.add_cleanup(gc.unfreeze)
+
+
+def _run_origin(config: pytest.Config, state: RunState) -> float:
+    """When the run began (monotonic): its process's start when the process is the run's own (imports,
+    loading and collection count as start-up), else when the plugin was configured."""
+    return process_started() if _process_ends_with_run(config) else state.configured_at
 
 
 def _process_ends_with_run(config: pytest.Config) -> bool:
@@ -237,6 +244,7 @@ class RunReporter:
             for key, seconds in output.get("probe_latency_s", {}).items():
                 self.state.probe_latency_s[key] = max(float(seconds), self.state.probe_latency_s.get(key, 0.0))
             _add_counts(self.state.exchanges, output.get("exchanges", {}))
+            self.state.pool_timings.extend(output.get("pool_timings", []))
             if output.get("lean_unavailable") and not self.state.worker_protocol:
                 self.state.worker_protocol = str(output["lean_unavailable"])
             self.state.lean_unavailable = ""  # the controller ran no check: the workers' word counts
@@ -251,8 +259,11 @@ class RunReporter:
         if state.probes is not None:
             for key, learned in state.probes.learned.items():
                 state.probe_hints.setdefault(key, {}).update(learned)
+        if state.prefetcher is not None:
+            state.pool_timings.append(state.prefetcher.timing(_run_origin(config, state)))
         if is_worker(config):
             config.workeroutput["healthsuite"] = {  # type: ignore[attr-defined]
+                "pool_timings": state.pool_timings,
                 "collected": state.collected,
                 "selected": state.selected,
                 "probe_latency_s": state.probe_latency_s,
@@ -320,6 +331,8 @@ class RunReporter:
     def _run_facts(self, finished: datetime) -> dict[str, Any]:
         run = self.state.run_deadline
         facts: dict[str, Any] = {"exchanges": self.state.exchanges}
+        # where the time went: start-up, the exchanges, the slowest one, what the limits held back
+        facts["time"] = timing.merge(self.state.pool_timings, time.monotonic() - _run_origin(self.config, self.state))
         # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.plugin.protocol)
         lean = self.state.lean_unavailable or self.state.worker_protocol
         facts["protocol"] = "lean" if not lean else f"pytest's ({lean})"

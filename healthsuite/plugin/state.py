@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,8 @@ class RunState:
     published: publish.Published | None = None  # what became of each output
     exit_status: int | None = None  # the run's, once its session finished (None: it never began)
     progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
+    pool_timings: list[dict[str, Any]] = field(default_factory=list)  # each process's (Prefetcher.timing)
+    configured_at: float = field(default_factory=time.monotonic)  # the run's start when the process was not its own
 
 
 STATE = pytest.StashKey[RunState]()

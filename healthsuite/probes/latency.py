@@ -46,12 +46,16 @@ Decided = Callable[[Sequence[Sample], int], str]
 
 
 class LatencySampler:
-    """PERF2's samples of one endpoint: `samples` new requests, each taken by `take()` (the probe pool
-    calls it once per sample, at most `concurrency` at once). Once `decided` says the verdict can no
-    longer change, the samples not yet sent are not sent.
+    """PERF2's samples of one endpoint, `samples` in all, at most `concurrency` out at once.
 
-    Extra traffic by design (the runbook's performance-monitor.sh sends its own requests too): these
-    never come from the probe cache, or every sample would be the same one."""
+    The first is the request the other checks of that URL make (`first`: the probe cache's, so a run
+    sends it once); the others are new requests (`take`), claimed only while the verdict can still
+    change: once `decided` says it cannot (a sample over the limit, too many failures, a sample without
+    an answer), no more are sent. The probe pool takes them (healthsuite.plans); a run
+    without it takes them in `observation`.
+
+    Extra traffic by design (the runbook's performance-monitor.sh sends its own requests too): the
+    samples after the first never come from the probe cache, or every sample would be the same one."""
 
     def __init__(self, probes: ProbeSession, target: LatencyTarget, samples: int, decided: Decided) -> None:
         self._probes = probes
@@ -60,45 +64,58 @@ class LatencySampler:
         self.total = samples
         self._decided = decided
         self._samples: list[Sample] = []
-        self._claimed = 0
+        self._claimed = 0  # samples sent or claimed, the first included
         self._finished = 0
         self._stopped = ""
         self._first: float | None = None
         self._last = 0.0
         self._lock = threading.Condition()
 
-    def take(self) -> None:
-        """Send one sample, unless all are taken or the verdict is already decided."""
+    def first(self) -> None:
+        """The first sample: the shared request (sent now unless the run has sent it already)."""
         with self._lock:
-            if self._claimed >= self.total:
+            if self._claimed:
                 return
-            self._claimed += 1
-            if self._stopped:
-                self._finished += 1
-                self._lock.notify_all()
-                return
-            now = time.perf_counter()
-            self._first = now if self._first is None else min(self._first, now)
+            self._claimed = 1
+        started = time.perf_counter()
+        observation = self._probes.send(self.request)
+        self._record(observation, min(started, time.perf_counter() - observation.elapsed_s))
+
+    def take(self) -> None:
+        """One further sample, a new request (claimed beforehand by `claim`)."""
         observation = fetch_fresh(self._probes, self.request)
+        self._record(observation, time.perf_counter() - observation.elapsed_s)
+
+    def _record(self, observation: HttpObservation, started: float) -> None:
         sample = Sample(observation.status, round(observation.elapsed_s * 1000, 1), observation.error)
         with self._lock:
             self._samples.append(sample)
+            self._first = started if self._first is None else min(self._first, started)
             self._last = time.perf_counter()
             if not self._stopped:
                 self._stopped = self._decided(self._samples, self.total)
             self._finished += 1
             self._lock.notify_all()
 
+    def claim(self, most: int) -> range:
+        """The indices of up to `most` further samples to send now: none before the first has answered,
+        once the verdict is decided, or when every sample is claimed."""
+        with self._lock:
+            if self._stopped or self._finished < 1:
+                return range(0)
+            count = max(0, min(most, self.total - self._claimed))
+            self._claimed += count
+            return range(self._claimed - count, self._claimed)
+
     def observation(self) -> LatencySamples:
-        """The samples, once all are taken: those no pool thread took are taken here, `concurrency` at
-        once (a run without the probe pool, e.g. `-n` with `--dist loadfile`)."""
+        """The samples, once all are taken: those the probe pool did not take are taken here,
+        `concurrency` at once (a run without the pool, e.g. `-n` with `--dist loadfile`)."""
+        self.first()
+        while claimed := self.claim(self.concurrency):
+            with ThreadPoolExecutor(max_workers=len(claimed), thread_name_prefix="perf2") as pool:
+                list(pool.map(lambda _: self.take(), claimed))
         with self._lock:
-            left = self.total - self._claimed
-        if left:
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, left), thread_name_prefix="perf2") as pool:
-                list(pool.map(lambda _: self.take(), range(left)))
-        with self._lock:
-            self._lock.wait_for(lambda: self._finished >= self.total)
+            self._lock.wait_for(lambda: self._finished >= self._claimed)
             wall = (self._last - self._first) * 1000 if self._first is not None else 0.0
             return LatencySamples(
                 self.request.url, self.concurrency, tuple(self._samples), round(wall, 1),

@@ -5,9 +5,13 @@ At most `http.max_concurrency` exchanges run at once and `http.max_per_host` aga
 `-n`, each worker gets its share of both); a database's one session takes one at a time, and a
 check's own group (PERF2's samples) at most its declared concurrency. A job starts only when its
 host (and group) has room, so a busy host never holds a slot another host could use. Targets run
-slowest first by the previous run's report. A check waits only for its own exchanges, moved to the
-head of their queues if they have not started (`expedite`), so a run costs about its slowest
-exchange, not the sum of them, and no check probes beside the pool. Anything a plan cannot resolve
+slowest first by the previous run's report, and every distinct exchange goes before any repeated one:
+PERF2's further samples are planned only once its first (the GET the other checks of that URL make)
+has answered without deciding the verdict, and start only when no first exchange waits for room, so
+a degraded host costs about ceil(distinct exchanges on it / max_per_host) of its slowest answers.
+A check waits only for its own exchanges, moved to the head of their queues if they have not
+started (`expedite`), so a run costs about its slowest exchange, not the sum of them, and no check
+probes beside the pool. Anything a plan cannot resolve
 (an unset variable) is left to the check, which reports it.
 
 The pool's threads are daemons: a thread still blocked when the process ends (which the exchange
@@ -20,8 +24,9 @@ import queue
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.environment import (
@@ -79,15 +84,37 @@ class Work:
     threshold: Threshold
 
 
+REPEAT_ORDER = 1 << 40  # a repeated sample's order: after every first exchange, whenever it was queued
+LIMIT_WAIT_S = 0.01  # a job that waited longer than this for a slot counts as held by a limit
+
+
 @dataclass(eq=False, slots=True)  # a job is itself: identity, for deque.remove
 class _Job:
     order: int  # jobs start lowest first; an expedited job gets a negative one
     queue: tuple[str, str]  # (host, group)
     target: str  # target_key of the target it probes
     call: Planned | None  # dropped once run: its closure holds what the plan built
+    ready_at: float = 0.0  # when it was queued (monotonic)
+    repeat: bool = False
     started: bool = False
     done: bool = False
     owners: list[Hashable] = field(default_factory=list)
+    # follow-ups to plan once it has finished: (then, the check that planned it, that check's target)
+    thens: list[tuple[Callable[[], Sequence[Planned]], Hashable, str]] = field(default_factory=list)
+
+
+@dataclass
+class LimitWaits:
+    """The jobs a limit held back: how many, the longest wait, and where (for the report's time section)."""
+
+    jobs: int = 0
+    longest_s: float = 0.0
+    where: str = ""
+
+    def add(self, waited_s: float, where: str) -> None:
+        self.jobs += 1
+        if waited_s > self.longest_s:
+            self.longest_s, self.where = waited_s, where
 
 
 class Prefetcher:
@@ -119,9 +146,20 @@ class Prefetcher:
         self._pending: deque[Hashable] = deque()
         self._unplanned: dict[Hashable, tuple[Work, str]] = {}
         self._ahead = 2 * max_concurrency  # exchanges kept planned and waiting beyond those running
+        self._repeats_waiting = 0  # repeated samples queued and not started: planning goes on past them
+        # where the time went (timing()): monotonic times, the slowest exchange, what the limits held back
+        self._first_start = 0.0
+        self._last_finish = 0.0
+        self._slowest: tuple[float, str] = (0.0, "")
+        self._peak = 0
+        self._global_full_at = -1.0  # the last time a job waited because max_concurrency were out
+        self._waits = {"max_per_host": LimitWaits(), "max_concurrency": LimitWaits()}
+        self._distinct: Counter[str] = Counter()  # first exchanges per host
+        self._repeats = 0
 
     def submit(self, planned: Planned, target: str, owner: Hashable | None = None) -> None:
-        """Queue one exchange for `owner` (an exchange already queued under the same key is shared)."""
+        """Queue one exchange for `owner` (an exchange already queued under the same key is shared, and
+        keeps every check's `then`)."""
         with self._lock:
             job = self._by_key.get(planned.key)
             if job is None:
@@ -130,14 +168,35 @@ class Prefetcher:
                     self._host_limit.setdefault(host, planned.host_limit)
                 if group and planned.group_limit:
                     self._group_limit.setdefault(group, planned.group_limit)
-                job = _Job(self._submitted, (host, group), target, planned)
+                order = self._submitted + (REPEAT_ORDER if planned.repeat else 0)
+                job = _Job(order, (host, group), target, planned, time.monotonic(), planned.repeat)
                 self._by_key[planned.key] = job
                 self._queues.setdefault(job.queue, deque()).append(job)
                 self._submitted += 1
+                if planned.repeat:
+                    self._repeats_waiting += 1
+                    self._repeats += 1
+                else:
+                    self._distinct[host] += 1
             if owner is not None:
                 job.owners.append(owner)
                 self._owned.setdefault(owner, []).append(job)
+            then_now = planned.then if planned.then is not None and job.done else None
+            if planned.then is not None and not job.done:
+                job.thens.append((planned.then, owner, target))
             self._dispatch()
+        if then_now is not None:  # shared with an exchange that has already answered
+            self._follow_up([(then_now, owner, target)])
+
+    def _follow_up(self, thens: Sequence[tuple[Callable[[], Sequence[Planned]], Hashable, str]]) -> None:
+        """Queue what each finished exchange's `then` plans, for the check that planned it (outside the lock)."""
+        for then, owner, target in thens:
+            try:
+                more = then()
+            except Exception:  # noqa: BLE001 - the check meets it again and reports it
+                continue
+            for planned in more:
+                self.submit(planned, target, owner)
 
     def expedite(self, owner: Hashable, timeout_s: float | None = None) -> bool:
         """A check is about to read its exchanges: those still waiting go first (planned now if they
@@ -170,18 +229,31 @@ class Prefetcher:
 
     def _dispatch(self) -> None:
         """Start the earliest waiting job of each queue with room, while the pool has room (lock held)."""
-        while self._in_flight < self._max and not self._closed:
+        while not self._closed:
+            if self._in_flight >= self._max:
+                if self._submitted > self._started():
+                    self._global_full_at = time.monotonic()
+                return
             ready = [waiting for (host, group), waiting in self._queues.items() if waiting and self._room(host, group)]
             if not ready:
                 return
             job = min(ready, key=lambda waiting: waiting[0].order).popleft()
             job.started = True
-            self._running[job] = time.monotonic()
+            now = time.monotonic()
+            self._running[job] = now
+            self._first_start = self._first_start or now
+            if job.repeat:
+                self._repeats_waiting -= 1
             host, group = job.queue
+            waited = now - job.ready_at
+            if waited > LIMIT_WAIT_S:
+                held_by = "max_concurrency" if self._global_full_at >= job.ready_at else "max_per_host"
+                self._waits[held_by].add(waited, host)
             self._host_running[host] += 1
             if group:
                 self._group_running[group] += 1
             self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
             if len(self._threads) < self._in_flight:
                 thread = threading.Thread(target=self._worker, name="healthsuite-probe", daemon=True)
                 self._threads.append(thread)
@@ -201,7 +273,7 @@ class Prefetcher:
         """Plan the next checks while fewer than `_ahead` exchanges wait to start."""
         while True:
             with self._lock:
-                if self._closed or self._submitted - self._started() >= self._ahead:
+                if self._closed or self._submitted - self._started() - self._repeats_waiting >= self._ahead:
                     return
                 unplanned = None
                 while self._pending and unplanned is None:
@@ -235,7 +307,13 @@ class Prefetcher:
             job.call = None
             elapsed = time.perf_counter() - started
             with self._lock:
+                thens, job.thens = job.thens, []
+            # before the job counts as done, so a check waiting for it waits for its follow-ups too
+            self._follow_up(thens)
+            with self._lock:
                 self._latency_s[job.target] = max(elapsed, self._latency_s.get(job.target, 0.0))
+                self._slowest = max(self._slowest, (elapsed, job.target))
+                self._last_finish = time.monotonic()
                 job.done = True
                 self._running.pop(job, None)
                 host, group = job.queue
@@ -274,6 +352,31 @@ class Prefetcher:
         """target_key -> the longest of its exchanges so far, in seconds."""
         with self._lock:
             return dict(self._latency_s)
+
+    def timing(self, origin: float) -> dict[str, Any]:
+        """Where this process's exchange time went, for the report (healthsuite.outputs.timing): from
+        `origin` (the run's start, monotonic) to the first exchange, from there to the last one's end,
+        the slowest, the peak in flight, and the jobs each limit held back."""
+        with self._lock:
+            busiest = self._distinct.most_common(1)
+            began = self._first_start or time.monotonic()
+            return {
+                "startup_s": round(began - origin, 3),
+                "exchanges_s": round(max(0.0, self._last_finish - began), 3),
+                "slowest_s": round(self._slowest[0], 3),
+                "slowest_target": self._slowest[1],
+                "exchanges": self._finished,
+                "repeated": self._repeats,
+                "peak_in_flight": self._peak,
+                "max_concurrency": self._max,
+                "max_per_host": self._per_host,
+                "busiest_host": busiest[0][0] if busiest else "",
+                "busiest_host_exchanges": busiest[0][1] if busiest else 0,
+                "waited": {
+                    name: {"jobs": waits.jobs, "longest_s": round(waits.longest_s, 3), "where": waits.where}
+                    for name, waits in self._waits.items()
+                },
+            }
 
     def running(self) -> list[tuple[str, float]]:
         """The exchanges out now: (target_key, when it started, monotonic), one per exchange."""

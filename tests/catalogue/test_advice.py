@@ -23,6 +23,7 @@ from healthsuite.catalogue.advice import (
 )
 from healthsuite.catalogue.diagnoses import heading_anchor, load_catalogue
 from healthsuite.demo.stack import DemoStack
+from healthsuite.model.environment import Contact
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.postgres import parts_of as postgres_parts
 from tests.conftest import RunChecks
@@ -95,6 +96,21 @@ def test_only_critical_and_high_failures_call_anyone() -> None:
     assert "call Security Team Lead and CISO at once" in critical and "within immediately" not in critical
     database = escalation_line(catalogue.diagnosis("DB1"), "critical", catalogue, {})
     assert "then Senior Developer if no answer within 30 minutes" in database
+
+
+def test_a_contacts_phone_and_pager_are_named_after_it_on_one_line() -> None:
+    catalogue = load_catalogue()
+    db1 = catalogue.diagnosis("DB1")
+    contact = Contact(primary="DBA <dba@example.com>", phone="+1 555\n0100", pager=" ", secondary="Senior Developer",
+                      secondary_pager="PD-DB")
+    assert escalation_line(db1, "critical", catalogue, {"database": contact}).endswith(
+        "call Database Administrator (DBA <dba@example.com>, phone +1 555 0100), then Senior Developer (pager PD-DB) "
+        "if no answer within 30 minutes")
+    alone = Contact(primary="DBA", pager="PD-DB", secondary="Jo", secondary_phone="+1 555 0101")
+    assert "(DBA, pager PD-DB), then Senior Developer (Jo, phone +1 555 0101)" in escalation_line(
+        db1, "critical", catalogue, {"database": alone})
+    assert "open a ticket for Database Administrator (DBA, pager PD-DB)" in escalation_line(
+        db1, "medium", catalogue, {"database": alone})
 
 
 def test_runbook_references_link_the_section_under_a_base_url() -> None:

@@ -4,6 +4,8 @@ error that names the file, the line, the key path and the fix (one fixture per r
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -16,7 +18,14 @@ from healthsuite.environment.schema import render
 from healthsuite.model.templates import MissingVariable, Template, read_dotenv
 
 ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
-SHIPPED = sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml"))
+# The environments this checkout ships, by name: not whatever environments/ holds now, where
+# `python -m healthsuite init` writes a user's own (environments/NAME.yaml) beside them.
+SHIPPED = ["demo", "local", "production", "staging"]
+
+
+def available() -> str:
+    """How a lookup of an unknown name lists environments/ as it is now (the shipped and any of the user's)."""
+    return ", ".join(sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml")))
 
 MINIMAL = "name: t\nkind: test\n"
 
@@ -34,7 +43,13 @@ def error_of(tmp_path: Path, text: str) -> str:
 
 
 def test_shipped_environments_are_the_four_expected() -> None:
-    assert SHIPPED == ["demo", "local", "production", "staging"]
+    assert all((ENVIRONMENTS / f"{name}.yaml").is_file() for name in SHIPPED)
+    git = shutil.which("git")
+    if git is None or not (ENVIRONMENTS.parent / ".git").exists():
+        pytest.skip("not a git checkout: which environment files are shipped is known from git ls-files")
+    tracked = subprocess.run([git, "ls-files", "--", "*.yaml"], cwd=ENVIRONMENTS, capture_output=True, text=True,
+                             timeout=30, check=True).stdout.split()
+    assert sorted(Path(name).stem for name in tracked) == SHIPPED
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -272,8 +287,10 @@ def test_locate_by_name_and_by_path(tmp_path: Path) -> None:
     assert locate("demo", ENVIRONMENTS, tmp_path) == ENVIRONMENTS / "demo.yaml"
     (tmp_path / "mine.yaml").write_text(MINIMAL)
     assert locate("mine.yaml", ENVIRONMENTS, tmp_path) == tmp_path / "mine.yaml"
-    with pytest.raises(EnvironmentFileError, match="available: demo, local, production, staging"):
+    with pytest.raises(EnvironmentFileError) as info:
         locate("prod", ENVIRONMENTS, tmp_path)
+    assert f"available: {available()};" in str(info.value)
+    assert all(name in available().split(", ") for name in SHIPPED)
 
 
 def test_an_error_inside_an_optional_section_names_the_whole_key(tmp_path: Path) -> None:

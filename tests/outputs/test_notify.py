@@ -570,3 +570,46 @@ def test_concurrent_runs_keep_every_announcement(tmp_path: Path) -> None:
     assert _state(tmp_path) == {"old-2", *(f"run{n}-{r}" for n in range(writers) for r in range(5))}
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+
+
+def test_a_contacts_phone_and_pager_reach_every_output_on_one_line(
+    tmp_path: Path, site: str, receiver: Receiver
+) -> None:
+    """`phone` and `pager` of an escalation contact, holding output separators (`|`, `;`, a line break,
+    a tab), are named in the failure block, the JSON and JUnit records, the HTML report and the notice,
+    each on the one escalation line, the same words everywhere."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = tmp_path / "env.yaml"
+    env.write_text(f"""
+name: contacts
+kind: test
+timeouts: {{http_s: 2, connect_s: 1}}
+escalation:
+  infrastructure: {{primary: "DevOps on call <devops@example.com>", phone: "+1 555 | 0100;\\next.\\t7",
+                    pager: "PD|ONCALL;\\n2", secondary: "CTO", secondary_phone: "+1 555 0199"}}
+pages:
+  - {{name: home, url: "{closed}/", content_type: text/html}}
+{_slack(receiver)}
+""")
+    junit_path, page = tmp_path / "junit.xml", tmp_path / "report.html"
+    done = _run(tmp_path, env, "--notify", f"--junitxml={junit_path}", f"--html-report={page}")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    expected = ("call DevOps Lead (DevOps on call <devops@example.com>, phone +1 555 | 0100; ext. 7, "
+                "pager PD|ONCALL; 2), then CTO (phone +1 555 0199) if no answer within 15 minutes")
+    (record,) = [r for r in _report(tmp_path)["checks"] if r["outcome"] == "failed"]
+    assert record["escalation"].endswith(expected) and "\n" not in record["escalation"], record["escalation"]
+    assert f"  escalate:    {record['escalation']}" in done.stdout.splitlines(), done.stdout[-3000:]
+    from xml.etree import ElementTree  # noqa: PLC0415
+
+    from healthsuite.outputs import junit  # noqa: PLC0415
+
+    (case,) = list(ElementTree.parse(junit_path).getroot().iter("testcase"))
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    properties.update(junit.parse_lines("".join(out.text or "" for out in case.iter("system-out"))))
+    assert properties["escalation"] == record["escalation"], properties
+    text = page.read_text()
+    assert "phone +1 555 | 0100; ext. 7, pager PD|ONCALL; 2" in text
+    assert "&lt;devops@example.com&gt;" in text and "<devops@example.com>" not in text
+    (post,) = receiver.posts
+    notice = post["body"]["text"]
+    assert "phone +1 555 | 0100; ext. 7, pager PD|ONCALL; 2), then CTO (phone +1 555 0199)" in notice, notice

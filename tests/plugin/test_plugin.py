@@ -51,11 +51,25 @@ def test_env_from_variable_and_ini(pytester: pytest.Pytester, monkeypatch: pytes
     result = pytester.runpytest(str(CHECKS), "--collect-only")
     contains(result.stdout, "healthsuite: environment staging (staging) from", "[selected by HEALTHSUITE_ENV]")
     monkeypatch.delenv("HEALTHSUITE_ENV")
-    result = pytester.runpytest(str(CHECKS), "--collect-only")  # pyproject.toml: healthsuite_env = "local"
+    result = pytester.runpytest(str(CHECKS), "--collect-only", "-o", "healthsuite_env=local")
     contains(result.stdout, "healthsuite: environment local (development) from", "[selected by ini healthsuite_env]")
     monkeypatch.setenv("HEALTHSUITE_ENV", "staging")
     result = pytester.runpytest(str(CHECKS), "--collect-only", "--env", "demo")
     contains(result.stdout, "healthsuite: environment demo (demo) from", "[selected by --env]")
+
+
+def test_a_bare_pytest_in_the_checkout_is_a_usage_error_listing_the_environments() -> None:
+    """No environment is checked unless named: a bare `pytest` probes neither production's domains nor
+    whatever listens on localhost's 5432, 6379 and 3000 (local.yaml), but says how to choose."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("HEALTHSUITE_ENV", "PYTEST_ADDOPTS")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120, env=environ)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
+    available = ", ".join(sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml")))
+    assert "no environment selected: name the one to check with --env NAME" in done.stderr, done.stderr
+    assert "HEALTHSUITE_ENV=NAME, e.g. `pytest --env demo`" in done.stderr
+    assert f"available: {available} (in {ENVIRONMENTS})" in done.stderr, done.stderr
+    assert "passed" not in done.stdout and "failed" not in done.stdout
 
 
 def test_env_by_path(pytester: pytest.Pytester) -> None:
@@ -68,7 +82,10 @@ def test_env_by_path(pytester: pytest.Pytester) -> None:
 def test_unknown_env_is_a_usage_error_listing_the_available_ones(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(str(CHECKS), "--env", "prod")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*no environment named 'prod'*available: demo, local, production, staging*"])
+    # environments/ as it is now: the shipped four, and any file `python -m healthsuite init` wrote there
+    available = sorted(p.stem for p in ENVIRONMENTS.glob("*.yaml"))
+    assert {"demo", "local", "production", "staging"} <= set(available)
+    result.stderr.fnmatch_lines([f"*no environment named 'prod'*available: {', '.join(available)};*"])
 
 
 def test_malformed_env_file_stops_the_run_before_collection(pytester: pytest.Pytester) -> None:
@@ -288,3 +305,37 @@ def test_a_program_that_runs_pytest_main_gets_its_garbage_collection_back(tmp_pa
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+EDITABLE_RUN = '''
+import importlib.util, sys
+project = sys.argv[1]
+class Finder:  # as setuptools' editable finder: the packages are found by name, not on sys.path
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        where = {"healthsuite": f"{project}/healthsuite", "healthsuite_checks": f"{project}/checks"}.get(fullname)
+        if where is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, f"{where}/__init__.py", submodule_search_locations=[where])
+sys.meta_path.insert(0, Finder)
+import pytest
+sys.exit(pytest.main(sys.argv[2:]))
+'''
+
+
+def test_the_plugin_loads_without_an_assertion_rewrite_warning(tmp_path: Path) -> None:
+    """pytest loads the plugin from its entry point, as from an editable install (`pip install -e`),
+    and marks each module of its pytest_plugins for rewriting: none may have been imported before."""
+    (tmp_path / "run.py").write_text(EDITABLE_RUN)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "HEALTHSUITE_ENV")}
+    done = subprocess.run(
+        [sys.executable, "run.py", str(PROJECT), "-W", "error::pytest.PytestAssertRewriteWarning", "-p", "no:cacheprovider",
+         "--collect-only", "-q", "--env", str(ENVIRONMENTS / "production.yaml"), str(CHECKS)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=environ,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "tests collected" in output, output[-3000:]
+    assert "AssertRewriteWarning" not in output, output[-3000:]
+    assert f"{PROJECT}/healthsuite/plugin" in subprocess.run(
+        [sys.executable, "-c", EDITABLE_RUN.split("import pytest")[0] + "import healthsuite.plugin; print(healthsuite.plugin.__file__)",
+         str(PROJECT)], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=environ).stdout

@@ -221,12 +221,41 @@ def test_the_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
     assert all((PROJECT / path).exists() for path in copied)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="read-only bind mounts need root and unshare(1)")
+READY = "healthsuite-test: read-only mounts in place"
+
+
+def _read_only_binds(directories: list[str]) -> str:
+    """A shell command that bind-mounts each directory over itself, read-only."""
+    return " && ".join(f"mount --bind {shlex.quote(d)} {shlex.quote(d)} && mount -o remount,ro,bind {shlex.quote(d)}"
+                       for d in directories)
+
+
+def _why_no_read_only_mounts(probe: Path) -> str | None:
+    """Why read-only bind mounts in a new mount namespace cannot be made here (None: they can): not
+    root, no unshare(1), or the namespace refused (a container without CAP_SYS_ADMIN says e.g.
+    `unshare: cannot change root filesystem propagation: Permission denied`)."""
+    if os.geteuid() != 0:
+        return "read-only bind mounts need root"
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return "unshare(1) is not installed (Debian: util-linux)"
+    probe.mkdir()
+    done = subprocess.run([unshare, "-m", "sh", "-c", f"{_read_only_binds([str(probe)])} && echo {shlex.quote(READY)}"],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0 or READY not in done.stdout:
+        said = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+        return f"no read-only bind mount in a new mount namespace here: {said}"
+    return None
+
+
 def test_a_run_as_the_image_runs_it_writes_nothing_but_reports_and_tmp(tmp_path: Path) -> None:
     """The image's settings on this machine: the run directory holds only the `environments` link, and
     it, the environment files, this checkout (the editable install) and the virtualenv are mounted
     read-only; only the reports directory and the temporary one are writable. A check that fails
     (a closed port) still writes its reports there, and nothing is written anywhere else."""
+    why_not = _why_no_read_only_mounts(tmp_path / "probe")
+    if why_not is not None:
+        pytest.skip(why_not)
     environments, run_dir, reports, tmp = (tmp_path / name for name in ("environments", "srv", "reports", "tmp"))
     for directory in (environments, run_dir, reports, tmp):
         directory.mkdir()
@@ -236,12 +265,14 @@ def test_a_run_as_the_image_runs_it_writes_nothing_but_reports_and_tmp(tmp_path:
     (run_dir / "environments").symlink_to(environments)
     venv = Path(sys.prefix)
     read_only = sorted({str(run_dir), str(environments), str(PROJECT), str(venv)})
-    mounts = " && ".join(f"mount --bind {shlex.quote(d)} {shlex.quote(d)} && mount -o remount,ro,bind {shlex.quote(d)}" for d in read_only)
     command = [sys.executable, "-m", "pytest", "--env", "ro", "--junitxml", f"{reports}/junit.xml", "-q"]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTEST_ADDOPTS": f"-p no:cacheprovider --reports-dir {reports}"}
-    done = subprocess.run(["unshare", "-m", "sh", "-c", f"{mounts} && cd {shlex.quote(str(run_dir))} && exec {shlex.join(command)}"],
-                          capture_output=True, text=True, timeout=120, env=env)
+    # READY on stderr once the mounts are made: without it, the exit status is unshare's or mount's, not the run's
+    script = (f"{_read_only_binds(read_only)} && echo {shlex.quote(READY)} >&2 && cd {shlex.quote(str(run_dir))} "
+              f"&& exec {shlex.join(command)}")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert READY in done.stderr, f"the read-only mounts were not made (exit status {done.returncode}): {done.stderr[-3000:]}"
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]  # the closed port's check failed
     assert "Read-only file system" not in done.stdout + done.stderr, done.stdout[-3000:]
     written = sorted(path.name for path in reports.iterdir())

@@ -184,18 +184,21 @@ endpoints:
   - {{name: steady, path: /e/steady}}
 """)
         reports = tmp_path / "reports"
-        orders = []
+        orders, latencies = [], []
         for _ in range(2):
             arrivals.clear()
             run = run_checks("--diagnosis", "AV3", "--reports-dir", str(reports), env=env)
             assert run.result.ret == pytest.ExitCode.OK, run.output
             orders.append(list(arrivals))
+            latencies.append(json.loads((reports / "latest.json").read_text())["probe_latency_s"])
     assert orders[0] == ["fast", "slow", "steady"]  # no previous run: the checks' order
-    # then the slowest first; the first check waits for its own probe behind it, it does not probe beside the pool
-    assert orders[1][0] == "slow" and sorted(orders[1]) == sorted(orders[0])
-    latency = json.loads((reports / "latest.json").read_text())["probe_latency_s"]
-    assert set(latency) == {"endpoints/fast", "endpoints/slow", "endpoints/steady"}
-    assert latency["endpoints/slow"] >= 0.4 > latency["endpoints/fast"]
+    assert set(latencies[0]) == {"endpoints/fast", "endpoints/slow", "endpoints/steady"}
+    assert latencies[0]["endpoints/slow"] >= 0.4  # the server sleeps that long
+    # then the slowest first by what the first run measured (on a loaded machine "fast" may have been
+    # slow once: the order follows the report, not the names); the first check waits for its own probe
+    # behind it, it does not probe beside the pool
+    slowest = max(orders[0], key=lambda name: latencies[0][f"endpoints/{name}"])
+    assert orders[1][0] == slowest and sorted(orders[1]) == sorted(orders[0])
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2", "--keep-workers"]], ids=["serial", "xdist"])
@@ -254,7 +257,10 @@ endpoints:
 """)
         run = run_checks("--diagnosis", "AV3,PERF1", *workers, env=env)
     assert run.result.ret == pytest.ExitCode.OK, run.output
-    assert peak[0] == 2, f"{peak[0]} requests at once against a host whose limit is 2"
+    # under -n each of two workers gets one slot: the two may or may not overlap (a worker may be done
+    # before the other starts); serially the pool keeps two in flight
+    assert peak[0] <= 2, f"{peak[0]} requests at once against a host whose limit is 2"
+    assert peak[0] == 2 or workers, f"{peak[0]} requests at once: the pool did not use its two slots"
 
 
 def test_the_previous_run_is_found_beside_another_environments_latest(tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
-"""DB2, DB3, DB5, DB6, DB7, DB14 against the demo's PostgreSQL: each passes when healthy and fails on
-its real fault (roles refused, connections held, a query sleeping, a transaction left open, a row lock
-waited on, statistics reset), with its category and severity, naming the observed sessions. Plus: a
-role without pg_monitor fails naming the grant (never passes on hidden rows), the checks' connection
-cannot write, and a run opens one connection per database."""
+"""Mirrors checks/test_database.py. DB1 against a throwaway PostgreSQL and SQLite files: pass when
+healthy, and each failure kind (refused, authentication, missing database, hung server, wrong protocol,
+missing/corrupt file) fails with its sentence, category and severity. DB2, DB3, DB5, DB6, DB7, DB14
+against the demo's PostgreSQL: each passes when healthy and fails on its real fault (roles refused,
+connections held, a query sleeping, a transaction left open, a row lock waited on, statistics reset),
+with its category and severity, naming the observed sessions. Plus: a role without pg_monitor fails
+naming the grant (never passes on hidden rows), the checks' connection cannot write, and a run opens
+one connection per database."""
 
 from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,16 +19,142 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from healthsuite.assessments import pg_activity as judge
 from healthsuite.demo.faults import pg_activity as faults
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
-from healthsuite.probes.pg_activity import Backend, ConnectionCount, LongQueries
+from healthsuite.probes import postgres, sqlite
 from healthsuite.probes.pgreader import PgReader
-from healthsuite.testing.services import free_port
+from healthsuite.testing.services import GarbageListener, PostgresServer, SilentListener, free_port
+from tests.checks.support import EnvFile
 from tests.conftest import RunChecks
 
+
+def db_env(*databases: str, timeout: float = 2) -> str:
+    return f"""
+name: db
+kind: test
+timeouts:
+  database_s: {timeout}
+databases:
+{''.join(databases)}"""
+
+
+def pg(name: str, dsn: str) -> str:
+    return f"  - name: {name}\n    engine: postgresql\n    dsn: {dsn}\n"
+
+
+def lite(name: str, path: Path | str) -> str:
+    return f"  - name: {name}\n    engine: sqlite\n    path: {path}\n"
+
+
+def test_DB1_passes_on_postgres_and_sqlite(run_checks: RunChecks) -> None:
+    run = run_checks("--diagnosis", "DB1")
+    booking = run.assert_outcome("DB1", "booking", "passed", category="database", severity="critical")
+    assert "read-only session: on" in booking["observed"]
+    d1 = run.assert_outcome("DB1", "d1", "passed", category="database", severity="critical")
+    assert "opened read-only" in d1["observed"]
+
+
+def test_DB1_fails_with_refused_when_postgres_is_stopped(run_checks: RunChecks, stack: DemoStack) -> None:
+    stack.break_(["DB1"])
+    run = run_checks("--diagnosis", "DB1")
+    record = run.assert_outcome("DB1", "booking", "failed", category="database", severity="critical")
+    assert record["observed"].startswith("connection refused: nothing accepted the connection at 127.0.0.1:")
+    assert "pg_isready" in record["message"]  # the remediation for this kind of failure
+    run.assert_outcome("DB1", "d1", "passed", category="database", severity="critical")
+
+
+def test_DB1_fails_with_refused_after_a_crash(run_checks: RunChecks, env_file, tmp_path: Path) -> None:
+    with PostgresServer(tmp_path / "crash") as server:
+        dsn = server.dsn()
+        server.kill()
+        run = run_checks("--diagnosis", "DB1", env=env_file(db_env(pg("crashed", dsn))))
+    record = run.assert_outcome("DB1", "crashed", "failed", category="database", severity="critical")
+    assert record["observed"].startswith("connection refused")
+
+
+def test_DB1_fails_with_authentication_failed(run_checks: RunChecks, stack: DemoStack, env_file) -> None:
+    assert stack.postgres is not None
+    dsn = f"postgresql://healthsuite:${{WRONG_PG_PASSWORD}}@127.0.0.1:{stack.postgres.port}/booking"
+    run = run_checks("--diagnosis", "DB1", env=env_file(db_env(pg("booking", dsn))),
+                     environ={"WRONG_PG_PASSWORD": "not-the-password"})
+    record = run.assert_outcome("DB1", "booking", "failed", category="database", severity="critical")
+    assert record["observed"].startswith("authentication failed: ")
+    assert "password authentication failed" in record["observed"]
+    assert "not-the-password" not in run.output + str(run.report)
+
+
+def test_DB1_fails_when_the_database_does_not_exist(run_checks: RunChecks, stack: DemoStack, env_file) -> None:
+    assert stack.postgres is not None
+    dsn = f"postgresql://healthsuite:${{HEALTHSUITE_DEMO_PG_PASSWORD}}@127.0.0.1:{stack.postgres.port}/nosuchdb"
+    env = env_file(db_env(pg("booking", dsn)) + f"secrets_file: {stack.directory / 'secrets.env'}\n")
+    run = run_checks("--diagnosis", "DB1", env=env)
+    record = run.assert_outcome("DB1", "booking", "failed", category="database", severity="critical")
+    assert record["observed"].startswith("database does not exist:") and "nosuchdb" in record["observed"]
+
+
+def test_DB1_fails_with_timeout_on_a_hung_server(run_checks: RunChecks, env_file) -> None:
+    with SilentListener() as silent:
+        dsn = f"postgresql://monitor@{silent.host}:{silent.port}/app"
+        run = run_checks("--diagnosis", "DB1", env=env_file(db_env(pg("hung", dsn), timeout=1)))
+    record = run.assert_outcome("DB1", "hung", "failed", category="database", severity="critical")
+    assert record["observed"].startswith("timed out")
+    assert record["duration_s"] < 6
+
+
+def test_DB1_fails_with_protocol_error_on_a_non_postgres_server(run_checks: RunChecks, env_file) -> None:
+    with GarbageListener() as garbage:
+        dsn = f"postgresql://monitor@{garbage.host}:{garbage.port}/app?sslmode=disable"
+        run = run_checks("--diagnosis", "DB1", env=env_file(db_env(pg("garbage", dsn))))
+    record = run.assert_outcome("DB1", "garbage", "failed", category="database", severity="critical")
+    assert record["observed"].split(":")[0] in ("protocol error", "connection reset"), record["observed"]
+
+
+def test_DB1_fails_on_missing_and_corrupt_sqlite_files(run_checks: RunChecks, env_file, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not a database" * 200)
+    run = run_checks("--diagnosis", "DB1", env=env_file(db_env(lite("missing", tmp_path / "nope.sqlite"), lite("corrupt", corrupt))))
+    missing = run.assert_outcome("DB1", "missing", "failed", category="database", severity="critical")
+    assert missing["observed"].startswith("database does not exist")
+    bad = run.assert_outcome("DB1", "corrupt", "failed", category="database", severity="critical")
+    assert bad["observed"].startswith("not a database: ")
+    assert not (tmp_path / "nope.sqlite").exists(), "a check must never create the file it checks"
+
+
+def test_DB1_skips_naming_the_unset_variable(run_checks: RunChecks, env_file, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UNSET_DATABASE_URL", raising=False)
+    run = run_checks("--diagnosis", "DB1", env=env_file(db_env(pg("main", "${UNSET_DATABASE_URL}"))))
+    record = run.assert_outcome("DB1", "main", "skipped", category="database", severity="critical")
+    assert "UNSET_DATABASE_URL is not set" in record["message"] and "databases[main].dsn" in record["message"]
+
+
+# --- the probes cannot write ------------------------------------------------------------------------
+
+
+def test_postgres_probe_session_refuses_writes(stack: DemoStack) -> None:
+    assert stack.postgres is not None
+    dsn = stack.postgres.dsn(dbname="booking")
+    with postgres.connect(dsn, timeout_s=2) as conn:
+        assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("2s",)
+        assert conn.execute("SHOW lock_timeout").fetchone() == ("2s",)
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO tenants (id, name) VALUES ('x', 'x')")
+
+
+def test_sqlite_probe_opens_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "d1.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    ro = sqlite.connect_read_only(path, 1)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        ro.execute("INSERT INTO t VALUES (1)")
+    ro.close()
+
+
 ACTIVITY = ("DB2", "DB3", "DB5", "DB6", "DB7", "DB14")
-EnvFile = Callable[[str], Path]
+
+
 
 
 def activity_env(
@@ -94,7 +224,9 @@ def _sessions_of_booking(stack: DemoStack) -> int:
     return int(sql(stack, f"SELECT sessions FROM pg_stat_database WHERE datname = '{DATABASE}'", dbname="postgres"))
 
 
-def test_healthy_demo_passes_every_activity_check_on_one_connection(run_checks: RunChecks, stack: DemoStack) -> None:
+def test_DB2_DB3_DB5_DB6_DB7_DB14_healthy_demo_passes_every_activity_check_on_one_connection(
+    run_checks: RunChecks, stack: DemoStack
+) -> None:
     before = _sessions_of_booking(stack)
     run = run_checks("--diagnosis", "DB1," + ",".join(ACTIVITY))
     severities = {"DB2": "critical", "DB3": "high", "DB5": "high", "DB6": "medium", "DB7": "high", "DB14": "low"}
@@ -129,7 +261,7 @@ def _activity_reads(stack: DemoStack) -> list[tuple[str, int]]:
 
 
 @pytest.mark.usefixtures("quick_faults")
-def test_db3_db5_db6_share_one_read_of_pg_stat_activity(
+def test_DB3_DB5_DB6_share_one_read_of_pg_stat_activity(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile, inject: Callable[[str], None]
 ) -> None:
     inject("DB5")
@@ -153,7 +285,7 @@ def test_db3_db5_db6_share_one_read_of_pg_stat_activity(
 # --- DB2: the connection ---------------------------------------------------------------------------------
 
 
-def test_db2_fails_naming_authentication_when_the_role_may_not_log_in(
+def test_DB2_fails_naming_authentication_when_the_role_may_not_log_in(
     run_checks: RunChecks, inject: Callable[[str], None]
 ) -> None:
     inject("DB2")
@@ -165,7 +297,7 @@ def test_db2_fails_naming_authentication_when_the_role_may_not_log_in(
     assert re.search(r"psql -h 127\.0\.0\.1 -p \d+ -U healthsuite", record["message"]), record["message"]
 
 
-def test_db2_names_refused_missing_database_and_missing_connect_privilege(
+def test_DB2_names_refused_missing_database_and_missing_connect_privilege(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
 ) -> None:
     assert stack.postgres is not None
@@ -200,7 +332,7 @@ databases:
 # --- DB3: connections ---------------------------------------------------------------------------------------
 
 
-def test_db3_fails_when_a_client_holds_80_percent_and_db2_names_exhaustion(
+def test_DB3_DB2_fails_when_a_client_holds_80_percent_and_DB2_names_exhaustion(
     run_checks: RunChecks, stack: DemoStack, inject: Callable[[str], None]
 ) -> None:
     inject("DB3")
@@ -229,7 +361,7 @@ def test_db3_fails_when_a_client_holds_80_percent_and_db2_names_exhaustion(
 
 
 @pytest.mark.usefixtures("quick_faults")
-def test_db5_fails_on_a_long_running_query_reported_as_leaked(
+def test_DB5_fails_on_a_long_running_query_reported_as_leaked(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile, inject: Callable[[str], None]
 ) -> None:
     inject("DB5")
@@ -248,7 +380,7 @@ def test_db5_fails_on_a_long_running_query_reported_as_leaked(
 
 
 @pytest.mark.usefixtures("quick_faults")
-def test_db6_fails_on_a_session_idle_in_transaction(
+def test_DB6_fails_on_a_session_idle_in_transaction(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile, inject: Callable[[str], None]
 ) -> None:
     inject("DB6")
@@ -262,7 +394,7 @@ def test_db6_fails_on_a_session_idle_in_transaction(
     assert "idle_in_transaction_session_timeout" in record["message"]
 
 
-def test_db6_passes_a_pool_of_plain_idle_sessions_unless_the_file_includes_them(
+def test_DB6_passes_a_pool_of_plain_idle_sessions_unless_the_file_includes_them(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
 ) -> None:
     """Idle connections are what a pool keeps: counted and named, not failed, by default; a database with
@@ -295,7 +427,7 @@ def test_db6_passes_a_pool_of_plain_idle_sessions_unless_the_file_includes_them(
     assert "idle_in_transaction_session_timeout" not in record["message"]  # that advice is for the other fault
 
 
-def test_db6_fails_on_a_session_idle_in_an_aborted_transaction(
+def test_DB6_fails_on_a_session_idle_in_an_aborted_transaction(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
 ) -> None:
     assert stack.postgres is not None
@@ -316,7 +448,7 @@ def test_db6_fails_on_a_session_idle_in_an_aborted_transaction(
 # --- DB7: blocked queries ----------------------------------------------------------------------------------
 
 
-def test_db7_fails_naming_the_blocked_and_the_blocking_session(
+def test_DB7_fails_naming_the_blocked_and_the_blocking_session(
     run_checks: RunChecks, stack: DemoStack, inject: Callable[[str], None]
 ) -> None:
     inject("DB7")
@@ -335,7 +467,7 @@ def test_db7_fails_naming_the_blocked_and_the_blocking_session(
 # --- DB14: statistics ---------------------------------------------------------------------------------------
 
 
-def test_db14_fails_when_a_large_table_was_never_analyzed(
+def test_DB14_fails_when_a_large_table_was_never_analyzed(
     run_checks: RunChecks, inject: Callable[[str], None]
 ) -> None:
     inject("DB14")
@@ -348,7 +480,7 @@ def test_db14_fails_when_a_large_table_was_never_analyzed(
     assert "ANALYZE appointments;" in record["message"]
 
 
-def test_db14_names_a_missing_table_and_stale_statistics(
+def test_DB14_names_a_missing_table_and_stale_statistics(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile
 ) -> None:
     age = float(sql(stack, "SELECT extract(epoch FROM now() - greatest(last_analyze, last_autoanalyze)) "
@@ -358,7 +490,9 @@ def test_db14_names_a_missing_table_and_stale_statistics(
                                 large_tables="[public.payments, no_such_table]"))
     run = run_checks("--diagnosis", "DB14", env=env)
     record = run.assert_outcome("DB14", "booking", "failed", category="database", severity="low")
-    assert re.match(r"public\.payments last analyzed [\d.]+ s ago \(\d+ rows changed since\); "
+    # the age is the demo's analyze's, made when the stack started: "42 s", or "2 min 53 s" later in a long session
+    assert re.match(r"public\.payments last analyzed [\d.]+ (?:s|min|h|d)(?: [\d.]+ (?:s|min|h))? ago "
+                    r"\(\d+ rows changed since\); "
                     r"no_such_table does not exist$", record["observed"]), record["observed"]
     assert "no_such_table is declared large but does not exist here" in record["message"]
 
@@ -366,7 +500,7 @@ def test_db14_names_a_missing_table_and_stale_statistics(
 # --- least privilege ------------------------------------------------------------------------------------------
 
 
-def test_without_pg_monitor_activity_checks_fail_naming_the_grant(
+def test_DB2_DB3_DB5_DB6_DB7_DB14_without_pg_monitor_fail_naming_the_grant(
     run_checks: RunChecks, stack: DemoStack, env_file: EnvFile, inject: Callable[[str], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -436,19 +570,3 @@ def test_demo_faults_are_declared_for_each_diagnosis() -> None:
     assert faults.MONITOR_ROLE == MONITOR_ROLE
     with pytest.raises(ValueError, match="no PostgreSQL activity fault for DB1"):
         faults.inject("DB1", None, DATABASE)  # type: ignore[arg-type]
-
-
-# --- judging, without a server ---------------------------------------------------------------------------
-
-
-def test_db3_fails_at_the_threshold_itself_and_db5_names_leaks_only_past_their_limit() -> None:
-    usage = ConnectionCount("db", connections=23, max_connections=30, superuser_reserved=3)
-    assert judge.connection_usage(usage, 80).ok
-    assert not judge.connection_usage(ConnectionCount("db", connections=24, max_connections=30), 80).ok
-    slow = Backend(pid=7, user="app", application="api", state="active", age_s=400.0, query="SELECT 1")
-    finding = judge.long_running_queries(LongQueries("db", 300, count=1, leaked=0, examples=(slow,)), 300, 600)
-    assert not finding.ok and "leaked" not in finding.observed
-    assert finding.observed == (
-        "1 active query older than 5 min: pid 7 (api, user app) running for 6 min 40 s: 'SELECT 1'"
-    )
-    assert [judge.duration(s) for s in (3.25, 42, 3600, 5400, 3 * 86400)] == ["3.2 s", "42 s", "1 h", "1 h 30 min", "3 d"]

@@ -1,6 +1,7 @@
-"""AUTH1-AUTH4 and AUTH7 against the demo app (its OIDC provider stand-in under /__oidc, /api/auth/*)
-and the demo's Redis: each passes when healthy and fails on its own fault, naming the observed value;
-no JWT secret and no token minted from it reaches the terminal, the JSON report or JUnit."""
+"""Mirrors checks/test_auth.py. AUTH1-AUTH4 and AUTH7 against the demo app (its OIDC provider stand-in under
+/__oidc, /api/auth/*) and the demo's Redis: each passes when healthy and fails on its own fault, naming the
+observed value; no JWT secret and no token minted from it reaches the terminal, the JSON report or JUnit.
+AUTH6 against the demo's PostgreSQL (stale sessions); AUTH5's demo fault; the auth block's declarations."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from healthsuite.demo.stack import DemoStack
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.probes.auth import literal_prefix, shown_key
+from tests.checks.support import assert_only_its_own_demo_fault_fails, broken, data_env, database, port
 from tests.conftest import CheckRun, RunChecks
 
 AUTH = "AUTH1,AUTH2,AUTH3,AUTH4,AUTH7"
@@ -80,7 +82,7 @@ def refresh_keys(stack: DemoStack) -> Iterator[list[str]]:
         stack.redis.command("DEL", *keys)
 
 
-def test_all_pass_on_the_healthy_demo(
+def test_AUTH1_AUTH2_AUTH3_AUTH4_AUTH7_pass_on_the_healthy_demo(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path], tmp_path: Path, refresh_keys: list[str]
 ) -> None:
     run = run_checks("--diagnosis", AUTH, env=env_file(auth_env(stack)), environ=secrets_of(stack))
@@ -113,7 +115,7 @@ def test_all_pass_on_the_healthy_demo(
     assert_no_secret_in_outputs(run, stack, tmp_path)
 
 
-def test_each_demo_fault_fails_its_diagnosis(
+def test_AUTH1_AUTH2_AUTH3_AUTH4_AUTH7_each_demo_fault_fails_its_diagnosis(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     stack.break_(["AUTH1", "AUTH2", "AUTH3", "AUTH4", "AUTH7"])
@@ -151,7 +153,7 @@ def test_each_demo_fault_fails_its_diagnosis(
     assert [r["outcome"] for r in healed.report["checks"]] == ["passed"] * 5, healed.output
 
 
-def test_an_endpoint_accepting_any_token_is_critical_and_a_document_without_jwks_uri_fails(
+def test_AUTH3_AUTH1_an_endpoint_accepting_any_token_is_critical_and_a_document_without_jwks_uri_fails(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
 ) -> None:
     stack.faults.set_mode("auth_protected", "accept_any")
@@ -165,7 +167,7 @@ def test_an_endpoint_accepting_any_token_is_critical_and_a_document_without_jwks
     assert record["observed"].endswith("openid-configuration: jwks_uri is absent")
 
 
-def test_unset_secret_skips_auth4_but_not_auth3_and_cookies_carry_tokens(
+def test_AUTH4_AUTH3_unset_secret_skips_AUTH4_but_not_AUTH3_and_cookies_carry_tokens(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
 ) -> None:
     body = """
@@ -185,7 +187,7 @@ def test_unset_secret_skips_auth4_but_not_auth3_and_cookies_carry_tokens(
     assert "sent as cookie session" in record["observed"]
 
 
-def test_auth7_scan_is_bounded_and_a_missing_cache_is_named(
+def test_AUTH7_scan_is_bounded_and_a_missing_cache_is_named(
     run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
 ) -> None:
     assert stack.redis is not None
@@ -247,7 +249,50 @@ def test_defaults_follow_the_runbooks(tmp_path: Path) -> None:
     assert auth.refresh_tokens.pattern == "refresh_token:*"
 
 
-def test_key_names_are_shortened_where_they_may_carry_a_token() -> None:
+def test_AUTH7_key_names_are_shortened_where_they_may_carry_a_token() -> None:
     assert literal_prefix("refresh_token:*") == "refresh_token:"
     assert shown_key(b"refresh_token:usr-2:" + b"a" * 43, "refresh_token:") == "refresh_token:usr-2:aaaaaa...(43 chars)"
     assert shown_key("other:1", "refresh_token:") == "other:1"
+
+
+# --- AUTH5, AUTH6 on the demo's PostgreSQL ------------------------------------------------------------------
+
+
+def test_AUTH6_fails_on_stale_sessions_over_a_small_threshold(
+    run_checks: RunChecks, stack: DemoStack, env_file: Callable[[str], Path]
+) -> None:
+    env = env_file(data_env(
+        stack, database("booking", port(stack), {"sessions": {}}),
+        thresholds={"AUTH6": {"max_stale_sessions": 2, "max_sessions_per_user": 100}},
+    ))
+    with broken(stack, "AUTH6"):
+        run = run_checks("--diagnosis", "AUTH6", env=env)
+    record = run.assert_outcome("AUTH6", "booking", "failed", category="auth", severity="low")
+    assert record["observed"].startswith("3 stale sessions (no activity for 7 days), oldest idle 10 days; ")
+    assert "no user with more than 100 sessions" in record["observed"]
+    assert record["observed"].endswith("; 10.3 % of 29 sessions stale: the stale count exceeds its limit (3 > 2); "
+                                       "the share is within (10.3 % <= 20 %)"), record["observed"]
+    assert "stale sessions are not being cleaned up" in record["message"]
+
+
+def test_AUTH6_fails_on_the_stale_share_of_a_small_platform(run_checks: RunChecks, stack: DemoStack) -> None:
+    """400 sessions, 160 (40 %) stale: under the count limit of 1000, over the share limit of 20 %."""
+    with broken(stack, "AUTH6SHARE"):
+        run = run_checks("--diagnosis", "AUTH6")
+    record = run.assert_outcome("AUTH6", "booking", "failed", category="auth", severity="low")
+    observed = record["observed"]
+    assert observed.startswith("160 stale sessions (no activity for 7 days), oldest idle 10 days; "), observed
+    assert observed.endswith(
+        "; 40 % of 400 sessions stale: the stale share exceeds its limit (40 % > 20 %); the count is within "
+        "(160 <= 1000)"
+    ), observed
+    assert "no user with more than 20 sessions active in the last 24 h" in observed
+    assert "stale sessions are not being cleaned up" in record["message"]
+    assert "at most 20 % of sessions without activity for 7 days" in record["expected"]
+
+
+@pytest.mark.parametrize("diagnosis", ["AUTH5", "AUTH6"])
+def test_AUTH5_AUTH6_demo_fault_fails_only_its_own_diagnosis(
+    run_checks: RunChecks, stack: DemoStack, diagnosis: str
+) -> None:
+    assert_only_its_own_demo_fault_fails(run_checks, stack, diagnosis)

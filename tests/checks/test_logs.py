@@ -1,9 +1,9 @@
-"""LOG1-LOG4 and PERF8 against real files written in tmp_path: each passes on a healthy log and fails on
-its real fault (an error burst, a timeout burst, 5xx and slow requests, FATAL lines) with the right
-category and severity, naming the observed value; a 300 MB log shows the bounded backwards read.
-Repeated runs against one reports directory judge only the lines written since the previous run (a
-burst fails once, new lines fail again, a rotated file is read from its start), and a real PostgreSQL's
-clean fast shutdown passes LOG4 while its real FATAL lines fail it."""
+"""Mirrors checks/test_logs.py. LOG1-LOG4 against real files written in tmp_path: each passes on a
+healthy log and fails on its real fault (an error burst, a timeout burst, 5xx and slow requests, FATAL
+lines) with the right category and severity, naming the observed value; a 300 MB log shows the bounded
+backwards read. Repeated runs against one reports directory judge only the lines written since the
+previous run (a burst fails once, new lines fail again, a rotated file is read from its start), and a
+real PostgreSQL's clean fast shutdown passes LOG4 while its real FATAL lines fail it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def write(path: Path, lines: list[str]) -> str:
 # --- LOG1, LOG2: application logs (json and regex) ----------------------------------------------------
 
 
-def test_log1_log2_judge_errors_and_timeouts_in_the_window(
+def test_LOG1_LOG2_judge_errors_and_timeouts_in_the_window(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     ordinary = [app_line(ago(1800 - i * 30), "info", f"booking {i} created") for i in range(50)]
@@ -119,7 +119,7 @@ logs:
 # --- LOG3: the proxy's access log ----------------------------------------------------------------------
 
 
-def test_log3_judges_5xx_share_and_slow_share(
+def test_LOG3_judges_5xx_share_and_slow_share(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     traffic = [nginx_line(ago(900 - i * 5), 200, request_time=0.05) for i in range(100)]
@@ -154,7 +154,7 @@ logs:
 # --- LOG4: the PostgreSQL log --------------------------------------------------------------------------
 
 
-def test_log4_fails_on_fatal_lines_naming_them(
+def test_LOG4_fails_on_fatal_lines_naming_them(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     ordinary = [postgres_line(ago(1200 - i * 60), "LOG", "checkpoint complete: wrote 3 buffers") for i in range(20)]
@@ -209,7 +209,7 @@ def append(path: Path, lines: list[str]) -> None:
         handle.write("".join(lines))
 
 
-def test_log3_judges_the_lines_since_the_previous_run(
+def test_LOG3_judges_the_lines_since_the_previous_run(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     log = tmp_path / "access.log"
@@ -276,7 +276,7 @@ logs:
     assert record["facts"]["judged"] == "rotated"
 
 
-def test_log1_and_log2_keep_their_own_marks_on_one_log(
+def test_LOG1_LOG2_keep_their_own_marks_on_one_log(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     log = tmp_path / "app.log"
@@ -303,7 +303,7 @@ def test_log1_and_log2_keep_their_own_marks_on_one_log(
 # --- LOG4 on a real PostgreSQL's own log: a clean fast shutdown is not a failure; real FATAL lines are ---
 
 
-def test_log4_passes_a_clean_fast_shutdown_and_fails_real_fatal_lines(
+def test_LOG4_passes_a_clean_fast_shutdown_and_fails_real_fatal_lines(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     server = PostgresServer(tmp_path, superuser_password="s3cret-pw", settings={"log_timezone": "UTC"})
@@ -365,7 +365,7 @@ def test_log4_passes_a_clean_fast_shutdown_and_fails_real_fatal_lines(
 # --- the bounded read ------------------------------------------------------------------------------------
 
 
-def test_a_300_mb_log_is_read_from_its_end_and_bounded(
+def test_LOG1_a_300_mb_log_is_read_from_its_end_and_bounded(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     big = tmp_path / "big.log"
@@ -404,42 +404,7 @@ logs:
     assert "read stopped at max_bytes" in record["observed"] and "lower bound" in record["observed"]
 
 
-# --- PERF8: this machine's disk and memory ---------------------------------------------------------------
-
-
-def test_perf8_reads_the_real_disk_and_memory(
-    run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
-) -> None:
-    # The machine is real: its free disk and memory are whatever they are. The passing host asks for 0 %,
-    # the failing one for 100 % (above any real value: a used file system is never 100 % free, and
-    # MemAvailable is always under MemTotal), set through the environment file's `thresholds:`.
-    path = env_file(
-        f"""
-name: hosts
-kind: test
-thresholds:
-  PERF8: {{min_free_disk_pct: 100, min_available_memory_pct: 100}}
-hosts:
-  - {{name: roomy, path: {tmp_path}, min_free_disk_pct: 0, min_available_memory_pct: 0}}
-  - {{name: demanding, path: {tmp_path}}}
-  - {{name: nowhere, path: {tmp_path / "no" / "such" / "dir"}, min_free_disk_pct: 0}}
-"""
-    )
-    run = run_checks("--diagnosis", "PERF8", env=path)
-    record = run.assert_outcome("PERF8", "roomy", "passed", category="performance", severity="high")
-    assert f"disk free on {tmp_path}" in record["observed"]
-    assert record["facts"]["memory_available_kb"] > 0
-    record = run.assert_outcome("PERF8", "demanding", "failed", category="performance", severity="high")
-    shown, _, rest = record["observed"].partition(" % disk free on ")
-    # the facts keep 2 decimals of the value the observation rounds to 1: 30.7499 shows 30.7, kept 30.75
-    assert rest.startswith(str(tmp_path)) and abs(float(shown) - record["facts"]["disk_free_pct"]) <= 0.051, record
-    assert "% memory available" in record["observed"]
-    assert "at least 100 % disk free" in record["expected"]
-    record = run.assert_outcome("PERF8", "nowhere", "failed", category="performance", severity="high")
-    assert "No such file" in record["observed"] or "no such file" in record["observed"]
-
-
-def test_a_run_that_reads_no_log_keeps_where_the_log_checks_stopped(
+def test_LOG3_a_run_that_reads_no_log_keeps_where_the_log_checks_stopped(
     run_checks: RunChecks, env_file: Callable[[str], Path], tmp_path: Path
 ) -> None:
     """A run of other checks between two LOG3 runs learns nothing about the log: the position the earlier
