@@ -39,8 +39,9 @@ from bench.scenario import (
     stop_all,
     write_json,
 )
-from healthsuite.demo.stack import SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S, DemoPorts, DemoStack
-from healthsuite.testing.services import free_port
+from healthsuite.demo.faults.registry import SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S
+from healthsuite.demo.stack import DemoPorts, DemoStack
+from healthsuite.testing.ports import free_port
 
 NAME = "degraded"
 ENV_FILE = PROJECT / "environments" / "demo.yaml"

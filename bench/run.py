@@ -46,7 +46,9 @@ from typing import Any
 
 from healthsuite.testing.asgi_server import LOOPBACK
 from healthsuite.testing.dns import DnsServer
-from healthsuite.testing.services import PostgresServer, RedisServer, SilentListener
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.postgres_server import PostgresServer
+from healthsuite.testing.redis_server import RedisServer
 
 PROJECT = Path(__file__).resolve().parents[1]
 DNS_DELAY_S = 0.15

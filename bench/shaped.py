@@ -37,7 +37,7 @@ from starlette.routing import Route
 from bench.scenario import DEFAULT_WATCHDOG_S, REPORTS, install_sigterm, run_pytest, stop_all, write_json
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.dns import ANY_NAME, DnsServer
-from healthsuite.testing.services import SilentListener
+from healthsuite.testing.listeners import SilentListener
 
 NAME = "shaped"
 HOSTNAME = "app.shaped.test"

@@ -14,7 +14,7 @@ import pytest
 
 from healthsuite.demo.stack import DemoPorts, DemoStack
 from healthsuite.outputs import junit
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 
 pytest_plugins = ["pytester"]
 

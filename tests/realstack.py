@@ -27,7 +27,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from healthsuite.testing.services import PostgresServer, RedisServer, free_port
+from healthsuite.testing.ports import free_port
+from healthsuite.testing.postgres_server import PostgresServer
+from healthsuite.testing.redis_server import RedisServer
 
 NAME = "app.realstack.test"
 DB_PASSWORD = "realapp-db-secret"  # the application's own role

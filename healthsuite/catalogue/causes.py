@@ -103,7 +103,7 @@ def _seen(record: Any) -> _Seen:
 
 
 def _host_port(address: str) -> str:
-    """`127.0.0.1:58000` of `127.0.0.1:58000`, `http://h:8080/x` or `h:5432/db (user u)`."""
+    """`127.0.0.1:18000` of `127.0.0.1:18000`, `http://h:8080/x` or `h:5432/db (user u)`."""
     text = address.split("://", 1)[-1]
     return text.split("/", 1)[0].split(" ", 1)[0]
 

@@ -8,6 +8,7 @@ it with `--env demo`, and stops it.
     python -m healthsuite.demo break DB1                # break a running demo (from another terminal)
     python -m healthsuite.demo break slow               # every app answer 2.5 s late, every DNS answer 1.5 s
     python -m healthsuite.demo heal                     # undo every fault of a running demo
+    python -m healthsuite.demo faults                   # every fault and switch, and what it trips
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .stack import FAULTS, PORT_VARIABLES, SWITCHES, DemoPorts, DemoStack
+from .faults.registry import FAULTS, MASKING_FAULTS, REGISTRY, SWITCHES
+from .stack import PORT_VARIABLES, DemoPorts, DemoStack
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -128,10 +130,19 @@ def heal(args: argparse.Namespace) -> int:
     return _tell("DELETE", None, "healed")
 
 
+def faults(args: argparse.Namespace) -> int:
+    """Every fault and switch of the registry: its name, the diagnoses it trips, what it breaks."""
+    for fault in REGISTRY.values():
+        notes = ["switch"] if fault.switch else ["not part of all"] if fault.masking else []
+        trips = "" if fault.trips == (fault.name,) else f" (trips {', '.join(fault.trips)})"
+        print(f"{fault.name:<7} {fault.description}{trips}" + "".join(f" [{note}]" for note in notes))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     faults_help = (
-        "comma-separated diagnosis IDs to break, or all (every one but DB1 and DB2, which hide the other "
-        "database faults, and CACHE1, which hides the other Redis faults): "
+        f"comma-separated diagnosis IDs to break, or all (every one but {', '.join(MASKING_FAULTS)}, which would "
+        "hide other faults behind one connection error): "
         + "; ".join(f"{k}: {v}" for k, v in FAULTS.items())
         + ". Switches, not diagnoses (never part of all; combinable, e.g. slow,DB1; heal undoes them): "
         + "; ".join(f"{k}: {v}" for k, v in SWITCHES.items())
@@ -150,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     p_break.add_argument("faults", help=faults_help)
     p_break.set_defaults(func=break_)
     commands.add_parser("heal", help="undo every fault of a running demo").set_defaults(func=heal)
+    commands.add_parser("faults", help="list every fault and switch, and the diagnoses each trips").set_defaults(
+        func=faults
+    )
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -7,12 +7,12 @@ the secrets file the stack writes (`<dir>/secrets.env`, the generated passwords)
 
 from __future__ import annotations
 
+import errno
 import secrets
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from healthsuite.demo.app import auth as app_auth
@@ -20,106 +20,36 @@ from healthsuite.demo.app import flows as app_flows
 from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.app import queue as app_queue
 from healthsuite.demo.app.main import create_app, create_http_app
-from healthsuite.demo.faults import (
-    config_files as files_config,
-)
-from healthsuite.demo.faults import (
-    logs as files_logs,
-)
-from healthsuite.demo.faults import (
-    pg_activity as pg_faults_activity,
-)
-from healthsuite.demo.faults import (
-    pg_data as pg_faults_data,
-)
-from healthsuite.demo.faults import (
-    pg_schema as pg_faults_schema,
-)
-from healthsuite.demo.faults import (
-    sqlite as files_sqlite,
-)
+from healthsuite.demo.faults import config_files as files_config
+from healthsuite.demo.faults import logs as files_logs
+from healthsuite.demo.faults import registry
+from healthsuite.demo.faults import sqlite as files_sqlite
 from healthsuite.demo.faults.pg_schema import ALEMBIC_HEAD
-from healthsuite.demo.faults.switches import Fault, Faults
+from healthsuite.demo.faults.switches import Faults
 from healthsuite.testing.asgi_server import ServedApp, TlsFiles, make_tls_files
-from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
-from healthsuite.testing.services import PostgresServer, RedisServer, SilentListener
+from healthsuite.testing.dns import DEMO_ZONE, DnsServer
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.ports import LOOPBACK, port_is_free
+from healthsuite.testing.postgres_server import PostgresServer
+from healthsuite.testing.redis_server import RedisServer
 
+# Fixed ports, so environments/demo.yaml finds the demo without being told; all below 32768, outside Linux's
+# ephemeral range (32768-60999), where a client connection could hold one by chance.
 DEFAULT_HTTPS_PORT = 8443
-DEFAULT_PG_PORT = 55432
-DEFAULT_REDIS_PORT = 56379
+DEFAULT_PG_PORT = 15432
+DEFAULT_REDIS_PORT = 16379
 DEFAULT_HTTP_PORT = 8080
-DEFAULT_BACKEND_PORT = 58000
+DEFAULT_BACKEND_PORT = 18000
 DEFAULT_DNS_PORT = 8053
 MONITOR_ROLE = "healthsuite"
 DATABASE = "booking"
 
-# One fault per diagnosis the suite has: `--break AV1,DB1` or `--break all`.
-FAULTS: dict[str, str] = {
-    "AV1": "the home page answers 404 Not Found",
-    "AV2": 'the health endpoint reports {"status": "degraded"}',
-    "AV3": "/api/appointments answers 502 Bad Gateway",
-    "DB1": "the demo's PostgreSQL is stopped",
-    "CACHE1": "the demo's Redis is stopped",
-    "DEP1": "the health endpoint answers 503 Service Unavailable (the smoke set fails)",
-    "AV4": "the backend's port stops accepting connections",
-    "AV5": "the platform status API reports indicator `major`",
-    "NET6": "plain HTTP serves the site instead of redirecting to HTTPS",
-    "NET7": "the API reflects any origin in Access-Control-Allow-Origin, with credentials",
-    "NET8": "the reverse proxy answers 504 Gateway Timeout on /api/health (its upstream is gone)",
-    "PERF1": "/api/employees takes 2.5 s to answer (limit 2 s)",
-    "DEP2": "the previous build (2026.11.01-demo) is served instead of the expected one",
-    "NET5": "the server certificate is replaced by one that expires in 5 days",
-    "DB4": "the backend's pool status shows 20 of 20 connections checked out and 5 in overflow",
-    **DEMO_FAULTS,
-    **pg_faults_activity.FAULTS,
-    **pg_faults_schema.FAULTS,
-    **pg_faults_data.FAULTS,
-    **app_flows.FAULTS,
-    **app_auth.FAULTS,
-    **app_ops.FAULTS,
-    **files_sqlite.FAULTS,
-    **files_logs.FAULTS,
-    **files_config.FAULTS,
-}
-# Switches that are not one diagnosis's fault: named in lower case, never part of `--break all`, and
-# combinable with any fault (`--break slow,DB1`); `heal` undoes them too.
-SLOW_HTTP_DELAY_S = 2.5
-SLOW_DNS_DELAY_S = 1.5
-SWITCHES: dict[str, str] = {
-    "slow": (
-        f"a degraded platform: every HTTP answer of the app (its stand-ins for Paystack, the OIDC provider, "
-        f"the calendar, Sentry, the status API and the mailer included) and of its plain-HTTP port is "
-        f"{SLOW_HTTP_DELAY_S:g} s late, every DNS answer {SLOW_DNS_DELAY_S:g} s (not a diagnosis: many "
-        f"checks fail, e.g. PERF1 and PERF2 over their limits; not part of all)"
-    ),
-    "queue": app_queue.SWITCH,
-}
-# DEMO PARTS. Each module of the app's parts (app_flows, app_auth, app_ops) and of its files
-# (files_sqlite, files_logs, files_config) provides:
-# - `FAULTS: dict[str, str]`: diagnosis ID -> what `--break ID` does;
-# - `inject(diagnosis, stack) -> Callable[[], None]`: makes the fault real on this running stack and
-#   returns what undoes it (heal calls it);
-# - an app part: `routes(faults)`, served by the demo app (stand-ins for external APIs under a prefix
-#   such as /__paystack, reached by overriding their base URL in environments/demo.yaml), and the
-#   switches it reads, declared with `healthsuite.demo.faults.switches.register_modes`;
-# - a file part: `prepare(stack)`, which writes its healthy files under the stack's directory at start.
+# The demo's faults (`--break AV1,DB1`, `--break all`) and switches (`--break slow`) are declared in
+# healthsuite/demo/faults/registry.py. The parts of its files (files_sqlite, files_logs, files_config) also
+# provide `prepare(stack)`, which writes their healthy files under the stack's directory at start; the app's
+# parts (app_flows, app_auth, app_ops, app_queue) serve `routes(faults)` in the demo app (stand-ins for external
+# APIs under a prefix such as /__paystack, reached by overriding their base URL in environments/demo.yaml).
 FILE_PARTS = (files_sqlite, files_logs, files_config)
-APP_FAULTS = {
-    name: module.inject for module in (app_flows, app_auth, app_ops, *FILE_PARTS) for name in module.FAULTS
-}
-# faults made inside the demo's PostgreSQL database (inject returns the undo), in the order they are
-# made: schema and data changes first, then the sessions that hold locks (DB5-DB7) and would block them;
-PG_FAULTS = {
-    name: module.inject
-    for module in (pg_faults_schema, pg_faults_data, pg_faults_activity)
-    for name in module.FAULTS
-}
-# DB3 last: it fills max_connections up to 80 % counting the sessions the other faults hold
-_PG_ORDER = {name: index for index, name in enumerate(sorted(PG_FAULTS, key=lambda n: n == "DB3"))}
-# `all` leaves these out: PostgreSQL stopped (DB1) or refusing the role (DB2) would hide every other
-# database fault behind one connection error, and Redis stopped (CACHE1) CACHE2's, PERF7's and AUTH7's
-# behind "connection refused". Break them on their own.
-MASKING_FAULTS = ("DB1", "DB2", "CACHE1")
 
 # The booking platform's schema (runbooks 000/001), as the demo and the suite's tests serve it: the
 # tables the data diagnoses read by default (healthsuite/model/data.py), with every foreign-key column
@@ -242,8 +172,44 @@ PORT_VARIABLES = {
 }
 
 
+# DemoPorts field -> what listens there, as a port-in-use error names it
+PORT_SERVICES = {
+    "https": "HTTPS app",
+    "postgres": "PostgreSQL",
+    "redis": "Redis",
+    "http": "plain-HTTP",
+    "backend": "backend",
+    "dns": "DNS server",
+}
+
+
+class PortInUse(ValueError):
+    """A port the demo listens on is taken by another process: a usage error, which names the service, the
+    port and the variable that moves it."""
+
+
+def taken_ports(ports: DemoPorts) -> list[str]:
+    """What already holds one of the demo's ports, one sentence each (the DNS server needs UDP and TCP)."""
+    taken = []
+    for field, variable in PORT_VARIABLES.items():
+        port = getattr(ports, field)
+        free = port_is_free(LOOPBACK, port) and (field != "dns" or port_is_free(LOOPBACK, port, udp=True))
+        if port and not free:
+            taken.append(f"the demo's {PORT_SERVICES[field]} port {LOOPBACK}:{port} is already in use "
+                         f"(set {variable} to a free port)")
+    return taken
+
+
+def _check_ports(ports: DemoPorts) -> None:
+    taken = taken_ports(ports)
+    if taken:
+        raise PortInUse("; ".join(taken) + ", or stop what listens there")
+
+
 class DemoStack:
     """Start with `start()`, stop with `stop()`; `environ()` is what points demo.yaml here."""
+
+    database = DATABASE  # the booking database, in its PostgreSQL
 
     def __init__(self, directory: Path, ports: DemoPorts = DemoPorts()) -> None:
         self.directory = directory.resolve()
@@ -258,7 +224,7 @@ class DemoStack:
         self.tls: TlsFiles | None = None
         self.pg_password = ""
         self._undo: dict[str, Callable[[], None]] = {}
-        self._certificate_swapped = False
+        self.certificate_swapped = False  # NET5: heal puts the healthy certificate back
         self.broken: set[str] = set()
 
     def environ(self) -> dict[str, str]:
@@ -266,6 +232,9 @@ class DemoStack:
         return {"HEALTHSUITE_DEMO_DIR": str(self.directory), **ports}
 
     def start(self, faults: Iterable[str] = ()) -> DemoStack:
+        """Start every server on its port (PortInUse, before anything starts, if one is taken), then break
+        `faults`."""
+        _check_ports(self.ports)
         self.directory.mkdir(parents=True, exist_ok=True)
         pg_password = secrets.token_urlsafe(18)
         redis_password = secrets.token_urlsafe(18)
@@ -298,8 +267,10 @@ class DemoStack:
             self.backend = SilentListener(port=self.ports.backend)
             self.dns = DnsServer(DEMO_ZONE, port=self.ports.dns).start()
             self._write_secrets(pg_password, redis_password)
-        except BaseException:
+        except BaseException as exc:
             self.stop()
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:  # taken since the check
+                raise PortInUse("; ".join(taken_ports(self.ports)) or str(exc)) from exc
             raise
         self.break_(faults)
         return self
@@ -324,80 +295,20 @@ class DemoStack:
         conn.close()
 
     def break_(self, names: Iterable[str]) -> list[str]:
-        """Inject the named faults (diagnosis IDs, or `all`) and switches (SWITCHES: `slow`); returns what
-        was broken."""
-        given = [n.strip() for n in names if n.strip()]
-        switches = [n.lower() for n in given if n.lower() in SWITCHES]
-        wanted = [n.upper() for n in given if n.lower() not in SWITCHES]
-        if "ALL" in wanted:
-            wanted = [name for name in FAULTS if name not in MASKING_FAULTS]
-        unknown = [n for n in wanted if n not in FAULTS]
-        if unknown:
-            raise ValueError(
-                f"no demo fault for {', '.join(unknown)}; faults: {', '.join(FAULTS)} or all; "
-                f"switches: {', '.join(SWITCHES)}"
-            )
-        for switch in switches:
-            self._switch_on(switch)
-        # PostgreSQL faults first: DB1 stops the server they are made in
-        wanted.sort(key=lambda n: (n not in PG_FAULTS, _PG_ORDER.get(n, 0), n == "DB1"))
-        for name in wanted:
-            if name in PG_FAULTS:
-                if self.postgres is not None and self.postgres.is_running() and name not in self._undo:
-                    self._undo[name] = PG_FAULTS[name](name, self.postgres, DATABASE)
-                if name in files_sqlite.SHARED_FAULTS and f"{name}/sqlite" not in self._undo:
-                    self._undo[f"{name}/sqlite"] = files_sqlite.inject(name, self)  # the same fault on d1.sqlite
-            elif name in APP_FAULTS:
-                if name not in self._undo:
-                    self._undo[name] = APP_FAULTS[name](name, self)
-            elif name == "AV1":
-                self.faults.set("/", Fault(status=404))
-            elif name == "AV2":
-                self.faults.set("/api/health", Fault(body='{"status": "degraded"}', content_type="application/json"))
-            elif name == "AV3":
-                self.faults.set("/api/appointments", Fault(status=502))
-            elif name == "DEP1":
-                self.faults.set("/api/health", Fault(status=503))
-            elif name == "DB1" and self.postgres is not None:
-                self.postgres.stop()
-            elif name == "CACHE1" and self.redis is not None:
-                self.redis.stop()
-            elif name == "AV4" and self.backend is not None:
-                self.backend.close()
-                self.backend = None
-            elif name == "AV5":
-                self.faults.set_mode("platform", "major")
-            elif name == "NET6":
-                self.faults.set_mode("http", "serve")
-            elif name == "NET7":
-                self.faults.set_mode("cors", "reflect")
-            elif name == "NET8":
-                self.faults.set("/api/health", Fault(status=504, body="<html><body>504 Gateway Time-out</body></html>"))
-            elif name == "PERF1":
-                self.faults.set("/api/employees", Fault(delay_s=2.5))
-            elif name == "DEP2":
-                self.faults.set_mode("version", "old")
-            elif name == "DB4":
-                self.faults.set_mode("pool", "exhausted")
-            elif name == "NET5" and self.app is not None and self.tls is not None and self.tls.authority:
-                leaf = self.tls.authority.issue(
-                    "127.0.0.1", "localhost", not_after=datetime.now(UTC) + timedelta(days=5, hours=1)
-                )
-                self.app.reload_certificate(*leaf.write(self.tls.chain.parent, "expiring"))
-                self._certificate_swapped = True
-            elif name in DEMO_FAULTS and self.dns is not None:
-                break_demo(self.dns, name)
-            self.broken.add(name)
+        """Inject the named faults (diagnosis IDs, or `all`) and switches (`slow`, `queue`), declared in
+        healthsuite/demo/faults/registry.py; returns what is broken."""
+        for fault in registry.select(names):
+            self._inject(fault.name, fault.inject)
+            if fault.on_sqlite is not None:
+                self._inject(f"{fault.name}/sqlite", fault.on_sqlite)  # the same fault on d1.sqlite
+            self.broken.add(fault.name)
         return sorted(self.broken)
 
-    def _switch_on(self, name: str) -> None:
-        if name == "slow":
-            self.faults.set_slow(SLOW_HTTP_DELAY_S)  # heal: Faults.clear()
-            if self.dns is not None:
-                self.dns.set_fault(ANY_NAME, "slow", delay_s=SLOW_DNS_DELAY_S)  # heal: DnsServer.reset()
-        elif name == "queue" and name not in self._undo:
-            self._undo[name] = app_queue.jam(self.faults, self.postgres, DATABASE)  # heal: the seed again
-        self.broken.add(name)
+    def _inject(self, key: str, inject: registry.Injector) -> None:
+        if key not in self._undo:  # made already: its undo is pending
+            undo = inject(self)
+            if undo is not None:
+                self._undo[key] = undo
 
     def heal(self) -> list[str]:
         self.faults.clear()
@@ -419,9 +330,9 @@ class DemoStack:
             self.backend = SilentListener(port=self.ports.backend)
         if self.dns is not None:
             self.dns.reset()
-        if self._certificate_swapped and self.app is not None and self.tls is not None:
+        if self.certificate_swapped and self.app is not None and self.tls is not None:
             self.app.reload_certificate(self.tls.chain, self.tls.key)
-            self._certificate_swapped = False
+            self.certificate_swapped = False
         healed, self.broken = sorted(self.broken), set()
         return healed
 

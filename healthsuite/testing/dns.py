@@ -37,7 +37,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from dnslib.server import TCPServer as _DnslibTCPServer
 from dnslib.server import UDPServer as _DnslibUDPServer
 
-from healthsuite.testing.services import LOOPBACK
+from healthsuite.testing.ports import LOOPBACK
 
 __all__ = ["DnsServer", "DnsFault", "FAULT_KINDS", "RECORD_TYPES", "ANY_NAME", "DEMO_ZONE", "DEMO_FAULTS", "break_demo"]
 

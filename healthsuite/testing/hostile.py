@@ -10,11 +10,11 @@ and then answer so slowly that a client timing out each read separately never ti
     GarbageDnsServer()        # UDP: answers every datagram with bytes that are not a DNS message
     GarbageDnsServer(MALFORMED_DNS)  # ... or with a reply to the query whose records are cut off
 
-The others already live in `healthsuite.testing.services` and are re-exported here: `SilentListener`
+The others already live in `healthsuite.testing.listeners` and are re-exported here: `SilentListener`
 (accepts, never answers: also a TLS server that never answers the ClientHello) and `GarbageListener`
 (answers bytes of no protocol, e.g. a binary status line).
 
-Every listener is a `services.Listener`: one daemon thread around a selector serves every connection,
+Every listener is a `listeners.Listener`: one daemon thread around a selector serves every connection,
 all sockets non-blocking, so one client never blocks another and hundreds of connections cost nothing;
 the trickle's timers run from the selector's tick (every 0.1 s at most: an `interval_s` below that is
 rounded up to it). Each has `.port`, `.connections` (accepted so far), `.requests` (requests read so
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from healthsuite.testing.dns import ANY_NAME, DnsServer
-from healthsuite.testing.services import LOOPBACK, GarbageListener, Listener, SilentListener
+from healthsuite.testing.listeners import GarbageListener, Listener, SilentListener
+from healthsuite.testing.ports import LOOPBACK
 
 __all__ = [
     "TrickleHeadersListener",

@@ -9,7 +9,7 @@ answers one fixed response (e.g. a redirect to HTTPS).
     with PlainHttpServer(redirect_response("https://127.0.0.1:8443/")) as plain: plain.url
 
 After the handshake the TLS server reads one request head and answers `HTTP/1.1 200 OK`. A server
-that accepts TCP but never handshakes is `healthsuite.testing.services.SilentListener`.
+that accepts TCP but never handshakes is `healthsuite.testing.listeners.SilentListener`.
 
 No pytest import: the demo ships it. Only loopback by default; every socket has a timeout.
 """

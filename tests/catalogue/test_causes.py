@@ -16,7 +16,7 @@ from pathlib import Path
 from healthsuite.catalogue.causes import group, rules
 from healthsuite.demo.stack import DemoStack
 from healthsuite.outputs.records import CheckRecord
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CheckRun, RunChecks
 from tests.localhttp import Answer, serving
 

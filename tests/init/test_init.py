@@ -24,7 +24,8 @@ from healthsuite.environment.loader import load_environment
 from healthsuite.init import GUESSED, database
 from healthsuite.init.command import dsn_for_file, redis_for_file
 from healthsuite.init.web import health_fields, same_host_links
-from healthsuite.testing.services import PostgresServer, free_port
+from healthsuite.testing.ports import free_port
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 
@@ -377,7 +378,7 @@ def test_the_documented_init_against_the_demo_runs_as_written(stack: DemoStack, 
     text = (tmp_path / "environments" / "live-demo.yaml").read_text()
     for name, value in _secrets(stack).items():
         assert value not in text, name
-    assert "${HEALTHSUITE_DEMO_PG_PASSWORD}@127.0.0.1:${HEALTHSUITE_DEMO_PG_PORT:-55432}/booking" in text
+    assert "${HEALTHSUITE_DEMO_PG_PASSWORD}@127.0.0.1:${HEALTHSUITE_DEMO_PG_PORT:-15432}/booking" in text
     assert 'password: "${HEALTHSUITE_DEMO_REDIS_PASSWORD}"' in text
     report = json.loads((tmp_path / "reports" / "latest.json").read_text())
     passed = {(r["diagnosis"], r["target"]) for r in report["checks"] if r["outcome"] == "passed"}

@@ -28,7 +28,7 @@ from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.environment.yamltext import YamlFileError, decode, load
 from healthsuite.init import comment, shown, unsafe
 from healthsuite.init.render import scalar
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.conftest import CHECKS
 from tests.hostile_corpus import FakeRedis, Info, Measured, bulk, measured, silent, trickle
 

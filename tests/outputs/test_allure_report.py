@@ -25,7 +25,8 @@ from healthsuite.outputs.allure import categories, category_of
 from healthsuite.plugin.allure_story import environment_properties
 from healthsuite.probes.errors import KINDS, ProbeError
 from healthsuite.testing.dns import DnsServer
-from healthsuite.testing.services import SilentListener, free_port
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

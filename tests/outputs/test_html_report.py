@@ -19,7 +19,7 @@ import pytest
 
 from healthsuite.outputs.html import SEVERITIES, render, runbook_link, status
 from healthsuite.outputs.records import OUTCOMES
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

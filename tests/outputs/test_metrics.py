@@ -22,7 +22,7 @@ import pytest
 
 from healthsuite.outputs.prometheus import registry
 from healthsuite.outputs.records import CheckRecord
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from healthsuite.outputs.nagios import OUTPUT_BYTES, nagios_status, one_line, perf_label, perf_value, unknown
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
 

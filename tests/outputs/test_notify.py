@@ -34,7 +34,8 @@ from healthsuite.outputs.notices import (
 )
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
-from healthsuite.testing.services import SilentListener, free_port
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 
 HOOK_SECRET = "hook-path-secret-4242"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
 

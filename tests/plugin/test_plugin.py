@@ -15,7 +15,7 @@ import pytest
 
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT, RunChecks
 
 ENVIRONMENTS = PROJECT / "environments"

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from healthsuite.demo.stack import FAULTS, MASKING_FAULTS, PORT_VARIABLES, DemoStack
-from healthsuite.testing.services import free_port
+from healthsuite.demo.faults.registry import FAULTS, MASKING_FAULTS
+from healthsuite.demo.stack import PORT_VARIABLES, DemoStack
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT, _parse_junit
 
 

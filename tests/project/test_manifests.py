@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from healthsuite.environment.loader import load_environment
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import PROJECT
 
 EXAMPLES = PROJECT / "examples"

@@ -102,7 +102,7 @@ def test_the_benchmark_is_a_command() -> None:
 def test_the_demo_fault_list_names_every_fault() -> None:
     """Every fault `python -m healthsuite.demo break` knows is described in docs/demo.md, which the README's
     Set up section links."""
-    from healthsuite.demo.stack import FAULTS  # noqa: PLC0415 - the demo's own list
+    from healthsuite.demo.faults.registry import FAULTS  # noqa: PLC0415 - the demo's own list
 
     assert "(docs/demo.md)" in README[README.index("## Set up"):]
     setup = DEMO[DEMO.index("## Breaking it"):DEMO.index("## Keeping it running")]

@@ -1,8 +1,10 @@
-"""Tests for healthsuite.testing.services: real throwaway servers, no mocks."""
+"""Tests for the throwaway servers of healthsuite.testing (ports, postgres_server, redis_server, listeners):
+real servers, no mocks."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -10,22 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from healthsuite.testing import services
-from healthsuite.testing.services import (
-    GarbageListener,
-    PostgresServer,
-    RedisServer,
-    SilentListener,
-    free_port,
-    redis_command,
-)
+from healthsuite.testing.listeners import GarbageListener, SilentListener
+from healthsuite.testing.ports import free_port, port_is_free
+from healthsuite.testing.postgres_server import PostgresServer, find_pg_bindir
+from healthsuite.testing.redis_server import RedisServer, redis_command
 
 MACHINE_PORTS = {5432, 6379}
 
 
 def _have_pg() -> bool:
     try:
-        services.find_pg_bindir()
+        find_pg_bindir()
     except RuntimeError:
         return False
     return True
@@ -33,7 +30,7 @@ def _have_pg() -> bool:
 
 needs_pg = pytest.mark.skipif(not _have_pg(), reason="PostgreSQL server binaries not installed")
 needs_redis = pytest.mark.skipif(
-    services.shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),
+    shutil.which("redis-server") is None and not Path("/usr/bin/redis-server").exists(),
     reason="redis-server not installed",
 )
 
@@ -171,7 +168,7 @@ def test_redis_with_password() -> None:
         r.stop()
         assert not r.is_running()
         assert _refused("127.0.0.1", port)
-        assert services._port_is_free("127.0.0.1", port)
+        assert port_is_free("127.0.0.1", port)
         r.stop()  # idempotent
         r.start()
         assert r.command("PING") == b"+PONG\r\n"

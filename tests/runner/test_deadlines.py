@@ -22,7 +22,7 @@ from healthsuite.demo.stack import DemoStack
 from healthsuite.probes.latency import Sample
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.hostile import TlsStallListener, TrickleBodyListener, TrickleHeadersListener, hostile_dns
-from healthsuite.testing.services import GarbageListener, SilentListener
+from healthsuite.testing.listeners import GarbageListener, SilentListener
 from tests.conftest import RunChecks
 
 

@@ -20,7 +20,7 @@ from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.plans import Planned, target_key
 from healthsuite.runner.pool import Prefetcher, slowest_first
 from healthsuite.testing.asgi_server import ServedApp
-from healthsuite.testing.services import GarbageListener
+from healthsuite.testing.listeners import GarbageListener
 from tests.conftest import RunChecks
 
 # --- the pool ---------------------------------------------------------------------------------------------

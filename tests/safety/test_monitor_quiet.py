@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from healthsuite.demo.stack import MONITOR_ROLE, SCHEMA, SEED
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.conftest import CHECKS
 
 DATABASE = "quiet"

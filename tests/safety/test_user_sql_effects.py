@@ -22,7 +22,7 @@ from healthsuite.probes.declared import bounded_sql
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.pg_schema import hot_query_plans, invariants
 from healthsuite.probes.pgreader import MAX_VALUE_BYTES, PgReader
-from healthsuite.testing.services import PostgresServer, find_pg_bindir
+from healthsuite.testing.postgres_server import PostgresServer, find_pg_bindir
 
 READER = "hs_effects_reader"
 PASSWORD = "effects-pw"

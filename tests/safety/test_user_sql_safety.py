@@ -18,7 +18,7 @@ from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.model.sqlsafety import expression_problem, hot_query_problem
 from healthsuite.probes.pgreader import PgReader
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.conftest import CHECKS
 
 DSN = "postgresql://db/app"

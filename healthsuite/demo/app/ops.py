@@ -49,7 +49,7 @@ from starlette.routing import BaseRoute, Route
 from healthsuite.demo.faults.switches import MODES, Fault, Faults, register_modes
 
 if TYPE_CHECKING:
-    from healthsuite.testing.services import RedisServer
+    from healthsuite.testing.redis_server import RedisServer
 
 CALENDAR_TOKEN_VARIABLE = "HEALTHSUITE_DEMO_CALENDAR_TOKEN"
 SENTRY_TOKEN_VARIABLE = "HEALTHSUITE_DEMO_SENTRY_TOKEN"

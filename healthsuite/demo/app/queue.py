@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from healthsuite.demo.faults.switches import Faults, register_modes
 
 if TYPE_CHECKING:
-    from healthsuite.testing.services import PostgresServer
+    from healthsuite.testing.postgres_server import PostgresServer
 
 STATS_PATH = "/queue/stats"
 SWITCH = (

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 
 MONITOR_ROLE = "healthsuite"  # the demo's monitoring role (stack.MONITOR_ROLE)
 FAULT_APPLICATION = "booking-api"  # application_name of the sessions the faults hold

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 
 FAULTS: dict[str, str] = {
     "PAY4": "3 of 20 payments of the last 24 h failed (15 %; limit 5 %)",

@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 
 FAULTS: dict[str, str] = {
     "DB9": "the invoices table is renamed to invoices_old",
