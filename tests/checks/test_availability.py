@@ -14,7 +14,8 @@ from healthsuite.demo.app.main import create_app
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
 from healthsuite.testing.asgi_server import ServedApp, make_tls_files
-from healthsuite.testing.services import GarbageListener, SilentListener, free_port
+from healthsuite.testing.listeners import GarbageListener, SilentListener
+from healthsuite.testing.ports import free_port
 from tests.checks.support import edge_env
 from tests.conftest import RunChecks
 

@@ -11,7 +11,9 @@ import pytest
 import redis
 
 from healthsuite.demo.stack import DemoStack
-from healthsuite.testing.services import RedisServer, SilentListener, free_port
+from healthsuite.testing.listeners import SilentListener
+from healthsuite.testing.ports import free_port
+from healthsuite.testing.redis_server import RedisServer
 from tests.conftest import RunChecks
 
 

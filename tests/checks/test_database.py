@@ -23,7 +23,9 @@ from healthsuite.demo.faults import pg_activity as faults
 from healthsuite.demo.stack import DATABASE, MONITOR_ROLE, DemoStack
 from healthsuite.probes import postgres, sqlite
 from healthsuite.probes.pgreader import PgReader
-from healthsuite.testing.services import GarbageListener, PostgresServer, SilentListener, free_port
+from healthsuite.testing.listeners import GarbageListener, SilentListener
+from healthsuite.testing.ports import free_port
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.checks.support import EnvFile
 from tests.conftest import RunChecks
 

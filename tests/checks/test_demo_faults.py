@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from healthsuite.catalogue.diagnoses import load_catalogue
-from healthsuite.demo.stack import FAULTS, DemoStack
+from healthsuite.demo.faults.registry import FAULTS
+from healthsuite.demo.stack import DemoStack
 from tests.conftest import RunChecks
 
 

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from healthsuite.demo import __main__ as demo_cli
-from healthsuite.demo.stack import FAULTS, MASKING_FAULTS, SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S, SWITCHES, DemoStack
+from healthsuite.demo.faults.registry import FAULTS, MASKING_FAULTS, SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S, SWITCHES
+from healthsuite.demo.stack import DemoStack
 
 # asyncio and threading timers may fire a hair before their deadline (clock resolution)
 SLACK_S = 0.05

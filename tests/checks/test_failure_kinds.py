@@ -34,7 +34,7 @@ from healthsuite.testing.hostile import (
     SilentListener,
     hostile_dns,
 )
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 
 NOT_DNS_SENTENCE = "answered, but not in the DNS protocol"

@@ -13,7 +13,7 @@ import pytest
 from healthsuite.demo.app import ops as app_ops
 from healthsuite.demo.faults.switches import Fault
 from healthsuite.demo.stack import DemoStack
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.checks.support import CALENDAR_TOKEN, SENTRY_TOKEN, assert_no_token_leaks, environ, ops_env
 from tests.conftest import RunChecks
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from healthsuite.demo.faults.logs import app_line, nginx_line, postgres_line
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.conftest import CheckRun, RunChecks
 
 NOW = datetime.now(UTC)

@@ -33,7 +33,8 @@ from healthsuite.probes.resolver import DnsObservation, resolve
 from healthsuite.probes.tls import TlsObservation, handshake
 from healthsuite.testing.certs import IssuedCert, TestCA, self_signed
 from healthsuite.testing.dns import ANY_NAME, DEMO_FAULTS, DEMO_ZONE, DnsServer, break_demo
-from healthsuite.testing.services import GarbageListener, SilentListener, free_port
+from healthsuite.testing.listeners import GarbageListener, SilentListener
+from healthsuite.testing.ports import free_port
 from healthsuite.testing.tls_server import PlainHttpServer, TlsServer, redirect_response
 from tests.checks.support import DAY, LOOPBACK, NAME, EnvFile, edge_env, now
 from tests.conftest import RunChecks

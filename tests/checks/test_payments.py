@@ -16,7 +16,7 @@ from healthsuite.demo.app import flows as app_flows
 from healthsuite.demo.stack import DemoStack
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.checks.support import KEY, assert_only_its_own_demo_fault_fails, data_env, database, port
 from tests.conftest import RunChecks
 

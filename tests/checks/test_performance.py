@@ -25,7 +25,7 @@ from healthsuite.probes.pg_schema import (
     query_excerpt,
 )
 from healthsuite.probes.postgres import MARK
-from healthsuite.testing.services import PostgresServer
+from healthsuite.testing.postgres_server import PostgresServer
 from tests.checks.support import assert_no_token_leaks, environ, ops_env, outcome, reset_statements
 from tests.conftest import CheckRun, RunChecks
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from healthsuite.outputs.nagios import nagios_status
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
 

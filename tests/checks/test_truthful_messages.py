@@ -17,7 +17,7 @@ from healthsuite.assessments.failure import Finding, compose, escalation_line
 from healthsuite.catalogue.diagnoses import load_catalogue, placeholders, threshold_text
 from healthsuite.demo.stack import MONITOR_ROLE, DemoStack
 from healthsuite.model.environment import Contact
-from healthsuite.testing.services import free_port
+from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT, RunChecks
 
 # entries whose texts others are rewriting in this issue (DB6 idle sessions, NET5 certificate rules,

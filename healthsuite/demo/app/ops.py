@@ -9,7 +9,7 @@ The target app's side:
   `process_resident_memory_bytes` (this process's real one) and `process_start_time_seconds`;
   switches: `metrics_errors=high` (8 % of requests 5xx), `metrics_latency=slow` (p95 about 2.1 s),
   `metrics_memory=high` (3.2 GiB resident);
-- `GET /api/availability`: the booking page's free slots (PERF2 samples it; its fault: 700 ms per answer).
+- `GET /api/availability`: the booking page's free slots (PERF2 samples it; its fault: 2.5 s per answer).
 
 The providers' side:
 - `/__calendar/calendar/v3/users/me/calendarList` (Google Calendar's shape): 200 to the demo's access
@@ -62,7 +62,7 @@ SENTRY_PROJECT = "booking"
 AVAILABILITY = "/api/availability"
 MAILER_STATUS = "/__mailer/v3/status"
 CALENDAR_LIST = "/__calendar/calendar/v3/users/me/calendarList"
-SLOW_API_S = 0.7  # PERF2: over the 500 ms p95
+SLOW_API_S = 2.5  # PERF2: over demo.yaml's 2 s p95 (the runbook's 500 ms in production files)
 SLOW_DEPENDENCY_S = 1.5  # EXT3: over the demo's 1000 ms budget
 CACHE2_PREFIX = "healthsuite-demo:cache2:"
 CACHE2_KEYS, CACHE2_VALUE_BYTES = 400, 4096
@@ -86,7 +86,7 @@ FAULTS: dict[str, str] = {
     "CACHE2": "the demo's Redis is filled to 97 % of a maxmemory set just above its use",
     "PERF7": "500 reads of absent keys bring the demo's Redis hit rate near 0 %",
     "PERF3": "/metrics shows 8 % of requests answered 5xx (a rollback trigger)",
-    "PERF2": f"{AVAILABILITY} takes {SLOW_API_S * 1000:.0f} ms to answer (p95 limit 500 ms)",
+    "PERF2": f"{AVAILABILITY} takes {SLOW_API_S * 1000:.0f} ms to answer (the demo's p95 limit: 2000 ms)",
     "EXT1": "the calendar provider revoked the demo's access token (401)",
     "EXT2": "the Sentry stand-in reports 27 new issues in the last 24 h",
     "EXT3": f"the e-mail provider's status ({MAILER_STATUS}) answers in {SLOW_DEPENDENCY_S:g} s (budget 1000 ms)",
