@@ -50,7 +50,8 @@ class Template:
     raw: str
 
     def __post_init__(self) -> None:
-        bad = _BAD_REFERENCE.search(self.raw)
+        # `$$` is a literal `$`: a `$${` is not a reference (the same length, so positions hold)
+        bad = _BAD_REFERENCE.search(self.raw.replace("$$", "\0\0"))
         if bad:
             raise ValueError(
                 f"malformed variable reference at {self.raw[bad.start():bad.start() + 20]!r}: "
@@ -64,7 +65,6 @@ class Template:
     @property
     def is_literal(self) -> bool:
         return not self.variables
-
 
     def required_variables(self) -> tuple[str, ...]:
         """The variables that have no default."""

@@ -81,3 +81,11 @@ def test_mutations_of_a_shipped_file(tmp_path: Path, edits: list[tuple[int, byte
     for at, insert, remove in edits:
         data[at : at + remove] = insert
     refused_or_loaded(tmp_path / "fuzz.yaml", bytes(data))
+
+
+def test_a_default_that_swallows_the_next_reference_loads_or_is_refused_located(tmp_path: Path) -> None:
+    """Found by the mutations above: `${PGUSER:-postgr:${PGPASSWORD:-...}` resolves to a text holding
+    `${PGPASSWORD:-...` without its brace, which the loader judges again with `$` escaped as `$$`; an
+    escaped `$${` is no reference, so judging it must not raise."""
+    dsn = "postgresql://${PGUSER:-postgr:${PGPASSWORD:-}@localhost:5432/postgres"
+    refused_or_loaded(tmp_path / "dsn.yaml", f"name: t\nkind: test\ndatabases: [{{name: db, engine: postgresql, dsn: '{dsn}'}}]\n".encode())
