@@ -37,6 +37,7 @@ from bench.scenario import (
     run_pytest,
     slowest_exchange,
     stop_all,
+    verdict,
     write_json,
 )
 from healthsuite.demo.faults.registry import SLOW_DNS_DELAY_S, SLOW_HTTP_DELAY_S
@@ -99,15 +100,6 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 2) if values else 0.0
 
 
-def _verdict(ok: bool, runs: list[dict[str, Any]]) -> str:
-    if any(r["hang"] for r in runs):
-        return "HANG"
-    errors = sorted({r["exit"] for r in runs if r["exit"] not in (0, 1)})
-    if errors:  # pytest's own error (internal, usage, no tests): not a judgement
-        return f"ERROR (exit {', '.join(map(str, errors))})"
-    return "PASS" if ok else "MISS"
-
-
 def summarize_slow(runs: list[dict[str, Any]]) -> dict[str, Any]:
     warm = runs[1:] or runs
     wall = _median([r["wall_s"] for r in warm])
@@ -125,8 +117,8 @@ def summarize_slow(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "slowest_exchange_of": warm[-1]["slowest_exchange_of"],
         "cold_slowest_exchange_s": cold["slowest_exchange_s"],
         "target_s": round(slowest + WALL_MARGIN_S, 2),
-        "verdict": _verdict(wall <= slowest + WALL_MARGIN_S, warm),
-        "cold_verdict": _verdict(cold["wall_s"] <= cold["slowest_exchange_s"] + WALL_MARGIN_S, [cold]),
+        "verdict": verdict(wall <= slowest + WALL_MARGIN_S, warm),
+        "cold_verdict": verdict(cold["wall_s"] <= cold["slowest_exchange_s"] + WALL_MARGIN_S, [cold]),
         "checks": sorted({r["checks"] for r in runs if r["checks"] is not None}),
         "failed": sorted({r["failed"] for r in runs if r["failed"] is not None}),
         "exits": [r["exit"] for r in runs],
@@ -150,7 +142,7 @@ def summarize_workers(serial: list[dict[str, Any]], parallel: list[dict[str, Any
         "ratio": round(p_wall / s_wall, 2) if s_wall else None,
         "serial_slowest_exchange_s": _median([r["slowest_exchange_s"] for r in serial]),
         "n2_slowest_exchange_s": _median([r["slowest_exchange_s"] for r in parallel]),
-        "verdict": _verdict(p_wall <= s_wall, serial + parallel),
+        "verdict": verdict(p_wall <= s_wall, serial + parallel),
         "checks": sorted({r["checks"] for r in serial + parallel if r["checks"] is not None}),
         "failed": sorted({r["failed"] for r in serial + parallel if r["failed"] is not None}),
         "exits": {"serial": [r["exit"] for r in serial], "n2": [r["exit"] for r in parallel]},

@@ -49,6 +49,7 @@ from bench.scenario import (
     install_sigterm,
     run_pytest,
     stop_all,
+    verdict,
     write_json,
 )
 from healthsuite.testing.dns import DnsServer
@@ -211,12 +212,7 @@ def judge(name: str, targets: list[Target], result: dict[str, Any], connections:
     hostile = [t.name for t in targets if t.name != HEALTHY]
     isolated = report is not None and not stray and all(per_target[n]["failed_all_checked"] for n in hostile)
     on_time = result["wall_s"] <= largest + WALL_MARGIN_S
-    if result["hang"]:
-        verdict = "HANG"
-    elif result["exit"] not in (0, 1):  # pytest's own error (internal, usage, no tests): not a judgement
-        verdict = f"ERROR (exit {result['exit']})"
-    else:
-        verdict = "PASS" if on_time and isolated and healthy_passed else "MISS"
+    judged = verdict(on_time and isolated and healthy_passed, [result])
     summary = (report or {}).get("summary", {})
     return {
         "scenario": name,
@@ -227,7 +223,7 @@ def judge(name: str, targets: list[Target], result: dict[str, Any], connections:
         "isolated": isolated,
         "healthy_passed": healthy_passed,
         "stray_failures": stray,
-        "verdict": verdict,
+        "verdict": judged,
         "checks": summary.get("total"),
         "failed": summary.get("failed"),
         "targets": per_target,

@@ -152,3 +152,14 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=str) + "\n")
     return path
+
+
+def verdict(ok: bool, runs: Sequence[Mapping[str, Any]]) -> str:
+    """A row's verdict: HANG when the watchdog killed a run, ERROR on a pytest exit other than 0 or 1 (an
+    internal or usage error is not a judgement), else PASS or MISS by `ok`."""
+    if any(r["hang"] for r in runs):
+        return "HANG"
+    errors = sorted({r["exit"] for r in runs if r["exit"] not in (0, 1)})
+    if errors:
+        return f"ERROR (exit {', '.join(map(str, errors))})"
+    return "PASS" if ok else "MISS"

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.scenario import DEFAULT_WATCHDOG_S, REPORTS, install_sigterm, run_pytest, stop_all, write_json
+from bench.scenario import DEFAULT_WATCHDOG_S, REPORTS, install_sigterm, run_pytest, stop_all, verdict, write_json
 from healthsuite.testing.asgi_server import ServedApp
 from healthsuite.testing.dns import ANY_NAME, DnsServer
 from healthsuite.testing.listeners import SilentListener
@@ -111,16 +111,13 @@ def summarize(scenario: str, runs: list[dict[str, Any]], target: str, target_s: 
     wall = round(statistics.median(r["wall_s"] for r in warm), 2)
     slowest = round(statistics.median(r["slowest_exchange_s"] for r in warm), 2)
     limit = target_s if target_s is not None else 0.0
-    if any(r["hang"] for r in runs):
-        verdict = "HANG"
-    elif any(r["exit"] not in (0, 1) for r in runs):
-        verdict = f"ERROR (exit {', '.join(str(r['exit']) for r in runs)})"
-    else:
-        verdict = "MEASURED" if target_s is None else ("PASS" if wall <= limit else "MISS")
+    judged = verdict(wall <= limit, runs)
+    if target_s is None and judged in ("PASS", "MISS"):
+        judged = "MEASURED"
     return {
         "scenario": scenario, "repeat": len(runs), "wall_s": wall, "cold_wall_s": runs[0]["wall_s"],
         "walls_s": [r["wall_s"] for r in runs], "slowest_exchange_s": slowest, "target": target,
-        "target_s": round(limit, 2), "verdict": verdict, "time": warm[-1]["time"],
+        "target_s": round(limit, 2), "verdict": judged, "time": warm[-1]["time"],
         "failed_diagnoses": sorted({d for r in runs for d in r["failed_diagnoses"]}), "runs": runs,
     }
 
