@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from ..catalogue.advice import PLATFORMS, Platform
-from ..catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
+from ..catalogue.diagnoses import AREAS, CATEGORIES, Area, Severity, load_catalogue
 from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet
@@ -36,6 +36,7 @@ from .flows import BookingSettings, PaymentSettings
 from .integrations import Integrations
 from .latency import LatencyTarget
 from .logs import HostResources, LogSource
+from .maintenance import MAX_WINDOWS, MaintenanceWindow
 from .metrics import MetricsEndpoint
 from .netaddr import parse_address
 from .notify import Webhook
@@ -615,6 +616,13 @@ class Environment(Model):
         description="Checks declared here: a diagnosis, one probe block (http, sql, redis, dns, tls, tcp, file) and "
         "`expect:` conditions (docs/CONDITIONS.md).",
     )
+    maintenance: list[MaintenanceWindow] = Field(
+        [],
+        max_length=MAX_WINDOWS,
+        description="Maintenance windows: checks still run, and a failure inside a window is recorded as failed during "
+        "maintenance and not announced; by diagnoses, categories, targets; one-off (from, to) or recurring (every, "
+        "between, timezone).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Environment:
@@ -685,6 +693,45 @@ class Environment(Model):
                     "e.g. postgresql://monitor:${PGPASSWORD}@db:5432/app",
                     at=("databases", index, "dsn"),
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _maintenance_selects(self) -> Environment:
+        """Every window names known diagnoses, categories and targets (a team's own, NAMESPACE-NAME IDs
+        and categories, are judged once its diagnoses_file is read: environment.extension)."""
+        names: set[str] = set()
+        for window in self.maintenance:
+            if window.name in names:
+                index = [w.name for w in self.maintenance].index(window.name)
+                raise rule_error(f"maintenance: the name {window.name!r} is used twice (first by maintenance[{index}])",
+                                 "give every window its own name", at=("maintenance", len(names), "name"))
+            names.add(window.name)
+        catalogue = load_catalogue()
+        targets = self.target_names()
+        for index, window in enumerate(self.maintenance):
+            for position, diagnosis_id in enumerate(window.diagnoses):
+                if "-" not in diagnosis_id and diagnosis_id not in catalogue.diagnoses:
+                    close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names unknown diagnosis {diagnosis_id!r}",
+                        (f"did you mean {close[0]}? " if close else "") + "use an ID of docs/DIAGNOSES.md, e.g. DB1",
+                        at=("maintenance", index, "diagnoses", position),
+                    )
+            for position, category in enumerate(window.categories):
+                if category not in CATEGORIES and self.diagnoses_file is None:
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names unknown category {category!r}",
+                        f"use one of {', '.join(CATEGORIES)}", at=("maintenance", index, "categories", position),
+                    )
+            for position, target in enumerate(window.targets):
+                if target not in targets:
+                    close = difflib.get_close_matches(target, sorted(targets), n=1)
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names target {target!r}, which this file does not "
+                        "declare",
+                        (f"did you mean {close[0]}? " if close else "") + "use the `name:` of a declared target",
+                        at=("maintenance", index, "targets", position),
+                    )
         return self
 
     @field_validator("notify")
@@ -823,6 +870,11 @@ class Environment(Model):
         if isinstance(holder, list):
             parts.append(next(i for i, t in enumerate(holder) if t is target))
         return (*parts, key)
+
+    def target_names(self) -> set[str]:
+        """The names of every declared target (what a check's `target` can be)."""
+        names = {t.name for collection in TARGET_COLLECTIONS for t in getattr(self, collection)}
+        return names | {t.name for t in self.located_targets()}
 
     def smoke_targets(self) -> list[Target]:
         return [t for t in (*self.pages, *self.health, *self.databases, *self.caches) if t.smoke]
