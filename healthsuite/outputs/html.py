@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from ..catalogue.diagnoses import SEVERITIES
 from . import json_report
 from .files import write_atomically
-from .records import OUTCOMES
+from .records import MAINTENANCE, OUTCOMES, in_window_text
 from .result import RunResult
 
 CHANGES = ("new", "persisting", "flapping", "recovered")
@@ -83,6 +83,7 @@ a { color: #1849a9; }
 .card { border: 1px solid var(--line); border-left: 5px solid var(--bad); border-radius: .3rem; padding: .4rem .6rem;
   margin: .4rem 0; background: #fff; }
 .card[data-outcome="warned"] { border-left-color: var(--warn); }
+.o-maintenance { color: #b54708; }
 .card .head { display: flex; flex-wrap: wrap; gap: .2rem .45rem; align-items: baseline; }
 .card .diag { font-weight: 700; } .card .target { word-break: break-all; }
 .card .obs { margin: .2rem 0; word-break: break-word; }
@@ -327,6 +328,9 @@ def _row(record: Mapping[str, Any]) -> str:
     observed = _e(record.get("observed"))
     if record.get("change"):
         observed += f' <span class="change">{_e(record.get("change"))}</span>'
+    window = record.get("maintenance")
+    if isinstance(window, Mapping):  # it failed, inside a window: what it saw and the window, never hidden
+        observed += f' <span class="o-maintenance">[{_e(in_window_text(window))}]</span>'
     return (f'<tr class="check" {_data(record)}><td class="o-{outcome}">{outcome}</td>'
             f'<td>{_badge(record.get("severity"))}</td><td>{_e(record.get("category"))}</td>'
             f'<td>{_e(record.get("diagnosis"))}</td><td>{_e(record.get("target"))}</td><td>{observed}</td></tr>')
@@ -364,6 +368,9 @@ def _banner(report: Mapping[str, Any], checks: Sequence[Mapping[str, Any]], stat
         line = "no failing check"
     if warned:
         line += f' &middot; {_filter_link(f"<b>{warned}</b> warned", outcome="warned")}'
+    in_window = sum(1 for r in checks if r.get("outcome") == MAINTENANCE)
+    if in_window:
+        line += f' &middot; {_filter_link(f"<b>{in_window}</b> failed during maintenance", outcome=MAINTENANCE)}'
     explained = sum(1 for r in checks if r.get("outcome") in BAD and r.get("explained_by"))
     if explained:
         line += f" &middot; {explained} explained by another failure"

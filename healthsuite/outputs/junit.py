@@ -40,7 +40,8 @@ from pathlib import Path
 
 MODES = ("auto", "testcase", "system-out")
 HEADER = " healthsuite ".center(80, "-")
-DROPPED = frozenset({"advice"})  # recorded for the JSON report; JUnit gets remediation and escalation
+# recorded for the JSON report; JUnit gets remediation and escalation, and the window in words
+DROPPED = frozenset({"advice", "maintenance"})
 
 
 def mode_for(setting: str, family: str) -> str:

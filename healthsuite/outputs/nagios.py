@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..catalogue.diagnoses import SEVERITIES
-from .records import FAILING, OUTCOMES
+from .records import FAILING, MAINTENANCE, OUTCOMES, in_window_text
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -167,6 +167,7 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
     causes = [r for r in bad if _id(r) in explained]
     others = [r for r in bad if _id(r) not in explained and _cause_of(r) not in ids]
 
+    in_window = sorted((r for r in records if r.outcome == MAINTENANCE), key=_rank)
     env = one_line(env_name, 80)
     if not bad:
         text = f"{env}: {outcomes['passed']} checks passed" + (
@@ -188,6 +189,8 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
             text = f"{env}: {'; '.join(parts)}; {outcomes['passed']} passed"
         else:
             text = f"{env}: {severities} failing ({_names(bad, NAMED_IN_STATUS)}); {outcomes['passed']} passed"
+    if in_window:  # failed inside a maintenance window: expected there, not a problem state
+        text += f", {len(in_window)} in maintenance"
     if not_judged:
         first = not_judged[0]
         reasons = [str(r) for r in first.get("reasons", ())]
@@ -220,6 +223,8 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
         long_output.append("  " + one_line(
             f"explains {len(folded)} more failing: {_names(folded, CONSEQUENCES_NAMED)}", LINE_CHARS))
     long_output += [_failure_line(r, redact) for r in others]
+    long_output += [one_line(f"{_failure_line(r, redact)} [{redact(in_window_text(getattr(r, 'maintenance', None)))}]",
+                             LINE_CHARS) for r in in_window]
     return code, [status, *_within_budget(status, long_output)]
 
 

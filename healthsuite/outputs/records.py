@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
+MAINTENANCE = "maintenance"  # failed while a maintenance window covered it (healthsuite.plugin.maintenance)
+# warned: failed below --fail-on
+OUTCOMES = ("passed", "failed", "error", "warned", MAINTENANCE, "skipped")
 FAILING = ("failed", "error", "warned")  # the outcomes that are a failure to tell (a warning too)
 
 
@@ -49,6 +51,8 @@ class CheckRecord:
     # the environment-file key of the target's kind (pages, endpoints, databases...): a page and an
     # endpoint may share a name, so (diagnosis, target_kind, target, check) is a check's identity
     target_kind: str = ""
+    # the window a check failed in (outcome maintenance): its name, reason and end (`until`, UTC ISO 8601)
+    maintenance: dict[str, str] | None = None
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -63,6 +67,8 @@ class CheckRecord:
         fields = {name: getattr(self, name) for name in RECORD_FIELDS}
         fields.update({name: list(getattr(self, name)) if name != "escalation" else self.escalation
                        for name in ADVICE_FIELDS if getattr(self, name)})
+        if self.maintenance:
+            fields["maintenance"] = dict(self.maintenance)
         fields["facts"] = self.facts
         return fields
 
@@ -84,6 +90,24 @@ def _advice(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
                 str(value.get("escalation", "")))
     except (ValueError, AttributeError, TypeError):
         return (), (), ""
+
+
+def in_window_text(window: Mapping[str, str] | None) -> str:
+    """How every output tells the outcome `maintenance`: `failed during maintenance db-upgrade (until
+    2026-12-24T22:00:00+00:00): CHG-1234 upgrade`."""
+    window = window or {}
+    until = f" (until {window['until']})" if window.get("until") else ""
+    reason = f": {window['reason']}" if window.get("reason") else ""
+    return f"failed during maintenance {window.get('name', '')}{until}{reason}"
+
+
+def _window(text: str) -> dict[str, str]:
+    """The `maintenance` property: the window's name, reason and end."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -169,6 +193,10 @@ class RecordBook:
         if outcome == "passed" and when == "call" and properties.get("verdict") == "warning":
             record.outcome = "warned"  # it failed, below the run's --fail-on bar (healthsuite.plugin.verdicts)
             record.message = message
+        elif outcome == "passed" and when == "call" and properties.get("verdict") == MAINTENANCE:
+            record.outcome = MAINTENANCE  # it failed inside a maintenance window (healthsuite.plugin.maintenance)
+            record.message = message
+            record.maintenance = _window(properties.get("maintenance", ""))
         elif outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
@@ -232,6 +260,8 @@ def record_line(
             fields[name] = getattr(record, name)
     if record.explained_by:
         fields["explained_by"] = record.explained_by
+    if record.maintenance:
+        fields["maintenance"] = redact_data(record.maintenance, redact)
     if record.change:  # only a check whose verdict changed, or that keeps failing, says so
         fields["change"] = record.change
         if record.failing_since:

@@ -22,6 +22,7 @@ from healthsuite.model.environment import (
 from healthsuite.model.templates import MissingVariable
 from healthsuite.plugin import protocol, verdicts
 from healthsuite.plugin.fixtures import expected_version_of, probe_session_of
+from healthsuite.plugin.maintenance import in_maintenance
 from healthsuite.plugin.parametrize import TARGET_FIXTURES
 from healthsuite.plugin.state import DEADLINE_GRACE_S, STATE, RunState, is_worker
 from healthsuite.probes import ProbeSession
@@ -157,7 +158,8 @@ NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
 REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "target_kind", "runbook", "observed",
-                                 "expected", "facts", "advice", "hosts", "verdict"})
+                                 "expected", "facts", "advice", "hosts", "verdict",
+                                 "maintenance"})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -208,7 +210,7 @@ def provider_hosts_of(env: LoadedEnvironment) -> dict[str, list[str]]:
 def message_of(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    if report.failed or verdicts.is_warning(report):
+    if report.failed or verdicts.is_warning(report) or in_maintenance(report):
         return report.longreprtext
     return ""
 

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Generator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from healthsuite.checkapi import diagnosis_of, plan_of, target_of
 from healthsuite.outputs import junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
 from healthsuite.outputs.json_report import previous_probe_latency
+from healthsuite.outputs.records import MAINTENANCE, CheckRecord, in_window_text
 from healthsuite.outputs.result import RunEnvironment
 from healthsuite.outputs.result import build as build_result
 from healthsuite.plugin import outputs, protocol, verdicts
@@ -149,6 +150,11 @@ def _rewrite_junit(config: pytest.Config) -> None:
         steps = "\n".join(f"{number}. {step}" for number, step in enumerate(record.remediation, start=1))
         extra[(classname, names[-1])] = [("remediation", steps), ("escalation", record.escalation),
                                          ("change", record.change), ("explained_by", record.explained_by)]
+    for record in (e for e in run.entries if isinstance(e, CheckRecord) and e.outcome == MAINTENANCE):
+        names = mangle_test_address(record.id)  # it passes: the window and the failure it saw, as text
+        classname = ".".join([xml.prefix, *names[:-1]] if xml.prefix else names[:-1])
+        extra[(classname, names[-1])] = [("maintenance", in_window_text(record.maintenance)),
+                                         ("failure", run.redact(record.message))]
     env = run.environment
     suite_properties = [("environment", env.name), ("environment_kind", env.kind), ("healthsuite", __version__)]
     if run.report_path is not None:
@@ -306,7 +312,7 @@ class RunReporter:
         config, state = self.config, self.state
         env = state.env
         assert env is not None
-        finished = datetime.now(UTC)
+        finished = state.clock()
         state.result = build_result(
             environment=RunEnvironment(env.name, env.model.kind, str(env.path),
                                        state.choice.source if state.choice else "", env.model.allow_mutating),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ class RunState:
     probes: ProbeSession | None = None
     diagnoses: set[str] = field(default_factory=set)
     book: RecordBook = field(default_factory=RecordBook)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the run's wall clock (runner.clock.wall_clock)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     collected: int = 0  # checks collected (before -m/-k/--diagnosis)
     selected: int = 0  # checks left to run
