@@ -12,12 +12,12 @@
 The metrics (every series has the `environment` label):
 
     healthsuite_check_success{diagnosis, category, severity, target, target_kind, check}  1 passed, 0 failed
-        (an error or a --fail-on warning is 0 too); a skipped check has no series here: it is
-        counted in healthsuite_checks{outcome="skipped"}. One series per check: `target_kind` is the
+        (an error, a --fail-on warning or a failure during maintenance is 0 too); a skipped check has no
+        series here: it is counted in healthsuite_checks{outcome="skipped"}. One series per check: `target_kind` is the
         environment key of the target (pages, endpoints...: a page and an endpoint may share a name)
         and `check` the check function's name (two checks of one diagnosis on one target stay apart);
         should two checks still share every label, `check` carries the test's parameters too.
-    healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, skipped)
+    healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, maintenance, skipped)
     healthsuite_probe_duration_seconds{target}  the longest exchange with each target (the report's probe_latency_s)
     healthsuite_run_timestamp_seconds           when the run finished (Unix time)
     healthsuite_run_duration_seconds            how long the run took

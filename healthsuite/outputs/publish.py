@@ -127,7 +127,7 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         run("history", lambda: history.record(result))
     if settings.notify:
         def send() -> str:
-            result.notices = notices.notify(env, result, keep_state=not problem)
+            result.notices = notices.notify(env, result, keep_state=not problem, now=result.finished)
             return ""
         run("notices", send)
     if not problem:
