@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from lxml import etree
 
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
@@ -110,8 +112,16 @@ def test_a_failure_in_a_window_is_expected_then_announced_at_its_end(tmp_path: P
     assert case.find("failure") is None and case.find("error") is None  # it passes
     out = "".join(o.text or "" for o in case.iter("system-out"))
     assert "verdict: maintenance" in out and "db-upgrade" in out and "connection refused" in out
+    schema = etree.XMLSchema(etree.parse(str(PROJECT / "tests" / "schemas" / "junit-10.xsd")))
+    assert schema.validate(etree.parse(str(junit))), schema.error_log
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    jsonschema.Draft202012Validator(json.loads((PROJECT / "docs" / "report.schema.json").read_text())).validate(report)
+    assert report["summary"]["maintenance"] == 1 and report["summary"]["failed"] == 0
     metrics = prom.read_text()
     assert 'healthsuite_checks{environment="windows",outcome="maintenance"} 1.0' in metrics
+    lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=metrics, capture_output=True, text=True,
+                          timeout=60)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "failed during maintenance" in (tmp_path / "report.html").read_text()
 
     nagios = _run(tmp_path, env, "2026-12-24T22:30:00+01:00", "--nagios")
