@@ -106,7 +106,7 @@ def counts_of(report: dict) -> dict[str, float]:
     checks = report["checks"]
     failing = [c for c in checks if c["outcome"] in ("failed", "error", "warned")]
     counts: dict[str, float] = {"checks": len(checks)}
-    counts.update({o: sum(c["outcome"] == o for c in checks) for o in ("passed", "failed", "error", "warned", "skipped")})
+    counts.update({o: sum(c["outcome"] == o for c in checks) for o in ("passed", "failed", "error", "warned", "maintenance", "skipped")})
     counts.update({s: sum(c["severity"] == s for c in failing) for s in ("critical", "high", "medium", "low")})
     counts["causes"] = len(report["causes"])
     return counts
