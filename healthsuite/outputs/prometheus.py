@@ -17,6 +17,9 @@ The metrics (every series has the `environment` label):
         environment key of the target (pages, endpoints...: a page and an endpoint may share a name)
         and `check` the check function's name (two checks of one diagnosis on one target stay apart);
         should two checks still share every label, `check` carries the test's parameters too.
+    healthsuite_check_maintenance{... the labels of healthsuite_check_success, window}  a check that failed
+        inside a maintenance window (outcome maintenance): the window's end, Unix time; no series otherwise.
+        The shipped alerting rules leave out a failure that has one (examples/prometheus).
     healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, maintenance, skipped)
     healthsuite_probe_duration_seconds{target}  the longest exchange with each target (the report's probe_latency_s)
     healthsuite_run_timestamp_seconds           when the run finished (Unix time)
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..probes.lazy import lazy
-from .records import OUTCOMES
+from .records import MAINTENANCE, OUTCOMES
 from .result import RunResult
 
 if TYPE_CHECKING:
@@ -81,6 +84,8 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     reg = client.CollectorRegistry(auto_describe=False)
     success = client.Gauge("healthsuite_check_success", "1 if the check passed, 0 if it failed, had an error "
                            "or was a --fail-on warning; skipped checks have no series", CHECK_LABELS, registry=reg)
+    window = client.Gauge("healthsuite_check_maintenance", "The end (Unix time) of the maintenance window the check "
+                          "failed in; only checks that failed inside one", (*CHECK_LABELS, "window"), registry=reg)
     checks = client.Gauge("healthsuite_checks", "Checks of the run by outcome", ("environment", "outcome"),
                           registry=reg)
     probes = client.Gauge("healthsuite_probe_duration_seconds", "The longest exchange of the run with the target",
@@ -95,6 +100,9 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     counts: Counter[str] = Counter(entry.outcome for entry in entries)
     for entry, labels in _series_labels(env_name, entries):
         success.labels(*labels).set(1 if entry.outcome == "passed" else 0)
+        covered = getattr(entry, "maintenance", None)
+        if entry.outcome == MAINTENANCE and covered:
+            window.labels(*labels, covered.get("name", "")).set(_unix(covered.get("until", "")))
     for outcome in (*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))):
         checks.labels(env_name, outcome).set(counts[outcome])
     for target, seconds in sorted(probe_latency_s.items()):
@@ -103,6 +111,13 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     duration.labels(env_name).set(duration_s)
     status.labels(env_name).set(exit_status)
     return reg
+
+
+def _unix(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def write_textfile(path: Path, reg: prometheus_client.CollectorRegistry) -> None:

@@ -119,6 +119,8 @@ def test_a_failure_in_a_window_is_expected_then_announced_at_its_end(tmp_path: P
     assert report["summary"]["maintenance"] == 1 and report["summary"]["failed"] == 0
     metrics = prom.read_text()
     assert 'healthsuite_checks{environment="windows",outcome="maintenance"} 1.0' in metrics
+    window = next(line for line in metrics.splitlines() if line.startswith("healthsuite_check_maintenance{"))
+    assert 'window="db-upgrade"' in window and 'target="home"' in window and window.endswith(" 1.7981496e+09")
     lint = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=metrics, capture_output=True, text=True,
                           timeout=60)
     assert lint.returncode == 0, lint.stdout + lint.stderr
