@@ -166,6 +166,15 @@ def test_a_passing_check_in_a_window_passes(tmp_path: Path, receiver: Receiver) 
     assert done.returncode == 0 and _record(tmp_path)["outcome"] == "passed" and "maintenance" not in _record(tmp_path)
 
 
+def test_a_fail_on_warning_in_a_window_is_maintenance_too(tmp_path: Path, receiver: Receiver) -> None:
+    env = _env(tmp_path, receiver)
+    env.write_text(env.read_text().replace("content_type: text/html}", "content_type: text/html, severity: low}"))
+    inside = _run(tmp_path, env, "2026-12-24T22:10:00+01:00", "--fail-on", "high")
+    assert inside.returncode == 0 and _record(tmp_path)["outcome"] == "maintenance", inside.stdout
+    after = _run(tmp_path, env, "2026-12-24T23:10:00+01:00", "--fail-on", "high")
+    assert after.returncode == 0 and _record(tmp_path)["outcome"] == "warned", after.stdout
+
+
 def test_a_recurring_window_over_midnight_covers_the_next_morning(tmp_path: Path, receiver: Receiver) -> None:
     nightly = ("maintenance:\n  - {name: nightly, reason: backups, categories: [availability], every: [thu],\n"
                "     between: \"23:00-01:00\", timezone: Europe/Berlin}\n")
@@ -191,6 +200,8 @@ def test_a_bad_clock_is_a_usage_error(tmp_path: Path, receiver: Receiver) -> Non
     ("  - {name: a, reason: r, targets: [home], between: \"2am-4am\", timezone: UTC}", "is not a range of hours"),
     ("  - {name: a, reason: r, diagnoses: [DB99], between: \"02:00-04:00\", timezone: UTC}",
      "unknown diagnosis 'DB99'"),
+    ("  - {name: a, reason: r, diagnoses: [ACME-1], between: \"02:00-04:00\", timezone: UTC}",
+     "unknown diagnosis 'ACME-1'"),  # a team's own: judged against its diagnoses_file
     ("  - {name: a, reason: r, categories: [databse], between: \"02:00-04:00\", timezone: UTC}",
      "unknown category 'databse'"),
     ("  - {name: a, reason: r, targets: [hom], between: \"02:00-04:00\", timezone: UTC}", "did you mean home?"),
