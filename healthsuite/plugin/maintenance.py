@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ..assessments.maintenance import covering
+from ..assessments.maintenance import covering, occurrence
 from .state import STATE
 from .verdicts import WARNING_VERDICT, is_warning
 
@@ -55,3 +55,20 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if report.when == "call" and report.passed and in_maintenance(report):
         return "maintenance", "M", ("MAINTENANCE", {"yellow": True})
     return None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """The windows open as the run starts, and a clock that does not start now."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.env is None:
+        return []
+    lines = []
+    if state.clock.set_by:
+        lines.append(f"healthsuite: the run's clock starts at {state.started.isoformat(timespec='seconds')} "
+                     f"({state.clock.set_by}), not now")
+    for window in state.env.model.maintenance:
+        found = occurrence(window, state.started)
+        if found is not None:
+            lines.append(f"healthsuite: maintenance window {window.name} open until "
+                         f"{found[1].isoformat(timespec='seconds')}: {window.reason}")
+    return lines

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from healthsuite.outputs.result import RunResult
 from healthsuite.plugin.changes import Changes
 from healthsuite.probes import ProbeSession, deadline
 from healthsuite.runner import progress
+from healthsuite.runner.clock import WallClock
 from healthsuite.runner.pool import Prefetcher
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
@@ -48,7 +48,7 @@ class RunState:
     probes: ProbeSession | None = None
     diagnoses: set[str] = field(default_factory=set)
     book: RecordBook = field(default_factory=RecordBook)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # the run's wall clock (runner.clock.wall_clock)
+    clock: WallClock = field(default_factory=WallClock)  # the run's wall clock (runner.clock.wall_clock)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     collected: int = 0  # checks collected (before -m/-k/--diagnosis)
     selected: int = 0  # checks left to run

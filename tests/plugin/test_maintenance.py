@@ -108,6 +108,9 @@ def test_a_failure_in_a_window_is_expected_then_announced_at_its_end(tmp_path: P
     assert "MAINTENANCE" in inside.stdout and "1 maintenance" in inside.stdout
     assert "failed during maintenance db-upgrade" in inside.stdout
     assert "nothing new to announce" in inside.stdout
+    assert ("healthsuite: maintenance window db-upgrade open until 2026-12-24T22:00:00+00:00: CHG-1234 PostgreSQL "
+            "17 upgrade") in inside.stdout
+    assert "healthsuite: the run's clock starts at 2026-12-24T21:10:" in inside.stdout
     case = next(c for c in ET.parse(junit).getroot().iter("testcase") if "AV1" in c.get("name", ""))
     assert case.find("failure") is None and case.find("error") is None  # it passes
     out = "".join(o.text or "" for o in case.iter("system-out"))
