@@ -221,6 +221,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None and state.published is not None:
         return  # the end ping went with the outputs
+    if state is not None and state.choice is None and state.exit_status is not None:
+        return  # a session ran with no environment selected (a bare `pytest`): not a check run
     try:
         beat = state.heartbeat if state is not None and state.heartbeat is not None else heartbeat_of(
             config, state.env if state is not None else None)

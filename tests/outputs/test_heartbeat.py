@@ -214,6 +214,37 @@ def test_splay_waits_says_so_and_stays_out_of_the_deadline(tmp_path: Path, site:
     assert [p["path"].rsplit("/", 1)[1] for p in receiver.pings] == ["start", "0"]
 
 
+def test_under_workers_only_the_controller_waits_and_pings(tmp_path: Path, site: str, receiver: Receiver) -> None:
+    env = _env(tmp_path, site, broken=True)
+    done = _run(tmp_path, env, "-n", "2", "--keep-workers", "--splay", "0.2", "--heartbeat", _ping_url(receiver))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (done.stdout + done.stderr).count("splay: waiting") == 1, done.stdout + done.stderr
+    assert [p["path"].rsplit("/", 1)[1] for p in receiver.pings] == ["start", "1"]
+
+
+def test_in_nagios_mode_the_end_ping_carries_the_plugin_state_and_stdout_stays_the_status(
+    tmp_path: Path, site: str, receiver: Receiver
+) -> None:
+    done = _run(tmp_path, _env(tmp_path, site, broken=True), "--nagios", "--splay", "0.2", "--heartbeat",
+                _ping_url(receiver))
+    assert done.returncode == 2, done.stdout + done.stderr  # CRITICAL: AV1 is critical
+    assert done.stdout.startswith("HEALTHSUITE CRITICAL") and "splay" not in done.stdout, done.stdout
+    assert "splay: waiting" in done.stderr
+    assert [p["path"].rsplit("/", 1)[1] for p in receiver.pings] == ["start", "2"]
+    assert "exit status 2 (CRITICAL)" in receiver.pings[1]["body"]
+
+
+def test_a_bare_run_with_no_environment_pings_nothing(tmp_path: Path, receiver: Receiver) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(CHECKS), "-p", "no:cacheprovider", "--heartbeat", _ping_url(receiver),
+         "-o", "healthsuite_env=", f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "HEALTHSUITE_ENV"},
+    )
+    assert "no environment selected" in done.stdout, done.stdout + done.stderr
+    assert receiver.pings == []
+
+
 @pytest.mark.parametrize("value", ["-1", "3601", "nan", "60s"])
 def test_a_bad_splay_is_a_usage_error(tmp_path: Path, value: str) -> None:
     env = tmp_path / "env.yaml"
