@@ -17,7 +17,8 @@ DOMAIN = [
     "healthsuite.runner.pool", "healthsuite.runner.workunits", "healthsuite.runner.splay", "healthsuite.outputs.heartbeat",
     "healthsuite.catalogue.causes",
     "healthsuite.testing.ports", "healthsuite.testing.cleanup", "healthsuite.testing.processes",
-    "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server", "healthsuite.testing.listeners",
+    "healthsuite.testing.throwaway", "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server",
+    "healthsuite.testing.listeners",
 ]
 
 
