@@ -15,6 +15,7 @@
   to every output (healthsuite.outputs.publish), the JUnit rewrite and the summary
 - verdicts, maintenance, outputs, allure_story, changes: the exit status, failures during a maintenance
   window, the output options, allure, history
+- heartbeat: a scheduled run's splay before its first exchange, and its start and end pings
 """
 
 import pytest
@@ -25,7 +26,7 @@ pytest_plugins = [
         "handover",
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.maintenance", "healthsuite.plugin.outputs",
-    "healthsuite.plugin.allure_story",
+    "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat",
 ]
 
 # pytest marks each module of pytest_plugins for assertion rewriting just before it imports it; but
