@@ -192,7 +192,7 @@ def observe(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
 
 def _http(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     request = http_request(probes, check)
-    seen = probes.send(request)
+    seen = probes.send(request, target=check)
     if seen.error is not None:
         return DeclaredObservation("http", summary=seen.summary(), error=seen.error)
     values: dict[str, object] = {"status": seen.status, "headers": dict(seen.headers), "body": seen.text()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from ..model.environment import (
     TlsEndpoint,
 )
 from ..model.netaddr import parse_address
+from ..model.retries import RetryPolicy
 from ..model.templates import Template
 from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
@@ -29,6 +31,7 @@ from .http import HttpObservation, HttpRequest
 from .lookup import ADDRESS_TYPES, Names
 from .pgreader import PgReader
 from .postgres import PostgresObservation
+from .retry import Attempt, attempted
 
 if TYPE_CHECKING:
     pass
@@ -54,6 +57,10 @@ class ProbeSession:
         self._names: Names | None = None
         self._readers: dict[tuple[str, float], PgReader] = {}
         self._readers_lock = threading.Lock()
+        # the diagnoses whose checks read each target (by target key), for retries.by_diagnosis
+        self._diagnoses: dict[str, set[str]] = {}
+        # the retried exchanges the check running on this thread read (see reading / read)
+        self._reading = threading.local()
 
     def hint(self, target: Target, name: str) -> str | None:
         """What the previous run learned about `target` (None: nothing), to plan a follow-up exchange
@@ -112,6 +119,46 @@ class ProbeSession:
                 reader.close()
             self._readers.clear()
 
+    # --- retries (model.retries, probes.retry) ------------------------------------------------------
+
+    def note_reader(self, target: Target, diagnosis: str) -> None:
+        """A check of `diagnosis` reads `target`: its exchanges get retries.by_diagnosis's attempts too."""
+        with self._learned_lock:
+            self._diagnoses.setdefault(target.key, set()).add(diagnosis)
+
+    def retry_policy(self, target: Target | None = None) -> RetryPolicy:
+        """The policy of `target`'s exchanges: the target's own `retries`, else the most attempts of the
+        file's `retries` and of retries.by_diagnosis for every diagnosis that reads it (one exchange,
+        retried once for all its checks)."""
+        own = getattr(target, "retries", None)
+        if isinstance(own, RetryPolicy):
+            return own
+        settings = self.env.model.retries
+        policies = [settings.policy()]
+        if target is not None:
+            with self._learned_lock:
+                diagnoses = sorted(self._diagnoses.get(target.key, ()))
+            policies += [settings.by_diagnosis[d] for d in diagnoses if d in settings.by_diagnosis]
+        return max(policies, key=lambda policy: policy.attempts)
+
+    def start_reading(self) -> None:
+        """From now on, keep the retried exchanges this thread reads (a check about to run)."""
+        self._reading.seen = []
+
+    def stop_reading(self) -> list[tuple[str, tuple[Attempt, ...]]]:
+        """The exchanges read since start_reading that took more than one attempt: (what, attempts)."""
+        seen: list[tuple[str, tuple[Attempt, ...]]] = getattr(self._reading, "seen", None) or []
+        self._reading.seen = None
+        return seen
+
+    def _read(self, request: HttpRequest, observation: HttpObservation) -> HttpObservation:
+        seen = getattr(self._reading, "seen", None)
+        if seen is not None and observation.attempts:
+            exchange = f"{request.method} {request.url}"
+            if all(what != exchange for what, _ in seen):
+                seen.append((exchange, observation.attempts))
+        return observation
+
     # --- requests, resolved from the environment file --------------------------------------------
 
     def http_request(self, target: HttpTarget) -> HttpRequest:
@@ -155,21 +202,28 @@ class ProbeSession:
 
     # --- observations ----------------------------------------------------------------------------
 
-    def _fetch(self, request: HttpRequest) -> HttpObservation:
-        return self.cache.get(
-            ("http", request),
+    def _attempts(self, request: HttpRequest, policy: RetryPolicy) -> HttpObservation:
+        """`request` sent, again after a transport failure as `policy` allows; every attempt kept."""
+        observation, attempts = attempted(
             lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
+            lambda seen: seen.error, policy,
         )
+        return dataclasses.replace(observation, attempts=attempts) if attempts else observation
 
-    def send(self, request: HttpRequest, *, cached: bool = True) -> HttpObservation:
+    def _fetch(self, request: HttpRequest, target: Target | None = None) -> HttpObservation:
+        policy = self.retry_policy(target)
+        return self._read(request, self.cache.get(("http", request), lambda: self._attempts(request, policy)))
+
+    def send(self, request: HttpRequest, *, cached: bool = True, target: Target | None = None) -> HttpObservation:
         """Any request a check builds itself (a POST with a body, a signed webhook event): probed once
-        per run, or, with `cached=False`, sent anew (PERF2's deliberate samples)."""
+        per run, or, with `cached=False`, sent anew (PERF2's deliberate samples, never retried: a
+        sample that failed is part of the distribution)."""
         if cached:
-            return self._fetch(request)
+            return self._fetch(request, target)
         return http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes)
 
     def http(self, target: HttpTarget) -> HttpObservation:
-        return self._fetch(self.http_request(target))
+        return self._fetch(self.http_request(target), target)
 
     def fetch_url(self, url: str, timeout_s: float | None = None) -> HttpObservation:
         """GET a URL the file does not list as a target (NET6's plain-HTTP URL); no redirect followed."""
@@ -192,7 +246,7 @@ class ProbeSession:
         if target.request_headers:
             headers["access-control-request-headers"] = ", ".join(target.request_headers)
         return self._fetch(
-            http.HttpRequest("OPTIONS", base.url, tuple(sorted(headers.items())), False, base.timeout_s)
+            http.HttpRequest("OPTIONS", base.url, tuple(sorted(headers.items())), False, base.timeout_s), target
         )
 
     def dns(self, target: Hostname) -> resolver.DnsObservation:
