@@ -155,7 +155,7 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
     which make the state UNKNOWN unless a critical or high failure makes it CRITICAL."""
     bad = sorted((r for r in records if r.outcome in FAILING), key=_rank)
     serious = [r for r in bad if r.outcome != "warned" and r.severity in ("critical", "high")]
-    retried = [r for r in records if r.outcome == RETRIED]  # passed after retry: a warning
+    retried = sorted((r for r in records if r.outcome == RETRIED), key=_rank)  # passed after retry: a warning
     code = CRITICAL if serious else UNKNOWN if not_judged else WARNING if bad or retried else OK
     outcomes = Counter(r.outcome for r in records)
     by_severity = Counter(r.severity for r in bad)
@@ -170,7 +170,8 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
 
     env = one_line(env_name, 80)
     if not bad:
-        text = f"{env}: {outcomes['passed']} checks passed" + (
+        text = f"{env}: {outcomes['passed'] + len(retried)} checks passed" + (
+            f", {len(retried)} of them only after retry ({_names(retried, NAMED_IN_STATUS)})" if retried else "") + (
             f", {outcomes['skipped']} skipped" if outcomes["skipped"] else "")
     else:
         severities = " + ".join(f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s])
@@ -189,7 +190,7 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
             text = f"{env}: {'; '.join(parts)}; {outcomes['passed']} passed"
         else:
             text = f"{env}: {severities} failing ({_names(bad, NAMED_IN_STATUS)}); {outcomes['passed']} passed"
-    if retried:
+    if retried and bad:
         text += f"; {len(retried)} passed after retry ({_names(retried, NAMED_IN_STATUS)})"
     if not_judged:
         first = not_judged[0]
