@@ -57,6 +57,3 @@ class RetrySettings(RetryPolicy):
         description="A policy per diagnosis ID, e.g. AV1: {attempts: 3}. An exchange that several checks read is "
         "made once, with the most attempts any of them allows.",
     )
-
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(attempts=self.attempts, backoff_s=self.backoff_s, backoff=self.backoff)

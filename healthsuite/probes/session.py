@@ -133,12 +133,13 @@ class ProbeSession:
         own = getattr(target, "retries", None)
         if isinstance(own, RetryPolicy):
             return own
-        settings = self.env.model.retries
-        policies = [settings.policy()]
-        if target is not None:
+        settings: RetryPolicy = self.env.model.retries
+        policies = [settings]
+        by_diagnosis = self.env.model.retries.by_diagnosis
+        if target is not None and by_diagnosis:
             with self._learned_lock:
                 diagnoses = sorted(self._diagnoses.get(target.key, ()))
-            policies += [settings.by_diagnosis[d] for d in diagnoses if d in settings.by_diagnosis]
+            policies += [by_diagnosis[d] for d in diagnoses if d in by_diagnosis]
         return max(policies, key=lambda policy: policy.attempts)
 
     def start_reading(self) -> None:
@@ -211,8 +212,9 @@ class ProbeSession:
         return dataclasses.replace(observation, attempts=attempts) if attempts else observation
 
     def _fetch(self, request: HttpRequest, target: Target | None = None) -> HttpObservation:
-        policy = self.retry_policy(target)
-        return self._read(request, self.cache.get(("http", request), lambda: self._attempts(request, policy)))
+        return self._read(
+            request, self.cache.get(("http", request), lambda: self._attempts(request, self.retry_policy(target)))
+        )
 
     def send(self, request: HttpRequest, *, cached: bool = True, target: Target | None = None) -> HttpObservation:
         """Any request a check builds itself (a POST with a body, a signed webhook event): probed once
