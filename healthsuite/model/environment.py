@@ -583,7 +583,7 @@ class Environment(Model):
     retries: RetrySettings = Field(
         RetrySettings(),
         description="Attempts after a transport failure (refused, reset, timeout, TLS handshake, DNS for now) of "
-        "HTTP(S) exchanges: never after an answer. Default: 1 attempt, no retry.",
+        "HTTP(S), TLS and TCP exchanges: never after an answer. Default: 1 attempt, no retry.",
     )
     pages: list[Page] = Field([], description="Pages that must answer with a status and content type (AV1).")
     health: list[HealthEndpoint] = Field([], description="Health endpoints and their body conditions (AV2).")

@@ -264,7 +264,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         by = ", ".join(f"{d} {p.attempts}" for d, p in sorted(retries.by_diagnosis.items()))
         lines.append(f"healthsuite: retries: {retries.attempts} attempts, {retries.backoff} backoff "
                      f"{retries.backoff_s:g} s" + (f"; by diagnosis: {by}" if by else "")
-                     + " (HTTP transport failures only)")
+                     + " (transport failures of HTTP, TLS and TCP exchanges only)")
     if state.workers_note:
         lines.append(f"healthsuite: {state.workers_note}")
     if state.shipped_note:

@@ -6,7 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ..environment.loaded import LoadedEnvironment
@@ -27,6 +27,7 @@ from ..model.retries import RetryPolicy
 from ..model.templates import Template
 from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
+from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 from .lookup import ADDRESS_TYPES, Names
 from .pgreader import PgReader
@@ -37,6 +38,18 @@ if TYPE_CHECKING:
     pass
 
 DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
+
+
+class _Retriable(Protocol):
+    """An observation a transport failure may have made twice: its error, and every attempt."""
+
+    @property
+    def error(self) -> ProbeError | None: ...
+    @property
+    def attempts(self) -> tuple[Attempt, ...]: ...
+
+
+Retried = TypeVar("Retried", bound=_Retriable)
 
 
 # a DNS check's other record types (CNAME), asked beside the run's shared address lookup
@@ -152,13 +165,17 @@ class ProbeSession:
         self._reading.seen = None
         return seen
 
-    def _read(self, request: HttpRequest, observation: HttpObservation) -> HttpObservation:
+    def read(self, exchange: str, observation: Retried) -> Retried:
+        """`observation`, kept for the check running on this thread when it took more than one attempt."""
         seen = getattr(self._reading, "seen", None)
-        if seen is not None and observation.attempts:
-            exchange = f"{request.method} {request.url}"
-            if all(what != exchange for what, _ in seen):
-                seen.append((exchange, observation.attempts))
+        if seen is not None and observation.attempts and all(what != exchange for what, _ in seen):
+            seen.append((exchange, observation.attempts))
         return observation
+
+    def retried(self, probe: Callable[[], Retried], target: Target | None) -> Retried:
+        """`probe()`, again after a transport failure as `target`'s policy allows; every attempt kept."""
+        observation, attempts = attempted(probe, lambda seen: seen.error, self.retry_policy(target))
+        return dataclasses.replace(observation, attempts=attempts) if attempts else observation  # type: ignore[type-var]
 
     # --- requests, resolved from the environment file --------------------------------------------
 
@@ -203,18 +220,14 @@ class ProbeSession:
 
     # --- observations ----------------------------------------------------------------------------
 
-    def _attempts(self, request: HttpRequest, policy: RetryPolicy) -> HttpObservation:
-        """`request` sent, again after a transport failure as `policy` allows; every attempt kept."""
-        observation, attempts = attempted(
-            lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
-            lambda seen: seen.error, policy,
-        )
-        return dataclasses.replace(observation, attempts=attempts) if attempts else observation
-
     def _fetch(self, request: HttpRequest, target: Target | None = None) -> HttpObservation:
-        return self._read(
-            request, self.cache.get(("http", request), lambda: self._attempts(request, self.retry_policy(target)))
+        seen = self.cache.get(
+            ("http", request),
+            lambda: self.retried(
+                lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes), target
+            ),
         )
+        return self.read(f"{request.method} {request.url}", seen)
 
     def send(self, request: HttpRequest, *, cached: bool = True, target: Target | None = None) -> HttpObservation:
         """Any request a check builds itself (a POST with a body, a signed webhook event): probed once
@@ -287,10 +300,13 @@ class ProbeSession:
         host, port, server_name = self.tls_address(target)
         timeout = target.timeout_s or self.env.model.timeouts.http_s
         ca_bundle = self.ca_bundle()
-        return self.cache.get(
+        seen = self.cache.get(
             ("tls", host, port, server_name, ca_bundle, timeout),
-            lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names),
+            lambda: self.retried(
+                lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names), target
+            ),
         )
+        return self.read(f"TLS {host}:{port} ({server_name})", seen)
 
     def upstream(self, target: ProxiedPath) -> str:
         """A proxied path's declared upstream as host:port, "" when it declares none (NET8)."""
@@ -300,7 +316,11 @@ class ProbeSession:
         env = self.env
         host, port = parse_address(env.resolve(target.address, env.where(target, "address")))
         timeout = target.timeout_s or env.model.timeouts.connect_s
-        return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout, self.names))
+        seen = self.cache.get(
+            ("tcp", host, port, timeout),
+            lambda: self.retried(lambda: tcp.connect(host, port, timeout, self.names), target),
+        )
+        return self.read(f"TCP {host}:{port}", seen)
 
     def postgres(self, target: PostgresDatabase) -> PgReader:
         """The run's one read-only connection to this database (opened on first use, shared by checks)."""

@@ -17,7 +17,8 @@ from healthsuite.probes import deadline
 from healthsuite.probes.errors import ProbeError
 from healthsuite.probes.retry import attempted, next_wait, transport_failure
 from healthsuite.probes.session import ProbeSession
-from healthsuite.testing.hostile import FlakyListener, http_answer
+from healthsuite.testing.hostile import FlakyListener, SilentListener, http_answer
+from healthsuite.testing.ports import free_port
 
 
 def _session(tmp_path: Path, url: str, retries: str, *, timeout_s: float = 2.0, extra: str = "") -> ProbeSession:
@@ -155,3 +156,27 @@ def test_bad_values_are_located_errors(tmp_path: Path, retries: str, said: str) 
     with pytest.raises(EnvironmentFileError) as error:
         load_environment(path, {})
     assert said in str(error.value) and "env.yaml" in str(error.value)
+
+
+def _file(tmp_path: Path, body: str) -> ProbeSession:
+    path = tmp_path / "env.yaml"
+    path.write_text(f"name: retrying\nkind: test\nretries: {{attempts: 2, backoff_s: 0.01}}\n{body}")
+    return ProbeSession(load_environment(path, {}))
+
+
+def test_tcp_and_tls_probes_retry_their_transport_failures_too(tmp_path: Path) -> None:
+    closed = free_port()
+    with SilentListener() as silent:
+        probes = _file(tmp_path, f"ports:\n  - {{name: api, address: \"127.0.0.1:{closed}\"}}\n"
+                                 f"tls:\n  - {{name: www, url: \"https://127.0.0.1:{silent.port}/\", timeout_s: 0.3}}\n")
+        try:
+            probes.start_reading()
+            port = probes.tcp(probes.env.model.ports[0])
+            handshake = probes.tls(probes.env.model.tls[0])
+            read = probes.stop_reading()
+        finally:
+            probes.close()
+        assert silent.connections == 2
+    assert [a.outcome for a in port.attempts] == ["refused", "refused"]
+    assert [a.outcome for a in handshake.attempts] == ["timeout", "timeout"]
+    assert [what for what, _ in read] == [f"TCP 127.0.0.1:{closed}", f"TLS 127.0.0.1:{silent.port} (127.0.0.1)"]
