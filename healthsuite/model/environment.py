@@ -33,6 +33,7 @@ from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
+from .heartbeat import Heartbeat
 from .integrations import Integrations
 from .latency import LatencyTarget
 from .logs import HostResources, LogSource
@@ -627,6 +628,11 @@ class Environment(Model):
         [],
         description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
         "failures and recoveries, once each.",
+    )
+    heartbeat: Heartbeat | None = Field(
+        None,
+        description="The ping URL a scheduled run reports to (Healthchecks.io's convention): `/start` when the "
+        "checks start, `/<exit status>` with a summary when it ends. `--heartbeat URL` wins.",
     )
     diagnoses_file: str | list[str] | None = Field(
         None,

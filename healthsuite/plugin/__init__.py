@@ -14,6 +14,7 @@
 - handover: the probe pool started after collection; at the end, the run's result built once and handed
   to every output (healthsuite.outputs.publish), the JUnit rewrite and the summary
 - verdicts, outputs, allure_story, changes: the exit status, the output options, allure, history
+- heartbeat: a scheduled run's splay before its first exchange, and its start and end pings
 """
 
 import pytest
@@ -24,6 +25,7 @@ pytest_plugins = [
         "handover",
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.outputs", "healthsuite.plugin.allure_story",
+    "healthsuite.plugin.heartbeat",
 ]
 
 # pytest marks each module of pytest_plugins for assertion rewriting just before it imports it; but

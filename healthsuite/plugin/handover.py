@@ -18,7 +18,7 @@ import pytest
 from healthsuite import __version__
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
 from healthsuite.model.targets import Target
-from healthsuite.outputs import junit, nagios, notices, publish, summary, timing
+from healthsuite.outputs import heartbeat, junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
 from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.outputs.result import RunEnvironment
@@ -121,8 +121,9 @@ def _freeze_collected_objects(config: pytest.Config) -> None:
 
 def _run_origin(config: pytest.Config, state: RunState) -> float:
     """When the run began (monotonic): its process's start when the process is the run's own (imports,
-    loading and collection count as start-up), else when the plugin was configured."""
-    return process_started() if _process_ends_with_run(config) else state.configured_at
+    loading and collection count as start-up), else when the plugin was configured; the splay's wait
+    (plugin.heartbeat) is not the run's, and is left out."""
+    return (process_started() if _process_ends_with_run(config) else state.configured_at) + state.splay_s
 
 
 def _process_ends_with_run(config: pytest.Config) -> bool:
@@ -342,6 +343,8 @@ class RunReporter:
         # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.plugin.protocol)
         lean = self.state.lean_unavailable or self.state.worker_protocol
         facts["protocol"] = "lean" if not lean else f"pytest's ({lean})"
+        if self.state.splay_s:  # waited before the first exchange (--splay), outside the deadline and the time
+            facts["splay_s"] = round(self.state.splay_s, 3)
         if run is not None:
             facts["deadline_s"] = run.seconds
             facts["deadline_source"] = run.source
@@ -371,6 +374,9 @@ class RunReporter:
                 terminalreporter.write_line(text, **markup)
         if state.result.notices is not None:
             for text, bad in notices.summary_lines(state.result.notices):
+                terminalreporter.write_line(text, red=bad)
+        if state.result.heartbeat is not None:
+            for text, bad in heartbeat.summary_lines(state.result.heartbeat):
                 terminalreporter.write_line(text, red=bad)
         for outcome in state.published.outcomes if state.published is not None else ():
             terminalreporter.write_line(outcome.line, red=not outcome.ok, bold=outcome.usage)

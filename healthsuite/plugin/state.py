@@ -13,7 +13,7 @@ import pytest
 from healthsuite.catalogue.diagnoses import CATEGORIES, SEVERITIES
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.environment.loader import EnvironmentChoice
-from healthsuite.outputs import junit, publish
+from healthsuite.outputs import heartbeat, junit, publish
 from healthsuite.outputs.records import RecordBook
 from healthsuite.outputs.result import RunResult
 from healthsuite.plugin.changes import Changes
@@ -71,6 +71,8 @@ class RunState:
     progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
     pool_timings: list[dict[str, Any]] = field(default_factory=list)  # each process's (Prefetcher.timing)
     configured_at: float = field(default_factory=time.monotonic)  # the run's start when the process was not its own
+    splay_s: float = 0.0  # how long the run waited before its first exchange (--splay)
+    heartbeat: heartbeat.Heartbeat | None = None  # where the run pings at its start and end (--heartbeat)
 
 
 STATE = pytest.StashKey[RunState]()

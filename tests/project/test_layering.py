@@ -14,9 +14,11 @@ DOMAIN = [
     "healthsuite.model.templates", "healthsuite.environment.redaction", "healthsuite.catalogue.diagnoses", "healthsuite.model.environment",
     "healthsuite.environment.loader", "healthsuite.probes", "healthsuite.assessments", "healthsuite.assessments.failure",
     "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.environment.schema", "healthsuite.runner.progress",
-    "healthsuite.runner.pool", "healthsuite.runner.workunits", "healthsuite.catalogue.causes",
+    "healthsuite.runner.pool", "healthsuite.runner.workunits", "healthsuite.runner.splay", "healthsuite.outputs.heartbeat",
+    "healthsuite.catalogue.causes",
     "healthsuite.testing.ports", "healthsuite.testing.cleanup", "healthsuite.testing.processes",
-    "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server", "healthsuite.testing.listeners",
+    "healthsuite.testing.throwaway", "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server",
+    "healthsuite.testing.listeners",
 ]
 
 
