@@ -134,3 +134,32 @@ def test_a_check_that_failed_on_every_attempt_keeps_them_all(tmp_path: Path) -> 
         assert case.find("failure") is not None
         properties = dict(junit.parse_lines("".join(o.text or "" for o in case.iter("system-out"))))
         assert properties["attempts"] == "2" and "verdict" not in properties
+
+
+@pytest.mark.parametrize("mode", ["testcase", "system-out"])
+def test_junit_tells_the_attempts_in_either_property_mode(tmp_path: Path, mode: str) -> None:
+    attempts = json.dumps([
+        {"attempt": 1, "outcome": "timeout", "error": "timed out: 2 s", "duration_s": 2.0, "waited_s": 0,
+         "exchange": "GET https://shop.example/"},
+        {"attempt": 2, "outcome": "answered", "error": "", "duration_s": 0.1, "waited_s": 0.5,
+         "exchange": "GET https://shop.example/"}])
+    path = tmp_path / "junit.xml"
+    case = ET.Element("testcase", classname="checks.test_availability", name="test_x[shop]")
+    properties = ET.SubElement(case, "properties")
+    for name, value in (("diagnosis", "AV1"), ("target", "shop"), ("attempts", attempts)):
+        ET.SubElement(properties, "property", name=name, value=value)
+    suite = ET.Element("testsuite", name="pytest")
+    suite.append(case)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path)
+    for _ in range(2):  # a file rewritten again says the same
+        junit.rewrite(path, mode=mode, suite_name="", suite_properties=[], extra={})
+    case = next(ET.parse(path).getroot().iter("testcase"))
+    out = "".join(o.text or "" for o in case.iter("system-out"))
+    told = ({p.get("name"): p.get("value") for p in case.iter("property")} if mode == "testcase"
+            else dict(junit.parse_lines(out)))
+    assert (told["attempts"], told["verdict"]) == ("2", "passed after retry")
+    assert [p.get("name") for p in case.iter("property")].count("verdict") == (1 if mode == "testcase" else 0)
+    assert out.count("attempt 1 of GET https://shop.example/: timeout (timed out: 2 s) in 2 s") == 1
+    assert "attempt 2 of GET https://shop.example/: answered in 0.1 s, after waiting 0.5 s" in out
