@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -43,6 +43,7 @@ from .netaddr import parse_address
 from .notify import Webhook
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
+from .retries import RetrySettings
 from .schema import SchemaDeclaration
 from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
@@ -80,6 +81,23 @@ def headers_without_literal_credentials(value: dict[str, Template]) -> dict[str,
     for name, header in value.items():
         problem_error(header_secret_problem(name, header), at=(name,))
     return value
+
+
+def _refuse_unknown_diagnoses(ids: Iterable[str], at: tuple[str, ...] = ()) -> None:
+    """A rule error naming the first ID that is not in the catalogue (a team's NAMESPACE-NAME is judged
+    once its diagnoses file is read)."""
+    catalogue = load_catalogue()
+    for diagnosis_id in ids:
+        if "-" in diagnosis_id:
+            continue  # a team's own diagnosis (diagnoses_file): judged once that file is read
+        if diagnosis_id not in catalogue.diagnoses:
+            close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
+            guess = f"did you mean {close[0]}? " if close else ""
+            raise rule_error(
+                f"unknown diagnosis {diagnosis_id!r}",
+                f"{guess}use an ID of docs/DIAGNOSES.md, e.g. AV3",
+                at=(*at, diagnosis_id),
+            )
 
 
 def _threshold_problem(name: str, value: float) -> str | None:
@@ -564,6 +582,11 @@ class Environment(Model):
     base_urls: dict[Name, Text] = Field({}, description="Named base URLs, e.g. app: https://www.example.com")
     http: HttpSettings = HttpSettings()
     timeouts: Timeouts = Timeouts()
+    retries: RetrySettings = Field(
+        RetrySettings(),
+        description="Attempts after a transport failure (refused, reset, timeout, TLS handshake, DNS for now) of "
+        "HTTP(S), TLS and TCP exchanges: never after an answer. Default: 1 attempt, no retry.",
+    )
     pages: list[Page] = Field([], description="Pages that must answer with a status and content type (AV1).")
     health: list[HealthEndpoint] = Field([], description="Health endpoints and their body conditions (AV2).")
     endpoints: list[ApiEndpoint] = Field([], description="API endpoints that must not answer 5xx (AV3).")
@@ -789,18 +812,13 @@ class Environment(Model):
     @field_validator("severity_overrides")
     @classmethod
     def _known_diagnoses(cls, value: dict[str, Severity]) -> dict[str, Severity]:
-        catalogue = load_catalogue()
-        for diagnosis_id in value:
-            if "-" in diagnosis_id:
-                continue  # a team's own diagnosis (diagnoses_file): judged once that file is read
-            if diagnosis_id not in catalogue.diagnoses:
-                close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
-                guess = f"did you mean {close[0]}? " if close else ""
-                raise rule_error(
-                    f"unknown diagnosis {diagnosis_id!r}",
-                    f"{guess}use an ID of docs/DIAGNOSES.md, e.g. AV3",
-                    at=(diagnosis_id,),
-                )
+        _refuse_unknown_diagnoses(value)
+        return value
+
+    @field_validator("retries")
+    @classmethod
+    def _known_retry_diagnoses(cls, value: RetrySettings) -> RetrySettings:
+        _refuse_unknown_diagnoses(value.by_diagnosis, at=("by_diagnosis",))
         return value
 
     @field_validator("base_urls")

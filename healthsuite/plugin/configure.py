@@ -266,6 +266,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append("healthsuite: WARNING http.verify_tls is off: certificates and host names are not verified")
     if state.run_deadline is not None:
         lines.append(f"healthsuite: run deadline {state.run_deadline.seconds:g} s ({state.run_deadline.source})")
+    retries = model.retries
+    if retries.attempts > 1 or retries.by_diagnosis:
+        by = ", ".join(f"{d} {p.attempts}" for d, p in sorted(retries.by_diagnosis.items()))
+        lines.append(f"healthsuite: retries: {retries.attempts} attempts, {retries.backoff} backoff "
+                     f"{retries.backoff_s:g} s" + (f"; by diagnosis: {by}" if by else "")
+                     + " (transport failures of HTTP, TLS and TCP exchanges only)")
     if state.workers_note:
         lines.append(f"healthsuite: {state.workers_note}")
     if state.shipped_note:

@@ -17,6 +17,7 @@ import pytest
 
 from healthsuite import __version__
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
+from healthsuite.model.targets import Target
 from healthsuite.outputs import heartbeat, junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
 from healthsuite.outputs.json_report import previous_probe_latency
@@ -78,15 +79,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _freeze_collected_objects(config)
     env = state.env
     work = []
+    readers: list[tuple[str, Target]] = []
     for item in _own_items(session):
         diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
         if diagnosis and target is not None and plan is not None and not item.get_closest_marker("skip"):
             threshold = functools.partial(env.model.threshold, diagnosis)
             work.append(Work(item.nodeid, target, plan, threshold))
+            readers.append((diagnosis, target))
     if not work:
         return
     if state.probes is None:
         state.probes = probe_session_of(config, state.env)
+    if env.model.retries.by_diagnosis:  # an exchange gets the most attempts of any check that reads it
+        for diagnosis, target in readers:
+            state.probes.note_reader(target, diagnosis)
     settings = state.env.model.http
     workers = int(config.workerinput["workercount"]) if is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
