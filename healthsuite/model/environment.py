@@ -38,7 +38,7 @@ from .latency import LatencyTarget
 from .logs import HostResources, LogSource
 from .metrics import MetricsEndpoint
 from .netaddr import parse_address
-from .notify import Webhook
+from .notify import RemindersSetting, Webhook
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
 from .schema import SchemaDeclaration
@@ -604,6 +604,11 @@ class Environment(Model):
         [],
         description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
         "failures and recoveries, once each.",
+    )
+    reminders: RemindersSetting = Field(
+        None,
+        description="How often `pytest --notify` tells a critical or high failure that persists again: off, or "
+        "{critical: 15m, high: 2h}; a severity not named keeps the catalogue's cadence (critical 30 min, high 4 h).",
     )
     diagnoses_file: str | list[str] | None = Field(
         None,
