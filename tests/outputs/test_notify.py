@@ -474,7 +474,7 @@ def test_slack_text_is_escaped_and_json_stays_raw(tmp_path: Path, receiver: Rece
     assert re.search(r"&(?!amp;|lt;|gt;)", text) is None, text
     plain = _unslack(text)
     for part in (observed, "AV1 <svc> & co", "DevOps <devops@example.com> & friends", "Restart <it> & see.",
-                 "- AV1 <old> & gone passes again (back<1>&)"):
+                 "- AV1 <old> & gone passes again after failing for ", " s (back<1>&)"):
         assert part in plain, part
     raw = posts["/b"]
     assert raw["failures"][0]["observed"] == observed and observed in raw["text"]  # data, as it is
