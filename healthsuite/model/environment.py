@@ -603,7 +603,7 @@ class Environment(Model):
     notify: list[Webhook] = Field(
         [],
         description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
-        "failures and recoveries, once each.",
+        "failures and recoveries, once each, and reminders of those that persist (`reminders`).",
     )
     reminders: RemindersSetting = Field(
         None,

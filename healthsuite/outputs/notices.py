@@ -1,29 +1,47 @@
 """Escalation notices: `--notify` posts a run's news to the environment's `notify:` webhooks.
 
 - What is announced: the checks failing now at critical or high severity that were not announced
-  before (new failures), and the checks announced before that pass now (recoveries). A failure goes
-  on failing unannounced while it persists; its recovery is announced once, and it is forgotten.
-  Severity decides, as it decides who is called (runbook 000): a `--fail-on` warning is announced too.
+  before (new failures), reminders of those announced before that still fail, and the checks announced
+  before that pass now (recoveries). Severity decides, as it decides who is called (runbook 000): a
+  `--fail-on` warning is announced too; medium and low are never announced.
+- Reminders (outputs.reminders): a failure announced before that still fails is told again when its
+  severity's cadence has passed since it was last told: the catalogue's `severity_tiers.<s>.remind_every`
+  (runbook 000's tiers: critical 30 min, high 4 h, medium and low never), overridden by the
+  environment's `reminders:` (`{critical: 15m, high: 2h}`, or `off`). The notice says it under "STILL
+  FAILING:" (`still failing for 1 h 05 min since 2026-12-07 21:00 UTC`, and how many failures it
+  explains); a notice of reminders only is headed `🔁 STILL FAILING`. A recovery says how long it
+  failed. Recoveries are always announced, of reminded failures too.
+- Held consequences (across runs): a serious failure that a serious failure of this run explains
+  (`explained_by`, healthsuite.catalogue.causes; followed to its root) is not announced on its own while
+  its cause fails: when the cause is new in this notice it is folded under it ("explains 3 more: DB2
+  main, ..."), else it is not told at all; either way it is held (kept in the state with its cause).
+  When its cause passes again (or no longer explains it) and it still fails, it is announced as new,
+  saying so ("outlived its cause: held since ... while DB1 booking explained it; ..."); while its cause
+  did not run (a `-m` subset), it stays held. Only notices are held: the checks ran and the report says
+  their outcome; its `notices` section names each held failure and why (`held`), and those released
+  (`released`).
 - The notice follows runbook 000's "Escalation Communication Template" (issue, severity,
   environment, time, affected systems, then each failure's observation, next steps, runbook and who
   to call, from failure.escalation_line), every string through the environment's redactor. The
-  first DETAILED failures are told in full, the others in one line each; a failure that another
-  failure of this notice explains (`explained_by`, healthsuite.catalogue.causes) is folded under its cause
-  ("explains 3 more: DB2 main, ...") instead of taking a place of its own. Every message names the
+  first DETAILED failures are told in full, the others in one line each. Every message names the
   run's report (`<reports>/<env>-<UTC stamp>*.json`: the JSON report is written after the notices).
+  The notice's time is the run's end (`result.finished`), the one time its cadence and its state are
+  judged by; `notify(now=...)` is where a test moves the clock.
 - A notice longer than MAX_TEXT characters is split into messages (at most MAX_MESSAGES), each
-  within the bound and each naming its part; a failure or recovery is said in exactly one of them.
-  What does not fit in MAX_MESSAGES is not said: the last message counts it, and it stays new, to be
-  announced by the next run's notice.
-- What was announced is kept per environment beside the reports, `<reports>/<env>.notified.json`
-  (the ids of the announced failing checks); a missing or unreadable file starts afresh. Only what
-  was said in a message that at least one webhook accepted (a 2xx answer) is recorded: a failure in
-  a message nobody received stays new and is sent again. The file is read again, merged (this run's
-  announcements added, its recoveries removed) and rewritten whole (mode 0640) under the reports
-  directory's lock (outputs.files.locked), so concurrent runs lose none of each other's.
+  within the bound and each naming its part; a failure, reminder or recovery is said in exactly one of
+  them. What does not fit in MAX_MESSAGES is not said: the last message counts it, and it is told by
+  the next run's notice.
+- What was told is kept per environment beside the reports, `<reports>/<env>.notified.json`
+  (outputs.notice_state: per announced failure when it was first announced and last told, and the held
+  consequences); a missing or unreadable file starts afresh. Only what was said in a message that at
+  least one webhook accepted (a 2xx answer) is recorded: a failure in a message nobody received stays
+  new and is sent again, a reminder nobody received is due again. The holds are recorded whatever was
+  sent. The file is read again, merged and rewritten whole under the reports directory's lock, so
+  concurrent runs lose none of each other's.
 - Slack's text is escaped for Slack (`&`, `<`, `>` as `&amp;`, `&lt;`, `&gt;`): an address such as
   `<devops@example.com>` or an HTML answer is shown as written, never read as Slack's markup. The
-  json format is raw data.
+  json format is raw data (`kind`: escalation, reminder or recovery; `failures`, `explained`,
+  `reminders`, `recoveries`).
 - Sending is bounded: every webhook is posted at once (its messages one after the other), and after
   NOTIFY_TIMEOUT_S the run goes on without those that did not answer. An answer is read streamed and
   never past ANSWER_LIMIT bytes (enough to quote an error): a webhook answering gigabytes costs no
