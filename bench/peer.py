@@ -53,7 +53,7 @@ from urllib.parse import quote
 from healthsuite.model.environment import HttpSettings, Timeouts
 from healthsuite.testing.asgi_server import LOOPBACK
 
-from .run import PROJECT, HttpTarget, RssSampler, machine, span
+from .run import AS_INSTALLED_ARGS, PROJECT, HttpTarget, RssSampler, as_installed_environ, machine, span
 
 BLACKBOX = os.environ.get("HEALTHSUITE_BLACKBOX", "/usr/bin/prometheus-blackbox-exporter")
 ENDPOINT_DELAY_MS = 50
@@ -291,9 +291,8 @@ def run_process(args: list[str], environ: dict[str, str] | None = None,
 
 def run_healthsuite(env_file: Path, reports: Path) -> dict[str, Any]:
     args = [sys.executable, "-m", "pytest", str(PROJECT / "checks"), "--env", str(env_file), "-q",
-            "-p", "no:cacheprovider", "--reports-dir", str(reports)]
-    # as a user's installation runs: with byte-code caches (a sandbox may set PYTHONDONTWRITEBYTECODE)
-    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            *AS_INSTALLED_ARGS, "--reports-dir", str(reports)]
+    environ = as_installed_environ()
     latest = reports / "latest.json"  # kept between runs: the next one starts the slowest probes first from it
     before = latest.stat().st_mtime_ns if latest.is_file() else None
     code, wall, cpu, rss, out, err = run_process(args, environ, sample_rss=True)

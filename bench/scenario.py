@@ -2,8 +2,8 @@
 checks in a subprocess, timed, under a watchdog, and the JSON report it wrote.
 
 A run is started as bench/run.py's run_checks starts it (from the project directory, `python -m pytest
-checks --env FILE -q -p no:cacheprovider --reports-dir DIR`, with byte-code caches: no
-PYTHONDONTWRITEBYTECODE) but in a session of its own, so that the watchdog can kill it with every process
+checks --env FILE -q -p no:cacheprovider -p no:hypothesispytest --reports-dir DIR`, as installed:
+bench.run.AS_INSTALLED_ARGS) but in a session of its own, so that the watchdog can kill it with every process
 it started (xdist workers included): a run still going after `watchdog_s` is killed and reported as a
 HANG, it never hangs the benchmark. `stop_all()` kills any run still going; the scenarios call it on exit,
 on an exception and on SIGTERM (`install_sigterm`).
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.run import machine
+from bench.run import AS_INSTALLED_ARGS, as_installed_environ, machine
 
 PROJECT = Path(__file__).resolve().parents[1]
 REPORTS = PROJECT / "reports"
@@ -80,10 +80,9 @@ def run_pytest(
 ) -> dict[str, Any]:
     """One run; `hang` is True when the watchdog killed it, `report` is the latest.json this run wrote
     (None if it wrote none: a hang, a crash)."""
-    command = [sys.executable, "-m", "pytest", "checks", "--env", str(env_file), "-q", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "checks", "--env", str(env_file), "-q", *AS_INSTALLED_ARGS,
                "--reports-dir", str(reports), *args]
-    # as a user's installation runs: with byte-code caches (a sandbox may set PYTHONDONTWRITEBYTECODE)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = as_installed_environ()
     env.update(environ or {})
     latest = reports / "latest.json"
     before = _report_mtime(latest)

@@ -16,13 +16,13 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 from healthsuite.testing.cleanup import private_dir, register, unregister
 from healthsuite.testing.ports import LOOPBACK, free_port, port_is_free
 from healthsuite.testing.processes import LOG_TAIL_BYTES, children_of, log_tail, pid_alive, wait_dead
+from healthsuite.testing.throwaway import ThrowawayServer
 
 __all__ = ["PostgresServer", "find_pg_bindir"]
 
@@ -112,7 +112,7 @@ def _user_can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
     return True
 
 
-class PostgresServer:
+class PostgresServer(ThrowawayServer):
     """A throwaway PostgreSQL cluster on a free loopback port.
 
     Context manager: starts on enter, :meth:`remove` on exit.
@@ -466,24 +466,3 @@ class PostgresServer:
         if password is not None:
             auth += ":" + quote(password, safe="")
         return f"postgresql://{auth}@{self.host}:{self.port}/{quote(dbname, safe='')}"
-
-    # -- context manager -----------------------------------------------------
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.remove()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
-
-    def __repr__(self) -> str:
-        state = "running" if self.is_running() else "stopped"
-        return f"<PostgresServer {self.host}:{self.port} {state} root={self.root}>"

@@ -12,13 +12,13 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from healthsuite.testing.cleanup import private_dir, register, unregister
 from healthsuite.testing.ports import LOOPBACK, free_port, port_is_free
 from healthsuite.testing.processes import LOG_TAIL_BYTES
+from healthsuite.testing.throwaway import ThrowawayServer
 
 __all__ = ["RedisServer", "redis_command"]
 
@@ -88,7 +88,7 @@ def redis_command(
 _DEFAULT: Any = object()
 
 
-class RedisServer:
+class RedisServer(ThrowawayServer):
     """A throwaway ``redis-server`` on a free loopback port. Context manager.
 
     No persistence (``--save "" --appendonly no``); ``DEBUG`` is enabled for
@@ -252,22 +252,3 @@ class RedisServer:
             password = self.password
         auth = f":{quote(password, safe='')}@" if password is not None else ""
         return f"redis://{auth}{self.host}:{self.port}/{db}"
-
-    def __enter__(self) -> RedisServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.remove()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.remove()
-
-    def __repr__(self) -> str:
-        state = "running" if self.is_running() else "stopped"
-        return f"<RedisServer {self.host}:{self.port} {state}>"

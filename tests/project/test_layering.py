@@ -16,7 +16,8 @@ DOMAIN = [
     "healthsuite.outputs", "healthsuite.outputs.publish", "healthsuite.environment.schema", "healthsuite.runner.progress",
     "healthsuite.runner.pool", "healthsuite.runner.workunits", "healthsuite.catalogue.causes",
     "healthsuite.testing.ports", "healthsuite.testing.cleanup", "healthsuite.testing.processes",
-    "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server", "healthsuite.testing.listeners",
+    "healthsuite.testing.throwaway", "healthsuite.testing.postgres_server", "healthsuite.testing.redis_server",
+    "healthsuite.testing.listeners",
 ]
 
 
