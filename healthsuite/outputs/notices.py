@@ -831,6 +831,8 @@ def summary_lines(notices: Mapping[str, Any]) -> list[tuple[str, bool]]:
     lines: list[tuple[str, bool]] = []
     reminded = f", {notices['reminders']} reminder(s)" if notices.get("reminders") else ""
     counts = f"{notices.get('failures', 0)} new failure(s){reminded}, {notices.get('recoveries', 0)} recovery(ies)"
+    if notices.get("held"):
+        counts += f"; {len(notices['held'])} held under their cause (the report's notices.held)"
     for receiver in notices.get("receivers", []):
         parts = receiver.get("messages", 1)
         if receiver["status"] == "sent":

@@ -17,8 +17,8 @@ from healthsuite.catalogue.durations import DurationError, duration_text, parse_
 from healthsuite.demo.stack import DemoStack
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
-from healthsuite.outputs.notice_state import read_state, state_path
-from healthsuite.outputs.notices import notify
+from healthsuite.outputs.notice_state import Held, NoticeState, Told, read_state, state_path
+from healthsuite.outputs.notices import announcement, notify
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.plugin.state import STATE
@@ -208,6 +208,32 @@ def test_the_old_state_a_list_of_ids_still_reads(tmp_path: Path, receiver: Recei
     assert notices["reminded"] == ["crit"] and notices["recovered"] == ["gone"]
     written = json.loads(state_path(reports, "alone").read_text())
     assert written["announced"] == {"crit": {"first": "2026-12-07T20:00:00+00:00", "told": "2026-12-07T21:00:00+00:00"}}
+
+
+def _consequence(id: str, cause: str, outcome: str = "failed") -> CheckRecord:
+    record = _record(id, outcome=outcome)
+    record.explained_by = cause
+    return record
+
+
+def test_a_held_consequence_is_released_only_when_its_cause_passes_or_no_longer_explains_it() -> None:
+    held = NoticeState({"db": Told(T0, T0)}, {"c": Held("db", "DB1 db", T0), "d": Held("db", "DB1 db", T0)})
+    later = T0 + timedelta(minutes=5)
+    # the cause did not run now (a -m subset): its consequence, failing on its own, stays held
+    news = announcement([_record("c"), _record("d", outcome="passed")], held, later)
+    assert news.failures == [] and set(news.held) == {"c"} and news.held["c"].since == T0
+    assert news.unheld == ["d"]  # passing: forgotten, never announced on its own
+    # the cause fails but explains it no more: announced, saying so
+    news = announcement([_record("db"), _record("c")], held, later)
+    assert [r.id for r in news.failures] == ["c"] and news.released["c"].endswith("it no longer explains this one")
+    # explained through a chain: held under the root, the cause at the top
+    news = announcement([_record("db"), _consequence("mid", "db"), _consequence("leaf", "mid")], NoticeState(), later)
+    assert [r.id for r in news.failures] == ["db", "leaf", "mid"]  # the cause is new: both folded under it
+    assert {i: h.cause for i, h in news.held.items()} == {"mid": "db", "leaf": "db"}
+    # a cause that calls nobody (medium) holds nothing back
+    low = _record("low", "medium")
+    news = announcement([low, _consequence("x", "low")], NoticeState(), later)
+    assert [r.id for r in news.failures] == ["x"] and news.held == {}
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("30 min", 1800), ("1h30m", 5400), ("2 h", 7200),
