@@ -7,6 +7,9 @@ real results handed to the real notice and a loopback webhook receiver; only the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,6 +134,42 @@ def test_a_stopped_database_is_told_once_its_consequences_held_and_the_one_outli
     assert body["kind"] == "recovery" and {r["id"] for r in body["recoveries"]} == outliving
     assert "- DB9 booking passes again after failing for 1 h 20 min" in body["text"]  # a reminded one recovers too
     assert read_state(state_path(reports, "demo"))[0].announced == {}
+
+
+def test_pytest_notify_over_runs_of_a_stopped_database(stack: DemoStack, receiver: Receiver, tmp_path: Path) -> None:
+    """The same through `pytest --notify`, each run its own process and its own clock: one notice for the
+    cause, none for its consequences over three runs, then the ones that outlive it with its recovery."""
+    demo = (PROJECT / "environments" / "demo.yaml").read_text()
+    env_path = tmp_path / "demo.yaml"
+    env_path.write_text(f"{demo}\nnotify: [{{name: oncall, url: \"{receiver.url}/hook\", format: json}}]\n")
+    reports = tmp_path / "reports"
+
+    def run() -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(CHECKS), f"--env={env_path}", f"--reports-dir={reports}",
+             "-p", "no:cacheprovider", "--notify"],
+            cwd=PROJECT, capture_output=True, text=True, timeout=300, env={**os.environ, **stack.environ()})
+        return done, json.loads((reports / "latest.json").read_text())["notices"]
+
+    stack.break_(["DB9", "DB1"])
+    done, notices = run()
+    assert len(receiver.posts) == 1, done.stdout[-3000:]
+    (cause,) = receiver.posts[0]["body"]["failures"]
+    assert cause["diagnosis"] == "DB1" and cause["target"] == "booking"
+    held = {h["id"] for h in notices["held"]}
+    assert held == {e["id"] for e in receiver.posts[0]["body"]["explained"]} and len(held) >= 3
+    for _ in range(2):
+        done, notices = run()
+        assert done.returncode == 1 and len(receiver.posts) == 1, done.stdout[-3000:]
+        assert {h["id"] for h in notices["held"]} == held
+        assert f"{len(held)} held under their cause" in done.stdout
+    stack.postgres.start()
+    done, notices = run()
+    assert len(receiver.posts) == 2, done.stdout[-3000:]
+    body = receiver.posts[1]["body"]
+    assert {f["diagnosis"] for f in body["failures"]} == {"DB9", "DB10", "DB11"}
+    assert all(f["outlived"].startswith("outlived its cause: held since ") for f in body["failures"])
+    assert [r["id"] for r in body["recoveries"]] == [cause["id"]]
 
 
 # --- alone: the cadence, its override, the state's old format -----------------------------------------
