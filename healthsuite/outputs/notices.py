@@ -156,11 +156,11 @@ def announcement(entries: Iterable[Entry], state: NoticeState, now: datetime,
             if (was is None or was.outcome not in ("passed", *FAILING)) and hold.cause in state.announced:
                 news.held[record.id] = hold  # its cause did not run now: still held
                 continue
-            back = was is None or was.outcome == "passed"
-            news.released[record.id] = (
-                f"outlived its cause: held since {hold.since.strftime('%Y-%m-%d %H:%M UTC')} while "
-                f"{hold.cause_name} explained it; " + (f"{hold.cause_name} passes again, this one still fails"
-                                                        if back else "it no longer explains this one"))
+            now_said = (f"{hold.cause_name} passes again, this one still fails" if was and was.outcome == "passed"
+                        else "it no longer explains this one" if was and was.outcome in FAILING
+                        else f"{hold.cause_name} is no longer announced as failing, this one still fails")
+            news.released[record.id] = (f"outlived its cause: held since {hold.since.strftime('%Y-%m-%d %H:%M UTC')} "
+                                        f"while {hold.cause_name} explained it; {now_said}")
             news.since[record.id] = hold.since
         news.failures.append(record)
     new_ids = {r.id for r in news.failures}
