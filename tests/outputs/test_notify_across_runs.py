@@ -24,7 +24,6 @@ from healthsuite.outputs.notice_state import Held, NoticeState, Told, read_state
 from healthsuite.outputs.notices import announcement, notify
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
-from healthsuite.plugin.state import STATE
 from tests.conftest import CHECKS, PROJECT
 from tests.outputs.test_notify import Receiver
 
@@ -38,25 +37,44 @@ def receiver() -> Any:
     hook.close()
 
 
-class _Grab:
-    """Keeps the run's result (the one every output reads) when the run ends."""
+_RUN_THEN_NOTIFY = """
+import json, sys
+from datetime import datetime
+from pathlib import Path
+import pytest
+from healthsuite.environment.loader import load_environment
+from healthsuite.outputs.notices import notify
+from healthsuite.plugin.state import STATE
 
-    result: RunResult | None = None
+checks, env_path, reports, at = sys.argv[1:5]
+
+
+class Grab:
+    result = None
 
     @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self.result = config.stash[STATE].result
+    def pytest_unconfigure(self, config):
+        Grab.result = config.stash[STATE].result
 
 
-def _demo_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stack: DemoStack, env: Path,
-              reports: Path) -> RunResult:
-    for key, value in stack.environ().items():
-        monkeypatch.setenv(key, value)
-    grab = _Grab()
-    pytester.inline_run(str(CHECKS), "--env", str(env), "--reports-dir", str(reports), "-p", "no:cacheprovider",
-                        plugins=[grab])
-    assert grab.result is not None
-    return grab.result
+pytest.main([checks, "--env", env_path, "--reports-dir", reports, "-p", "no:cacheprovider", "-q"], plugins=[Grab()])
+import os
+env = load_environment(Path(env_path), dict(os.environ))
+notices = notify(env, Grab.result, now=datetime.fromisoformat(at))
+failing = [{"id": r.id, "diagnosis": r.diagnosis, "target": r.target, "severity": r.severity,
+            "explained_by": r.explained_by} for r in Grab.result.failing()]
+print("\\n" + json.dumps({"notices": notices, "failing": failing}))
+"""
+
+
+def _demo_run(stack: DemoStack, env: Path, reports: Path, at: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A real run of the checks in a process of its own, its result handed to the notice sent at `at`."""
+    done = subprocess.run([sys.executable, "-c", _RUN_THEN_NOTIFY, str(CHECKS), str(env), str(reports), at.isoformat()],
+                          cwd=PROJECT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **stack.environ()})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1])
+    return found["notices"], found["failing"]
 
 
 def _texts(receiver: Receiver, start: int) -> list[dict[str, Any]]:
@@ -64,35 +82,34 @@ def _texts(receiver: Receiver, start: int) -> list[dict[str, Any]]:
 
 
 def test_a_stopped_database_is_told_once_its_consequences_held_and_the_one_outliving_it_announced_then_reminded(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, stack: DemoStack, receiver: Receiver,
-    tmp_path: Path,
+    fresh_demo: DemoStack, receiver: Receiver, tmp_path: Path
 ) -> None:
+    stack = fresh_demo  # its own: the exact failures of a stopped database, whatever other tests left behind
     demo = (PROJECT / "environments" / "demo.yaml").read_text()
     env_path = tmp_path / "demo.yaml"
     env_path.write_text(f"{demo}\nnotify: [{{name: oncall, url: \"{receiver.url}/hook\", format: json}}]\n")
     reports = tmp_path / "reports"
     stack.break_(["DB9", "DB1"])  # a table renamed, then the server stopped: DB9 is one of DB1's consequences
 
-    def run(at: datetime) -> tuple[RunResult, dict[str, Any]]:
-        result = _demo_run(pytester, monkeypatch, stack, env_path, reports)
-        env = load_environment(env_path, dict(stack.environ()))
-        return result, notify(env, result, now=at)
+    def run(at: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        notices, failing = _demo_run(stack, env_path, reports, at)
+        return failing, notices
 
     first, notices = run(T0)
-    (cause,) = [r for r in first.failing() if r.diagnosis == "DB1" and r.target == "booking"]
-    consequences = [r for r in first.failing() if r.explained_by == cause.id]
-    assert len(consequences) == 26, [(r.diagnosis, r.target) for r in consequences]
-    serious = {r.id for r in consequences if r.severity in ("critical", "high")}
+    (cause,) = [r["id"] for r in first if r["diagnosis"] == "DB1" and r["target"] == "booking"]
+    consequences = [r for r in first if r["explained_by"] == cause]
+    assert len(consequences) == 26, [(r["diagnosis"], r["target"]) for r in consequences]
+    serious = {r["id"] for r in consequences if r["severity"] in ("critical", "high")}
     (body,) = _texts(receiver, 0)
-    assert [f["id"] for f in body["failures"]] == [cause.id]  # one notice, for its cause
+    assert [f["id"] for f in body["failures"]] == [cause]  # one notice, for its cause
     assert {e["id"] for e in body["explained"]} == serious  # its consequences named under it, not on their own
     assert f"explains {len(serious)} more: " in body["text"]
-    assert notices["announced"] == [cause.id] and {h["id"] for h in notices["held"]} == serious
+    assert notices["announced"] == [cause] and {h["id"] for h in notices["held"]} == serious
     assert all("new in this notice" in h["why"] for h in notices["held"])
 
     for minutes in (10, 20):  # two more runs while it is down, within the critical cadence: nothing
         later, notices = run(T0 + timedelta(minutes=minutes))
-        assert {r.id for r in later.failing() if r.explained_by == cause.id} >= serious
+        assert {r["id"] for r in later if r["explained_by"] == cause} >= serious
         assert len(receiver.posts) == 1, notices
         assert {h["id"] for h in notices["held"]} == serious
         assert all(h["why"] == "explained by DB1 booking, which fails (announced before)" for h in notices["held"])
@@ -100,22 +117,22 @@ def test_a_stopped_database_is_told_once_its_consequences_held_and_the_one_outli
 
     stack.postgres.start()  # the database is back; the table stays renamed
     back, notices = run(T0 + timedelta(minutes=40))
-    (db9,) = [r for r in back.failing() if r.diagnosis == "DB9" and r.target == "booking"]
-    outliving = {r.id for r in back.failing() if r.id in serious}  # DB9 and what the renamed table breaks
-    assert db9.id in outliving and not any(r.explained_by for r in back.failing() if r.id in outliving)
+    (db9,) = [r["id"] for r in back if r["diagnosis"] == "DB9" and r["target"] == "booking"]
+    outliving = {r["id"] for r in back if r["id"] in serious}  # DB9 and what the renamed table breaks
+    assert db9 in outliving and not any(r["explained_by"] for r in back if r["id"] in outliving)
     (body,) = _texts(receiver, 1)
     assert {f["id"] for f in body["failures"]} == outliving  # each announced as new: it outlived its cause
     told = {f["id"]: f for f in body["failures"]}
     assert all(f["outlived"] == (
         "outlived its cause: held since 2026-12-07 21:00 UTC while DB1 booking explained it; "
         "DB1 booking passes again, this one still fails") for f in told.values())
-    assert [r["id"] for r in body["recoveries"]] == [cause.id] and body["recoveries"][0]["failed_for_s"] == 2400
+    assert [r["id"] for r in body["recoveries"]] == [cause] and body["recoveries"][0]["failed_for_s"] == 2400
     assert "- DB1 booking passes again after failing for 40 min" in body["text"]
     assert "note:     outlived its cause" in body["text"]
     assert notices["held"] == [] and {r["id"] for r in notices["released"]} == outliving
     state, _ = read_state(state_path(reports, "demo"))
     assert set(state.announced) == outliving and state.held == {}  # the consequences that pass are forgotten
-    assert state.announced[db9.id].first == T0  # failing since its cause's notice
+    assert state.announced[db9].first == T0  # failing since its cause's notice
 
     run(T0 + timedelta(minutes=65))  # 25 min after it was told: within the cadence
     assert len(receiver.posts) == 2
@@ -123,10 +140,10 @@ def test_a_stopped_database_is_told_once_its_consequences_held_and_the_one_outli
     (body,) = _texts(receiver, 2)
     assert body["kind"] == "reminder" and body["failures"] == [] and body["recoveries"] == []
     reminders = {r["id"]: r for r in body["reminders"]}
-    assert set(reminders) == {db9.id}  # the critical one; DB10 and DB11 are high: every 4 h
-    assert reminders[db9.id]["still"] == "still failing for 1 h 10 min since 2026-12-07 21:00 UTC"
+    assert set(reminders) == {db9}  # the critical one; DB10 and DB11 are high: every 4 h
+    assert reminders[db9]["still"] == "still failing for 1 h 10 min since 2026-12-07 21:00 UTC"
     assert body["text"].startswith("🔁 STILL FAILING") and "STILL FAILING:\n- [critical] DB9 booking" in body["text"]
-    assert read_state(state_path(reports, "demo"))[0].announced[db9.id].told == T0 + timedelta(minutes=70, seconds=5)
+    assert read_state(state_path(reports, "demo"))[0].announced[db9].told == T0 + timedelta(minutes=70, seconds=5)
 
     stack.heal()
     run(T0 + timedelta(minutes=80))
@@ -136,9 +153,11 @@ def test_a_stopped_database_is_told_once_its_consequences_held_and_the_one_outli
     assert read_state(state_path(reports, "demo"))[0].announced == {}
 
 
-def test_pytest_notify_over_runs_of_a_stopped_database(stack: DemoStack, receiver: Receiver, tmp_path: Path) -> None:
+def test_pytest_notify_over_runs_of_a_stopped_database(fresh_demo: DemoStack, receiver: Receiver,
+                                                       tmp_path: Path) -> None:
     """The same through `pytest --notify`, each run its own process and its own clock: one notice for the
     cause, none for its consequences over three runs, then the ones that outlive it with its recovery."""
+    stack = fresh_demo
     demo = (PROJECT / "environments" / "demo.yaml").read_text()
     env_path = tmp_path / "demo.yaml"
     env_path.write_text(f"{demo}\nnotify: [{{name: oncall, url: \"{receiver.url}/hook\", format: json}}]\n")
