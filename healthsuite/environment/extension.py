@@ -362,6 +362,17 @@ def _environment_problems(loaded: LoadedEnvironment, catalogue: Catalogue) -> It
                 (f"did you mean {close[0]}? " if close else "")
                 + (f"own diagnoses: {', '.join(own)}" if own else "declare it in a diagnoses_file")
             )
+    for index, window in enumerate(model.maintenance):  # the shipped IDs and categories: model.environment
+        for position, diagnosis_id in enumerate(window.diagnoses):
+            if "-" in diagnosis_id and diagnosis_id not in catalogue.diagnoses:
+                close = difflib.get_close_matches(diagnosis_id, own, n=1)
+                yield ("maintenance", index, "diagnoses", position), f"unknown diagnosis {diagnosis_id!r}", (
+                    (f"did you mean {close[0]}? " if close else "")
+                    + (f"own diagnoses: {', '.join(own)}" if own else "declare it in a diagnoses_file"))
+        for position, category in enumerate(window.categories):
+            if category not in CATEGORIES and category not in catalogue.categories:
+                yield (("maintenance", index, "categories", position), f"unknown category {category!r}",
+                       f"use one of {', '.join([*CATEGORIES, *sorted(catalogue.categories)])}")
     yield from declared.problems(model.declared_checks, model, catalogue.diagnoses)
 
 
@@ -370,7 +381,8 @@ def attach(loaded: LoadedEnvironment, text: str) -> None:
     checks against it: EnvironmentFileError naming file, line, key path and fix."""
     model = loaded.model
     names = _referenced(model.diagnoses_file)
-    if not names and not model.declared_checks and not any("-" in k for k in model.severity_overrides):
+    own_ids = [*model.severity_overrides, *(i for w in model.maintenance for i in w.diagnoses)]
+    if not names and not model.declared_checks and not any("-" in k for k in own_ids):
         return
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     shipped = loaded.catalogue

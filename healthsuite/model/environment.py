@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from ..catalogue.advice import PLATFORMS, Platform
-from ..catalogue.diagnoses import AREAS, Area, Severity, load_catalogue
+from ..catalogue.diagnoses import AREAS, CATEGORIES, Area, Severity, load_catalogue
 from .addresses import header_secret_problem, http_url_problem, postgres_dsn_problem, redis_url_problem
 from .auth import AuthSettings
 from .backup import BackupSet
@@ -33,14 +33,17 @@ from .declared import DeclaredCheck
 from .deploy import DeploymentSettings
 from .edge import ProxyUpstream
 from .flows import BookingSettings, PaymentSettings
+from .heartbeat import Heartbeat
 from .integrations import Integrations
 from .latency import LatencyTarget
 from .logs import HostResources, LogSource
+from .maintenance import MAX_WINDOWS, MaintenanceWindow
 from .metrics import MetricsEndpoint
 from .netaddr import parse_address
 from .notify import RemindersSetting, Webhook
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
+from .retries import RetrySettings
 from .schema import SchemaDeclaration
 from .sqlite import SqliteSettings
 from .targets import HttpTarget as HttpTarget  # re-exported: the models of every area use them
@@ -78,6 +81,23 @@ def headers_without_literal_credentials(value: dict[str, Template]) -> dict[str,
     for name, header in value.items():
         problem_error(header_secret_problem(name, header), at=(name,))
     return value
+
+
+def _refuse_unknown_diagnoses(ids: Iterable[str], at: tuple[str, ...] = ()) -> None:
+    """A rule error naming the first ID that is not in the catalogue (a team's NAMESPACE-NAME is judged
+    once its diagnoses file is read)."""
+    catalogue = load_catalogue()
+    for diagnosis_id in ids:
+        if "-" in diagnosis_id:
+            continue  # a team's own diagnosis (diagnoses_file): judged once that file is read
+        if diagnosis_id not in catalogue.diagnoses:
+            close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
+            guess = f"did you mean {close[0]}? " if close else ""
+            raise rule_error(
+                f"unknown diagnosis {diagnosis_id!r}",
+                f"{guess}use an ID of docs/DIAGNOSES.md, e.g. AV3",
+                at=(*at, diagnosis_id),
+            )
 
 
 def _threshold_problem(name: str, value: float) -> str | None:
@@ -562,6 +582,11 @@ class Environment(Model):
     base_urls: dict[Name, Text] = Field({}, description="Named base URLs, e.g. app: https://www.example.com")
     http: HttpSettings = HttpSettings()
     timeouts: Timeouts = Timeouts()
+    retries: RetrySettings = Field(
+        RetrySettings(),
+        description="Attempts after a transport failure (refused, reset, timeout, TLS handshake, DNS for now) of "
+        "HTTP(S), TLS and TCP exchanges: never after an answer. Default: 1 attempt, no retry.",
+    )
     pages: list[Page] = Field([], description="Pages that must answer with a status and content type (AV1).")
     health: list[HealthEndpoint] = Field([], description="Health endpoints and their body conditions (AV2).")
     endpoints: list[ApiEndpoint] = Field([], description="API endpoints that must not answer 5xx (AV3).")
@@ -610,6 +635,11 @@ class Environment(Model):
         description="How often `pytest --notify` tells a critical or high failure that persists again: off, or "
         "{critical: 15m, high: 2h}; a severity not named keeps the catalogue's cadence (critical 30 min, high 4 h).",
     )
+    heartbeat: Heartbeat | None = Field(
+        None,
+        description="The ping URL a scheduled run reports to (Healthchecks.io's convention): `/start` when the "
+        "checks start, `/<exit status>` with a summary when it ends. `--heartbeat URL` wins.",
+    )
     diagnoses_file: str | list[str] | None = Field(
         None,
         description="The team's own diagnoses (a catalogue extension, docs/diagnoses.schema.json): a file or a list, "
@@ -619,6 +649,13 @@ class Environment(Model):
         [],
         description="Checks declared here: a diagnosis, one probe block (http, sql, redis, dns, tls, tcp, file) and "
         "`expect:` conditions (docs/CONDITIONS.md).",
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        [],
+        max_length=MAX_WINDOWS,
+        description="Maintenance windows: checks still run, and a failure inside a window is recorded as failed during "
+        "maintenance and not announced; by diagnoses, categories, targets; one-off (from, to) or recurring (every, "
+        "between, timezone).",
     )
 
     @model_validator(mode="after")
@@ -692,6 +729,45 @@ class Environment(Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _maintenance_selects(self) -> Environment:
+        """Every window names known diagnoses, categories and targets (a team's own, NAMESPACE-NAME IDs
+        and categories, are judged once its diagnoses_file is read: environment.extension)."""
+        names: set[str] = set()
+        for window in self.maintenance:
+            if window.name in names:
+                index = [w.name for w in self.maintenance].index(window.name)
+                raise rule_error(f"maintenance: the name {window.name!r} is used twice (first by maintenance[{index}])",
+                                 "give every window its own name", at=("maintenance", len(names), "name"))
+            names.add(window.name)
+        catalogue = load_catalogue()
+        targets = self.target_names()
+        for index, window in enumerate(self.maintenance):
+            for position, diagnosis_id in enumerate(window.diagnoses):
+                if "-" not in diagnosis_id and diagnosis_id not in catalogue.diagnoses:
+                    close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names unknown diagnosis {diagnosis_id!r}",
+                        (f"did you mean {close[0]}? " if close else "") + "use an ID of docs/DIAGNOSES.md, e.g. DB1",
+                        at=("maintenance", index, "diagnoses", position),
+                    )
+            for position, category in enumerate(window.categories):
+                if category not in CATEGORIES and self.diagnoses_file is None:
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names unknown category {category!r}",
+                        f"use one of {', '.join(CATEGORIES)}", at=("maintenance", index, "categories", position),
+                    )
+            for position, target in enumerate(window.targets):
+                if target not in targets:
+                    close = difflib.get_close_matches(target, sorted(targets), n=1)
+                    raise rule_error(
+                        f"maintenance: window {window.name!r} names target {target!r}, which this file does not "
+                        "declare",
+                        (f"did you mean {close[0]}? " if close else "") + "use the `name:` of a declared target",
+                        at=("maintenance", index, "targets", position),
+                    )
+        return self
+
     @field_validator("notify")
     @classmethod
     def _distinct_webhooks(cls, value: list[Webhook]) -> list[Webhook]:
@@ -741,18 +817,13 @@ class Environment(Model):
     @field_validator("severity_overrides")
     @classmethod
     def _known_diagnoses(cls, value: dict[str, Severity]) -> dict[str, Severity]:
-        catalogue = load_catalogue()
-        for diagnosis_id in value:
-            if "-" in diagnosis_id:
-                continue  # a team's own diagnosis (diagnoses_file): judged once that file is read
-            if diagnosis_id not in catalogue.diagnoses:
-                close = difflib.get_close_matches(diagnosis_id.upper(), list(catalogue.diagnoses), n=1)
-                guess = f"did you mean {close[0]}? " if close else ""
-                raise rule_error(
-                    f"unknown diagnosis {diagnosis_id!r}",
-                    f"{guess}use an ID of docs/DIAGNOSES.md, e.g. AV3",
-                    at=(diagnosis_id,),
-                )
+        _refuse_unknown_diagnoses(value)
+        return value
+
+    @field_validator("retries")
+    @classmethod
+    def _known_retry_diagnoses(cls, value: RetrySettings) -> RetrySettings:
+        _refuse_unknown_diagnoses(value.by_diagnosis, at=("by_diagnosis",))
         return value
 
     @field_validator("base_urls")
@@ -828,6 +899,11 @@ class Environment(Model):
         if isinstance(holder, list):
             parts.append(next(i for i, t in enumerate(holder) if t is target))
         return (*parts, key)
+
+    def target_names(self) -> set[str]:
+        """The names of every declared target (what a check's `target` can be)."""
+        names = {t.name for collection in TARGET_COLLECTIONS for t in getattr(self, collection)}
+        return names | {t.name for t in self.located_targets()}
 
     def smoke_targets(self) -> list[Target]:
         return [t for t in (*self.pages, *self.health, *self.databases, *self.caches) if t.smoke]

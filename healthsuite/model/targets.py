@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from ..catalogue.diagnoses import Severity
 from .addresses import header_secret_problem, http_url_problem
+from .retries import RetryPolicy
 from .types import HttpStatusCode, Model, Name, Seconds, SecretText, Text, problem_error, rule_error
 
 
@@ -41,6 +42,9 @@ class HttpTarget(Target):
     content_type: str | None = Field(None, description="Expected media type, e.g. text/html (parameters ignored).")
     follow_redirects: bool = Field(False, description="Follow redirects (default: report them, as curl -I does).")
     timeout_s: Seconds | None = Field(None, description="Overrides timeouts.http_s for this target.")
+    retries: RetryPolicy | None = Field(
+        None, description="Overrides the file's `retries:` for this target's request (attempts, backoff_s, backoff)."
+    )
     max_total_ms: float | None = Field(
         None, gt=0, description="PERF1 limit on the total time of this request (default: thresholds.PERF1)."
     )

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .files import locked, write_atomically
 from .records import FAILING as FAILING_OUTCOMES
-from .records import CheckRecord
+from .records import MAINTENANCE, CheckRecord
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -100,7 +100,7 @@ def load_noting(directory: Path, env_name: str) -> tuple[dict[str, Past], str]:
 
 def state_of(outcome: str) -> str:
     """A check's state in the history by its outcome (a warning fails; a skip changes nothing)."""
-    if outcome in FAILING_OUTCOMES:
+    if outcome in FAILING_OUTCOMES or outcome == MAINTENANCE:  # failed inside a window: failing still
         return FAILING
     return SKIPPED if outcome == "skipped" else PASSING
 

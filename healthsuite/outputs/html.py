@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from ..catalogue.diagnoses import SEVERITIES
 from . import json_report
 from .files import write_atomically
-from .records import OUTCOMES
+from .records import MAINTENANCE, OUTCOMES, RETRIED, in_window_text
 from .result import RunResult
 
 CHANGES = ("new", "persisting", "flapping", "recovered")
@@ -74,6 +74,7 @@ a { color: #1849a9; }
 .change { font-size: .78rem; color: var(--muted); border: 1px solid var(--line); border-radius: .3rem;
   padding: 0 .3rem; }
 .o-failed, .o-error { color: var(--bad); font-weight: 700; } .o-warned { color: #b54708; font-weight: 700; }
+.o-retried { color: #b54708; } .attempts { margin: .2rem 0 0; padding-left: 1.2rem; color: var(--muted); }
 .o-passed { color: var(--ok); } .o-skipped { color: var(--skip); }
 #filters { display: flex; flex-wrap: wrap; gap: .35rem .5rem; align-items: center; padding: .4rem 0;
   border-bottom: 1px solid var(--line); }
@@ -83,6 +84,7 @@ a { color: #1849a9; }
 .card { border: 1px solid var(--line); border-left: 5px solid var(--bad); border-radius: .3rem; padding: .4rem .6rem;
   margin: .4rem 0; background: #fff; }
 .card[data-outcome="warned"] { border-left-color: var(--warn); }
+.o-maintenance { color: #b54708; }
 .card .head { display: flex; flex-wrap: wrap; gap: .2rem .45rem; align-items: baseline; }
 .card .diag { font-weight: 700; } .card .target { word-break: break-all; }
 .card .obs { margin: .2rem 0; word-break: break-word; }
@@ -280,7 +282,7 @@ def _card(record: Mapping[str, Any], anchors: Mapping[str, str], names: Mapping[
     body = [f'<div class="obs"><span class="meta">observed:</span> {_e(record.get("observed"))}']
     if record.get("expected"):
         body.append(f'<br><span class="meta">expected:</span> {_e(record.get("expected"))}')
-    body.append("</div>")
+    body.append(_attempts(record) + "</div>")
     cause = record.get("explained_by")
     if cause:
         body.append(f'<div class="explained">explained by '
@@ -321,13 +323,33 @@ def _card(record: Mapping[str, Any], anchors: Mapping[str, str], names: Mapping[
             f'<div class="own"><div class="head">{" ".join(head)}</div>{"".join(body)}</div>{explained}</article>')
 
 
+def _attempts(record: Mapping[str, Any]) -> str:
+    """Every attempt of the check's retried exchanges (the record's `attempts`), one list item each."""
+    attempts = [a for a in record.get("attempts") or [] if isinstance(a, Mapping)]
+    if not attempts:
+        return ""
+    items = "".join(
+        f'<li>attempt {_e(a.get("attempt"))} of {_e(a.get("exchange"))}: <b>{_e(a.get("outcome"))}</b>'
+        + (f" ({_e(a.get('error'))})" if a.get("error") else "")
+        + f' in {_e(a.get("duration_s"))} s'
+        + (f' after waiting {_e(a.get("waited_s"))} s' if a.get("waited_s") else "")
+        + "</li>" for a in attempts)
+    return f'<ol class="attempts">{items}</ol>'
+
+
 def _row(record: Mapping[str, Any]) -> str:
-    """A passing or skipped check: one compact row (its facts are in the JSON report)."""
+    """A passing or skipped check: one compact row (its facts are in the JSON report); a check that
+    passed after retry says so, with its attempts."""
     outcome = _e(record.get("outcome"))
+    shown = "passed after retry" if record.get("outcome") == RETRIED else outcome
     observed = _e(record.get("observed"))
     if record.get("change"):
         observed += f' <span class="change">{_e(record.get("change"))}</span>'
-    return (f'<tr class="check" {_data(record)}><td class="o-{outcome}">{outcome}</td>'
+    window = record.get("maintenance")
+    if isinstance(window, Mapping):  # it failed, inside a window: what it saw and the window, never hidden
+        observed += f' <span class="o-maintenance">[{_e(in_window_text(window))}]</span>'
+    observed += _attempts(record)
+    return (f'<tr class="check" {_data(record)}><td class="o-{outcome}">{shown}</td>'
             f'<td>{_badge(record.get("severity"))}</td><td>{_e(record.get("category"))}</td>'
             f'<td>{_e(record.get("diagnosis"))}</td><td>{_e(record.get("target"))}</td><td>{observed}</td></tr>')
 
@@ -348,7 +370,8 @@ def status(checks: Sequence[Mapping[str, Any]]) -> str:
     bad = [r for r in checks if r.get("outcome") in BAD]
     if any(r.get("outcome") != "warned" and r.get("severity") in SERIOUS for r in bad):
         return "critical"
-    return "warning" if bad else "ok" if checks else "unknown"
+    retried = any(r.get("outcome") == RETRIED for r in checks)  # passed after retry: a warning
+    return "warning" if bad or retried else "ok" if checks else "unknown"
 
 
 def _banner(report: Mapping[str, Any], checks: Sequence[Mapping[str, Any]], state: str) -> str:
@@ -364,6 +387,12 @@ def _banner(report: Mapping[str, Any], checks: Sequence[Mapping[str, Any]], stat
         line = "no failing check"
     if warned:
         line += f' &middot; {_filter_link(f"<b>{warned}</b> warned", outcome="warned")}'
+    in_window = sum(1 for r in checks if r.get("outcome") == MAINTENANCE)
+    if in_window:
+        line += f' &middot; {_filter_link(f"<b>{in_window}</b> failed during maintenance", outcome=MAINTENANCE)}'
+    retried = outcomes[RETRIED]
+    if retried:
+        line += f' &middot; {_filter_link(f"<b>{retried}</b> passed after retry", outcome=RETRIED)}'
     explained = sum(1 for r in checks if r.get("outcome") in BAD and r.get("explained_by"))
     if explained:
         line += f" &middot; {explained} explained by another failure"

@@ -74,6 +74,8 @@ def document(result: RunResult) -> dict[str, Any]:
     }
     if result.notices is not None:
         report["notices"] = result.notices
+    if result.heartbeat is not None:
+        report["heartbeat"] = result.heartbeat
     return report
 
 

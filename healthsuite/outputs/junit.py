@@ -34,13 +34,15 @@ is named with that one.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 MODES = ("auto", "testcase", "system-out")
 HEADER = " healthsuite ".center(80, "-")
-DROPPED = frozenset({"advice"})  # recorded for the JSON report; JUnit gets remediation and escalation
+# recorded for the JSON report; JUnit gets remediation and escalation, and the window in words
+DROPPED = frozenset({"advice", "maintenance"})
 
 
 def mode_for(setting: str, family: str) -> str:
@@ -144,10 +146,51 @@ def case_name(case: ET.Element) -> str:
     return display_name(case.get("name", ""), properties)
 
 
+ATTEMPTS_HEADER = " healthsuite attempts ".center(80, "-")
+
+
+def attempt_lines(value: str) -> tuple[int, list[str]]:
+    """The `attempts` property (the JSON list outputs.records keeps): the most attempts, and one line
+    per attempt, e.g. `attempt 1 of GET http://host/: reset (connection reset: ...) in 0.003 s`."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return 1, []
+    if not isinstance(parsed, list):  # a file rewritten before: the count already
+        return parsed if isinstance(parsed, int) else 1, []
+    attempts = [a for a in parsed if isinstance(a, dict)]
+    lines = []
+    for a in attempts:
+        said = a.get("outcome", "")
+        if a.get("error"):
+            said = f"{said} ({a['error']})"
+        waited = f", after waiting {a.get('waited_s', 0):g} s" if a.get("waited_s") else ""
+        lines.append(f"attempt {a.get('attempt', '?')} of {a.get('exchange', 'the exchange')}: {said} in "
+                     f"{a.get('duration_s', 0):g} s{waited}")
+    return max((int(a.get("attempt", 1)) for a in attempts), default=1), lines
+
+
+def _with_attempts(case: ET.Element, items: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """`attempts` as a count (attempts=2) and a passing case's verdict (passed after retry); the lines
+    of every attempt, for system-out."""
+    value = next((v for k, v in items if k == "attempts"), None)
+    if value is None:
+        return items, []
+    count, lines = attempt_lines(value)
+    items = [(k, str(count) if k == "attempts" else v) for k, v in items]
+    passed = not any(case.find(tag) is not None for tag in ("failure", "error", "skipped"))
+    if passed and not any(k == "verdict" for k, _ in items):  # a warning says so already
+        items.append(("verdict", "passed after retry"))
+    return items, lines
+
+
 def _rewrite_case(case: ET.Element, mode: str, extra: Sequence[tuple[str, str]]) -> None:
     properties = case.find("properties")
     items = [] if properties is None else [(p.get("name", ""), p.get("value", "")) for p in properties]
-    kept = [(k, v) for k, v in items if k not in DROPPED]
+    told, attempts = _with_attempts(case, items)
+    if attempts:
+        _append_out(case, f"{ATTEMPTS_HEADER}\n" + "\n".join(attempts) + "\n")
+    kept = [(k, v) for k, v in told if k not in DROPPED]
     kept += [(k, v) for k, v in extra if v and (k, v) not in kept]
     if mode == "testcase":
         if properties is None and kept:
@@ -161,7 +204,11 @@ def _rewrite_case(case: ET.Element, mode: str, extra: Sequence[tuple[str, str]])
         case.remove(properties)
     if not kept:
         return
-    text = f"{HEADER}\n{as_lines(kept)}\n"
+    _append_out(case, f"{HEADER}\n{as_lines(kept)}\n")
+
+
+def _append_out(case: ET.Element, text: str) -> None:
+    """`text` after the testcase's system-out (made when it has none)."""
     out = case.find("system-out")
     if out is None:
         ET.SubElement(case, "system-out").text = text

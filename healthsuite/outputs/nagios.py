@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..catalogue.diagnoses import SEVERITIES
-from .records import FAILING, OUTCOMES
+from .records import FAILING, MAINTENANCE, OUTCOMES, RETRIED, in_window_text
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -155,7 +155,8 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
     which make the state UNKNOWN unless a critical or high failure makes it CRITICAL."""
     bad = sorted((r for r in records if r.outcome in FAILING), key=_rank)
     serious = [r for r in bad if r.outcome != "warned" and r.severity in ("critical", "high")]
-    code = CRITICAL if serious else UNKNOWN if not_judged else WARNING if bad else OK
+    retried = sorted((r for r in records if r.outcome == RETRIED), key=_rank)  # passed after retry: a warning
+    code = CRITICAL if serious else UNKNOWN if not_judged else WARNING if bad or retried else OK
     outcomes = Counter(r.outcome for r in records)
     by_severity = Counter(r.severity for r in bad)
 
@@ -167,9 +168,11 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
     causes = [r for r in bad if _id(r) in explained]
     others = [r for r in bad if _id(r) not in explained and _cause_of(r) not in ids]
 
+    in_window = sorted((r for r in records if r.outcome == MAINTENANCE), key=_rank)
     env = one_line(env_name, 80)
     if not bad:
-        text = f"{env}: {outcomes['passed']} checks passed" + (
+        text = f"{env}: {outcomes['passed'] + len(retried)} checks passed" + (
+            f", {len(retried)} of them only after retry ({_names(retried, NAMED_IN_STATUS)})" if retried else "") + (
             f", {outcomes['skipped']} skipped" if outcomes["skipped"] else "")
     else:
         severities = " + ".join(f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s])
@@ -188,6 +191,10 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
             text = f"{env}: {'; '.join(parts)}; {outcomes['passed']} passed"
         else:
             text = f"{env}: {severities} failing ({_names(bad, NAMED_IN_STATUS)}); {outcomes['passed']} passed"
+    if in_window:  # failed inside a maintenance window: expected there, not a problem state
+        text += f", {len(in_window)} in maintenance"
+    if retried and bad:
+        text += f"; {len(retried)} passed after retry ({_names(retried, NAMED_IN_STATUS)})"
     if not_judged:
         first = not_judged[0]
         reasons = [str(r) for r in first.get("reasons", ())]
@@ -220,6 +227,10 @@ def nagios_status(env_name: str, records: Sequence[Record], duration_s: float,
         long_output.append("  " + one_line(
             f"explains {len(folded)} more failing: {_names(folded, CONSEQUENCES_NAMED)}", LINE_CHARS))
     long_output += [_failure_line(r, redact) for r in others]
+    long_output += [one_line(f"{_failure_line(r, redact)} [{redact(in_window_text(getattr(r, 'maintenance', None)))}]",
+                             LINE_CHARS) for r in in_window]
+    long_output += [one_line(f"PASSED AFTER RETRY {r.severity} {r.diagnosis} {r.target or '-'}: a transport "
+                             "failure, then an answer (the report's attempts)", LINE_CHARS) for r in retried]
     return code, [status, *_within_budget(status, long_output)]
 
 

@@ -588,7 +588,8 @@ def receivers(env: LoadedEnvironment) -> list[Receiver]:
     return found
 
 
-def _verify(env: LoadedEnvironment) -> ssl.SSLContext | bool:
+def tls_verify(env: LoadedEnvironment) -> ssl.SSLContext | bool:
+    """How the environment verifies TLS (http.verify_tls, http.ca_bundle), for a webhook or a ping."""
     settings = env.model.http
     if not settings.verify_tls:
         return False
@@ -789,7 +790,7 @@ def notify(env: LoadedEnvironment, result: RunResult, *, keep_state: bool = True
               for r in targets]
     section["messages"] = len(messages)
     try:
-        verify = _verify(env)
+        verify = tls_verify(env)
     except (OSError, ValueError, MissingVariable) as exc:
         section["receivers"] = [{"name": r.hook.name, "format": r.hook.format, "status": "failed",
                                  "messages": len(messages), "accepted": 0,

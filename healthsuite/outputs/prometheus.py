@@ -11,13 +11,20 @@
 
 The metrics (every series has the `environment` label):
 
-    healthsuite_check_success{diagnosis, category, severity, target, target_kind, check}  1 passed, 0 failed
-        (an error or a --fail-on warning is 0 too); a skipped check has no series here: it is
-        counted in healthsuite_checks{outcome="skipped"}. One series per check: `target_kind` is the
+    healthsuite_check_success{diagnosis, category, severity, target, target_kind, check}  1 passed (after
+        a retry too), 0 failed
+        (an error, a --fail-on warning or a failure during maintenance is 0 too); a skipped check has no
+        series here: it is counted in healthsuite_checks{outcome="skipped"}. One series per check: `target_kind` is the
         environment key of the target (pages, endpoints...: a page and an endpoint may share a name)
         and `check` the check function's name (two checks of one diagnosis on one target stay apart);
         should two checks still share every label, `check` carries the test's parameters too.
-    healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, skipped)
+    healthsuite_check_maintenance{... the labels of healthsuite_check_success, window}  a check that failed
+        inside a maintenance window (outcome maintenance): the window's end, Unix time; no series otherwise.
+        The shipped alerting rules leave out a failure that has one (examples/prometheus).
+    healthsuite_check_attempts{same labels}     the most attempts any exchange of the check took: 1, or more
+        when a transport failure was retried (`retries:`); a check that passed so has outcome `retried`
+    healthsuite_checks{outcome}                 checks by outcome (passed, failed, error, warned, maintenance,
+                                                skipped, retried: passed after retry)
     healthsuite_probe_duration_seconds{target}  the longest exchange with each target (the report's probe_latency_s)
     healthsuite_run_timestamp_seconds           when the run finished (Unix time)
     healthsuite_run_duration_seconds            how long the run took
@@ -43,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..probes.lazy import lazy
-from .records import OUTCOMES
+from .records import MAINTENANCE, OUTCOMES, RETRIED
 from .result import RunResult
 
 if TYPE_CHECKING:
@@ -81,6 +88,10 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     reg = client.CollectorRegistry(auto_describe=False)
     success = client.Gauge("healthsuite_check_success", "1 if the check passed, 0 if it failed, had an error "
                            "or was a --fail-on warning; skipped checks have no series", CHECK_LABELS, registry=reg)
+    window = client.Gauge("healthsuite_check_maintenance", "The end (Unix time) of the maintenance window the check "
+                          "failed in; only checks that failed inside one", (*CHECK_LABELS, "window"), registry=reg)
+    attempts = client.Gauge("healthsuite_check_attempts", "The most attempts any exchange of the check took "
+                            "(1: no retry; more: a transport failure was retried)", CHECK_LABELS, registry=reg)
     checks = client.Gauge("healthsuite_checks", "Checks of the run by outcome", ("environment", "outcome"),
                           registry=reg)
     probes = client.Gauge("healthsuite_probe_duration_seconds", "The longest exchange of the run with the target",
@@ -94,7 +105,11 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     entries = list(entries)
     counts: Counter[str] = Counter(entry.outcome for entry in entries)
     for entry, labels in _series_labels(env_name, entries):
-        success.labels(*labels).set(1 if entry.outcome == "passed" else 0)
+        success.labels(*labels).set(1 if entry.outcome in ("passed", RETRIED) else 0)
+        attempts.labels(*labels).set(getattr(entry, "attempts", 1))
+        covered = getattr(entry, "maintenance", None)
+        if entry.outcome == MAINTENANCE and covered:
+            window.labels(*labels, covered.get("name", "")).set(_unix(covered.get("until", "")))
     for outcome in (*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))):
         checks.labels(env_name, outcome).set(counts[outcome])
     for target, seconds in sorted(probe_latency_s.items()):
@@ -103,6 +118,13 @@ def registry(env_name: str, entries: Iterable[Any], probe_latency_s: Mapping[str
     duration.labels(env_name).set(duration_s)
     status.labels(env_name).set(exit_status)
     return reg
+
+
+def _unix(text: str) -> float:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def write_textfile(path: Path, reg: prometheus_client.CollectorRegistry) -> None:

@@ -1,10 +1,12 @@
 """The outputs of a run, in their order, each on its own: one failing is said and loses no other.
 
-    history -> notices -> JSON report -> Prometheus textfile -> Pushgateway -> HTML page
+    history -> notices -> heartbeat's end ping -> JSON report -> Prometheus textfile -> Pushgateway -> HTML page
 
 (JUnit is rewritten after pytest's junitxml has written its file, and Nagios's lines are made from the
 result when the run's exit status is decided; both are the plugin's to time, and are functions of the
-same `RunResult`.) The notices come before the JSON report, which carries what was sent; the page
+same `RunResult`.) The notices and the end ping come before the JSON report, which carries what was
+sent (the end ping carries the exit status as it stands then: a JSON report that then cannot be
+written makes it 4, which the ping does not know); the page
 comes last, from the same result. An output that raises is reported as not written with its reason;
 it never changes a check's verdict. A reports directory that cannot be written is a usage problem
 (`Outcome.usage`): the plugin ends the run with the usage-error status, after every output ran.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..environment.loaded import LoadedEnvironment
-from . import history, html, json_report, notices, prometheus
+from . import heartbeat, history, html, json_report, nagios, notices, prometheus
 from .result import RunResult
 
 USAGE_ERROR = 4  # pytest's exit status for a usage error
@@ -35,6 +37,8 @@ class Settings:
     prom_instance: str = ""
     notify: bool = False
     html_report: Path | None = None
+    heartbeat: heartbeat.Heartbeat | None = None  # the end ping goes here (its start went at the run's start)
+    nagios: bool = False  # the exit status is the Nagios plugin state (the end ping carries it)
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,19 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         run("history", lambda: history.record(result))
     if settings.notify:
         def send() -> str:
-            result.notices = notices.notify(env, result, keep_state=not problem)
+            result.notices = notices.notify(env, result, keep_state=not problem, now=result.finished)
             return ""
         run("notices", send)
+    if settings.heartbeat is not None:
+        beat = settings.heartbeat
+        def ping() -> str:
+            status = nagios.status(result)[0] if settings.nagios and not problem else result.exit_status
+            if settings.nagios and problem:
+                status = nagios.UNKNOWN
+            beat.end(status, heartbeat.end_text(result, status, heartbeat.status_meaning(status, settings.nagios)))
+            result.heartbeat = beat.section()
+            return ""
+        run("heartbeat", ping)
     if not problem:
         def write_json() -> str:
             result.report_path = json_report.write(result)

@@ -13,7 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-OUTCOMES = ("passed", "failed", "error", "warned", "skipped")  # warned: failed below --fail-on
+MAINTENANCE = "maintenance"  # failed while a maintenance window covered it (healthsuite.plugin.maintenance)
+# passed after retry: passed, on an attempt after a transport failure (probes.retry); a warning, not a failure
+RETRIED = "retried"
+# warned: failed below --fail-on
+OUTCOMES = ("passed", "failed", "error", "warned", MAINTENANCE, "skipped", RETRIED)
 FAILING = ("failed", "error", "warned")  # the outcomes that are a failure to tell (a warning too)
 
 
@@ -49,6 +53,16 @@ class CheckRecord:
     # the environment-file key of the target's kind (pages, endpoints, databases...): a page and an
     # endpoint may share a name, so (diagnosis, target_kind, target, check) is a check's identity
     target_kind: str = ""
+    # the window a check failed in (outcome maintenance): its name, reason and end (`until`, UTC ISO 8601)
+    maintenance: dict[str, str] | None = None
+    # every attempt of the retried exchanges it read (JSON text: a list of {attempt, outcome, error,
+    # duration_s, waited_s, exchange}); "" when each exchange took one attempt
+    attempts_json: str = ""
+
+    @property
+    def attempts(self) -> int:
+        """The most attempts any of its exchanges took (1: none was retried)."""
+        return attempts_of(self.attempts_json)
 
     @property
     def facts(self) -> dict[str, Any]:
@@ -63,8 +77,20 @@ class CheckRecord:
         fields = {name: getattr(self, name) for name in RECORD_FIELDS}
         fields.update({name: list(getattr(self, name)) if name != "escalation" else self.escalation
                        for name in ADVICE_FIELDS if getattr(self, name)})
+        if self.maintenance:
+            fields["maintenance"] = dict(self.maintenance)
         fields["facts"] = self.facts
+        if self.attempts_json:
+            fields["attempts"] = json.loads(self.attempts_json)
         return fields
+
+
+def attempts_of(attempts_json: str) -> int:
+    """The highest attempt number in a record's attempts (1 when there are none)."""
+    try:
+        return max((int(a.get("attempt", 1)) for a in json.loads(attempts_json or "[]")), default=1)
+    except (ValueError, TypeError, AttributeError):
+        return 1
 
 
 RECORD_FIELDS = (
@@ -84,6 +110,24 @@ def _advice(text: str) -> tuple[tuple[str, ...], tuple[str, ...], str]:
                 str(value.get("escalation", "")))
     except (ValueError, AttributeError, TypeError):
         return (), (), ""
+
+
+def in_window_text(window: Mapping[str, str] | None) -> str:
+    """How every output tells the outcome `maintenance`: `failed during maintenance db-upgrade (until
+    2026-12-24T22:00:00+00:00): CHG-1234 upgrade`."""
+    window = window or {}
+    until = f" (until {window['until']})" if window.get("until") else ""
+    reason = f": {window['reason']}" if window.get("reason") else ""
+    return f"failed during maintenance {window.get('name', '')}{until}{reason}"
+
+
+def _window(text: str) -> dict[str, str]:
+    """The `maintenance` property: the window's name, reason and end."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -108,6 +152,7 @@ class SpooledRecord:
     likely_platform_incident: bool = False  # never: only failing checks are marked
     change: str = ""  # "recovered" at most: a passing check
     target_kind: str = ""
+    attempts: int = 1  # the most attempts any of its exchanges took (a check passed after retry: 2 or more)
 
 
 Entry = CheckRecord | SpooledRecord
@@ -162,6 +207,8 @@ class RecordBook:
             record.causes, record.remediation, record.escalation = _advice(properties["advice"])
         if "hosts" in properties:
             record.hosts = tuple(properties["hosts"].split())
+        if when == "call" and "attempts" in properties:
+            record.attempts_json = properties["attempts"]
         if "change" in properties:
             record.change = properties["change"]
             record.failing_since = properties.get("failing_since", "")
@@ -169,6 +216,12 @@ class RecordBook:
         if outcome == "passed" and when == "call" and properties.get("verdict") == "warning":
             record.outcome = "warned"  # it failed, below the run's --fail-on bar (healthsuite.plugin.verdicts)
             record.message = message
+        elif outcome == "passed" and when == "call" and properties.get("verdict") == MAINTENANCE:
+            record.outcome = MAINTENANCE  # it failed inside a maintenance window (healthsuite.plugin.maintenance)
+            record.message = message
+            record.maintenance = _window(properties.get("maintenance", ""))
+        elif outcome == "passed" and when == "call" and record.attempts_json:
+            record.outcome = RETRIED
         elif outcome == "skipped":
             if record.outcome == "passed":
                 record.outcome = "skipped"
@@ -179,7 +232,7 @@ class RecordBook:
             elif record.outcome != "failed":
                 record.outcome = "error"  # setup or teardown failed: the check itself did not run
             record.message = message if not record.message or when == "call" else record.message
-        if when == "teardown" and record.outcome in ("passed", "skipped"):
+        if when == "teardown" and record.outcome in ("passed", "skipped", RETRIED):
             self._records[nodeid] = self._spooled(record)
 
     def _spooled(self, record: CheckRecord) -> SpooledRecord:
@@ -193,7 +246,7 @@ class RecordBook:
         offset, self._spool_end = self._spool_end, self._spool_end + len(line)
         return SpooledRecord(record.id, record.diagnosis, record.category, record.severity, record.target,
                              record.outcome, offset, len(line), change=record.change,
-                             target_kind=record.target_kind)
+                             target_kind=record.target_kind, attempts=record.attempts)
 
     def spooled_line(self, entry: SpooledRecord) -> str:
         assert self._spool is not None
@@ -232,11 +285,15 @@ def record_line(
             fields[name] = getattr(record, name)
     if record.explained_by:
         fields["explained_by"] = record.explained_by
+    if record.maintenance:
+        fields["maintenance"] = redact_data(record.maintenance, redact)
     if record.change:  # only a check whose verdict changed, or that keeps failing, says so
         fields["change"] = record.change
         if record.failing_since:
             fields["failing_since"], fields["failing_runs"] = record.failing_since, record.failing_runs
     head = json.dumps(fields, ensure_ascii=False)
+    if record.attempts_json:  # recorded redacted (plugin.execution), as facts are
+        head = f'{head[:-1]}, "attempts": {record.attempts_json}}}'
     incident = "true" if record.likely_platform_incident else "false"
     return f'{head[:-1]}, "facts": {redact(record.facts_json) or "{}"}, "likely_platform_incident": {incident}}}'
 

@@ -4,7 +4,7 @@ The plugin collects the checks' records while the run goes (outputs.records.Reco
 builds a `RunResult` from them (`build`): the environment, every check's record with its stable
 identity, the causes (which failure explains which), a platform incident, the exchanges' latencies and
 the run's facts, the exit status. The JSON report is its serialisation (outputs.json_report); JUnit,
-HTML, Prometheus, Nagios, notices, history and the terminal summary are functions of it, so they
+HTML, Prometheus, Nagios, notices, the heartbeat, history and the terminal summary are functions of it, so they
 tell one verdict the same way.
 """
 
@@ -77,6 +77,7 @@ class RunResult:
     skips_allowed: bool = False
     # filled as the outputs run, in their order (outputs.publish)
     notices: dict[str, Any] | None = None
+    heartbeat: dict[str, Any] | None = None  # the pings' outcomes (outputs.heartbeat)
     report_path: Path | None = None
 
     @property

@@ -12,7 +12,7 @@ from typing import Any
 from ..catalogue.diagnoses import SEVERITIES
 from . import timing
 from .history import Change
-from .records import FAILING, OUTCOMES, CheckRecord
+from .records import FAILING, MAINTENANCE, OUTCOMES, RETRIED, CheckRecord, in_window_text
 from .result import NOT_JUDGED_STATUS, RunResult, target_name
 
 CONSEQUENCES_SHOWN = 12  # consequences listed under their cause in the terminal (all are in the report)
@@ -82,6 +82,12 @@ def lines(result: RunResult) -> list[Line]:
         if len(explained) > CONSEQUENCES_SHOWN:
             hidden = len(explained) - CONSEQUENCES_SHOWN
             out.append((f"         and {hidden} more (the report's causes section)", {}))
+    in_window = [e for e in result.entries if isinstance(e, CheckRecord) and e.outcome == MAINTENANCE]
+    if in_window:
+        out.append(("healthsuite: failed during a maintenance window (expected there: not announced, not "
+                     "failing the run)", {"subsection": True}))
+    for record in sorted(in_window, key=lambda r: (order.get(r.severity, 9), r.diagnosis, r.id)):
+        out.append((f"{failure_line(record)} [{in_window_text(record.maintenance)}]", {"yellow": True}))
     incident = result.platform_incident
     if incident is not None:
         pages = ", ".join(f"{p['target']} ({p['observed']})" for p in incident["status_pages"])
@@ -92,6 +98,12 @@ def lines(result: RunResult) -> list[Line]:
         names = ", ".join(f"{e.diagnosis} {e.target or '-'}" for e in recovered[:10])
         more = f" and {len(recovered) - 10} more" if len(recovered) > 10 else ""
         out.append((f"healthsuite: recovered since the last run: {names}{more}", {"green": True}))
+    retried = [e for e in result.entries if e.outcome == RETRIED]
+    if retried:  # passed, but only on a later attempt: a warning (healthsuite.probes.retry)
+        names = ", ".join(f"{e.diagnosis} {e.target or '-'} ({e.attempts} attempts)" for e in retried[:10])
+        more = f" and {len(retried) - 10} more" if len(retried) > 10 else ""
+        out.append((f"healthsuite: passed after retry (a transport failure, then an answer): {names}{more}",
+                    {"yellow": True}))
     if "time" in result.run:  # where the time went: the targets' answers or the tool's limits
         out.append((timing.line(result.run["time"]), {}))
     outcomes = Counter(entry.outcome for entry in result.entries)

@@ -13,7 +13,9 @@
   probe pool (healthsuite.runner.pool) for a check's own exchanges, redacted reports
 - handover: the probe pool started after collection; at the end, the run's result built once and handed
   to every output (healthsuite.outputs.publish), the JUnit rewrite and the summary
-- verdicts, outputs, allure_story, changes: the exit status, the output options, allure, history
+- verdicts, maintenance, outputs, allure_story, changes: the exit status, failures during a maintenance
+  window, the output options, allure, history
+- heartbeat: a scheduled run's splay before its first exchange, and its start and end pings
 """
 
 import pytest
@@ -23,7 +25,8 @@ pytest_plugins = [
         "options", "selection", "configure", "parametrize", "collection", "workers", "fixtures", "execution",
         "handover",
     )),
-    "healthsuite.plugin.verdicts", "healthsuite.plugin.outputs", "healthsuite.plugin.allure_story",
+    "healthsuite.plugin.verdicts", "healthsuite.plugin.maintenance", "healthsuite.plugin.outputs",
+    "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat",
 ]
 
 # pytest marks each module of pytest_plugins for assertion rewriting just before it imports it; but

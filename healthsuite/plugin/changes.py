@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from ..outputs.history import FAILING, Change, change, identity_of, load_noting, state_of
+from ..outputs.records import MAINTENANCE
 from .verdicts import is_warning
 
 
 def _state(report: pytest.TestReport) -> str:
+    if ("verdict", MAINTENANCE) in report.user_properties:  # failed inside a window (plugin.maintenance)
+        return state_of(MAINTENANCE)
     return state_of("warned" if is_warning(report) else report.outcome)
 
 

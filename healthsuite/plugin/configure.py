@@ -42,6 +42,7 @@ from healthsuite.plugin.state import (
     reports_dir_of,
 )
 from healthsuite.probes import deadline
+from healthsuite.runner.clock import NOW_VARIABLE, wall_clock
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own, which loads the conftest.py files of the rootdir
@@ -109,6 +110,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if name.split("(")[0] not in registered:
             config.addinivalue_line("markers", f"{name}: {description}")
     state = RunState()
+    try:
+        state.clock = wall_clock(os.environ)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{NOW_VARIABLE}: {exc}: not an ISO 8601 time with an offset; write e.g. "
+                                f"2026-12-24T23:00:00+01:00, or unset it") from None
+    state.started = state.clock()
     config.stash[STATE] = state
     config.pluginmanager.register(RunReporter(config, state), "healthsuite-run")
     junit_mode(config)
@@ -259,6 +266,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append("healthsuite: WARNING http.verify_tls is off: certificates and host names are not verified")
     if state.run_deadline is not None:
         lines.append(f"healthsuite: run deadline {state.run_deadline.seconds:g} s ({state.run_deadline.source})")
+    retries = model.retries
+    if retries.attempts > 1 or retries.by_diagnosis:
+        by = ", ".join(f"{d} {p.attempts}" for d, p in sorted(retries.by_diagnosis.items()))
+        lines.append(f"healthsuite: retries: {retries.attempts} attempts, {retries.backoff} backoff "
+                     f"{retries.backoff_s:g} s" + (f"; by diagnosis: {by}" if by else "")
+                     + " (transport failures of HTTP, TLS and TCP exchanges only)")
     if state.workers_note:
         lines.append(f"healthsuite: {state.workers_note}")
     if state.shipped_note:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -22,6 +23,7 @@ from healthsuite.model.environment import (
 from healthsuite.model.templates import MissingVariable
 from healthsuite.plugin import protocol, verdicts
 from healthsuite.plugin.fixtures import expected_version_of, probe_session_of
+from healthsuite.plugin.maintenance import in_maintenance
 from healthsuite.plugin.parametrize import TARGET_FIXTURES
 from healthsuite.plugin.state import DEADLINE_GRACE_S, STATE, RunState, is_worker
 from healthsuite.probes import ProbeSession
@@ -97,10 +99,31 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         # its exchanges first, if they have not started; past the run's deadline they are cut
         if not _await_exchanges(pyfuncitem, state, state.prefetcher, wait) and run is not None:
             pytest.fail(f"{diagnosis_of(pyfuncitem) or 'check'}: {run.sentence()}", pytrace=False)
+    probes = state.probes
+    if probes is not None:
+        probes.start_reading()
     try:
         return (yield)
     except MissingVariable as missing:
         pytest.skip(missing.reason())
+    finally:
+        if probes is not None:
+            _record_attempts(pyfuncitem, probes, state)
+
+
+ATTEMPTS_PROPERTY = "attempts"  # the JSON list of a check's retried exchanges' attempts (outputs.records)
+
+
+def _record_attempts(item: pytest.Function, probes: ProbeSession, state: RunState) -> None:
+    """The attempts of every retried exchange the check read, as a report property: a check that passes
+    with one is `retried` (passed after retry), and a failing one keeps them as evidence."""
+    read = probes.stop_reading()
+    if not read:
+        return
+    redact = state.env.redactor.redact if state.env is not None else (lambda text: text)
+    attempts = [{**attempt.as_dict(), "exchange": redact(what), "error": redact(attempt.error)}
+                for what, tried in read for attempt in tried]
+    item.user_properties.append((ATTEMPTS_PROPERTY, json.dumps(attempts, ensure_ascii=False)))
 
 
 PROGRESS_WAKE_S = 1.0  # a waiting check wakes this often to see whether a progress line is due
@@ -157,7 +180,8 @@ NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 # the report properties healthsuite records: the catalogue's words and the target's name, and what
 # Expect records (observed, expected, facts), which it redacts as it records them
 REDACTED_PROPERTIES = frozenset({"diagnosis", "category", "severity", "target", "target_kind", "runbook", "observed",
-                                 "expected", "facts", "advice", "hosts", "verdict"})
+                                 "expected", "facts", "advice", "hosts", "verdict",
+                                 "maintenance", ATTEMPTS_PROPERTY})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -208,7 +232,7 @@ def provider_hosts_of(env: LoadedEnvironment) -> dict[str, list[str]]:
 def message_of(report: pytest.TestReport) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
-    if report.failed or verdicts.is_warning(report):
+    if report.failed or verdicts.is_warning(report) or in_maintenance(report):
         return report.longreprtext
     return ""
 

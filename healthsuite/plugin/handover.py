@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Generator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import pytest
 
 from healthsuite import __version__
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
-from healthsuite.outputs import junit, nagios, notices, publish, summary, timing
+from healthsuite.model.targets import Target
+from healthsuite.outputs import heartbeat, junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
 from healthsuite.outputs.json_report import previous_probe_latency
+from healthsuite.outputs.records import MAINTENANCE, CheckRecord, in_window_text
 from healthsuite.outputs.result import RunEnvironment
 from healthsuite.outputs.result import build as build_result
 from healthsuite.plugin import outputs, protocol, verdicts
@@ -77,15 +79,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _freeze_collected_objects(config)
     env = state.env
     work = []
+    readers: list[tuple[str, Target]] = []
     for item in _own_items(session):
         diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
         if diagnosis and target is not None and plan is not None and not item.get_closest_marker("skip"):
             threshold = functools.partial(env.model.threshold, diagnosis)
             work.append(Work(item.nodeid, target, plan, threshold))
+            readers.append((diagnosis, target))
     if not work:
         return
     if state.probes is None:
         state.probes = probe_session_of(config, state.env)
+    if env.model.retries.by_diagnosis:  # an exchange gets the most attempts of any check that reads it
+        for diagnosis, target in readers:
+            state.probes.note_reader(target, diagnosis)
     settings = state.env.model.http
     workers = int(config.workerinput["workercount"]) if is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
@@ -115,8 +122,9 @@ def _freeze_collected_objects(config: pytest.Config) -> None:
 
 def _run_origin(config: pytest.Config, state: RunState) -> float:
     """When the run began (monotonic): its process's start when the process is the run's own (imports,
-    loading and collection count as start-up), else when the plugin was configured."""
-    return process_started() if _process_ends_with_run(config) else state.configured_at
+    loading and collection count as start-up), else when the plugin was configured; the splay's wait
+    (plugin.heartbeat) is not the run's, and is left out."""
+    return (process_started() if _process_ends_with_run(config) else state.configured_at) + state.splay_s
 
 
 def _process_ends_with_run(config: pytest.Config) -> bool:
@@ -149,6 +157,11 @@ def _rewrite_junit(config: pytest.Config) -> None:
         steps = "\n".join(f"{number}. {step}" for number, step in enumerate(record.remediation, start=1))
         extra[(classname, names[-1])] = [("remediation", steps), ("escalation", record.escalation),
                                          ("change", record.change), ("explained_by", record.explained_by)]
+    for record in (e for e in run.entries if isinstance(e, CheckRecord) and e.outcome == MAINTENANCE):
+        names = mangle_test_address(record.id)  # it passes: the window and the failure it saw, as text
+        classname = ".".join([xml.prefix, *names[:-1]] if xml.prefix else names[:-1])
+        extra[(classname, names[-1])] = [("maintenance", in_window_text(record.maintenance)),
+                                         ("failure", run.redact(record.message))]
     env = run.environment
     suite_properties = [("environment", env.name), ("environment_kind", env.kind), ("healthsuite", __version__)]
     if run.report_path is not None:
@@ -306,7 +319,7 @@ class RunReporter:
         config, state = self.config, self.state
         env = state.env
         assert env is not None
-        finished = datetime.now(UTC)
+        finished = state.clock()
         state.result = build_result(
             environment=RunEnvironment(env.name, env.model.kind, str(env.path),
                                        state.choice.source if state.choice else "", env.model.allow_mutating),
@@ -336,6 +349,8 @@ class RunReporter:
         # how the checks ran: healthsuite's lean protocol, or pytest's and why (healthsuite.plugin.protocol)
         lean = self.state.lean_unavailable or self.state.worker_protocol
         facts["protocol"] = "lean" if not lean else f"pytest's ({lean})"
+        if self.state.splay_s:  # waited before the first exchange (--splay), outside the deadline and the time
+            facts["splay_s"] = round(self.state.splay_s, 3)
         if run is not None:
             facts["deadline_s"] = run.seconds
             facts["deadline_source"] = run.source
@@ -365,6 +380,9 @@ class RunReporter:
                 terminalreporter.write_line(text, **markup)
         if state.result.notices is not None:
             for text, bad in notices.summary_lines(state.result.notices):
+                terminalreporter.write_line(text, red=bad)
+        if state.result.heartbeat is not None:
+            for text, bad in heartbeat.summary_lines(state.result.heartbeat):
                 terminalreporter.write_line(text, red=bad)
         for outcome in state.published.outcomes if state.published is not None else ():
             terminalreporter.write_line(outcome.line, red=not outcome.ok, bold=outcome.usage)

@@ -19,6 +19,7 @@ from ..environment.loaded import LoadedEnvironment
 from ..outputs.notices import NOTIFY_TIMEOUT_S, receivers
 from ..outputs.prometheus import JOB, PUSH_TIMEOUT_S, masked
 from ..outputs.publish import Settings
+from .state import STATE
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,8 +110,11 @@ def notifying(config: pytest.Config) -> bool:
 
 
 def settings(config: pytest.Config) -> Settings:
+    state = config.stash.get(STATE, None)
     return Settings(prom_textfile=textfile(config), pushgateway=pushgateway(config), prom_instance=instance(config),
-                    notify=notifying(config), html_report=html_path(config))
+                    notify=notifying(config), html_report=html_path(config),
+                    heartbeat=state.heartbeat if state is not None else None,
+                    nagios=bool(config.getoption("healthsuite_nagios", False)))
 
 
 @pytest.hookimpl(trylast=True)

@@ -13,12 +13,13 @@ import pytest
 from healthsuite.catalogue.diagnoses import CATEGORIES, SEVERITIES
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.environment.loader import EnvironmentChoice
-from healthsuite.outputs import junit, publish
+from healthsuite.outputs import heartbeat, junit, publish
 from healthsuite.outputs.records import RecordBook
 from healthsuite.outputs.result import RunResult
 from healthsuite.plugin.changes import Changes
 from healthsuite.probes import ProbeSession, deadline
 from healthsuite.runner import progress
+from healthsuite.runner.clock import WallClock
 from healthsuite.runner.pool import Prefetcher
 
 # Markers the checks rely on; pyproject.toml registers them with descriptions, and the plugin
@@ -47,6 +48,7 @@ class RunState:
     probes: ProbeSession | None = None
     diagnoses: set[str] = field(default_factory=set)
     book: RecordBook = field(default_factory=RecordBook)
+    clock: WallClock = field(default_factory=WallClock)  # the run's wall clock (runner.clock.wall_clock)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     collected: int = 0  # checks collected (before -m/-k/--diagnosis)
     selected: int = 0  # checks left to run
@@ -71,6 +73,8 @@ class RunState:
     progress: progress.Pacer = field(default_factory=progress.Pacer)  # when to say what a long wait is on
     pool_timings: list[dict[str, Any]] = field(default_factory=list)  # each process's (Prefetcher.timing)
     configured_at: float = field(default_factory=time.monotonic)  # the run's start when the process was not its own
+    splay_s: float = 0.0  # how long the run waited before its first exchange (--splay)
+    heartbeat: heartbeat.Heartbeat | None = None  # where the run pings at its start and end (--heartbeat)
 
 
 STATE = pytest.StashKey[RunState]()

@@ -5,6 +5,9 @@
   `WARN`/`warned`, the JSON record's outcome is `warned` (with the failure text as its message), and
   the JUnit testcase passes with the property `verdict=warning` beside its `observed` and `expected`.
   Without the option every failure fails the run, pytest's convention.
+- Passed after retry: a check that passed on an exchange that needed a second attempt (a transport
+  failure, `retries:`) passes and does not change the exit status; the terminal shows it as
+  `PASSED AFTER RETRY`/`retried`, the JSON record's outcome is `retried`, and Nagios says WARNING.
 - `--nagios`: one status line with performance data and an exit status by the Monitoring Plugins
   guidelines (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN): a critical or high failure is CRITICAL, a
   lower one WARNING; a run that could not judge (a usage error in the environment file or the
@@ -192,4 +195,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, Any] | None:
     if report.when == "call" and report.passed and is_warning(report):
         return "warned", "W", ("WARN", {"yellow": True})
+    if report.when == "call" and report.passed and was_retried(report):
+        return "retried", "R", ("PASSED AFTER RETRY", {"yellow": True})
     return None
+
+
+def was_retried(report: pytest.TestReport) -> bool:
+    """A passing check that read an exchange only a retry got an answer from (probes.retry)."""
+    return any(key == "attempts" for key, _ in report.user_properties)

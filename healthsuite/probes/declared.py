@@ -181,7 +181,9 @@ def observe(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     if kind == "tcp":
         host, port = tcp_address(probes, check)
         timeout = check.tcp.timeout_s if check.tcp and check.tcp.timeout_s else probes.env.model.timeouts.connect_s
-        seen = probes.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout, probes.names))
+        seen = probes.read(f"TCP {host}:{port}", probes.cache.get(
+            ("tcp", host, port, timeout), lambda: probes.retried(lambda: tcp.connect(host, port, timeout, probes.names),
+                                                                 check)))
         facts: dict[str, object] = {"address": seen.address}
         if seen.error is not None:
             facts["failure_kind"] = seen.error.kind
@@ -192,7 +194,7 @@ def observe(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
 
 def _http(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     request = http_request(probes, check)
-    seen = probes.send(request)
+    seen = probes.send(request, target=check)
     if seen.error is not None:
         return DeclaredObservation("http", summary=seen.summary(), error=seen.error)
     values: dict[str, object] = {"status": seen.status, "headers": dict(seen.headers), "body": seen.text()}
@@ -379,8 +381,9 @@ def _tls(probes: ProbeSession, check: DeclaredCheck) -> DeclaredObservation:
     host, port, name = tls_address(probes, check)
     timeout = (check.tls.timeout_s if check.tls else None) or probes.env.model.timeouts.http_s
     ca_bundle = probes.ca_bundle()
-    seen = probes.cache.get(("tls", host, port, name, ca_bundle, timeout),
-                            lambda: tls.handshake(host, port, name, ca_bundle, timeout, lookup=probes.names))
+    seen = probes.cache.get(("tls", host, port, name, ca_bundle, timeout), lambda: probes.retried(
+        lambda: tls.handshake(host, port, name, ca_bundle, timeout, lookup=probes.names), check))
+    probes.read(f"TLS {host}:{port} ({name})", seen)
     where = f"TLS {format_address(host, port)} (SNI {name})"
     if seen.error is not None:
         return DeclaredObservation("tls", summary=f"{where}: {seen.error.kind_name}: {seen.error.detail}",

@@ -19,6 +19,7 @@ from . import deadline
 from .errors import ProbeError, classify
 from .lazy import lazy
 from .lookup import Lookup, first_address, is_ip
+from .retry import Attempt
 
 if TYPE_CHECKING:
     import httpx
@@ -136,6 +137,8 @@ class HttpObservation:
     timings: Timings | None = None  # the curl -w breakdown of this request
     peer: str = ""  # the address connected to (after DNS)
     error: ProbeError | None = None
+    # every attempt, when a transport failure made it try again (probes.retry); empty: one attempt
+    attempts: tuple[Attempt, ...] = ()
 
     @property
     def content_type(self) -> str:

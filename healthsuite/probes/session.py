@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ..environment.loaded import LoadedEnvironment
@@ -22,18 +23,33 @@ from ..model.environment import (
     TlsEndpoint,
 )
 from ..model.netaddr import parse_address
+from ..model.retries import RetryPolicy
 from ..model.templates import Template
 from . import deadline, http, redis, resolver, sqlite, tcp, tls
 from .cache import ProbeCache
+from .errors import ProbeError
 from .http import HttpObservation, HttpRequest
 from .lookup import ADDRESS_TYPES, Names
 from .pgreader import PgReader
 from .postgres import PostgresObservation
+from .retry import Attempt, attempted
 
 if TYPE_CHECKING:
     pass
 
 DatabaseObservation = PostgresObservation | sqlite.SqliteObservation
+
+
+class _Retriable(Protocol):
+    """An observation a transport failure may have made twice: its error, and every attempt."""
+
+    @property
+    def error(self) -> ProbeError | None: ...
+    @property
+    def attempts(self) -> tuple[Attempt, ...]: ...
+
+
+Retried = TypeVar("Retried", bound=_Retriable)
 
 
 # a DNS check's other record types (CNAME), asked beside the run's shared address lookup
@@ -54,6 +70,10 @@ class ProbeSession:
         self._names: Names | None = None
         self._readers: dict[tuple[str, float], PgReader] = {}
         self._readers_lock = threading.Lock()
+        # the diagnoses whose checks read each target (by target key), for retries.by_diagnosis
+        self._diagnoses: dict[str, set[str]] = {}
+        # the retried exchanges the check running on this thread read (see reading / read)
+        self._reading = threading.local()
 
     def hint(self, target: Target, name: str) -> str | None:
         """What the previous run learned about `target` (None: nothing), to plan a follow-up exchange
@@ -112,6 +132,51 @@ class ProbeSession:
                 reader.close()
             self._readers.clear()
 
+    # --- retries (model.retries, probes.retry) ------------------------------------------------------
+
+    def note_reader(self, target: Target, diagnosis: str) -> None:
+        """A check of `diagnosis` reads `target`: its exchanges get retries.by_diagnosis's attempts too."""
+        with self._learned_lock:
+            self._diagnoses.setdefault(target.key, set()).add(diagnosis)
+
+    def retry_policy(self, target: Target | None = None) -> RetryPolicy:
+        """The policy of `target`'s exchanges: the target's own `retries`, else the most attempts of the
+        file's `retries` and of retries.by_diagnosis for every diagnosis that reads it (one exchange,
+        retried once for all its checks)."""
+        own = getattr(target, "retries", None)
+        if isinstance(own, RetryPolicy):
+            return own
+        settings: RetryPolicy = self.env.model.retries
+        policies = [settings]
+        by_diagnosis = self.env.model.retries.by_diagnosis
+        if target is not None and by_diagnosis:
+            with self._learned_lock:
+                diagnoses = sorted(self._diagnoses.get(target.key, ()))
+            policies += [by_diagnosis[d] for d in diagnoses if d in by_diagnosis]
+        return max(policies, key=lambda policy: policy.attempts)
+
+    def start_reading(self) -> None:
+        """From now on, keep the retried exchanges this thread reads (a check about to run)."""
+        self._reading.seen = []
+
+    def stop_reading(self) -> list[tuple[str, tuple[Attempt, ...]]]:
+        """The exchanges read since start_reading that took more than one attempt: (what, attempts)."""
+        seen: list[tuple[str, tuple[Attempt, ...]]] = getattr(self._reading, "seen", None) or []
+        self._reading.seen = None
+        return seen
+
+    def read(self, exchange: str, observation: Retried) -> Retried:
+        """`observation`, kept for the check running on this thread when it took more than one attempt."""
+        seen = getattr(self._reading, "seen", None)
+        if seen is not None and observation.attempts and all(what != exchange for what, _ in seen):
+            seen.append((exchange, observation.attempts))
+        return observation
+
+    def retried(self, probe: Callable[[], Retried], target: Target | None) -> Retried:
+        """`probe()`, again after a transport failure as `target`'s policy allows; every attempt kept."""
+        observation, attempts = attempted(probe, lambda seen: seen.error, self.retry_policy(target))
+        return dataclasses.replace(observation, attempts=attempts) if attempts else observation  # type: ignore[type-var]
+
     # --- requests, resolved from the environment file --------------------------------------------
 
     def http_request(self, target: HttpTarget) -> HttpRequest:
@@ -155,21 +220,25 @@ class ProbeSession:
 
     # --- observations ----------------------------------------------------------------------------
 
-    def _fetch(self, request: HttpRequest) -> HttpObservation:
-        return self.cache.get(
+    def _fetch(self, request: HttpRequest, target: Target | None = None) -> HttpObservation:
+        seen = self.cache.get(
             ("http", request),
-            lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes),
+            lambda: self.retried(
+                lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes), target
+            ),
         )
+        return self.read(f"{request.method} {request.url}", seen)
 
-    def send(self, request: HttpRequest, *, cached: bool = True) -> HttpObservation:
+    def send(self, request: HttpRequest, *, cached: bool = True, target: Target | None = None) -> HttpObservation:
         """Any request a check builds itself (a POST with a body, a signed webhook event): probed once
-        per run, or, with `cached=False`, sent anew (PERF2's deliberate samples)."""
+        per run, or, with `cached=False`, sent anew (PERF2's deliberate samples, never retried: a
+        sample that failed is part of the distribution)."""
         if cached:
-            return self._fetch(request)
+            return self._fetch(request, target)
         return http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes)
 
     def http(self, target: HttpTarget) -> HttpObservation:
-        return self._fetch(self.http_request(target))
+        return self._fetch(self.http_request(target), target)
 
     def fetch_url(self, url: str, timeout_s: float | None = None) -> HttpObservation:
         """GET a URL the file does not list as a target (NET6's plain-HTTP URL); no redirect followed."""
@@ -192,7 +261,7 @@ class ProbeSession:
         if target.request_headers:
             headers["access-control-request-headers"] = ", ".join(target.request_headers)
         return self._fetch(
-            http.HttpRequest("OPTIONS", base.url, tuple(sorted(headers.items())), False, base.timeout_s)
+            http.HttpRequest("OPTIONS", base.url, tuple(sorted(headers.items())), False, base.timeout_s), target
         )
 
     def dns(self, target: Hostname) -> resolver.DnsObservation:
@@ -231,10 +300,13 @@ class ProbeSession:
         host, port, server_name = self.tls_address(target)
         timeout = target.timeout_s or self.env.model.timeouts.http_s
         ca_bundle = self.ca_bundle()
-        return self.cache.get(
+        seen = self.cache.get(
             ("tls", host, port, server_name, ca_bundle, timeout),
-            lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names),
+            lambda: self.retried(
+                lambda: tls.handshake(host, port, server_name, ca_bundle, timeout, lookup=self.names), target
+            ),
         )
+        return self.read(f"TLS {host}:{port} ({server_name})", seen)
 
     def upstream(self, target: ProxiedPath) -> str:
         """A proxied path's declared upstream as host:port, "" when it declares none (NET8)."""
@@ -244,7 +316,11 @@ class ProbeSession:
         env = self.env
         host, port = parse_address(env.resolve(target.address, env.where(target, "address")))
         timeout = target.timeout_s or env.model.timeouts.connect_s
-        return self.cache.get(("tcp", host, port, timeout), lambda: tcp.connect(host, port, timeout, self.names))
+        seen = self.cache.get(
+            ("tcp", host, port, timeout),
+            lambda: self.retried(lambda: tcp.connect(host, port, timeout, self.names), target),
+        )
+        return self.read(f"TCP {host}:{port}", seen)
 
     def postgres(self, target: PostgresDatabase) -> PgReader:
         """The run's one read-only connection to this database (opened on first use, shared by checks)."""

@@ -10,6 +10,7 @@ from ..model.netaddr import format_address
 from . import deadline
 from .errors import ProbeError, classify
 from .lookup import Lookup, first_address
+from .retry import Attempt
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class TcpObservation:
     elapsed_s: float = 0.0
     peer: str = ""  # the address that answered (after DNS)
     error: ProbeError | None = None
+    attempts: tuple[Attempt, ...] = ()  # every attempt, when a transport failure was retried (probes.retry)
 
     @property
     def connected(self) -> bool:

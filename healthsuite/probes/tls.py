@@ -32,6 +32,7 @@ from .chain import (
 from .errors import ProbeError, classify
 from .lazy import lazy
 from .lookup import Lookup, first_address
+from .retry import Attempt
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -61,6 +62,7 @@ class TlsObservation:
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # the time verified against
     trust_store: str = ""  # what was trusted: "system trust store" or "system trust store or the CA bundle X"
     trusted_by: str = ""  # where the accepted root came from (verified chains only)
+    attempts: tuple[Attempt, ...] = ()  # every attempt, when a transport failure was retried (probes.retry)
 
     @property
     def verified(self) -> bool:

@@ -7,6 +7,8 @@ and then answer so slowly that a client timing out each read separately never ti
     TlsStallListener()        # reads the ClientHello, then trickles a handshake record, never completing it
     hostile_dns()             # a started DnsServer that never answers (every name dropped); stop() it
     CloseListener()           # accepts, then closes each connection at once, before a byte is read or sent
+    FlakyListener(failures=1) # resets the first connection, answers the next ones (200, a small body)
+    FlakyListener(1, "silent")  # ... or holds the first one unanswered (a client's timeout), then answers
     GarbageDnsServer()        # UDP: answers every datagram with bytes that are not a DNS message
     GarbageDnsServer(MALFORMED_DNS)  # ... or with a reply to the query whose records are cut off
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import itertools
 import selectors
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +50,8 @@ __all__ = [
     "GarbageListener",
     "hostile_dns",
     "CloseListener",
+    "FlakyListener",
+    "http_answer",
     "GarbageDnsServer",
     "NOT_DNS",
     "MALFORMED_DNS",
@@ -275,6 +280,75 @@ class CloseListener(Listener):
         self._drop(conn)
 
     def __enter__(self) -> CloseListener:
+        return self
+
+
+def http_answer(status: int = 200, body: bytes = b"<html><body>ok</body></html>",
+                content_type: str = "text/html; charset=utf-8") -> bytes:
+    """A whole HTTP/1.1 response that closes its connection (FlakyListener's `answer`)."""
+    reason = {200: "OK", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Status")
+    head = (f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+ANSWER_200 = http_answer()
+
+
+class FlakyListener(Listener):
+    """A server that fails its first `failures` connections, then answers every request with `answer`
+    (a whole HTTP response; it closes the connection after it): a transient fault. `fault` is "reset"
+    (the connection is accepted and reset at once, RST: the client meets "connection reset") or
+    "silent" (accepted and never answered: the client times out). `.connections` counts accepted
+    connections, `.requests` the requests answered."""
+
+    def __init__(self, failures: int = 1, fault: str = "reset", answer: bytes | None = None,
+                 host: str = LOOPBACK, port: int = 0) -> None:
+        if fault not in ("reset", "silent"):
+            raise ValueError(f"unknown fault {fault!r}; reset or silent")
+        self.failures = failures
+        self.fault = fault
+        self.answer = answer if answer is not None else ANSWER_200
+        self.requests = 0
+        self._buffers: dict[socket.socket, bytes] = {}
+        super().__init__(host, port)
+
+    def _on_accept(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        if self.connections <= self.failures:
+            if self.fault == "reset":  # SO_LINGER 0: close sends RST, not FIN
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self._drop(conn)
+            return  # silent: held open, unread, until close()
+        self._buffers[conn] = b""
+        self._sel.register(conn, selectors.EVENT_READ, "conn")
+
+    def _on_readable(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._buffers.pop(conn, None)
+            self._drop(conn)
+            return
+        buffer = self._buffers.get(conn, b"") + data
+        self._buffers[conn] = buffer
+        if b"\r\n\r\n" in buffer or len(buffer) > MAX_REQUEST_BYTES:
+            self.requests += 1
+            try:
+                conn.setblocking(True)
+                conn.settimeout(2.0)
+                conn.sendall(self.answer)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            self._buffers.pop(conn, None)
+            self._drop(conn)
+
+    def __enter__(self) -> FlakyListener:
         return self
 
 

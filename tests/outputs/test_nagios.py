@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from healthsuite.outputs.nagios import OUTPUT_BYTES, nagios_status, one_line, perf_label, perf_value, unknown
+from healthsuite.outputs.records import OUTCOMES
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import Answer, serving
@@ -106,7 +107,7 @@ def counts_of(report: dict) -> dict[str, float]:
     checks = report["checks"]
     failing = [c for c in checks if c["outcome"] in ("failed", "error", "warned")]
     counts: dict[str, float] = {"checks": len(checks)}
-    counts.update({o: sum(c["outcome"] == o for c in checks) for o in ("passed", "failed", "error", "warned", "skipped")})
+    counts.update({o: sum(c["outcome"] == o for c in checks) for o in OUTCOMES})
     counts.update({s: sum(c["severity"] == s for c in failing) for s in ("critical", "high", "medium", "low")})
     counts["causes"] = len(report["causes"])
     return counts

@@ -241,7 +241,8 @@ def test_json_report_has_records_and_summary(run_checks: RunChecks, stack: DemoS
     assert report["environment"]["name"] == "demo" and report["environment"]["selected_by"] == "--env"
     summary = report["summary"]
     assert summary["total"] == len(report["checks"]) and (summary["passed"], summary["failed"]) == (summary["total"] - 1, 1)
-    assert summary["by_category"]["availability"] == {"passed": 13, "failed": 1, "error": 0, "warned": 0, "skipped": 0}
+    assert summary["by_category"]["availability"] == {"passed": 13, "failed": 1, "error": 0, "warned": 0, "maintenance": 0,
+                                                       "skipped": 0, "retried": 0}
     assert summary["by_severity"]["critical"]["failed"] == 1 and summary["failed_diagnoses"] == ["AV3"]
     assert report["platform_incident"] is None
     record = run.record("AV3", "employees")

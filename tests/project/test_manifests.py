@@ -3,8 +3,9 @@ check-jsonschema's vendored schemas for the GitHub workflows and the GitLab pipe
 kubernetes-validate's bundled Kubernetes schemas (strict: an unknown field is an error) for the
 CronJobs, hadolint and dockerfile-parse for the Dockerfile, `systemd-analyze verify` for the units,
 and a parser of our own for the crontab line. Then what each must say: Forbid, the deadlines, non-root,
-read-only root filesystem, the secrets, the artefacts, the rollback gate; and every healthsuite
-option a manifest passes is one `pytest --help` lists."""
+read-only root filesystem, the secrets, the artefacts, the rollback gate, the splay and the heartbeat
+(its URL from a secret, never on the command line); and every healthsuite option a manifest passes is
+one `pytest --help` lists."""
 
 from __future__ import annotations
 
@@ -147,7 +148,12 @@ def test_a_cronjob_runs_once_at_a_time_within_its_deadlines_as_non_root_on_a_rea
     (container,) = pod["containers"]
     args = container["args"]
     run_deadline = float(args[args.index("--run-deadline") + 1])
-    assert template["activeDeadlineSeconds"] > run_deadline, "the suite must write its reports before the kill"
+    splay = float(args[args.index("--splay") + 1])
+    assert template["activeDeadlineSeconds"] > splay + run_deadline, "the suite must write its reports before the kill"
+    assert pod["hostname"] == job["metadata"]["name"], "a pod's own name changes every run, and its splay with it"
+    (variable,) = re.fullmatch(r"\$\{([A-Z0-9_]+)\}", args[args.index("--heartbeat") + 1]).groups()  # type: ignore[union-attr]
+    secret = documents(EXAMPLES / "kubernetes" / "secret-healthsuite.yaml")[0]
+    assert variable in secret["stringData"], f"{variable}: the heartbeat's URL comes from the Secret"
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
@@ -168,10 +174,12 @@ def test_a_cronjob_runs_once_at_a_time_within_its_deadlines_as_non_root_on_a_rea
     assert f"{env}.yaml" in documents(EXAMPLES / "kubernetes" / "configmap-environments.yaml")[0]["data"]
 
 
-def test_the_instances_and_claims_of_the_cronjobs_are_distinct() -> None:
-    instances = [cronjob(path)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] for path in CRONJOBS]
-    instances = [args[args.index("--prom-instance") + 1] for args in instances]
+def test_the_instances_claims_and_heartbeats_of_the_cronjobs_are_distinct() -> None:
+    arguments = [cronjob(path)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] for path in CRONJOBS]
+    instances = [args[args.index("--prom-instance") + 1] for args in arguments]
     assert len(set(instances)) == len(instances), instances
+    heartbeats = [args[args.index("--heartbeat") + 1] for args in arguments]
+    assert len(set(heartbeats)) == len(heartbeats), f"one Healthchecks.io check per CronJob: {heartbeats}"
     names = [cronjob(path)["metadata"]["name"] for path in CRONJOBS]
     assert len(set(names)) == len(names), names
 
@@ -399,6 +407,30 @@ def test_every_option_a_manifest_passes_is_one_pytest_knows() -> None:
         options = {arg.split("=")[0] for arg in argv if arg.startswith("--")}
         assert "--env" in options or name == "docker-addopts", (name, argv)
         assert options <= known, f"{name}: {sorted(options - known)} not in `pytest --help`"
+
+
+def test_every_scheduled_run_splays_and_pings_a_heartbeat_whose_url_is_a_secret() -> None:
+    """The scheduled runs (not the post-deploy gates, which run once, after a deploy) wait a splay and
+    ping their heartbeat; the URL is a `${VARIABLE}` healthsuite reads from its environment, so it is
+    neither in the manifest nor on the process's command line."""
+    scheduled = {name: argv for name, argv in command_lines().items() if name != "docker" and "smoke" not in argv}
+    assert {"systemd", "cron", "gitlab-healthsuite-scheduled-0", *(path.stem for path in CRONJOBS)} < set(scheduled)
+    assert any(name.startswith("github-") for name in scheduled), sorted(scheduled)
+    for name, argv in scheduled.items():
+        assert "--splay" in argv and "--heartbeat" in argv, (name, argv)
+        assert 0 < float(argv[argv.index("--splay") + 1]) <= 60, name
+        url = argv[argv.index("--heartbeat") + 1].replace("$${", "${")  # systemd's `$$` is a literal `$`
+        assert re.fullmatch(r"\$\{[A-Z0-9_]+\}", url), (name, url)
+    service = SERVICE.read_text()
+    timeout = int(re.search(r"^TimeoutStartSec=(\d+)$", service, re.M).group(1))  # type: ignore[union-attr]
+    (github,) = [argv for name, argv in scheduled.items() if name.startswith("github-")]
+    (job,) = documents(EXAMPLES / "github" / "scheduled-checks.yml")[0]["jobs"].values()
+    gitlab = documents(GITLAB)[0]["healthsuite-scheduled"]
+    # the scheduler's own limit covers the splay and the run's deadline (k8s: the CronJobs' test above)
+    for argv, limit_s in ((scheduled["systemd"], timeout), (github, job["timeout-minutes"] * 60),
+                          (scheduled["gitlab-healthsuite-scheduled-0"], int(gitlab["timeout"].split()[0]) * 60)):
+        assert limit_s > float(argv[argv.index("--splay") + 1]) + float(argv[argv.index("--run-deadline") + 1])
+    assert not re.search(r"^RandomizedDelaySec=", TIMER.read_text(), re.M), "the splay spreads the hosts, at fixed offsets"
 
 
 def test_the_textfile_of_the_systemd_unit_and_of_cron_is_the_collectors_per_environment() -> None:
