@@ -25,8 +25,9 @@
   to call, from failure.escalation_line), every string through the environment's redactor. The
   first DETAILED failures are told in full, the others in one line each. Every message names the
   run's report (`<reports>/<env>-<UTC stamp>*.json`: the JSON report is written after the notices).
-  The notice's time is the run's end (`result.finished`), the one time its cadence and its state are
-  judged by; `notify(now=...)` is where a test moves the clock.
+  The notice's time is the run's end (`result.finished`, read from the run's wall clock,
+  runner.clock, which HEALTHSUITE_NOW moves), the one time its cadence and its state are judged by;
+  `notify(now=...)` gives another.
 - A notice longer than MAX_TEXT characters is split into messages (at most MAX_MESSAGES), each
   within the bound and each naming its part; a failure, reminder or recovery is said in exactly one of
   them. What does not fit in MAX_MESSAGES is not said: the last message counts it, and it is told by
