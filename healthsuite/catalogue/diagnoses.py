@@ -12,7 +12,9 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .durations import parse_duration
 
 Severity = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
@@ -51,6 +53,20 @@ class Escalation(_Data):
 class Tier(_Data):
     tier: str
     within: str
+    # how often a failure of this severity that persists is told again (outputs.reminders): a duration
+    # (`30 min`, `4 h`) or `never`; an environment's `reminders:` overrides it
+    remind_every: str = "never"
+
+    @field_validator("remind_every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)  # DurationError (a ValueError): the catalogue does not load
+        return value
+
+    @property
+    def remind_every_s(self) -> float | None:
+        """The cadence in seconds; None: never reminded."""
+        return parse_duration(self.remind_every)
 
 
 class Diagnosis(_Data):

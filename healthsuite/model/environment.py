@@ -40,7 +40,7 @@ from .logs import HostResources, LogSource
 from .maintenance import MAX_WINDOWS, MaintenanceWindow
 from .metrics import MetricsEndpoint
 from .netaddr import parse_address
-from .notify import Webhook
+from .notify import RemindersSetting, Webhook
 from .providers import shipped_ranges
 from .regexes import problem_of as regex_problem
 from .retries import RetrySettings
@@ -628,7 +628,12 @@ class Environment(Model):
     notify: list[Webhook] = Field(
         [],
         description="Webhooks that `pytest --notify` posts the run's escalation notice to: new critical and high "
-        "failures and recoveries, once each.",
+        "failures and recoveries, once each, and reminders of those that persist (`reminders`).",
+    )
+    reminders: RemindersSetting = Field(
+        None,
+        description="How often `pytest --notify` tells a critical or high failure that persists again: off, or "
+        "{critical: 15m, high: 2h}; a severity not named keeps the catalogue's cadence (critical 30 min, high 4 h).",
     )
     heartbeat: Heartbeat | None = Field(
         None,

@@ -22,16 +22,8 @@ import pytest
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
-from healthsuite.outputs.notices import (
-    MAX_MESSAGES,
-    MAX_TEXT,
-    announcement,
-    notify,
-    read_state,
-    state_path,
-    summary_lines,
-    update_state,
-)
+from healthsuite.outputs.notice_state import NoticeState, StateChange, Told, read_state, state_path, update_state
+from healthsuite.outputs.notices import MAX_MESSAGES, MAX_TEXT, announcement, notify, summary_lines
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.testing.listeners import SilentListener
@@ -184,7 +176,7 @@ def test_a_new_failure_is_announced_once_then_its_recovery_once(
     assert len(receiver.posts) == 2, third.stdout
     recovered = receiver.posts[1]["body"]["text"]
     assert recovered.startswith("✅ RECOVERED") and "AV1 home passes again" in recovered
-    assert json.loads((tmp_path / "reports" / "notices.notified.json").read_text())["announced"] == []
+    assert json.loads((tmp_path / "reports" / "notices.notified.json").read_text())["announced"] == {}
 
     fourth = _run(tmp_path, healthy, "--notify")
     assert len(receiver.posts) == 2, fourth.stdout  # the recovery is not announced twice
@@ -276,21 +268,26 @@ def test_what_is_announced() -> None:
         SpooledRecord("back", "AV1", "availability", "critical", "back", "passed", 0, 0),
         SpooledRecord("skipped", "AV1", "availability", "critical", "skipped", "skipped", 0, 0),
     ]
-    news = announcement(entries, {"again", "back", "skipped", "not-run"})
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    news = announcement(entries, _told("again", "back", "skipped", "not-run", at=now), now)
     assert [r.id for r in news.failures] == ["new", "warned"]
     assert [r.id for r in news.recoveries] == ["back"]
-    assert news.announced == {"new", "warned", "again", "skipped", "not-run"}
+    assert news.announced == {"again", "skipped", "not-run"} and news.reminders == []
     # announced before, failing now on another subject (the history's `new`): a new failure, announced again
     other = _record("again", "failed")
     other.change = "new"
-    assert [r.id for r in announcement([other], {"again"}).failures] == ["again"]
+    assert [r.id for r in announcement([other], _told("again", at=now), now).failures] == ["again"]
+
+
+def _told(*ids: str, at: datetime) -> NoticeState:
+    return NoticeState({i: Told(at, at) for i in ids})
 
 
 def test_an_unreadable_state_is_no_error(tmp_path: Path) -> None:
-    assert read_state(tmp_path / "missing.json") == (set(), "")
+    assert read_state(tmp_path / "missing.json") == (NoticeState(), "")
     (tmp_path / "bad.json").write_text("{not json")
-    ids, note = read_state(tmp_path / "bad.json")
-    assert ids == set() and "could not be read" in note
+    state, note = read_state(tmp_path / "bad.json")
+    assert state == NoticeState() and "could not be read" in note
 
 
 def test_a_secret_in_an_observation_is_masked_before_it_is_sent(tmp_path: Path, receiver: Receiver) -> None:
@@ -452,7 +449,12 @@ def test_consequences_are_folded_under_their_cause_and_announced_with_it(
     explained_data = {e["id"]: e["explained_by"] for b in bodies for e in b["explained"]}
     assert explained_data[records[4].id] == records[1].id and explained_data[records[209].id] == records[5].id
     assert len(explained_data) == 203 and records[6].id not in explained_data
-    assert _state(tmp_path) == {r.id for r in records[:300]} == set(notices["announced"])
+    # the consequences folded under their cause are held, not announced on their own
+    consequences = {records[n].id for n in explained if n != 6}
+    assert _state(tmp_path) == {r.id for r in records[:300]} - consequences == set(notices["announced"])
+    held = json.loads((tmp_path / "reports" / "alone.notified.json").read_text())["held"]
+    assert set(held) == consequences and held[records[4].id]["cause"] == records[1].id
+    assert {h["id"] for h in notices["held"]} == consequences
 
 
 def test_slack_text_is_escaped_and_json_stays_raw(tmp_path: Path, receiver: Receiver) -> None:
@@ -472,12 +474,13 @@ def test_slack_text_is_escaped_and_json_stays_raw(tmp_path: Path, receiver: Rece
     assert re.search(r"&(?!amp;|lt;|gt;)", text) is None, text
     plain = _unslack(text)
     for part in (observed, "AV1 <svc> & co", "DevOps <devops@example.com> & friends", "Restart <it> & see.",
-                 "- AV1 <old> & gone passes again (back<1>&)"):
+                 "- AV1 <old> & gone passes again after failing for ", " s (back<1>&)"):
         assert part in plain, part
     raw = posts["/b"]
     assert raw["failures"][0]["observed"] == observed and observed in raw["text"]  # data, as it is
-    assert raw["recoveries"] == [{"id": "back<1>&", "diagnosis": "AV1", "severity": "critical",
-                                  "target": "<old> & gone"}]
+    (recovery,) = raw["recoveries"]
+    assert recovery.pop("failed_for_s") >= 0  # since the old state file's time (it had no times)
+    assert recovery == {"id": "back<1>&", "diagnosis": "AV1", "severity": "critical", "target": "<old> & gone"}
 
 
 _HUGE = 200 * 1024 * 1024
@@ -548,7 +551,8 @@ def test_a_webhook_answering_hundreds_of_megabytes_costs_no_memory(tmp_path: Pat
 
 def test_concurrent_runs_keep_every_announcement(tmp_path: Path) -> None:
     path = state_path(tmp_path / "reports", "alone")
-    update_state(path, "alone", ["old-1", "old-2"], [], datetime.now(UTC))
+    now = datetime.now(UTC)
+    update_state(path, "alone", StateChange(announced={"old-1": now, "old-2": now}), now)
     writers = 16
     start = threading.Barrier(writers)
     errors: list[BaseException] = []
@@ -557,7 +561,8 @@ def test_concurrent_runs_keep_every_announcement(tmp_path: Path) -> None:
         try:
             start.wait()
             for round_ in range(5):
-                update_state(path, "alone", [f"run{number}-{round_}"], ["old-1"], datetime.now(UTC))
+                update_state(path, "alone", StateChange(announced={f"run{number}-{round_}": now},
+                                                        recovered=["old-1"]), now)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

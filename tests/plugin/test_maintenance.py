@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -155,13 +156,17 @@ def test_an_announced_failure_in_a_window_stays_announced_without_a_recovery(
     assert inside.returncode == 0 and _record(tmp_path)["outcome"] == "maintenance"
     assert len(_hooks(receiver)) == 1  # no recovery is told
     state = json.loads((tmp_path / "reports" / "windows.notified.json").read_text())
-    assert state["announced"] == [CHECK]  # it stays announced
+    assert list(state["announced"]) == [CHECK]  # it stays announced
     after = _run(tmp_path, env, "2026-12-24T23:05:00+01:00")
-    assert after.returncode == 1 and len(_hooks(receiver)) == 1  # announced before: not again
+    assert after.returncode == 1, after.stdout
+    hooks = _hooks(receiver)  # announced before: not again, but reminded (critical: every 30 min)
+    assert len(hooks) == 2 and hooks[1]["failures"] == [] and [r["id"] for r in hooks[1]["reminders"]] == [CHECK]
+    still = hooks[1]["reminders"][0]["still"]  # each run's clock runs on while it runs: within a minute
+    assert re.fullmatch(r"still failing for 1 h 1[456] min since 2026-12-24 20:5[01] UTC", still), still
     healthy = _run(tmp_path, _env(tmp_path, receiver, broken=False), "2026-12-24T23:15:00+01:00")
     assert healthy.returncode == 0, healthy.stdout
     hooks = _hooks(receiver)
-    assert len(hooks) == 2 and [r["id"] for r in hooks[1]["recoveries"]] == [CHECK]
+    assert len(hooks) == 3 and [r["id"] for r in hooks[2]["recoveries"]] == [CHECK]
 
 
 def test_a_passing_check_in_a_window_passes(tmp_path: Path, receiver: Receiver) -> None:
