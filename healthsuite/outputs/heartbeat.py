@@ -26,7 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import __version__
-from .notices import ANSWER_LIMIT, read_bounded, report_name
+from .delivery import ANSWER_LIMIT, read_bounded
+from .notices import report_name
 from .records import FAILING, CheckRecord
 from .result import RunResult
 

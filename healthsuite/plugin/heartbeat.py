@@ -30,7 +30,7 @@ from healthsuite.model.heartbeat import HEARTBEAT_EXAMPLE
 from healthsuite.model.templates import MissingVariable
 from healthsuite.model.types import SecretTemplate
 from healthsuite.outputs import heartbeat
-from healthsuite.outputs.notices import tls_verify
+from healthsuite.outputs.delivery import tls_verify
 from healthsuite.plugin.state import STATE, RunState, is_worker
 from healthsuite.probes import deadline
 from healthsuite.runner.splay import SPLAY_MAX_S, parse_window, splay_seconds

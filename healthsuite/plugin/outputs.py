@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..environment.loaded import LoadedEnvironment
-from ..outputs.notices import NOTIFY_TIMEOUT_S, receivers
+from ..outputs.delivery import NOTIFY_TIMEOUT_S, receivers
 from ..outputs.prometheus import JOB, PUSH_TIMEOUT_S, masked
 from ..outputs.publish import Settings
 from .state import STATE

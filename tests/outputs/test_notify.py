@@ -22,8 +22,10 @@ import pytest
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
+from healthsuite.outputs.announcement import announcement
 from healthsuite.outputs.notice_state import NoticeState, StateChange, Told, read_state, state_path, update_state
-from healthsuite.outputs.notices import MAX_MESSAGES, MAX_TEXT, announcement, notify, summary_lines
+from healthsuite.outputs.notice_text import MAX_MESSAGES, MAX_TEXT
+from healthsuite.outputs.notices import notify, summary_lines
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.testing.listeners import SilentListener

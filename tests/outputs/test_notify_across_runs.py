@@ -22,8 +22,9 @@ from healthsuite.catalogue.durations import DurationError, duration_text, parse_
 from healthsuite.demo.stack import DemoStack
 from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
+from healthsuite.outputs.announcement import announcement
 from healthsuite.outputs.notice_state import Held, NoticeState, Told, read_state, state_path
-from healthsuite.outputs.notices import announcement, notify
+from healthsuite.outputs.notices import notify
 from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.runner.clock import NOW_VARIABLE

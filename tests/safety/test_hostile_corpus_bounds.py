@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from healthsuite.model.regexes import MAX_REPEAT, SEARCH_TIMEOUT_S
-from healthsuite.outputs.notices import NOTIFY_TIMEOUT_S
+from healthsuite.outputs.delivery import NOTIFY_TIMEOUT_S
 from healthsuite.outputs.prometheus import PUSH_TIMEOUT_S
 from healthsuite.probes.http import JSON_MAX_BYTES, JSON_MAX_DEPTH
 from healthsuite.testing.hostile import TrickleBodyListener, TrickleHeadersListener
