@@ -64,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="healthsuite_notify",
         action="store_true",
         help="post one escalation notice to the environment's `notify:` webhooks: new critical and high "
-        f"failures and recoveries (what was announced is kept in <reports>/<env>.notified.json; "
+        "failures, reminders of those that persist (`reminders:`), recoveries; the consequences of a failing "
+        f"cause held under it (what was announced is kept in <reports>/<env>.notified.json; "
         f"sending ends after {NOTIFY_TIMEOUT_S:g} s and never fails the run)",
     )
 
@@ -153,7 +154,8 @@ def report_header(config: pytest.Config, env: LoadedEnvironment | None) -> list[
             lines.append(f"healthsuite: --notify: {env.path.name} declares no `notify:` webhooks; nothing will be sent")
         else:
             hooks = ", ".join(f"{hook.name} ({hook.format})" for hook in env.model.notify)
-            lines.append(f"healthsuite: --notify: new critical and high failures and recoveries go to {hooks}")
+            lines.append(f"healthsuite: --notify: new critical and high failures, reminders and recoveries go to "
+                         f"{hooks}")
     return lines
 
 
