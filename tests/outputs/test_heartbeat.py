@@ -25,21 +25,9 @@ from healthsuite.runner.splay import splay_seconds
 from healthsuite.testing.listeners import SilentListener
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
+from tests.localhttp import serving
 
 PING_SECRET = "5b1f0c4e-ping-uuid-secret-9d2a"
-
-
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"<html>ok</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class Receiver:
@@ -77,11 +65,8 @@ class Receiver:
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving() as url:  # every path: 200, a small HTML page
+        yield url
 
 
 @pytest.fixture

@@ -31,22 +31,10 @@ from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.testing.listeners import SilentListener
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
+from tests.localhttp import serving
 
 HOOK_SECRET = "hook-path-secret-4242"
 TOKEN = "header-token-secret-7777"
-
-
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b"<html>ok</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 class Receiver:
@@ -93,10 +81,8 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, 
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    server, url = _serve(_Page)
-    yield url
-    server.shutdown()
-    server.server_close()
+    with serving() as url:  # every path: 200, a small HTML page
+        yield url
 
 
 @pytest.fixture
