@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +26,7 @@ from healthsuite.runner.splay import splay_seconds
 from healthsuite.testing.listeners import SilentListener
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
-from tests.localhttp import serving
+from tests.localhttp import running, serving
 
 PING_SECRET = "5b1f0c4e-ping-uuid-secret-9d2a"
 
@@ -54,13 +55,11 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serving = ExitStack()
+        self.url = self._serving.enter_context(running(Handler))
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.close()
 
 
 @pytest.fixture

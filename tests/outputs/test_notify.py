@@ -32,45 +32,10 @@ from healthsuite.testing.listeners import SilentListener
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
 from tests.localhttp import serving
+from tests.webhooks import Receiver
 
 HOOK_SECRET = "hook-path-secret-4242"
 TOKEN = "header-token-secret-7777"
-
-
-class Receiver:
-    """A webhook receiver on a free loopback port: records each POST and its answer's status; a path
-    under /fail gets a 500, and under /refuse-after-N a 500 from its (N+1)th POST on."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        received = self.posts
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with lock:
-                    before = sum(1 for p in received if p["path"] == self.path)
-                    status = 500 if self.path.startswith("/fail") else 200
-                    if self.path.startswith("/refuse-after-"):
-                        status = 500 if before >= int(self.path.split("-")[-1]) else 200
-                    received.append({"path": self.path, "headers": dict(self.headers), "raw": raw.decode(),
-                                     "body": json.loads(raw), "status": status})
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:

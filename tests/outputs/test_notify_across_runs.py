@@ -29,7 +29,7 @@ from healthsuite.outputs.records import CheckRecord, RecordBook, SpooledRecord
 from healthsuite.outputs.result import RunEnvironment, RunResult
 from healthsuite.runner.clock import NOW_VARIABLE
 from tests.conftest import CHECKS, PROJECT
-from tests.outputs.test_notify import Receiver
+from tests.webhooks import Receiver
 
 T0 = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
 

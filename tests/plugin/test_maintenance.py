@@ -10,10 +10,8 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,8 @@ from healthsuite.environment.loader import load_environment
 from healthsuite.environment.problems import EnvironmentFileError
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
-from tests.outputs.test_notify import Receiver
+from tests.localhttp import serving
+from tests.webhooks import Receiver
 
 START = "2026-12-24T22:00:00+01:00"  # the window: 22:00 to 23:00 Berlin time, 21:00Z to 22:00Z
 WINDOW = f"""maintenance:
@@ -38,32 +37,22 @@ WINDOW = f"""maintenance:
 CHECK = "checks/test_availability.py::test_page_answers_with_expected_status_and_type[home]"
 
 
-class Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     hook = Receiver()
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    hook.site = f"http://127.0.0.1:{site.server_address[1]}"  # type: ignore[attr-defined]
     yield hook
     hook.close()
-    site.shutdown()
-    site.server_close()
 
 
-def _env(tmp_path: Path, receiver: Receiver, *, broken: bool = True, window: str = WINDOW) -> Path:
-    url = f"http://127.0.0.1:{free_port()}" if broken else receiver.site  # type: ignore[attr-defined]
+@pytest.fixture
+def site() -> Iterator[str]:
+    with serving() as url:  # every path: 200, a small HTML page
+        yield url
+
+
+def _env(tmp_path: Path, receiver: Receiver, *, page: str | None = None, window: str = WINDOW) -> Path:
+    """The check's page is `page` (a healthy one), or a closed port: a failure."""
+    url = page if page is not None else f"http://127.0.0.1:{free_port()}"
     path = tmp_path / "env.yaml"
     path.write_text(f"""
 name: windows
@@ -147,7 +136,7 @@ def test_a_failure_in_a_window_is_expected_then_announced_at_its_end(tmp_path: P
 
 
 def test_an_announced_failure_in_a_window_stays_announced_without_a_recovery(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: Receiver, site: str
 ) -> None:
     env = _env(tmp_path, receiver)
     before = _run(tmp_path, env, "2026-12-24T21:50:00+01:00")
@@ -163,14 +152,14 @@ def test_an_announced_failure_in_a_window_stays_announced_without_a_recovery(
     assert len(hooks) == 2 and hooks[1]["failures"] == [] and [r["id"] for r in hooks[1]["reminders"]] == [CHECK]
     still = hooks[1]["reminders"][0]["still"]  # each run's clock runs on while it runs: within a minute
     assert re.fullmatch(r"still failing for 1 h 1[456] min since 2026-12-24 20:5[01] UTC", still), still
-    healthy = _run(tmp_path, _env(tmp_path, receiver, broken=False), "2026-12-24T23:15:00+01:00")
+    healthy = _run(tmp_path, _env(tmp_path, receiver, page=site), "2026-12-24T23:15:00+01:00")
     assert healthy.returncode == 0, healthy.stdout
     hooks = _hooks(receiver)
     assert len(hooks) == 3 and [r["id"] for r in hooks[2]["recoveries"]] == [CHECK]
 
 
-def test_a_passing_check_in_a_window_passes(tmp_path: Path, receiver: Receiver) -> None:
-    done = _run(tmp_path, _env(tmp_path, receiver, broken=False), "2026-12-24T22:10:00+01:00")
+def test_a_passing_check_in_a_window_passes(tmp_path: Path, receiver: Receiver, site: str) -> None:
+    done = _run(tmp_path, _env(tmp_path, receiver, page=site), "2026-12-24T22:10:00+01:00")
     assert done.returncode == 0 and _record(tmp_path)["outcome"] == "passed" and "maintenance" not in _record(tmp_path)
 
 
