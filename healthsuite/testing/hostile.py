@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from healthsuite.testing.dns import ANY_NAME, DnsServer
-from healthsuite.testing.listeners import GarbageListener, Listener, SilentListener
+from healthsuite.testing.listeners import GarbageListener, Listener, SilentListener, receive
 from healthsuite.testing.ports import LOOPBACK
 
 __all__ = [
@@ -115,12 +115,9 @@ class _TrickleListener(Listener):
         state = self._state.get(conn)
         if state is None:
             return
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = receive(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client closed (or reset) its side
             self._drop(conn)
             return
@@ -324,12 +321,9 @@ class FlakyListener(Listener):
         self._sel.register(conn, selectors.EVENT_READ, "conn")
 
     def _on_readable(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = receive(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._buffers.pop(conn, None)
             self._drop(conn)

@@ -15,7 +15,18 @@ from types import TracebackType
 
 from healthsuite.testing.ports import LOOPBACK
 
-__all__ = ["Listener", "SilentListener", "GarbageListener"]
+__all__ = ["Listener", "SilentListener", "GarbageListener", "receive"]
+
+
+def receive(conn: socket.socket) -> bytes | None:
+    """What a non-blocking connection has to read: None when nothing is there yet, b"" when the client
+    closed its side or the connection broke (both end it for a listener)."""
+    try:
+        return conn.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 class Listener:
@@ -168,12 +179,9 @@ class GarbageListener(Listener):
         self._sel.register(conn, selectors.EVENT_READ, "conn")
 
     def _on_readable(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = receive(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._deadlines.pop(conn, None)
             self._drop(conn)
