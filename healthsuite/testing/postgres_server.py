@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from healthsuite.testing.cleanup import private_dir, register, unregister
-from healthsuite.testing.ports import LOOPBACK, free_port, port_is_free
+from healthsuite.testing.ports import LOOPBACK, free_port
 from healthsuite.testing.processes import LOG_TAIL_BYTES, children_of, log_tail, pid_alive, wait_dead
 from healthsuite.testing.throwaway import ThrowawayServer
 
@@ -310,21 +310,7 @@ class PostgresServer(ThrowawayServer):
         try:
             if not self.initialised:
                 self._initdb()
-            attempts = 3 if (self._auto_port and not self._started_once) else 1
-            for attempt in range(attempts):
-                if not port_is_free(LOOPBACK, self.port):
-                    if attempt + 1 < attempts:
-                        self.port = free_port(LOOPBACK)
-                        continue
-                    raise RuntimeError(f"port {LOOPBACK}:{self.port} is already in use")
-                try:
-                    self._pg_ctl_start()
-                    break
-                except RuntimeError as exc:
-                    if attempt + 1 < attempts and "Address already in use" in str(exc):
-                        self.port = free_port(LOOPBACK)  # lost a race for the port: try another
-                        continue
-                    raise
+            self.start_on_port(self._pg_ctl_start, port_was_chosen=self._auto_port and not self._started_once)
         except BaseException:
             self._force_stop()
             raise

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from healthsuite.testing.cleanup import private_dir, register, unregister
-from healthsuite.testing.ports import LOOPBACK, free_port, port_is_free
+from healthsuite.testing.ports import LOOPBACK, free_port
 from healthsuite.testing.processes import LOG_TAIL_BYTES
 from healthsuite.testing.throwaway import ThrowawayServer
 
@@ -149,21 +149,7 @@ class RedisServer(ThrowawayServer):
         if self.is_running():
             return self
         register(self)
-        attempts = 3 if (self._auto_port and not self._started_once) else 1
-        for attempt in range(attempts):
-            if not port_is_free(LOOPBACK, self.port):
-                if attempt + 1 < attempts:
-                    self.port = free_port(LOOPBACK)
-                    continue
-                raise RuntimeError(f"port {LOOPBACK}:{self.port} is already in use")
-            try:
-                self._start_once()
-                break
-            except RuntimeError as exc:
-                if attempt + 1 < attempts and "Address already in use" in str(exc):
-                    self.port = free_port(LOOPBACK)
-                    continue
-                raise
+        self.start_on_port(self._start_once, port_was_chosen=self._auto_port and not self._started_once)
         self._started_once = True
         return self
 

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
+
+from healthsuite.testing.ports import LOOPBACK, free_port, port_is_free
 
 
 class ThrowawayServer(ABC):
@@ -20,6 +23,26 @@ class ThrowawayServer(ABC):
 
     @abstractmethod
     def is_running(self) -> bool: ...
+
+    def start_on_port(self, start_once: Callable[[], None], *, port_was_chosen: bool) -> None:
+        """`start_once` on self.port. A port chosen here (free_port) that another process took first,
+        before the start or during it ("Address already in use"), is swapped for another free one, up
+        to three tries; a port the caller asked for is tried once."""
+        attempts = 3 if port_was_chosen else 1
+        for attempt in range(attempts):
+            if not port_is_free(LOOPBACK, self.port):
+                if attempt + 1 < attempts:
+                    self.port = free_port(LOOPBACK)
+                    continue
+                raise RuntimeError(f"port {LOOPBACK}:{self.port} is already in use")
+            try:
+                start_once()
+                return
+            except RuntimeError as exc:
+                if attempt + 1 < attempts and "Address already in use" in str(exc):
+                    self.port = free_port(LOOPBACK)  # lost a race for the port: try another
+                    continue
+                raise
 
     def __enter__(self) -> Self:
         try:
