@@ -131,7 +131,7 @@ def publish(result: RunResult, settings: Settings, env: LoadedEnvironment) -> Pu
         run("history", lambda: history.record(result))
     if settings.notify:
         def send() -> str:
-            result.notices = notices.notify(env, result, keep_state=not problem, now=result.finished)
+            result.notices = notices.notify(env, result, keep_state=not problem)  # its time: the run's end
             return ""
         run("notices", send)
     if settings.heartbeat is not None:
