@@ -1,5 +1,5 @@
 """Collection: effective severity (overrides visible to -m), report properties, allure labels, refusal of
-mutating checks."""
+mutating checks; what the items share (plugin.footprint)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import functools
 import pytest
 
 from healthsuite.checkapi import SEVERITY_MARKS, diagnosis_of, target_of
+from healthsuite.plugin import footprint
 from healthsuite.plugin.execution import runs_lean
 from healthsuite.plugin.state import ALLURE_SEVERITY, STATE
 
@@ -121,3 +122,16 @@ def _property(key: str, value: str) -> tuple[str, str]:
 
 def _is_lean_candidate(item: pytest.Item) -> bool:
     return isinstance(item, pytest.Function) and hasattr(item, "_request") and runs_lean(item)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A parametrized item's call spec, shared with the items parametrized alike as soon as pytest
+    made it (pytest makes a function's call specs all at once, before its items)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        item.callspec = item.config.stash[STATE].callspecs.shared(callspec)  # type: ignore[attr-defined]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[STATE].callspecs.clear()
+    footprint.after_collection(session.items)

@@ -24,6 +24,7 @@ from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.outputs.records import MAINTENANCE, CheckRecord, in_window_text
 from healthsuite.outputs.result import RunEnvironment
 from healthsuite.outputs.result import build as build_result
+from healthsuite.plans import Threshold
 from healthsuite.plugin import outputs, protocol, verdicts
 from healthsuite.plugin.execution import (
     NO_KEYWORDS,
@@ -80,10 +81,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     env = state.env
     work = []
     readers: list[tuple[str, Target]] = []
+    thresholds: dict[str, Threshold] = {}
     for item in _own_items(session):
         diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
         if diagnosis and target is not None and plan is not None and not item.get_closest_marker("skip"):
-            threshold = functools.partial(env.model.threshold, diagnosis)
+            threshold = thresholds.get(diagnosis)
+            if threshold is None:  # one per diagnosis, not one per check
+                threshold = thresholds[diagnosis] = functools.partial(env.model.threshold, diagnosis)
             work.append(Work(item.nodeid, target, plan, threshold))
             readers.append((diagnosis, target))
     if not work:

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from healthsuite.plugin import footprint
 from healthsuite.plugin.pytest_internals import CallInfo
 
 # plugins whose per-phase hooks this protocol stands in for, or that do nothing for a check
@@ -51,7 +52,6 @@ PHASE_HOOKS = (
 )
 OPTIONS_THAT_NEED_PYTEST = ("usepdb", "trace", "setuponly", "setupshow", "setupplan", "runxfail", "log_cli_level")
 MARKS_THAT_NEED_PYTEST = ("skip", "skipif", "xfail", "usefixtures")
-OBSERVATION_PROPERTIES = ("observed", "expected", "facts", "advice")  # what a check records about its run
 
 
 def unavailable(config: pytest.Config, own: Callable[[object], bool]) -> str:
@@ -131,8 +131,7 @@ def run(item: pytest.Function, nextitem: pytest.Item | None, arguments: Mapping[
         phase("teardown", lambda: session._setupstate.teardown_exact(nextitem))
     finally:
         item.funcargs = None  # type: ignore[assignment]
-        # what the check observed is in its reports now: the item need not keep it for the rest of the run
-        item.user_properties[:] = [p for p in item.user_properties if p[0] not in OBSERVATION_PROPERTIES]
+        footprint.after_run(item)  # its reports are made: what only its run read is let go
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=where)
 
 

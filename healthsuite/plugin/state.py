@@ -17,6 +17,7 @@ from healthsuite.outputs import heartbeat, junit, publish
 from healthsuite.outputs.records import RecordBook
 from healthsuite.outputs.result import RunResult
 from healthsuite.plugin.changes import Changes
+from healthsuite.plugin.footprint import CallSpecs
 from healthsuite.probes import ProbeSession, deadline
 from healthsuite.runner import progress
 from healthsuite.runner.clock import WallClock
@@ -75,6 +76,7 @@ class RunState:
     configured_at: float = field(default_factory=time.monotonic)  # the run's start when the process was not its own
     splay_s: float = 0.0  # how long the run waited before its first exchange (--splay)
     heartbeat: heartbeat.Heartbeat | None = None  # where the run pings at its start and end (--heartbeat)
+    callspecs: CallSpecs = field(default_factory=CallSpecs)  # shared by the items while they are collected
 
 
 STATE = pytest.StashKey[RunState]()

@@ -223,9 +223,9 @@ class ProbeSession:
     def _fetch(self, request: HttpRequest, target: Target | None = None) -> HttpObservation:
         seen = self.cache.get(
             ("http", request),
-            lambda: self.retried(
+            lambda: with_shared_text(self.retried(
                 lambda: http.fetch(self._http_client(), request, self.env.model.http.max_body_bytes), target
-            ),
+            )),
         )
         return self.read(f"{request.method} {request.url}", seen)
 
@@ -366,3 +366,34 @@ class ProbeSession:
         if isinstance(target, RedisCache):
             return self.redis_ping(target)
         return self.database(target)
+
+
+# --- the cache's memory ---------------------------------------------------------------------------------
+
+SHARED_TEXT_MAX_CHARS = 64  # a header name or short value, a reason phrase, an HTTP version, an address
+SHARED_TEXT_MAX_ENTRIES = 4096
+_SHARED_TEXT: dict[str, str] = {}
+
+
+def shared_text(text: str) -> str:
+    """`text`, or the equal string an earlier answer held: thousands of cached answers repeat the same
+    header names and short values (`content-type: application/json`), each its own string otherwise."""
+    if len(text) > SHARED_TEXT_MAX_CHARS:
+        return text
+    known = _SHARED_TEXT.get(text)
+    if known is None:
+        if len(_SHARED_TEXT) >= SHARED_TEXT_MAX_ENTRIES:
+            return text
+        known = _SHARED_TEXT.setdefault(text, text)
+    return known
+
+
+def with_shared_text(observation: HttpObservation) -> HttpObservation:
+    """The observation the cache keeps for the run, its short strings shared with the other answers'."""
+    return dataclasses.replace(
+        observation,
+        headers={shared_text(name): shared_text(value) for name, value in observation.headers.items()},
+        reason=shared_text(observation.reason),
+        http_version=shared_text(observation.http_version),
+        peer=shared_text(observation.peer),
+    )
