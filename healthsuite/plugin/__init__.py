@@ -11,8 +11,10 @@
 - fixtures: the environment, the probe session, `expect`
 - execution: the lean protocol (protocol, the one module that uses pytest's internals), waiting on the
   probe pool (healthsuite.runner.pool) for a check's own exchanges, redacted reports
-- handover: the probe pool started after collection; at the end, the run's result built once and handed
-  to every output (healthsuite.outputs.publish), the JUnit rewrite and the summary
+- streaming: the probe pool started during collection, each check queued as it is collected, when
+  nothing can deselect a collected check afterwards
+- handover: the probe pool started after collection (when it was not during); at the end, the run's
+  result built once and handed to every output (healthsuite.outputs.publish), the JUnit rewrite and the summary
 - verdicts, maintenance, outputs, allure_story, changes: the exit status, failures during a maintenance
   window, the output options, allure, history
 - heartbeat: a scheduled run's splay before its first exchange, and its start and end pings
@@ -23,7 +25,7 @@ import pytest
 pytest_plugins = [
     *(f"healthsuite.plugin.{name}" for name in (
         "options", "selection", "configure", "parametrize", "collection", "workers", "fixtures", "execution",
-        "handover",
+        "streaming", "handover",
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.maintenance", "healthsuite.plugin.outputs",
     "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat",
