@@ -19,7 +19,6 @@ from healthsuite.checkapi import diagnosis_of
 from healthsuite.model.targets import Target
 from healthsuite.outputs import heartbeat, junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
-from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.outputs.records import MAINTENANCE, CheckRecord, in_window_text
 from healthsuite.outputs.result import RunEnvironment
 from healthsuite.outputs.result import build as build_result
@@ -84,7 +83,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if found is not None:
             work.append(found)
             readers.append((diagnosis_of(item) or "", found.target))
-    history = previous_probe_latency(reports_dir_of(config), state.env.name)
+    history = streaming.history(config)
     streaming.finish(config)
     if state.prefetcher is not None:  # started during collection (plugin.streaming): the checks it has not seen
         assert state.probes is not None

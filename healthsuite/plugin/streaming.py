@@ -6,8 +6,10 @@ runs: no -k, -m, --deselect, --diagnosis, --lf/--ff/--nf or --sw; no Allure sele
 ALLURE_TESTPLAN_PATH); no plugin other than those known never to deselect implementing
 pytest_collection_modifyitems; and no retries.by_diagnosis (an exchange's attempts depend on every check
 that reads it). Otherwise, and in an xdist process, the pool starts once collection is over
-(plugin.handover). A check refused at collection (a skip mark, a mutating check the file does not allow)
-is never queued, streamed or not.
+(plugin.handover). Nor when the previous run of the environment found a target slower than SLOW_S: the
+pool then starts with every check known, slowest first, so a slow or hung target is never left to a
+second wave behind checks collected before it. A check refused at collection (a skip mark, a mutating
+check the file does not allow) is never queued, streamed or not.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import pytest
 
 from healthsuite.checkapi import diagnosis_of, plan_of, target_of
 from healthsuite.environment.loaded import LoadedEnvironment
+from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.plugin.fixtures import probe_session_of
-from healthsuite.plugin.state import STATE, is_worker, is_xdist_controller
+from healthsuite.plugin.state import STATE, is_worker, is_xdist_controller, reports_dir_of
 from healthsuite.runner.pool import Prefetcher, Work
 
 BATCH = 32  # checks queued together: the pool starts after the first BATCH are collected
+SLOW_S = 1.0  # a target the previous run waited this long for is worth ordering the whole run for
+HISTORY: pytest.StashKey[dict[str, float]] = pytest.StashKey()
 
 # plugins whose pytest_collection_modifyitems never drops a check unless one of the options below is set:
 # pytest's -k/-m (mark), --deselect (main), fixture reordering (funcmanage), --lf/--nf (lfplugin, nfplugin,
@@ -44,8 +49,19 @@ def streams(config: pytest.Config) -> bool:
         return False
     if any(getattr(config.option, name, None) for name in SELECTING_OPTIONS):
         return False
+    if max(history(config).values(), default=0.0) >= SLOW_S:
+        return False
     return all(impl.plugin_name in NEVER_DESELECTING or impl.plugin_name.startswith("healthsuite.")
                for impl in config.pluginmanager.hook.pytest_collection_modifyitems.get_hookimpls())
+
+
+def history(config: pytest.Config) -> dict[str, float]:
+    """The previous run's probe latencies by target (outputs.json_report), read once per run."""
+    if HISTORY not in config.stash:
+        state = config.stash[STATE]
+        assert state.env is not None
+        config.stash[HISTORY] = previous_probe_latency(reports_dir_of(config), state.env.name)
+    return config.stash[HISTORY]
 
 
 def work_of(item: pytest.Item, env: LoadedEnvironment) -> Work | None:

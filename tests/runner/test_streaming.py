@@ -24,11 +24,11 @@ from tests.conftest import CHECKS
 PAGES = 40
 
 
-def counting_app(arrivals: list[str]) -> Starlette:
+def counting_app(arrivals: list[str], sleeps: dict[str, float] | None = None) -> Starlette:
     async def endpoint(request: Request) -> Response:
         path = "/" + request.path_params["path"]
         arrivals.append(path)
-        await asyncio.sleep(0.005)
+        await asyncio.sleep((sleeps or {}).get(path, 0.005))
         return JSONResponse({"path": path})
 
     return Starlette(routes=[Route("/{path:path}", endpoint)])
@@ -54,10 +54,10 @@ class DeselectsPageOne:
 
 
 def run(pytester: pytest.Pytester, env_file: Callable[[str], Path], tmp_path: Path, *args: str,
-        plugins: tuple[Any, ...] = ()) -> tuple[PoolAtCollectionEnd, Counter[str]]:
+        plugins: tuple[Any, ...] = (), sleeps: dict[str, float] | None = None) -> tuple[PoolAtCollectionEnd, Counter[str]]:
     arrivals: list[str] = []
     probe = PoolAtCollectionEnd()
-    with ServedApp(counting_app(arrivals)) as served:
+    with ServedApp(counting_app(arrivals, sleeps)) as served:
         pages = "\n".join(f"  - {{name: n{i}, path: /p{i}, content_type: application/json}}" for i in range(PAGES))
         env = env_file(f"name: stream\nkind: test\nbase_urls: {{app: \"{served.url}\"}}\n"
                        f"health: [{{name: api, path: /health}}]\npages:\n{pages}\n")
@@ -96,3 +96,13 @@ def test_a_plugin_that_deselects_keeps_the_pool_and_its_target_is_never_asked(
     assert probe.started is False
     assert "/p1" not in asked, asked  # AV1, AV3 and PERF1 of n1 all dropped: its GET was never planned
     assert asked["/p0"] == 1 and asked["/health"] == 1, asked
+
+
+def test_after_a_run_that_met_a_slow_target_the_pool_starts_with_every_check_known(
+    pytester: pytest.Pytester, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """The second run orders its exchanges slowest first (runner.pool.slowest_first), which needs them all."""
+    first, _ = run(pytester, env_file, tmp_path, sleeps={"/p7": 1.2})
+    second, asked = run(pytester, env_file, tmp_path, sleeps={"/p7": 1.2})  # the same reports directory
+    assert (first.started, second.started) == (True, False)
+    assert asked["/p7"] == 1 and all(count == 1 for count in asked.values()), asked
