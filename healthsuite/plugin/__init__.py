@@ -18,9 +18,14 @@
 - verdicts, maintenance, outputs, allure_story, changes: the exit status, failures during a maintenance
   window, the output options, allure, history
 - heartbeat: a scheduled run's splay before its first exchange, and its start and end pings
+- startup: the garbage collector, paused from here until the checks run (healthsuite.runner.collector)
 """
 
 import pytest
+
+from healthsuite.runner import collector
+
+collector.pause()  # before the plugin's modules are imported: start-up creates objects, not garbage
 
 pytest_plugins = [
     *(f"healthsuite.plugin.{name}" for name in (
@@ -28,7 +33,7 @@ pytest_plugins = [
         "streaming", "handover",
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.maintenance", "healthsuite.plugin.outputs",
-    "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat",
+    "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat", "healthsuite.plugin.startup",
 ]
 
 # pytest marks each module of pytest_plugins for assertion rewriting just before it imports it; but
