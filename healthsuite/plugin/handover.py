@@ -140,18 +140,7 @@ def _process_ends_with_run(config: pytest.Config) -> bool:
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     result = yield
     _rewrite_junit(session.config)
-    _freeze_run_objects()
     return result
-
-
-def _freeze_run_objects() -> None:
-    """Every output is written: leave the run's objects (its reports, records, observations) out of the
-    garbage collections still to come, as the collection's are (_freeze_collected_objects). pytest
-    collects five times as it unconfigures (to find exceptions raised in finalizers), each a full scan of
-    the heap: about 0.2 s at a thousand pages. Only in a run that froze its collection: one that goes on
-    in its process unfreezes everything at its end (the cleanup _freeze_collected_objects registered)."""
-    if gc.get_freeze_count():
-        gc.freeze()
 
 
 def _rewrite_junit(config: pytest.Config) -> None:
