@@ -231,11 +231,12 @@ class RunReporter:
     @pytest.hookimpl(trylast=True)  # after the terminal reporter has counted it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = {k: v for k, v in report.user_properties if isinstance(v, str)}
+        passed = report.passed
         if "diagnosis" in properties:
-            self.state.book.add_phase(
-                report.nodeid, report.when, report.outcome, report.duration, properties, message_of(report)
-            )
-        if report.passed:
+            # a passing report has a message only as a warning or inside a window, both a verdict property
+            message = message_of(report) if not passed or "verdict" in properties else ""
+            self.state.book.add_phase(report.nodeid, report.when, report.outcome, report.duration, properties, message)
+        if passed:
             self._forget(report)
 
     def _forget(self, report: pytest.TestReport) -> None:
