@@ -348,6 +348,7 @@ def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: i
     trace = _Trace(started)
     extensions: dict[str, Any] = {"trace": trace}
     responded = False
+    client.following  # noqa: B018 - httpx imported and its client built before the deadline starts
     with deadline.exchange(request.timeout_s, f"http {request.method} {address}{parts.path}") as exchange:
         try:
             with _exchange(client, request, exchange.clamp(), extensions) as response:
