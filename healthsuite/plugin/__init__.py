@@ -7,6 +7,8 @@
 - parametrize: target fixtures (page, database, ...) parametrized from the environment
 - collection: effective severity (overrides visible to -m), report properties, allure labels, refusal
   of mutating checks
+- ordering: an environment of more than 64 targets runs its checks 64 targets at a time, so that each
+  block's checks run while the next block's exchanges are out
 - workers: under -n, every check of one target on one worker (scheduling, healthsuite.runner.workunits)
 - fixtures: the environment, the probe session, `expect`
 - execution: the lean protocol (protocol, the one module that uses pytest's internals), waiting on the
@@ -29,8 +31,8 @@ collector.pause()  # before the plugin's modules are imported: start-up creates 
 
 pytest_plugins = [
     *(f"healthsuite.plugin.{name}" for name in (
-        "options", "selection", "configure", "parametrize", "collection", "workers", "fixtures", "execution",
-        "streaming", "handover",
+        "options", "selection", "configure", "parametrize", "collection", "ordering", "workers", "fixtures",
+        "execution", "streaming", "handover",
     )),
     "healthsuite.plugin.verdicts", "healthsuite.plugin.maintenance", "healthsuite.plugin.outputs",
     "healthsuite.plugin.allure_story", "healthsuite.plugin.heartbeat", "healthsuite.plugin.startup",

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from healthsuite.plugin.ordering import BLOCK
 from healthsuite.plugin.state import STATE
 from healthsuite.testing.asgi_server import ServedApp
 from tests.conftest import CHECKS
@@ -106,3 +107,25 @@ def test_after_a_run_that_met_a_slow_target_the_pool_starts_with_every_check_kno
     second, asked = run(pytester, env_file, tmp_path, sleeps={"/p7": 1.2})  # the same reports directory
     assert (first.started, second.started) == (True, False)
     assert asked["/p7"] == 1 and all(count == 1 for count in asked.values()), asked
+
+
+def test_more_targets_than_a_block_run_a_block_at_a_time(
+    pytester: pytest.Pytester, env_file: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """plugin.ordering: every check of the first 64 targets (AV1, AV3 and PERF1 of each page) runs before any
+    check of the others, so each block's checks run while the next block's exchanges are out."""
+    arrivals: list[str] = []
+    with ServedApp(counting_app(arrivals)) as served:
+        pages = "\n".join(f"  - {{name: n{i}, path: /p{i}, content_type: application/json}}" for i in range(BLOCK + 6))
+        env = env_file(f"name: blocks\nkind: test\nbase_urls: {{app: \"{served.url}\"}}\npages:\n{pages}\n")
+        result = pytester.runpytest(str(CHECKS), "--env", str(env), "--reports-dir", str(tmp_path / "reports"),
+                                    "-p", "no:cacheprovider", "-v")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    # the order they ran in, from -v's lines: checks/test_performance.py::test_...[page-n7] PASSED
+    ran = [(line.split("[")[1].split("]")[0].removeprefix("page-"), line.split("::")[1].split("[")[0])
+           for line in result.stdout.lines if " PASSED" in line and "::" in line]
+    first_block = list(dict.fromkeys(target for target, _ in ran))[:BLOCK]
+    boundary = max(i for i, (target, _) in enumerate(ran) if target in first_block)
+    assert len([r for r in ran[: boundary + 1] if r[0] in first_block]) == 3 * BLOCK, ran[: boundary + 1]
+    assert all(target in first_block for target, _ in ran[: boundary + 1]), ran
+    assert Counter(arrivals) == Counter({f"/p{i}": 1 for i in range(BLOCK + 6)})
