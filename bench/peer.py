@@ -298,7 +298,9 @@ def run_healthsuite(env_file: Path, reports: Path) -> dict[str, Any]:
     code, wall, cpu, rss, out, err = run_process(args, environ, sample_rss=True)
     if not latest.is_file() or latest.stat().st_mtime_ns == before:
         raise RuntimeError(f"the healthsuite run wrote no report (exit {code}):\n{out[-2000:]}\n{err[-2000:]}")
-    summary = json.loads(latest.read_text())["summary"]
+    report = json.loads(latest.read_text())
+    summary = report["summary"]
+    timing = report.get("run", {}).get("time", {})
     return {
         "exit": code,
         "wall_s": round(wall, 2),
@@ -311,6 +313,8 @@ def run_healthsuite(env_file: Path, reports: Path) -> dict[str, Any]:
         "failed": summary["failed"],
         "errors": summary["error"],
         "skipped": summary["skipped"],
+        # where the run's own report says the time went (healthsuite.outputs.timing)
+        "phases_s": {key: timing.get(key) for key in ("startup_s", "exchanges_s", "after_exchanges_s")},
     }
 
 
@@ -451,6 +455,8 @@ def summarize(size: int, limits: dict[str, Any], repeats: list[dict[str, Any]],
             "walls_s": [r["wall_s"] for r in hs],
             "cpu_s": round(statistics.median(r["cpu_s"] for r in hs), 2),
             "rss_mb": max(r["rss_mb"] for r in hs),
+            "phases_s": {key: round(statistics.median(r["phases_s"][key] or 0.0 for r in hs), 2)
+                         for key in ("startup_s", "exchanges_s", "after_exchanges_s")},
             "checks": span([r["checks"] for r in hs]),
             "run": span([r["run"] for r in hs]),
             "failed": span([r["failed"] + r["errors"] for r in hs]),
@@ -539,7 +545,7 @@ def shown(values: list[int]) -> str:
 COLUMNS = [
     "endpoints", "in flight (limits)", "healthsuite wall s", "first run s", "blackbox wall s",
     "ratio hs/bb", "checks run (failed)", "peak RSS MB hs", "peak RSS MB bb", "CPU s hs / bb / curl",
-    "requests per endpoint hs / bb", "curl alone s (ideal)",
+    "requests per endpoint hs / bb", "curl alone s (ideal)", "hs start-up / exchanges / after s",
 ]
 
 
@@ -565,6 +571,7 @@ def cells(row: dict[str, Any]) -> list[str]:
         f"{hs['cpu_s']:.2f} / {bb['cpu_s']:.2f} / {bb['driver_cpu_s']:.2f}",
         f"{shown(hs['requests_per_endpoint'])} / {shown(bb['requests_per_endpoint'])} {v['http']}",
         f"{direct['wall_s']:.2f} ({direct['ideal_s']:.2f})",
+        " / ".join(f"{hs['phases_s'][key]:.2f}" for key in ("startup_s", "exchanges_s", "after_exchanges_s")),
     ]
 
 

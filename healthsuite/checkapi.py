@@ -132,11 +132,26 @@ def plan_of(item: pytest.Item) -> Plan | None:
 
 def diagnosis_of(item: pytest.Item) -> str | None:
     """The diagnosis ID a check item carries (None for a test that is not a check)."""
-    known = getattr(getattr(item, "function", None), "healthsuite_diagnosis", None)  # set by @check: no mark lookup
+    # set by @check: no mark lookup (`obj` rather than pytest's `function`, which raises and catches an
+    # AttributeError on every call; a method's attributes are its function's)
+    known = getattr(getattr(item, "obj", None), "healthsuite_diagnosis", None)
     if known is not None:
         return str(known)
     mark = item.get_closest_marker("diagnosis")
     return str(mark.args[0]) if mark is not None else None
+
+
+def closest_mark_name(item: pytest.Item, names: tuple[str, ...]) -> str | None:
+    """The name of the first mark among `names` that the item or a node above it carries, closest
+    first: `next(m.name for m in item.iter_markers() if m.name in names)`, without its chain of
+    generators (it runs for every check)."""
+    node: pytest.Item | pytest.Collector | None = item
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name in names:
+                return mark.name
+        node = node.parent
+    return None
 
 
 def declared(target: Target, key: str) -> bool:
@@ -315,8 +330,7 @@ class Expect:
         if diagnosis is None:
             raise pytest.UsageError(f"{item.nodeid}: the `expect` fixture needs a check decorated with @check(ID)")
         self.entry = self.catalogue.diagnosis(diagnosis)
-        effective = next((m.name for m in item.iter_markers() if m.name in SEVERITY_MARKS), self.entry.severity)
-        self.severity = cast(Severity, effective)
+        self.severity = cast(Severity, closest_mark_name(item, SEVERITY_MARKS) or self.entry.severity)
         self.target = target_of(item)
         self._contacts = contacts
         self._answers: list[HttpObservation] = []  # HTTP answers this check saw (their error codes are decoded)

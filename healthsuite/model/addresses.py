@@ -2,6 +2,13 @@
 by libpq's own parser through psycopg), Redis URLs (read by redis-py's own parser), and secrets
 written literally where a secret hides (a DSN's `password=`, a URL's query, a header, a body).
 
+The common, unambiguous forms of a DSN (`postgresql://user:pass@host:5432/db?sslmode=require`,
+`host=h port=5432 dbname=db user=u`) and of a Redis URL (`redis://:pass@host:6379/0`) are read here
+without the drivers, to the same parts (tests/environment/test_quick_addresses.py holds them to the
+drivers' parsers): importing psycopg and redis-py took about 0.15 s of CPU on the main thread before the
+first exchange, while the probes import them on their own threads anyway. Anything else, and every
+problem, is read by the drivers' parsers, so their messages are the ones a person sees.
+
 A value may reference variables (`${PGHOST}`); those parts are read twice with two different
 numeric stand-ins, so a part that differs between the two reads came from a variable and is
 judged only when the variable is resolved.
@@ -98,11 +105,74 @@ def _query_secret(query: str, other_query: str) -> Problem | None:
     return None
 
 
-def postgres_dsn_problem(template: Template, *, judge_secrets: bool = True) -> Problem | None:
-    """Why libpq would refuse a DSN, or why it must not be written so; None when it is usable."""
+# the parts of a DSN read without libpq: plain characters only (no percent-escapes, quotes, backslashes,
+# lists of hosts or IPv6 brackets), and keywords every libpq since PostgreSQL 10 knows
+_PLAIN = r"[A-Za-z0-9._~-]+"
+_PG_KEYWORDS = frozenset({
+    "host", "port", "dbname", "user", "password", "sslmode", "application_name", "connect_timeout",
+    "target_session_attrs",
+})
+_PG_URI = re.compile(
+    rf"postgres(?:ql)?://(?:(?P<user>{_PLAIN})(?::(?P<password>{_PLAIN}))?@)?(?P<host>[A-Za-z0-9.-]+)"
+    rf"(?::(?P<port>[0-9]{{1,5}}))?(?:/(?P<dbname>{_PLAIN}))?(?:\?(?P<query>[a-z_]+={_PLAIN}(?:&[a-z_]+={_PLAIN})*))?"
+)
+_PG_KEYWORD_VALUE = re.compile(rf"[ ]*[a-z_]+={_PLAIN}(?:[ ]+[a-z_]+={_PLAIN})*[ ]*")
+_REDIS_URL = re.compile(
+    rf"rediss?://(?:(?P<username>{_PLAIN})?(?::(?P<password>{_PLAIN}))?@)?(?P<host>[A-Za-z0-9.-]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:/(?P<db>[0-9]{1,5}))?"
+)
+
+
+def quick_conninfo(dsn: str) -> dict[str, str] | None:
+    """What libpq's PQconninfoParse (psycopg's conninfo_to_dict) reads from a DSN of the common forms,
+    or None where only libpq can tell."""
+    uri = _PG_URI.fullmatch(dsn)
+    if uri is not None:
+        parts = {key: value for key, value in uri.groupdict().items() if key != "query" and value is not None}
+        pairs = [pair.split("=", 1) for pair in uri["query"].split("&")] if uri["query"] else []
+    elif _PG_KEYWORD_VALUE.fullmatch(dsn):
+        parts, pairs = {}, [pair.split("=", 1) for pair in dsn.split()]
+    else:
+        return None
+    for key, value in pairs:
+        if key not in _PG_KEYWORDS or key in parts:  # unknown to libpq, or written twice: libpq decides
+            return None
+        parts[key] = value
+    return parts
+
+
+def quick_redis_url(url: str) -> dict[str, Any] | None:
+    """What redis-py's parse_url reads from a URL of the common forms (its host, port, db, username and
+    password; not its connection class), or None where only redis-py can tell."""
+    found = _REDIS_URL.fullmatch(url)
+    if found is None or (found["port"] is not None and int(found["port"]) > 65535):
+        return None
+    parts: dict[str, Any] = {"host": found["host"].lower()}
+    for key in ("username", "password"):
+        if found[key]:
+            parts[key] = found[key]
+    for key in ("port", "db"):
+        if found[key] is not None:
+            parts[key] = int(found[key])
+    return parts
+
+
+def _conninfo_pair(first: str, second: str) -> tuple[Mapping[str, Any], Mapping[str, Any]] | str:
+    """Both reads of a DSN, or why libpq cannot read it."""
+    one, two = quick_conninfo(first), quick_conninfo(second)
+    if one is not None and two is not None:
+        return one, two
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
+    try:
+        return conninfo_to_dict(first), conninfo_to_dict(second)
+    except ProgrammingError as exc:
+        return str(exc).strip().replace(first, "the DSN").replace(second, "the DSN")
+
+
+def postgres_dsn_problem(template: Template, *, judge_secrets: bool = True) -> Problem | None:
+    """Why libpq would refuse a DSN, or why it must not be written so; None when it is usable."""
     if is_one_reference(template.raw.strip()):
         return None
     example = "postgresql://monitor:${PGPASSWORD}@db.internal:5432/app (or host=db.internal dbname=app user=monitor)"
@@ -110,11 +180,10 @@ def postgres_dsn_problem(template: Template, *, judge_secrets: bool = True) -> P
     scheme = first.partition("://")[0] if "://" in first else None
     if scheme is not None and scheme not in ("postgresql", "postgres"):
         return f"{scheme}:// is not a PostgreSQL connection string", f"write {example}"
-    try:
-        one, two = conninfo_to_dict(first), conninfo_to_dict(second)
-    except ProgrammingError as exc:
-        reason = str(exc).strip().replace(first, "the DSN").replace(second, "the DSN")
-        return f"libpq cannot read the DSN: {reason}", f"write {example}"
+    read = _conninfo_pair(first, second)
+    if isinstance(read, str):
+        return f"libpq cannot read the DSN: {read}", f"write {example}"
+    one, two = read
     for port in str(one.get("port", "")).split(",") if one.get("port") else ():
         if not (port.isdigit() and 1 <= int(port) <= 65535):
             return f"the DSN's port {port!r} is not a number from 1 to 65535", "write e.g. port=5432 or host:5432"
@@ -132,13 +201,17 @@ def postgres_dsn_problem(template: Template, *, judge_secrets: bool = True) -> P
 
 def redis_url_problem(template: Template, *, judge_secrets: bool = True) -> Problem | None:
     """Why redis-py would refuse the URL, or why it must not be written so; None when usable."""
-    from redis.connection import parse_url
-
     if is_one_reference(template.raw.strip()):
         return None
     first, second = _reads(template)
+    quick = quick_redis_url(first), quick_redis_url(second)
     try:
-        one, two = parse_url(first), parse_url(second)  # type: ignore[no-untyped-call]
+        if quick[0] is not None and quick[1] is not None:
+            one, two = quick[0], quick[1]
+        else:
+            from redis.connection import parse_url
+
+            one, two = parse_url(first), parse_url(second)  # type: ignore[no-untyped-call]
     except ValueError as exc:
         return f"redis-py cannot read the URL: {exc}", "write redis://cache.internal:6379/0 (rediss:// for TLS)"
     if judge_secrets and "password" in one and not _from_variable(one.get("password"), two.get("password")):

@@ -48,9 +48,11 @@ class Changes:
 
     @pytest.hookimpl(tryfirst=True)  # before JUnit and the JSON report read the report's properties
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        nodeid = report.nodeid
+        if (report.when == "setup" and report.passed) or (report.when == "teardown" and nodeid not in self.labels):
+            return  # nothing to label (a check's passing setup, the teardown of one not labelled)
         if not any(key == "diagnosis" for key, _ in report.user_properties):
             return
-        nodeid = report.nodeid
         if report.when == "call" or (report.when == "setup" and not report.passed):
             state = _state(report)
             identity = _identity(report) if state == FAILING else ""

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from healthsuite.checkapi import Expect, diagnosis_of, plan_of, target_of
+from healthsuite.checkapi import Expect, closest_mark_name, diagnosis_of, plan_of, target_of
 from healthsuite.environment.loaded import LoadedEnvironment
 from healthsuite.model.environment import (
     Hostname,
@@ -47,12 +47,12 @@ def runs_lean(item: pytest.Item) -> bool:
     """A check whose fixtures are all the environment's and that carries no mark pytest must act on."""
     if not isinstance(item, pytest.Function) or diagnosis_of(item) is None:
         return False
-    function = item.function
+    function = protocol.function_of(item)
     known = _LEAN_FUNCTIONS.get(function)
     if known is None:
         info = item._fixtureinfo  # `request` is in every closure: the fixtures stood in for depend on it
         known = _LEAN_FUNCTIONS[function] = set(info.names_closure) - {"request"} <= LEAN_FIXTURES
-    return known and not any(mark.name in protocol.MARKS_THAT_NEED_PYTEST for mark in item.iter_markers())
+    return known and closest_mark_name(item, protocol.MARKS_THAT_NEED_PYTEST) is None
 
 
 def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:

@@ -3,7 +3,7 @@ they live for all of it (pytest keeps `session.items`), so
 
 - items parametrized alike (AV1 and AV3 of one page) share one call spec, and each part of a call
   spec that is the same for every item of a function (the parameter's scope, no marks) is held once
-  (`CallSpecs`, as pytest makes each item);
+  (plugin.pytest_internals.CallSpecs, as pytest makes each item);
 - once collection is over, an item without extra `-k` names shares one empty set (`after_collection`);
 - once a check has run under the lean protocol (plugin.protocol), it lets go of what only its run
   read: its keywords, markers, report properties and report sections (`after_run`), as pytest's own
@@ -17,8 +17,6 @@ writing into every item at once).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Hashable
 from types import MappingProxyType
 from typing import Any
 
@@ -29,34 +27,6 @@ NO_KEYWORDS: MappingProxyType[str, Any] = MappingProxyType({})
 NO_MARKERS: tuple[pytest.Mark, ...] = ()
 NO_PROPERTIES: tuple[tuple[str, object], ...] = ()
 NO_SECTIONS: tuple[tuple[str, str, str], ...] = ()
-
-
-class CallSpecs:
-    """One call spec per set of parameters, one copy of each of its shared parts; emptied once
-    collection is over (the items hold what they share)."""
-
-    def __init__(self) -> None:
-        self._known: dict[Hashable, Any] = {}
-
-    def shared(self, callspec: Any) -> Any:
-        """`callspec` (pytest's CallSpec), or the equal one an earlier item holds: the parameters
-        compared by identity (the environment's target objects), the rest by value. The parameters
-        stay referenced here, so no identity in a key is reused while it is known."""
-        marks, arg2scope = callspec.marks, callspec._arg2scope
-        marks_key, scopes_key = tuple(map(id, marks)), tuple(arg2scope.items())
-        key = (tuple((name, id(value)) for name, value in callspec.params.items()),
-               tuple(callspec.indices.items()), scopes_key, tuple(callspec._idlist), marks_key)
-        known = self._known.get(key)
-        if known is None:
-            known = self._known[key] = dataclasses.replace(
-                callspec,
-                _arg2scope=self._known.setdefault(("scopes", scopes_key), arg2scope),
-                marks=self._known.setdefault(("marks", marks_key), marks),
-            )
-        return known
-
-    def clear(self) -> None:
-        self._known.clear()
 
 
 def after_collection(items: list[pytest.Item]) -> None:

@@ -3,7 +3,6 @@ to every output (healthsuite.outputs.publish), the JUnit rewrite and the termina
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import sys
@@ -16,16 +15,15 @@ from typing import Any
 import pytest
 
 from healthsuite import __version__
-from healthsuite.checkapi import diagnosis_of, plan_of, target_of
+from healthsuite.checkapi import diagnosis_of
 from healthsuite.model.targets import Target
 from healthsuite.outputs import heartbeat, junit, nagios, notices, publish, summary, timing
 from healthsuite.outputs.files import REPORT_MODE
-from healthsuite.outputs.json_report import previous_probe_latency
 from healthsuite.outputs.records import MAINTENANCE, CheckRecord, in_window_text
 from healthsuite.outputs.result import RunEnvironment
 from healthsuite.outputs.result import build as build_result
 from healthsuite.plans import Threshold
-from healthsuite.plugin import outputs, protocol, verdicts
+from healthsuite.plugin import outputs, protocol, streaming, verdicts
 from healthsuite.plugin.execution import (
     NO_KEYWORDS,
     NO_PROPERTIES,
@@ -48,7 +46,7 @@ from healthsuite.plugin.state import (
 from healthsuite.plugin.workers import aliases_of
 from healthsuite.probes import deadline
 from healthsuite.runner.clock import process_started
-from healthsuite.runner.pool import Prefetcher, Work
+from healthsuite.runner.pool import Prefetcher
 from healthsuite.runner.workunits import share_of, worker_number
 
 
@@ -83,13 +81,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     readers: list[tuple[str, Target]] = []
     thresholds: dict[str, Threshold] = {}
     for item in _own_items(session):
-        diagnosis, target, plan = diagnosis_of(item), target_of(item), plan_of(item)
-        if diagnosis and target is not None and plan is not None and not item.get_closest_marker("skip"):
-            threshold = thresholds.get(diagnosis)
-            if threshold is None:  # one per diagnosis, not one per check
-                threshold = thresholds[diagnosis] = functools.partial(env.model.threshold, diagnosis)
-            work.append(Work(item.nodeid, target, plan, threshold))
-            readers.append((diagnosis, target))
+        found = streaming.work_of(item, env, thresholds)
+        if found is not None:
+            work.append(found)
+            readers.append((diagnosis_of(item) or "", found.target))
+    history = streaming.history(config)
+    streaming.finish(config)
+    if state.prefetcher is not None:  # started during collection (plugin.streaming): the checks it has not seen
+        assert state.probes is not None
+        state.prefetcher.add(state.probes, work)
+        state.prefetcher.collected(history)
+        return
     if not work:
         return
     if state.probes is None:
@@ -101,7 +103,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     workers = int(config.workerinput["workercount"]) if is_worker(config) else 1  # type: ignore[attr-defined]
     # the environment's limits hold for the run: under -n, each worker gets its share
     state.prefetcher = Prefetcher(max(1, settings.max_concurrency // workers), max(1, settings.max_per_host // workers))
-    state.prefetcher.start(state.probes, work, previous_probe_latency(reports_dir_of(config), state.env.name))
+    state.prefetcher.start(state.probes, work, history)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -231,11 +233,12 @@ class RunReporter:
     @pytest.hookimpl(trylast=True)  # after the terminal reporter has counted it
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         properties = {k: v for k, v in report.user_properties if isinstance(v, str)}
+        passed = report.passed
         if "diagnosis" in properties:
-            self.state.book.add_phase(
-                report.nodeid, report.when, report.outcome, report.duration, properties, message_of(report)
-            )
-        if report.passed:
+            # a passing report has a message only as a warning or inside a window, both a verdict property
+            message = message_of(report) if not passed or "verdict" in properties else ""
+            self.state.book.add_phase(report.nodeid, report.when, report.outcome, report.duration, properties, message)
+        if passed:
             self._forget(report)
 
     def _forget(self, report: pytest.TestReport) -> None:

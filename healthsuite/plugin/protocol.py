@@ -75,21 +75,38 @@ def unavailable(config: pytest.Config, own: Callable[[object], bool]) -> str:
 Arguments = Callable[[pytest.Function], "dict[str, Any] | None"]
 
 
-_FILE_LINES: weakref.WeakKeyDictionary[object, tuple[str, int | None]] = weakref.WeakKeyDictionary()
+def function_of(item: pytest.Function) -> object:
+    """`item.function` without its cost: pytest's property tries `__func__` and catches the
+    AttributeError of a plain function, an exception for every call."""
+    obj = item.obj
+    return getattr(obj, "__func__", obj)
+
+
+# per check function: its file and line, and the node (held weakly) and module path prefix of the item
+# that found them
+_FILE_LINES: weakref.WeakKeyDictionary[object, tuple[str, int | None, weakref.ref[Any], str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def location(item: pytest.Function) -> tuple[str, int | None, str]:
     """`item.location`, with the file and line found once per check function rather than once per
-    item (pytest looks them up anew for each, a `stat` of the file every time)."""
+    item (pytest looks them up anew for each, a `stat` of the file every time), and the module path
+    (`Class.test_x[id]`) as the prefix found then and the item's own name, for the items under the
+    same node (another class's items, one inheriting the function, look theirs up)."""
     known = item.__dict__.get("location")  # pytest's own cached value
     if known is not None:
         return known  # type: ignore[no-any-return]
-    file_line = _FILE_LINES.get(item.function)
-    if file_line is None:
+    function = function_of(item)
+    cached = _FILE_LINES.get(function)
+    if cached is None or cached[2]() is not item.parent:
         found = item.location
-        _FILE_LINES[item.function] = found[:2]
+        modpath = found[2]
+        if modpath.endswith(item.name):
+            prefix = modpath[: len(modpath) - len(item.name)]
+            _FILE_LINES[function] = (found[0], found[1], weakref.ref(item.parent), prefix)
         return found
-    result = (*file_line, item.getmodpath())
+    result = (cached[0], cached[1], cached[3] + item.name)
     item.__dict__["location"] = result  # where functools.cached_property keeps it
     return result
 

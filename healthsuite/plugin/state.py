@@ -17,7 +17,7 @@ from healthsuite.outputs import heartbeat, junit, publish
 from healthsuite.outputs.records import RecordBook
 from healthsuite.outputs.result import RunResult
 from healthsuite.plugin.changes import Changes
-from healthsuite.plugin.footprint import CallSpecs
+from healthsuite.plugin.pytest_internals import CallSpecs
 from healthsuite.probes import ProbeSession, deadline
 from healthsuite.runner import progress
 from healthsuite.runner.clock import WallClock

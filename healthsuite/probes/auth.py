@@ -413,6 +413,7 @@ def scan_ttls(
 
     One exchange: the scan stops after `max_scan_s`, each round trip within `timeout_s`, and the whole
     within both (probes.deadline)."""
+    redis.ready()
     with deadline.exchange(max_scan_s + timeout_s, f"redis SCAN {redis.address_of(url)}"):
         return _scan_ttls(url, username, password, timeout_s, pattern=pattern, max_keys=max_keys, count=count,
                           max_scan_s=max_scan_s, examples=examples)

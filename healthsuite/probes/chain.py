@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from healthsuite.probes.lazy import lazy
+from healthsuite.probes.lazy import lazy, preload
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -68,6 +68,11 @@ class CertificateInfo:
         """`leaf certificate (subject CN=..., issuer CN=..., SANs a, b)`: which one, unambiguously."""
         sans = f"SANs {', '.join(self.sans)}" if self.sans else "no SANs"
         return f"{self.position} certificate (subject {self.subject}, issuer {self.issuer}, {sans})"
+
+
+def ready() -> None:
+    """cryptography and pyOpenSSL imported, before a handshake's deadline starts (probes.lazy.preload)."""
+    preload(x509, hashes, oid, verification, crypto, openssl_util)
 
 
 def ip_of(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -40,6 +40,7 @@ from .postgres import parts_of as postgres_parts
 from .redis import address_of as redis_address
 from .redis import client as redis_client
 from .redis import failure as redis_failure
+from .redis import ready as redis_ready
 
 if TYPE_CHECKING:
     from .session import ProbeSession
@@ -326,6 +327,7 @@ def redis_command(
     address = redis_address(url)
     started = time.perf_counter()
     label = " ".join(args[:1])
+    redis_ready()
     with deadline.exchange(timeout_s, f"redis {label} {address}"):
         conn = redis_client(url, username, password, timeout_s)
         try:

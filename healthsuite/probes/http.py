@@ -6,6 +6,7 @@ import json
 import re
 import ssl
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Iterator
@@ -13,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from . import deadline
+from . import deadline, http1
 from .errors import ProbeError, classify
 from .lazy import lazy
 from .lookup import Lookup, first_address, is_ip
@@ -179,56 +180,53 @@ DEFAULT_HEADERS = (("accept", "*/*"), ("accept-encoding", "gzip, deflate"), ("co
                    ("user-agent", USER_AGENT))
 
 
-@dataclass(frozen=True)
 class HttpClient:
-    """httpx's client (for requests that follow redirects) and its transport, which a request that
-    follows none is handed to directly: the same connection pool, headers and deadline-bounded
-    sockets, without the client's per-request machinery (auth, cookies, redirects, event hooks),
-    a quarter of a request's CPU at thousands of requests."""
+    """The run's HTTP client: the TLS context and the lookup of probes.http1's exchanges (every request
+    that follows no redirect), and httpx's client for those that follow redirects, built on first use
+    (httpx is imported only by a run that needs it)."""
 
-    client: httpx.Client
-    transport: httpx.BaseTransport
-    lookup: Lookup = first_address  # where a host name goes (probes.lookup.Names: pins, the declared resolver)
+    def __init__(self, tls: ssl.SSLContext, lookup: Lookup = first_address) -> None:
+        tls.set_alpn_protocols(["http/1.1"])  # as httpcore offers it without HTTP/2
+        self.tls = tls
+        self.lookup = lookup
+        self._following: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def following(self) -> httpx.Client:
+        """httpx's client: its connections bounded by the exchange's deadline (probes.http_deadline), no
+        proxy or netrc from the environment (trust_env=False), every host of a redirect resolved by
+        `lookup`."""
+        with self._lock:
+            if self._following is None:
+                transport = _http_deadline.transport(self.tls, self.lookup)
+                self._following = httpx.Client(transport=transport, trust_env=False,
+                                               headers={"user-agent": USER_AGENT})
+            return self._following
 
     def close(self) -> None:
-        self.client.close()
+        with self._lock:
+            if self._following is not None:
+                self._following.close()
+                self._following = None
 
 
 def make_client(verify: ssl.SSLContext, lookup: Lookup = first_address) -> HttpClient:
-    """trust_env=False: no proxy or netrc from the environment changes what is probed. No keep-alive:
-    every request opens its own connection, so each carries its full timing breakdown (as curl does).
-    Every socket operation is bounded by the exchange's deadline (probes.http_deadline). Every host
-    name, a redirect's too, goes to the address `lookup` gives (the run's probes.lookup.Names)."""
-    transport = _http_deadline.transport(verify, lookup)
-    client = httpx.Client(transport=transport, trust_env=False, headers={"user-agent": USER_AGENT})
-    return HttpClient(client, transport, lookup)
+    """No keep-alive: every request opens its own connection, so each carries its full timing breakdown
+    (as curl does). Every host name, a redirect's too, goes to the address `lookup` gives (the run's
+    probes.lookup.Names)."""
+    return HttpClient(verify, lookup)
 
 
 @contextmanager
-def _exchange(
-    client: HttpClient, request: HttpRequest, url: str, headers: dict[str, str], timeout_s: float,
-    extensions: dict[str, Any],
-) -> Iterator[httpx.Response]:
-    """One request's response, streamed (its body not read yet); closed on leaving."""
-    if request.follow_redirects:
-        with client.client.stream(
-            request.method, url, headers=headers, follow_redirects=True, content=request.body or None,
-            timeout=httpx.Timeout(timeout_s), extensions=extensions,
-        ) as response:
-            yield response
-        return
-    sent = dict(DEFAULT_HEADERS)
-    sent.update((k.lower(), v) for k, v in headers.items())
-    timeout = {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
-    outgoing = httpx.Request(
-        request.method, url, headers=sent, content=request.body or None, extensions={**extensions, "timeout": timeout}
-    )
-    response = client.transport.handle_request(outgoing)
-    response.request = outgoing
-    try:
+def _exchange(client: HttpClient, request: HttpRequest, timeout_s: float,
+              extensions: dict[str, Any]) -> Iterator[httpx.Response]:
+    """One redirect-following request's response, streamed (its body not read yet); closed on leaving."""
+    with client.following.stream(
+        request.method, request.url, headers=dict(request.headers), follow_redirects=True,
+        content=request.body or None, timeout=httpx.Timeout(timeout_s), extensions=extensions,
+    ) as response:
         yield response
-    finally:
-        response.close()
 
 
 class _Trace:
@@ -259,38 +257,101 @@ def _unfinished_phase(trace: _Trace, https: bool, responded: bool) -> str:
     return "the body was still arriving"
 
 
+def _unfinished(marks: http1.Marks, https: bool) -> str:
+    """As _unfinished_phase, for an exchange made by probes.http1."""
+    if marks.connect is None:
+        return "connecting"
+    if https and marks.tls is None:
+        return "in the TLS handshake"
+    if marks.first_byte is None:
+        return "the response headers were still arriving" if marks.sent is not None else "sending the request"
+    return "the body was still arriving"
+
+
 def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> HttpObservation:
     """Send one request; the whole exchange (name lookup, connect, TLS, headers, body) ends at its
     deadline, `request.timeout_s`, whatever the server does (probes.deadline).
 
     Like `curl --resolve`, the host name is resolved first by the client's lookup (timed: the DNS
     phase; a pin, or the environment's resolver, once per run) and the connection goes to that
-    address, with the name kept for the Host header, SNI and certificate checks. When redirects are
-    followed the transport resolves each host with the same lookup (a redirect may lead to another
-    host), and the DNS time is part of the connect phase."""
+    address, with the name kept for the Host header, SNI and certificate checks; the exchange itself
+    is probes.http1's. When redirects are followed, httpx makes the request and its transport
+    resolves each host with the same lookup (a redirect may lead to another host), and the DNS time
+    is part of the connect phase."""
+    if request.follow_redirects:
+        return _fetch_following(client, request, max_body_bytes)
+    parts = urlsplit(request.url)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    address = f"{parts.scheme}://{host}:{port}"
+    marks = http1.Marks()
+    dns_ms: float | None = None
+    peer = host
+    with deadline.exchange(request.timeout_s, f"http {request.method} {address}{parts.path}") as exchange:
+        try:
+            if parts.scheme not in ("http", "https") or not host:
+                raise http1.LocalProtocolError(f"Request URL is missing an 'http://' or 'https://' protocol: "
+                                               f"{request.url[:200]}")
+            if not is_ip(host):
+                peer = client.lookup(host, port, exchange.clamp())
+                dns_ms = marks.now()
+            sent = dict(DEFAULT_HEADERS)
+            sent.update((k.lower(), v) for k, v in request.headers)
+            host_header = sent.pop("host", parts.netloc.rpartition("@")[2])
+            answer = http1.exchange(
+                method=request.method,
+                target=http1.request_target(parts.path, parts.query),
+                address=peer,
+                port=port,
+                headers=[("host", host_header), *sent.items()],
+                body=request.body,
+                tls=client.tls if https else None,
+                server_name=host,
+                max_body_bytes=max_body_bytes,
+                within=exchange,
+                marks=marks,
+            )
+            total = marks.now()
+            return HttpObservation(
+                method=request.method,
+                url=request.url,
+                status=answer.status,
+                reason=answer.reason,
+                headers=answer.headers,
+                body=answer.body,
+                truncated=answer.truncated,
+                elapsed_s=total / 1000,
+                http_version=answer.http_version,
+                timings=Timings(dns=dns_ms, connect=marks.connect, tls=marks.tls, first_byte=marks.first_byte,
+                                total=total),
+                peer=peer,
+            )
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
+            if exchange.expired:
+                error = ProbeError("timeout", "http", address, f"{exchange.sentence()} ({_unfinished(marks, https)})")
+            else:
+                error = classify(exc, "http", address)
+            return HttpObservation(
+                method=request.method, url=request.url, elapsed_s=time.perf_counter() - marks.started, error=error
+            )
+    raise AssertionError("unreachable")  # pragma: no cover - the exchange returns or fails above
+
+
+def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> HttpObservation:
+    """fetch, following redirects through httpx."""
     parts = urlsplit(request.url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = f"{parts.scheme}://{host}:{port}"
     started = time.perf_counter()
     trace = _Trace(started)
-    headers = dict(request.headers)
     extensions: dict[str, Any] = {"trace": trace}
-    url = request.url
-    dns_ms: float | None = None
-    peer = host
     responded = False
+    client.following  # noqa: B018 - httpx imported and its client built before the deadline starts
     with deadline.exchange(request.timeout_s, f"http {request.method} {address}{parts.path}") as exchange:
         try:
-            if not is_ip(host) and not request.follow_redirects:
-                peer = client.lookup(host, port, exchange.clamp())
-                dns_ms = round((time.perf_counter() - started) * 1000, 1)
-                netloc = f"[{peer}]" if ":" in peer else peer
-                url = urlunsplit(parts._replace(netloc=f"{netloc}:{port}"))
-                headers.setdefault("host", parts.netloc.rpartition("@")[2])
-                if parts.scheme == "https":
-                    extensions["sni_hostname"] = host
-            with _exchange(client, request, url, headers, exchange.clamp(), extensions) as response:
+            with _exchange(client, request, exchange.clamp(), extensions) as response:
                 responded = True
                 chunks: list[bytes] = []
                 size = 0
@@ -314,13 +375,13 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
                     elapsed_s=time.perf_counter() - started,
                     http_version=response.http_version,
                     timings=Timings(
-                        dns=dns_ms,
+                        dns=None,
                         connect=trace.get("connection.connect_tcp.complete"),
                         tls=trace.get("connection.start_tls.complete"),
                         first_byte=trace.get("http11.receive_response_headers.complete"),
                         total=round((time.perf_counter() - started) * 1000, 1),
                     ),
-                    peer=peer,
+                    peer=host,
                 )
         except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
             if exchange.expired:

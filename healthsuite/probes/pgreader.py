@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from . import deadline
 from .errors import ProbeError, classify
 from .postgres import PostgresObservation, address_of, connect, marked
+from .postgres import ready as driver_ready
 
 if TYPE_CHECKING:
     import psycopg
@@ -221,6 +222,7 @@ class PgReader:
         if self._opened:
             return
         self._opened = True
+        driver_ready()
         started = time.perf_counter()
         with deadline.exchange(self.timeout_s, f"postgres connect {self.address}") as exchange:
             try:

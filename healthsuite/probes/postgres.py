@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import ProbeError, classify
-from .lazy import lazy
+from .lazy import lazy, preload
 
 if TYPE_CHECKING:
     import psycopg
@@ -22,6 +22,11 @@ APPLICATION_NAME = "healthsuite"
 # application's role too)
 MARK = "/* healthsuite */"
 
+
+
+def ready() -> None:
+    """psycopg imported, before an exchange's deadline starts (probes.lazy.preload)."""
+    preload(psycopg)
 
 def marked(sql: str) -> str:
     """The statement as the suite sends it: with its leading MARK."""

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from . import deadline
 from .errors import ProbeError, classify
-from .lazy import lazy
+from .lazy import lazy, preload
 
 # the most one answer may hold: INFO is a few kB (its keyspace lines too, for thousands of databases);
 # a server sending more (or announcing more) is cut there, not read into memory
@@ -110,8 +110,14 @@ def failure(exc: BaseException, address: str) -> ProbeError:
     return error
 
 
+def ready() -> None:
+    """redis-py imported, before an exchange's deadline starts (probes.lazy.preload)."""
+    preload(redis, _backoff, _retry)
+
+
 def ping(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisObservation:
     address = address_of(url)
+    ready()
     started = time.perf_counter()
     with deadline.exchange(timeout_s, f"redis PING {address}"):
         conn = client(url, username, password, timeout_s)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..model.environment import RedisCache
 from . import deadline
 from .errors import ProbeError
-from .redis import address_of, client, failure
+from .redis import address_of, client, failure, ready
 
 if TYPE_CHECKING:
     from .session import ProbeSession
@@ -60,6 +60,7 @@ def parse_info(raw: bytes | str) -> dict[str, Any]:
 def info(url: str, username: str | None, password: str | None, timeout_s: float) -> RedisInfo:
     """INFO (the default sections: server, clients, memory, stats, ...) in one round trip."""
     address = address_of(url)
+    ready()
     started = time.perf_counter()
     with deadline.exchange(timeout_s, f"redis INFO {address}"):
         conn = client(url, username, password, timeout_s)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model.netaddr import format_address
 from . import deadline
-from .lazy import lazy
+from .lazy import lazy, preload
 
 if TYPE_CHECKING:
     import dns.exception
@@ -331,6 +331,7 @@ def resolve(
     host = host.rstrip(".").lower()
     types = tuple(dict.fromkeys(t.upper() for t in rdtypes))
     label = ", ".join(format_address(h, p) for h, p in nameservers) if nameservers else _system_label()
+    preload(dns)
     with deadline.exchange(timeout_s, f"dns {host}") as exchange:
         try:
             left = exchange.clamp()

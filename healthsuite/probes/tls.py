@@ -29,8 +29,9 @@ from .chain import (
     trust_description,
     verify,
 )
+from .chain import ready as chain_ready
 from .errors import ProbeError, classify
-from .lazy import lazy
+from .lazy import lazy, preload
 from .lookup import Lookup, first_address
 from .retry import Attempt
 
@@ -166,6 +167,8 @@ def handshake(
     `lookup` gives for `host` (the run's pins and resolver); the name is what is sent and verified.
     Name lookup, connect and handshake together end at the exchange's deadline, `timeout_s`
     (probes.deadline)."""
+    preload(SSL)
+    chain_ready()
     with deadline.exchange(timeout_s, f"tls {format_address(host, port)}") as exchange:
         return _handshake(host, port, server_name, ca_bundle, exchange, now, lookup)
 

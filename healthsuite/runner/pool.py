@@ -145,6 +145,8 @@ class Prefetcher:
         self._probes: ProbeSession | None = None
         self._pending: deque[Hashable] = deque()
         self._unplanned: dict[Hashable, tuple[Work, str]] = {}
+        self._added: set[Hashable] = set()  # the checks queued by add (streamed during collection)
+        self._streaming = False  # checks may still be added: identical exchanges must stay merged
         self._ahead = 2 * max_concurrency  # exchanges kept planned and waiting beyond those running
         self._repeats_waiting = 0  # repeated samples queued and not started: planning goes on past them
         # where the time went (timing()): monotonic times, the slowest exchange, what the limits held back
@@ -279,7 +281,8 @@ class Prefetcher:
                 while self._pending and unplanned is None:
                     unplanned = self._unplanned.pop(self._pending.popleft(), None)
                 if unplanned is None:
-                    self._by_key.clear()  # every check is planned: identical exchanges are all merged
+                    if not self._streaming:  # every check is planned: identical exchanges are all merged
+                        self._by_key.clear()
                     return
             self._plan(*unplanned)
 
@@ -347,6 +350,39 @@ class Prefetcher:
         self._refill()
         with self._lock:
             return self._submitted
+
+    def add(self, probes: ProbeSession, work: Sequence[Work]) -> None:
+        """Queue checks as collection finds them (plugin.streaming), in the order they come: the pool
+        starts before collection ends. `collected` puts those not planned yet slowest first once
+        every check is known."""
+        if any(isinstance(item.target, TlsEndpoint) for item in work):
+            system_roots()  # as start does, before a pool thread handshakes
+        with self._lock:
+            self._probes = probes
+            self._streaming = True
+            for item in work:
+                if item.owner not in self._added:  # once per check, whatever became of its plan
+                    self._added.add(item.owner)
+                    self._unplanned[item.owner] = (item, target_key(item.target))
+                    self._pending.append(item.owner)
+        self._refill()
+
+    def collected(self, history: Mapping[str, float]) -> None:
+        """Every check has been added: those not planned yet go slowest target first by `history` (as
+        start orders them)."""
+        with self._lock:
+            self._streaming = False
+        if history:
+            self._order_waiting(history)
+        self._refill()
+
+    def _order_waiting(self, history: Mapping[str, float]) -> None:
+        with self._lock:
+            waiting = [self._unplanned[owner][0] for owner in self._pending if owner in self._unplanned]
+            order = {id(target): rank for rank, target in enumerate(slowest_first(
+                list({id(item.target): item.target for item in waiting}.values()), history))}
+            self._pending = deque(sorted((item.owner for item in waiting),
+                                         key=lambda owner: order[id(self._unplanned[owner][0].target)]))
 
     def latencies(self) -> dict[str, float]:
         """target_key -> the longest of its exchanges so far, in seconds."""

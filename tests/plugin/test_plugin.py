@@ -308,6 +308,37 @@ def test_a_program_that_runs_pytest_main_gets_its_garbage_collection_back(tmp_pa
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
+
+def test_the_garbage_collector_is_paused_while_the_run_starts_and_runs_with_the_checks(pytester: pytest.Pytester) -> None:
+    """Start-up (imports, the environment, collection) creates objects, not garbage: the collector is
+    paused from the plugin's import until the checks run (healthsuite.runner.collector)."""
+    pytester.makepyfile(test_gc="""
+        import gc
+        AT_COLLECTION = gc.isenabled()
+
+        def test_collector() -> None:
+            assert (AT_COLLECTION, gc.isenabled()) == (False, True)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "test_gc.py")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("args", [["--env", "no/such/file.yaml"], ["--help"], ["--collect-only", "-q"]],
+                         ids=["usage-error", "help", "collect-only"])
+def test_a_program_that_runs_pytest_main_gets_its_garbage_collector_back_whatever_the_run_did(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """The plugin pauses the collector when it is imported; a run that ends before its checks (a usage
+    error, --help, --collect-only) still gives it back to a program that goes on."""
+    code = (
+        "import gc, sys, pytest\n"
+        f"code = pytest.main([{str(CHECKS)!r}, *{args!r}, '-p', 'no:cacheprovider', "
+        f"'--reports-dir', {str(tmp_path / 'reports')!r}])\n"
+        "assert gc.isenabled(), code\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
 EDITABLE_RUN = '''
 import importlib.util, sys
 project = sys.argv[1]

@@ -8,6 +8,8 @@ hold a request open forever), and the messages name the deadline that ended each
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,3 +225,34 @@ def test_a_declared_checks_own_timeout_counts_in_the_default_run_deadline(tmp_pa
         "    expect: status == 200\n"
     )
     assert longest_exchange_s(load_environment(path, {})) == (120.0, "declared_checks[slow-report].http.timeout_s")
+
+
+def test_a_driver_is_imported_before_its_first_exchange_deadline_starts() -> None:
+    """A lazily imported driver (probes.lazy) is loaded before the exchange's clock starts, so its import
+    never counts against the target's timeout: recorded in a fresh process, where none is imported yet."""
+    code = """
+import importlib, socket, sys
+from healthsuite.probes import deadline, lazy
+seen = []
+real = importlib.import_module
+def recording(name, *args):
+    seen.append((name, deadline.current() is None))
+    return real(name, *args)
+lazy.importlib.import_module = recording
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+from healthsuite.probes import http, postgres, redis, resolver, tls
+from healthsuite.probes.pgreader import PgReader
+redis.ping(f"redis://127.0.0.1:{port}/0", None, None, 0.5)
+PgReader(f"postgresql://u@127.0.0.1:{port}/db", 0.5, ()).open()
+resolver.resolve("example.test", ("A",), (("127.0.0.1", port),), 0.2)
+tls.handshake("127.0.0.1", port, "localhost", None, 0.5)
+client = http.make_client(http.tls_context(True, None))
+http.fetch(client, http.HttpRequest("GET", f"http://127.0.0.1:{port}/", follow_redirects=True, timeout_s=0.5), 100)
+names = {name.split(".")[0] for name, _ in seen}
+assert {"redis", "psycopg", "dns", "cryptography", "OpenSSL", "httpx"} <= names, names
+inside = [name for name, outside in seen if not outside]
+assert not inside, inside
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
