@@ -243,22 +243,17 @@ class _Trace:
         value = self.marks.get(event)
         return None if value is None else round(value, 1)
 
-
-def _unfinished_phase(trace: _Trace, https: bool, responded: bool) -> str:
-    """What was still going on when an exchange ran out of time, from the trace's marks."""
-    if trace.get("connection.connect_tcp.complete") is None:
-        return "connecting"
-    if https and trace.get("connection.start_tls.complete") is None:
-        return "in the TLS handshake"
-    if not responded and trace.get("http11.receive_response_headers.complete") is None:
-        return "the response headers were still arriving" if trace.get(
-            "http11.send_request_body.complete"
-        ) is not None else "sending the request"
-    return "the body was still arriving"
+    def phases(self, responded: bool) -> http1.Marks:
+        """The phases httpcore completed, as probes.http1 marks its own (`responded`: the headers are in)."""
+        headers = self.get("http11.receive_response_headers.complete")
+        return http1.Marks(self.started, connect=self.get("connection.connect_tcp.complete"),
+                           tls=self.get("connection.start_tls.complete"),
+                           sent=self.get("http11.send_request_body.complete"),
+                           first_byte=headers if headers is not None or not responded else 0.0)
 
 
-def _unfinished(marks: http1.Marks, https: bool) -> str:
-    """As _unfinished_phase, for an exchange made by probes.http1."""
+def _unfinished_phase(marks: http1.Marks, https: bool) -> str:
+    """What was still going on when an exchange ran out of time, from the phases it completed."""
     if marks.connect is None:
         return "connecting"
     if https and marks.tls is None:
@@ -278,13 +273,13 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     is probes.http1's. When redirects are followed, httpx makes the request and its transport
     resolves each host with the same lookup (a redirect may lead to another host), and the DNS time
     is part of the connect phase."""
-    if request.follow_redirects:
-        return _fetch_following(client, request, max_body_bytes)
     parts = urlsplit(request.url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     address = f"{parts.scheme}://{host}:{port}"
+    if request.follow_redirects:
+        return _fetch_following(client, request, max_body_bytes, address)
     marks = http1.Marks()
     dns_ms: float | None = None
     peer = host
@@ -329,7 +324,8 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
             if exchange.expired:
-                error = ProbeError("timeout", "http", address, f"{exchange.sentence()} ({_unfinished(marks, https)})")
+                phase = _unfinished_phase(marks, https)
+                error = ProbeError("timeout", "http", address, f"{exchange.sentence()} ({phase})")
             else:
                 error = classify(exc, "http", address)
             return HttpObservation(
@@ -338,12 +334,9 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     raise AssertionError("unreachable")  # pragma: no cover - the exchange returns or fails above
 
 
-def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> HttpObservation:
-    """fetch, following redirects through httpx."""
+def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: int, address: str) -> HttpObservation:
+    """fetch, following redirects through httpx; `address` is the first request's scheme://host:port."""
     parts = urlsplit(request.url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = f"{parts.scheme}://{host}:{port}"
     started = time.perf_counter()
     trace = _Trace(started)
     extensions: dict[str, Any] = {"trace": trace}
@@ -381,11 +374,11 @@ def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: i
                         first_byte=trace.get("http11.receive_response_headers.complete"),
                         total=round((time.perf_counter() - started) * 1000, 1),
                     ),
-                    peer=host,
+                    peer=parts.hostname or "",
                 )
         except Exception as exc:  # noqa: BLE001 - every failure becomes an observation, never a pass
             if exchange.expired:
-                phase = _unfinished_phase(trace, parts.scheme == "https", responded)
+                phase = _unfinished_phase(trace.phases(responded), parts.scheme == "https")
                 error = ProbeError("timeout", "http", address, f"{exchange.sentence()} ({phase})")
             else:
                 error = classify(exc, "http", address)

@@ -211,7 +211,6 @@ class _Decoder:
                 self.steps.append(zlib.decompressobj(16 + zlib.MAX_WBITS))
             elif encoding == "deflate":
                 self.steps.append(None)  # zlib-wrapped or raw: decided by its first bytes
-        self._raw_deflate = False
 
     def decode(self, data: bytes, wanted: int) -> bytes:
         for i, step in enumerate(self.steps):
@@ -273,12 +272,11 @@ def _body(reader: _Reader, headers: dict[str, str], encodings: list[str], limit:
         values = {value.strip() for value in length_text.split(",")}
         if len(values) != 1 or not next(iter(values)).isdigit():
             raise RemoteProtocolError(f"illegal Content-Length: {length_text[:40]!r}")
-        left = int(values.pop())
+        expected = left = int(values.pop())
         while left:
             if not reader.buffer and not reader.fill():
                 raise RemoteProtocolError(f"peer closed connection without sending complete message body: "
-                                          f"received {int(length_text.split(',')[0]) - left} bytes, "
-                                          f"expected {int(length_text.split(',')[0])}")
+                                          f"received {expected - left} bytes, expected {expected}")
             piece = reader.take(left)
             left -= len(piece)
             if add(piece):
