@@ -145,7 +145,7 @@ class Prefetcher:
         self._probes: ProbeSession | None = None
         self._pending: deque[Hashable] = deque()
         self._unplanned: dict[Hashable, tuple[Work, str]] = {}
-        self._added: set[Hashable] = set()  # the checks queued by add (streamed during collection)
+        self._added: set[Hashable] = set()  # every check queued (by start, or by add during collection)
         self._streaming = False  # checks may still be added: identical exchanges must stay merged
         self._ahead = 2 * max_concurrency  # exchanges kept planned and waiting beyond those running
         self._repeats_waiting = 0  # repeated samples queued and not started: planning goes on past them
@@ -332,21 +332,8 @@ class Prefetcher:
         """Queue every check's exchanges, the targets slowest first by `history` (the previous run's
         latencies, see slowest_first), planning them as the pool gets through them; returns how many
         distinct exchanges were queued at once."""
-        by_target: dict[int, list[Work]] = {}
-        for item in work:
-            by_target.setdefault(id(item.target), []).append(item)
-        targets = slowest_first([items[0].target for items in by_target.values()], history or {})
-        if any(isinstance(t, TlsEndpoint) for t in targets):
-            # read the system trust store here, once: it silences cryptography's warnings about odd roots
-            # with warnings.catch_warnings, which is not thread-safe
-            system_roots()
-        with self._lock:
-            self._probes = probes
-            for target in targets:
-                key = target_key(target)
-                for item in by_target[id(target)]:
-                    self._unplanned[item.owner] = (item, key)
-                    self._pending.append(item.owner)
+        self._queue(probes, work)
+        self._order_waiting(history or {})
         self._refill()
         with self._lock:
             return self._submitted
@@ -355,16 +342,9 @@ class Prefetcher:
         """Queue checks as collection finds them (plugin.streaming), in the order they come: the pool
         starts before collection ends. `collected` puts those not planned yet slowest first once
         every check is known."""
-        if any(isinstance(item.target, TlsEndpoint) for item in work):
-            system_roots()  # as start does, before a pool thread handshakes
         with self._lock:
-            self._probes = probes
             self._streaming = True
-            for item in work:
-                if item.owner not in self._added:  # once per check, whatever became of its plan
-                    self._added.add(item.owner)
-                    self._unplanned[item.owner] = (item, target_key(item.target))
-                    self._pending.append(item.owner)
+        self._queue(probes, work)
         self._refill()
 
     def collected(self, history: Mapping[str, float]) -> None:
@@ -376,7 +356,22 @@ class Prefetcher:
             self._order_waiting(history)
         self._refill()
 
+    def _queue(self, probes: ProbeSession, work: Sequence[Work]) -> None:
+        """Each check not queued before waits to be planned, in the order given."""
+        if any(isinstance(item.target, TlsEndpoint) for item in work):
+            # read the system trust store here, once: it silences cryptography's warnings about odd roots
+            # with warnings.catch_warnings, which is not thread-safe
+            system_roots()
+        with self._lock:
+            self._probes = probes
+            for item in work:
+                if item.owner not in self._added:  # once per check, whatever became of its plan
+                    self._added.add(item.owner)
+                    self._unplanned[item.owner] = (item, target_key(item.target))
+                    self._pending.append(item.owner)
+
     def _order_waiting(self, history: Mapping[str, float]) -> None:
+        """The checks not planned yet, grouped by target, the slowest target first (slowest_first)."""
         with self._lock:
             waiting = [self._unplanned[owner][0] for owner in self._pending if owner in self._unplanned]
             order = {id(target): rank for rank, target in enumerate(slowest_first(
