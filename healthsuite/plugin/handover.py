@@ -76,6 +76,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     state.lean_unavailable = protocol.unavailable(config, own_plugin)
     _freeze_collected_objects(config)
+    history = streaming.history(config)
+    streaming.finish(config)
+    if state.prefetcher is not None:  # started during collection (plugin.streaming), which queued every check
+        state.prefetcher.collected(history)
+        return
     env = state.env
     work = []
     readers: list[tuple[str, Target]] = []
@@ -85,13 +90,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if found is not None:
             work.append(found)
             readers.append((diagnosis_of(item) or "", found.target))
-    history = streaming.history(config)
-    streaming.finish(config)
-    if state.prefetcher is not None:  # started during collection (plugin.streaming): the checks it has not seen
-        assert state.probes is not None
-        state.prefetcher.add(state.probes, work)
-        state.prefetcher.collected(history)
-        return
     if not work:
         return
     if state.probes is None:
