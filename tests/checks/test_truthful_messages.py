@@ -125,8 +125,10 @@ def test_db14_after_a_statistics_reset_says_what_is_true(
     server.psql(f"DROP DATABASE IF EXISTS {dbname}")
     server.create_database(dbname)
     server.psql(
-        "CREATE TABLE metrics (id int, v text); INSERT INTO metrics SELECT g, md5(g::text) FROM "
-        "generate_series(1, 2000) g; ANALYZE metrics; CREATE TABLE fresh (id int); "
+        # autovacuum off on both: an auto-analyze racing the reset would date `metrics` (or analyze `fresh`)
+        "CREATE TABLE metrics (id int, v text) WITH (autovacuum_enabled = false); INSERT INTO metrics "
+        "SELECT g, md5(g::text) FROM generate_series(1, 2000) g; ANALYZE metrics; "
+        "CREATE TABLE fresh (id int) WITH (autovacuum_enabled = false); "
         "INSERT INTO fresh VALUES (1), (2), (3); "
         f"GRANT SELECT ON metrics, fresh TO {MONITOR_ROLE}; SELECT pg_stat_reset();",
         dbname=dbname,
