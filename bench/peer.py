@@ -22,7 +22,11 @@ status 200, IPv4, no redirects. For every size N and every limits setting it mea
   endpoint, one expected from each side.
 
 Once per (N, limits) the same curl drives the N endpoints directly, without blackbox, to show what the
-driver and the target cost by themselves against the ideal ceil(N / K) x 50 ms.
+driver and the target cost by themselves against the ideal ceil(N / K) x 50 ms. Once per N, pytest alone
+runs as many empty tests as healthsuite runs checks (3 N, one parametrized function, the same Python, the
+same installed plugins and flags, healthsuite's plugin left out): what one pytest item costs, with no
+check, no exchange and no report of healthsuite's, in wall time and peak RSS. No tool whose checks are
+pytest items can run below it.
 
 Each row: healthsuite's wall (median of the repeats, and the first run apart), blackbox's (median), their
 ratio, PASS or MISS against the targets (TARGETS), the checks run and failed, both peak RSS and CPU, and
@@ -396,6 +400,33 @@ def run_blackbox(target: PeerTarget, blackbox: Blackbox, size: int, in_flight: i
     }
 
 
+CHECKS_PER_PAGE = 3  # AV1, AV3, PERF1
+EMPTY_TESTS = """import pytest
+
+
+@pytest.mark.parametrize("n", range({count}))
+def test_empty(n: int) -> None:
+    assert n >= 0
+"""
+
+
+def run_pytest_alone(size: int, scratch: Path) -> dict[str, Any]:
+    """pytest's own floor: as many empty tests as healthsuite runs checks for `size` pages, in a directory of
+    their own (its own empty ini: no project's options), as installed, healthsuite's plugin left out."""
+    directory = scratch / f"pytest-alone-{size}"
+    directory.mkdir(exist_ok=True)
+    (directory / "pytest.ini").write_text("[pytest]\n")
+    count = CHECKS_PER_PAGE * size
+    (directory / "test_empty.py").write_text(EMPTY_TESTS.format(count=count))
+    args = [sys.executable, "-m", "pytest", str(directory / "test_empty.py"), "-q", "--rootdir", str(directory),
+            *AS_INSTALLED_ARGS, "-p", "no:healthsuite.plugin"]
+    code, wall, cpu, rss, out, err = run_process(args, as_installed_environ(), sample_rss=True)
+    if code != 0 or f"{count} passed" not in out:
+        raise RuntimeError(f"pytest alone did not pass its {count} empty tests (exit {code}):\n"
+                           f"{out[-2000:]}\n{err[-2000:]}")
+    return {"tests": count, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "rss_mb": rss["max_process_mb"]}
+
+
 def run_direct(target: PeerTarget, size: int, in_flight: int, scratch: Path) -> dict[str, Any]:
     """The driver alone: curl straight at the endpoints, K at once; ideal = ceil(N / K) x the endpoint delay."""
     paths = endpoint_paths(size)
@@ -435,7 +466,7 @@ def http_ok(runs: list[dict[str, Any]], size: int) -> bool:
 
 
 def summarize(size: int, limits: dict[str, Any], repeats: list[dict[str, Any]],
-              direct: dict[str, Any]) -> dict[str, Any]:
+              direct: dict[str, Any], alone: dict[str, Any] | None = None) -> dict[str, Any]:
     hs = [r["healthsuite"] for r in repeats]
     bb = [r["blackbox"] for r in repeats]
     hs_wall = round(statistics.median(r["wall_s"] for r in hs), 2)
@@ -475,6 +506,7 @@ def summarize(size: int, limits: dict[str, Any], repeats: list[dict[str, Any]],
             "requests_per_endpoint": merge([r["http"]["requests_per_endpoint"] for r in bb]),
         },
         "driver_alone": direct,
+        "pytest_alone": alone,
     }
     verdicts = {
         "ratio": ("PASS" if ratio <= RATIO_LIMIT else "MISS") if size >= RATIO_FROM else "-",
@@ -505,6 +537,8 @@ def collect(sizes: list[int], limits: list[str], repeat: int) -> list[dict[str, 
             target.start()
             blackbox.start()
             for size in sizes:
+                alone = run_pytest_alone(size, scratch)
+                progress({"endpoints": size, "pytest_alone": alone})
                 for limit in settings:
                     env_file = scratch / f"peer-{size}-{limit['label']}.yaml"
                     env_file.write_text(environment(size, target.port, limit))
@@ -522,7 +556,7 @@ def collect(sizes: list[int], limits: list[str], repeat: int) -> list[dict[str, 
                                                                      "errors", "exit", "http")},
                                   "blackbox": {k: bb[k] for k in ("wall_s", "cpu_s", "driver_cpu_s", "rss_mb",
                                                                   "probe_failures", "http")}})
-                    row = summarize(size, limit, repeats, direct)
+                    row = summarize(size, limit, repeats, direct, alone)
                     row["loadavg_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
                     rows.append(row)
         finally:
@@ -546,6 +580,7 @@ COLUMNS = [
     "endpoints", "in flight (limits)", "healthsuite wall s", "first run s", "blackbox wall s",
     "ratio hs/bb", "checks run (failed)", "peak RSS MB hs", "peak RSS MB bb", "CPU s hs / bb / curl",
     "requests per endpoint hs / bb", "curl alone s (ideal)", "hs start-up / exchanges / after s",
+    "pytest alone: empty tests, s / MB",
 ]
 
 
@@ -572,7 +607,12 @@ def cells(row: dict[str, Any]) -> list[str]:
         f"{shown(hs['requests_per_endpoint'])} / {shown(bb['requests_per_endpoint'])} {v['http']}",
         f"{direct['wall_s']:.2f} ({direct['ideal_s']:.2f})",
         " / ".join(f"{hs['phases_s'][key]:.2f}" for key in ("startup_s", "exchanges_s", "after_exchanges_s")),
+        pytest_alone_cell(row.get("pytest_alone")),
     ]
+
+
+def pytest_alone_cell(alone: dict[str, Any] | None) -> str:
+    return "-" if not alone else f"{alone['tests']}: {alone['wall_s']:.2f} / {alone['rss_mb']:.0f}"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
