@@ -25,9 +25,11 @@
 
 import pytest
 
+from healthsuite.plugin import pytest_internals
 from healthsuite.runner import collector
 
 collector.pause()  # before the plugin's modules are imported: start-up creates objects, not garbage
+pytest_internals.rewrite_only_the_plugin("healthsuite", __name__)  # the machinery loads as plain Python
 
 pytest_plugins = [
     *(f"healthsuite.plugin.{name}" for name in (
