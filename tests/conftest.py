@@ -22,6 +22,31 @@ PROJECT = Path(__file__).resolve().parents[1]
 CHECKS = PROJECT / "checks"
 
 
+def _import_the_lazy_drivers() -> None:
+    """Every driver the probes import lazily, imported once for the whole suite, before any run.
+
+    run_checks runs pytest in this process (pytester), and pytester drops every module first imported
+    during a run when the run ends. A probe module that outlives the run keeps its lazy driver, the old
+    copy; a later run imports a new one beside it, and objects of the two do not mix (dnspython then
+    says "FormError: not a name" of a perfectly good answer). Imported here, the drivers are part of
+    what pytester keeps."""
+    import importlib
+    import pkgutil
+
+    import healthsuite.probes
+    from healthsuite.probes.lazy import LazyModule, preload
+
+    for info in pkgutil.iter_modules(healthsuite.probes.__path__, "healthsuite.probes."):
+        module = importlib.import_module(info.name)
+        preload(*(value for value in vars(module).values() if isinstance(value, LazyModule)))
+    import dns.rdata
+
+    dns.rdata.load_all_types()  # the record types dnspython would otherwise import on first sight
+
+
+_import_the_lazy_drivers()
+
+
 @pytest.fixture(scope="session")
 def demo_ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding what demo.yaml needs to load while the demo is not running: the CA bundle
