@@ -13,7 +13,11 @@ result gets
   and a `runbook` label with the repository path in any case;
 - readable parameters: the target's name (`home`), not the model's repr;
 - the severity it actually failed with: a finding may carry its own (NET5's expiry windows, PERF3 at
-  the rollback trigger), and the `severity` label then says that one.
+  the rollback trigger), and the `severity` label then says that one;
+- the two verdicts Allure's statuses do not have, told as every other output tells them: passed after
+  retry is `passed` and flaky, its attempts the message; failed during a maintenance window is
+  `skipped` (as allure-pytest tells an expected failure) and a known issue, the window first in its
+  message and the failure kept after it (`allure_verdict`).
 
 The results directory also gets `environment.properties` (environment, kind, file, healthsuite
 version, host) and `categories.json`, which groups failures by what their `observed:` line says went
@@ -36,10 +40,11 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 from .. import __version__
@@ -48,12 +53,17 @@ from ..catalogue.diagnoses import Severity, load_catalogue
 from ..checkapi import Expect, diagnosis_of
 from ..model.environment import Target
 from ..outputs.allure import carry_history, categories
+from ..outputs.junit import attempt_lines
+from ..outputs.records import in_window_text
 from .fixtures import EXPECT_TYPE
+from .maintenance import WINDOW_PROPERTY, in_maintenance
 from .state import ALLURE_SEVERITY, STATE
+from .verdicts import was_retried
 
 ALLURE_LISTENER = "allure_listener"  # allure-pytest registers it only when --alluredir is given
 STORY_PLUGIN = "healthsuite_allure_story"
 TITLE_LIMIT = 160  # characters of a step's title; the attachment holds the whole text
+ALLURE_HOOK = pluggy.HookimplMarker("allure")  # allure_commons.hookimpl, without importing allure
 
 def _property_line(key: str, value: str) -> str:
     """One line of a Java .properties file (backslashes, line breaks and the separators escaped)."""
@@ -144,6 +154,13 @@ class StoryExpect(Expect):
             _relabel_severity(self.item, severity)
 
 
+def _allure_hooks() -> Any:
+    """allure's own plugin manager (allure_commons), where the results are written."""
+    import allure_commons  # noqa: PLC0415
+
+    return allure_commons.plugin_manager
+
+
 def _allure() -> Any:
     """allure's API (untyped), imported only when allure records."""
     import allure  # noqa: PLC0415
@@ -173,6 +190,35 @@ def _relabel_severity(item: pytest.Item, severity: Severity) -> None:
     item.add_marker(pytest.mark.allure_label(severity, label_type="healthsuite_severity"))
 
 
+@dataclass(frozen=True, slots=True)
+class AllureVerdict:
+    """How Allure tells a verdict it has no status for."""
+
+    status: str  # Allure's: passed | skipped
+    message: str
+    flaky: bool = False
+    known: bool = False
+
+
+def allure_verdict(report: pytest.TestReport) -> AllureVerdict | None:
+    """A call report's verdict as Allure tells it, when its pytest outcome alone would say less: passed
+    after retry (flaky, the attempts), failed during maintenance (skipped, a known issue, the window)."""
+    if report.when != "call" or not report.passed:
+        return None
+    properties = {key: str(value) for key, value in report.user_properties}
+    if in_maintenance(report):
+        try:
+            window = json.loads(properties.get(WINDOW_PROPERTY, "") or "{}")
+        except ValueError:
+            window = {}
+        shown = {str(k): str(v) for k, v in window.items()} if isinstance(window, dict) else {}
+        return AllureVerdict("skipped", in_window_text(shown), known=True)
+    if was_retried(report):
+        _, lines = attempt_lines(properties.get("attempts", ""))
+        return AllureVerdict("passed", "\n".join(["passed after retry", *lines]), flaky=True)
+    return None
+
+
 class AllureStory:
     """Registered only while allure records: parameters and runbook links per check, and the results
     directory's environment.properties and categories.json (the controller's)."""
@@ -180,6 +226,7 @@ class AllureStory:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._runbooks: dict[str, list[tuple[str, str | None, str]]] = {}  # per diagnosis: (name, url, label)
+        self._told: AllureVerdict | None = None  # the running check's, until allure writes its result
 
     def runbooks(self, diagnosis: str) -> list[tuple[str, str | None, str]]:
         known = self._runbooks.get(diagnosis)
@@ -214,6 +261,35 @@ class AllureStory:
             if url is not None:
                 allure.dynamic.link(url, name=name)
             allure.dynamic.label("runbook", label)
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._told = None
+
+    @pytest.hookimpl(tryfirst=True)  # marked by now (makereport); read before the run's record takes it over
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        told = allure_verdict(report)
+        if told is not None:
+            self._told = told
+
+    @ALLURE_HOOK(tryfirst=True)  # before allure's own writer: the result is written as told
+    def report_result(self, result: Any) -> None:
+        """allure's hook, called as the check's result is written (once its reports are all made)."""
+        told, self._told = self._told, None
+        if told is None:
+            return
+        from allure_commons.model2 import StatusDetails  # noqa: PLC0415 (allure records: it is installed)
+
+        before = result.statusDetails
+        kept = before.message if before is not None and before.message else ""
+        result.status = told.status
+        result.statusDetails = StatusDetails(
+            message=f"{told.message}\n\n{kept}" if kept else told.message,
+            trace=before.trace if before is not None else None,
+            flaky=True if told.flaky else None, known=True if told.known else None,
+        )
+
+    def pytest_unconfigure(self) -> None:
+        _allure_hooks().unregister(self)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -260,4 +336,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin(ALLURE_LISTENER) or not getattr(config.option, "allure_report_dir", None):
         return
     config.stash[EXPECT_TYPE] = StoryExpect
-    config.pluginmanager.register(AllureStory(config), STORY_PLUGIN)
+    story = AllureStory(config)
+    config.pluginmanager.register(story, STORY_PLUGIN)
+    _allure_hooks().register(story)

@@ -7,6 +7,7 @@ previous report's history is carried into the results (--allure-history)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from healthsuite.outputs.allure import categories, category_of
 from healthsuite.plugin.allure_story import environment_properties
 from healthsuite.probes.errors import KINDS, ProbeError
 from healthsuite.testing.dns import DnsServer
+from healthsuite.testing.hostile import FlakyListener
 from healthsuite.testing.listeners import SilentListener
 from healthsuite.testing.ports import free_port
 from tests.conftest import CHECKS, PROJECT
@@ -266,3 +268,95 @@ def test_the_history_of_the_previous_report_is_carried_into_the_results(tmp_path
 def test_environment_properties_without_an_environment_still_parse(pytestconfig: pytest.Config) -> None:
     text = environment_properties(pytestconfig)
     assert [line.split("=", 1)[0] for line in text.splitlines()] == ["environment", "kind", "file", "healthsuite", "host"]
+
+
+IN_WINDOW = "2026-12-24T22:10:00+01:00"  # inside the window below
+
+
+def _verdicts_env(tmp_path: Path, flaky_port: int) -> Path:
+    """A page that answers on the second attempt (retries: 2), and one nothing listens on during a window."""
+    env = tmp_path / "verdicts.yaml"
+    env.write_text(f"""
+name: verdicts
+kind: test
+timeouts: {{http_s: 2, connect_s: 1}}
+retries: {{attempts: 2, backoff_s: 0.05}}
+pages:
+  - {{name: flaky, url: "http://127.0.0.1:{flaky_port}/", content_type: text/html}}
+  - {{name: down, url: "http://127.0.0.1:{free_port()}/", content_type: text/html}}
+maintenance:
+  - name: db-upgrade
+    reason: "CHG-1234 | upgrade; <b>PostgreSQL</b> 17"
+    targets: [down]
+    from: 2026-12-24T22:00:00+01:00
+    to: 2026-12-24T23:00:00+01:00
+""")
+    return env
+
+
+def _verdicts_run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, str]]:
+    results = tmp_path / "allure-results"
+    with FlakyListener(failures=1, fault="reset") as flaky:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", str(CHECKS), f"--env={_verdicts_env(tmp_path, flaky.port)}",
+             f"--reports-dir={tmp_path / 'reports'}", "-p", "no:cacheprovider", f"--alluredir={results}",
+             "--diagnosis", "AV1,AV3", *args],
+            cwd=PROJECT, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "HEALTHSUITE_NOW": IN_WINDOW},
+        )
+    report = json.loads((tmp_path / "reports" / "latest.json").read_text())
+    outcomes = {f"{r['diagnosis']} {r['target']}": r["outcome"] for r in report["checks"]}
+    return done, results, outcomes
+
+
+WINDOW_SAID = ("failed during maintenance db-upgrade (until 2026-12-24T22:00:00+00:00): "
+               "CHG-1234 | upgrade; <b>PostgreSQL</b> 17")
+
+
+def test_passed_after_retry_and_failed_in_maintenance_are_told_as_every_output_tells_them(tmp_path: Path) -> None:
+    """Allure has no status for either: passed after retry is `passed` and flaky, with its attempts;
+    failed during maintenance is `skipped` (as an expected failure) and a known issue, the window first and
+    the failure kept. The generated report says so, and the JSON report's outcomes are the same verdicts."""
+    allure = _allure_cli()
+    done, results, outcomes = _verdicts_run(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr  # neither fails the run
+    assert outcomes == {"AV1 flaky": "retried", "AV3 flaky": "retried",
+                        "AV1 down": "maintenance", "AV3 down": "maintenance"}, outcomes
+    report = tmp_path / "allure-report"
+    _generate(allure, results, report)
+    cases = _cases(report)
+    for name in ("test_page_answers_with_expected_status_and_type[flaky]",
+                 "test_endpoint_answers_without_server_error[page-flaky]"):
+        case = cases[name]
+        assert (case["status"], case["flaky"]) == ("passed", True), case
+        lines = case["statusMessage"].splitlines()
+        assert lines[0] == "passed after retry" and lines[1].startswith("attempt 1 of GET http://127.0.0.1:")
+        assert ": reset (connection reset" in lines[1] and lines[2].startswith("attempt 2 of GET")
+    for name in ("test_page_answers_with_expected_status_and_type[down]",
+                 "test_endpoint_answers_without_server_error[page-down]"):
+        case = cases[name]
+        assert case["status"] == "skipped", case
+        message = case["statusMessage"]
+        assert message.startswith(WINDOW_SAID + "\n\nFailed: "), message
+        assert "connection refused" in message  # the failure is never hidden
+    summary = json.loads((report / "widgets" / "summary.json").read_text())["statistic"]
+    assert (summary["passed"], summary["skipped"], summary["failed"], summary["broken"]) == (2, 2, 0, 0), summary
+
+
+def test_workers_tell_allure_the_same_verdicts(tmp_path: Path) -> None:
+    """Under -n 2 --keep-workers each worker writes its checks' results, told the same way."""
+    done, results, outcomes = _verdicts_run(tmp_path, "-n", "2", "--keep-workers")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(outcomes.values()) == ["maintenance", "maintenance", "retried", "retried"], outcomes
+    told = {}
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        details = result.get("statusDetails", {})
+        told[result["name"]] = (result["status"], details.get("flaky", False), details.get("known", False),
+                                details.get("message", "").split("\n", 1)[0])
+    assert told == {
+        "test_page_answers_with_expected_status_and_type[flaky]": ("passed", True, False, "passed after retry"),
+        "test_endpoint_answers_without_server_error[page-flaky]": ("passed", True, False, "passed after retry"),
+        "test_page_answers_with_expected_status_and_type[down]": ("skipped", False, True, WINDOW_SAID),
+        "test_endpoint_answers_without_server_error[page-down]": ("skipped", False, True, WINDOW_SAID),
+    }, told
