@@ -50,7 +50,8 @@ WALL_MARGIN_S = 1.5
 SLOWEST_CHECKS = 8  # listed per run
 TARGETS = {
     "slow": f"wall <= slowest single exchange + {WALL_MARGIN_S:g} s, never a hang",
-    "workers": "-n 2 never slower than serial (median walls)",
+    "workers": "-n 2 never slower than serial: its median wall within the serial runs' own range (the machine's "
+               "noise, measured in the same run)",
 }
 
 
@@ -142,7 +143,9 @@ def summarize_workers(serial: list[dict[str, Any]], parallel: list[dict[str, Any
         "ratio": round(p_wall / s_wall, 2) if s_wall else None,
         "serial_slowest_exchange_s": _median([r["slowest_exchange_s"] for r in serial]),
         "n2_slowest_exchange_s": _median([r["slowest_exchange_s"] for r in parallel]),
-        "verdict": verdict(p_wall <= s_wall, serial + parallel),
+        # slower only when its median is above every serial run: the serial runs' spread is the noise
+        "serial_noise_s": round(max(r["wall_s"] for r in serial) - min(r["wall_s"] for r in serial), 2),
+        "verdict": verdict(p_wall <= max(r["wall_s"] for r in serial), serial + parallel),
         "checks": sorted({r["checks"] for r in serial + parallel if r["checks"] is not None}),
         "failed": sorted({r["failed"] for r in serial + parallel if r["failed"] is not None}),
         "exits": {"serial": [r["exit"] for r in serial], "n2": [r["exit"] for r in parallel]},
