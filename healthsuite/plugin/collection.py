@@ -4,6 +4,8 @@ mutating checks; what the items share (plugin.footprint)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -79,7 +81,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 _property("runbook", runbooks[diagnosis_id]),
             ]
         )
-        if _is_lean_candidate(item):
+        if getattr(item, "_request", None) and _is_lean_candidate(item):  # not let go when it was made
             # its run protocol builds no fixture request; pytest's builds one anew when it needs one
             item._request = False  # type: ignore[attr-defined]
             item.funcargs = None  # type: ignore[attr-defined]
@@ -124,9 +126,25 @@ def _is_lean_candidate(item: pytest.Item) -> bool:
     return isinstance(item, pytest.Function) and hasattr(item, "_request") and runs_lean(item)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """A function's items, as soon as pytest made them (all at once, before the next function's):
+    what they share, shared, and what a lean check never reads, let go (plugin.footprint)."""
+    made = yield
+    if isinstance(made, list) and made:
+        config = collector.config
+        state = config.stash[STATE]
+        if state.share_keyword_matches is None:
+            state.share_keyword_matches = footprint.only_known_collectors(config)
+        footprint.after_creation(made, state.callspecs, _is_lean_candidate, state.share_keyword_matches)
+    return made
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
-    """A parametrized item's call spec, shared with the items parametrized alike as soon as pytest
-    made it (pytest makes a function's call specs all at once, before its items)."""
+    """A parametrized item's call spec, shared with the items parametrized alike (those another
+    collector made; pytest_pycollect_makeitem has shared those of test functions already)."""
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         item.callspec = item.config.stash[STATE].callspecs.shared(callspec)  # type: ignore[attr-defined]

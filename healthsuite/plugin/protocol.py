@@ -93,10 +93,10 @@ def location(item: pytest.Function) -> tuple[str, int | None, str]:
     """`item.location`, with the file and line found once per check function rather than once per
     item (pytest looks them up anew for each, a `stat` of the file every time), and the module path
     (`Class.test_x[id]`) as the prefix found then and the item's own name, for the items under the
-    same node (another class's items, one inheriting the function, look theirs up)."""
-    known = item.__dict__.get("location")  # pytest's own cached value
-    if known is not None:
-        return known  # type: ignore[no-any-return]
+    same node (another class's items, one inheriting the function, look theirs up). Neither read from
+    nor kept in the item's `__dict__`: asking for it makes the interpreter build the item a dictionary of
+    its own (an item's attributes are kept without one), 64 bytes for each of thousands of items; a
+    check asks once, and its reports keep the tuple."""
     function = function_of(item)
     cached = _FILE_LINES.get(function)
     if cached is None or cached[2]() is not item.parent:
@@ -106,9 +106,7 @@ def location(item: pytest.Function) -> tuple[str, int | None, str]:
             prefix = modpath[: len(modpath) - len(item.name)]
             _FILE_LINES[function] = (found[0], found[1], weakref.ref(item.parent), prefix)
         return found
-    result = (cached[0], cached[1], cached[3] + item.name)
-    item.__dict__["location"] = result  # where functools.cached_property keeps it
-    return result
+    return cached[0], cached[1], cached[3] + item.name
 
 
 def run(item: pytest.Function, nextitem: pytest.Item | None, arguments: Mapping[str, Any]) -> None:

@@ -17,7 +17,6 @@
 If pytest changes one of these, this module is the only place to mend.
 """
 
-import dataclasses
 import sys
 from collections.abc import Hashable
 from typing import Any
@@ -49,27 +48,53 @@ def rewrite_only_the_plugin(package: str, plugin: str) -> None:
 
 class CallSpecs:
     """One call spec per set of parameters, one copy of each of its shared parts; emptied once
-    collection is over (the items hold what they share)."""
+    collection is over (the items hold what they share).
+
+    Known call specs are found by the identity of their first parameter's value (an int per call spec,
+    not a key of tuples: at thousands of targets the keys alone were megabytes while collection went on),
+    and the first of a kind is kept itself, its scope and marks parts swapped for the shared ones (equal
+    values, so nothing that reads it sees a change) rather than copied."""
 
     def __init__(self) -> None:
-        self._known: dict[Hashable, Any] = {}
+        self._known: dict[int, Any] = {}  # id(first parameter value) -> a call spec, or a list of them
+        self._parts: dict[Hashable, Any] = {}
 
     def shared(self, callspec: Any) -> Any:
         """`callspec` (pytest's CallSpec), or the equal one an earlier item holds: the parameters
         compared by identity (the environment's target objects), the rest by value. The parameters
         stay referenced here, so no identity in a key is reused while it is known."""
-        marks, arg2scope = callspec.marks, callspec._arg2scope
-        marks_key, scopes_key = tuple(map(id, marks)), tuple(arg2scope.items())
-        key = (tuple((name, id(value)) for name, value in callspec.params.items()),
-               tuple(callspec.indices.items()), scopes_key, tuple(callspec._idlist), marks_key)
+        key = id(next(iter(callspec.params.values()), None))
         known = self._known.get(key)
+        if known is not None:
+            for candidate in known if isinstance(known, list) else (known,):
+                if candidate is callspec or _alike(candidate, callspec):
+                    return candidate
+        arg2scope, marks = callspec._arg2scope, callspec.marks
+        object.__setattr__(  # pytest's CallSpec is frozen: the equal shared parts, set as its constructor does
+            callspec, "_arg2scope", self._parts.setdefault(("scopes", tuple(arg2scope.items())), arg2scope))
+        object.__setattr__(callspec, "marks", self._parts.setdefault(("marks", tuple(map(id, marks))), marks))
         if known is None:
-            known = self._known[key] = dataclasses.replace(
-                callspec,
-                _arg2scope=self._known.setdefault(("scopes", scopes_key), arg2scope),
-                marks=self._known.setdefault(("marks", marks_key), marks),
-            )
-        return known
+            self._known[key] = callspec
+        elif isinstance(known, list):
+            known.append(callspec)
+        else:
+            self._known[key] = [known, callspec]
+        return callspec
 
     def clear(self) -> None:
         self._known.clear()
+        self._parts.clear()
+
+
+def _alike(one: Any, other: Any) -> bool:
+    """Two call specs of the same parameters (by identity, in the same order) and the same indices,
+    scopes, ids and marks (by identity)."""
+    if list(one.params) != list(other.params) or any(
+        value is not other.params[name] for name, value in one.params.items()
+    ):
+        return False
+    if list(one.indices.items()) != list(other.indices.items()):
+        return False
+    if list(one._arg2scope.items()) != list(other._arg2scope.items()) or list(one._idlist) != list(other._idlist):
+        return False
+    return len(one.marks) == len(other.marks) and all(a is b for a, b in zip(one.marks, other.marks, strict=True))

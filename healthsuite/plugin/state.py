@@ -77,6 +77,7 @@ class RunState:
     splay_s: float = 0.0  # how long the run waited before its first exchange (--splay)
     heartbeat: heartbeat.Heartbeat | None = None  # where the run pings at its start and end (--heartbeat)
     callspecs: CallSpecs = field(default_factory=CallSpecs)  # shared by the items while they are collected
+    share_keyword_matches: bool | None = None  # whether items share one empty set of -k names as they are made
 
 
 STATE = pytest.StashKey[RunState]()

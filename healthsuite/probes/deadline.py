@@ -194,11 +194,15 @@ def _shutdown(sock: socket.socket) -> None:
         pass
 
 
+FINISHED_HELD_MIN = 64  # finished exchanges the heap may hold behind one still out before it is swept
+
+
 class _Reaper:
     """One daemon thread that expires exchanges at their deadlines (earliest first)."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Exchange]] = []
+        self._finished_held = 0  # about how many of the heap's exchanges have finished (a sweep resets it)
         self._order = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -212,6 +216,20 @@ class _Reaper:
             elif self._heap[0][2] is exchange:
                 self._cond.notify()
 
+    def finished(self, exchange: Exchange) -> None:
+        """`exchange` has finished: when it is the earliest, the loop drops it now (and the finished
+        ones after it) rather than at its deadline; when finished ones behind an earlier one still out
+        (a slow target) are most of the heap, they are dropped at once. So thousands of finished
+        exchanges are never held until the first one's deadline."""
+        with self._cond:
+            self._finished_held += 1
+            if self._heap and self._heap[0][2] is exchange:
+                self._cond.notify()
+            elif self._finished_held > FINISHED_HELD_MIN and 2 * self._finished_held > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2]._finished]
+                heapq.heapify(self._heap)
+                self._finished_held = 0
+
     def _loop(self) -> None:
         with self._cond:
             while True:
@@ -221,6 +239,7 @@ class _Reaper:
                 at, _, exchange = self._heap[0]
                 if exchange._finished:
                     heapq.heappop(self._heap)
+                    self._finished_held = max(0, self._finished_held - 1)
                     continue
                 wait = at - time.monotonic()
                 if wait > 0:
@@ -267,6 +286,7 @@ def exchange(timeout_s: float, label: str = "") -> Iterator[Exchange]:
     finally:
         _local.exchange = outer
         ex._finish()
+        _reaper.finished(ex)
 
 
 def remaining(default: float) -> float:

@@ -98,7 +98,6 @@ class _Job:
     repeat: bool = False
     started: bool = False
     done: bool = False
-    owners: list[Hashable] = field(default_factory=list)
     # follow-ups to plan once it has finished: (then, the check that planned it, that check's target)
     thens: list[tuple[Callable[[], Sequence[Planned]], Hashable, str]] = field(default_factory=list)
 
@@ -144,7 +143,9 @@ class Prefetcher:
         # held every plan's requests and closures at the same time, tens of megabytes at thousands of targets
         self._probes: ProbeSession | None = None
         self._pending: deque[Hashable] = deque()
-        self._unplanned: dict[Hashable, tuple[Work, str]] = {}
+        # each check waiting to be planned (its target's key is made when it is planned: a string and a
+        # tuple for each of thousands of checks queued at once, while collection goes on, otherwise)
+        self._unplanned: dict[Hashable, Work] = {}
         self._added: set[Hashable] = set()  # every check queued (by start, or by add during collection)
         self._streaming = False  # checks may still be added: identical exchanges must stay merged
         self._ahead = 2 * max_concurrency  # exchanges kept planned and waiting beyond those running
@@ -181,7 +182,6 @@ class Prefetcher:
                 else:
                     self._distinct[host] += 1
             if owner is not None:
-                job.owners.append(owner)
                 self._owned.setdefault(owner, []).append(job)
             then_now = planned.then if planned.then is not None and job.done else None
             if planned.then is not None and not job.done:
@@ -208,7 +208,7 @@ class Prefetcher:
         with self._lock:
             unplanned = self._unplanned.pop(owner, None)
         if unplanned is not None:
-            self._plan(*unplanned)
+            self._plan(unplanned)
         with self._lock:
             jobs = self._owned.get(owner, [])
             for job in jobs:
@@ -284,18 +284,19 @@ class Prefetcher:
                     if not self._streaming:  # every check is planned: identical exchanges are all merged
                         self._by_key.clear()
                     return
-            self._plan(*unplanned)
+            self._plan(unplanned)
 
     def _started(self) -> int:
         return self._finished + self._in_flight
 
-    def _plan(self, item: Work, key: str) -> None:
+    def _plan(self, item: Work) -> None:
         """Queue one check's exchanges (outside the lock: a plan resolves the environment's values)."""
         assert self._probes is not None
         try:
             planned = item.plan(self._probes, item.target, item.threshold)
         except Exception:  # noqa: BLE001 - an unresolvable target is the check's to report
             return
+        key = target_key(item.target)
         for exchange in planned:
             self.submit(exchange, key, item.owner)
 
@@ -367,17 +368,17 @@ class Prefetcher:
             for item in work:
                 if item.owner not in self._added:  # once per check, whatever became of its plan
                     self._added.add(item.owner)
-                    self._unplanned[item.owner] = (item, target_key(item.target))
+                    self._unplanned[item.owner] = item
                     self._pending.append(item.owner)
 
     def _order_waiting(self, history: Mapping[str, float]) -> None:
         """The checks not planned yet, grouped by target, the slowest target first (slowest_first)."""
         with self._lock:
-            waiting = [self._unplanned[owner][0] for owner in self._pending if owner in self._unplanned]
+            waiting = [self._unplanned[owner] for owner in self._pending if owner in self._unplanned]
             order = {id(target): rank for rank, target in enumerate(slowest_first(
                 list({id(item.target): item.target for item in waiting}.values()), history))}
             self._pending = deque(sorted((item.owner for item in waiting),
-                                         key=lambda owner: order[id(self._unplanned[owner][0].target)]))
+                                         key=lambda owner: order[id(self._unplanned[owner].target)]))
 
     def latencies(self) -> dict[str, float]:
         """target_key -> the longest of its exchanges so far, in seconds."""

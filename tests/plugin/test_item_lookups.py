@@ -48,7 +48,7 @@ def test_location_is_pytests_own_for_every_item(pytester: pytest.Pytester) -> No
     expected = [(file, item.reportinfo()[1], item.getmodpath()) for item in items]
     found = [protocol.location(item) for item in items]  # type: ignore[arg-type]
     assert found == expected
-    assert [item.location for item in items] == expected  # kept where pytest keeps its own
+    assert [item.location for item in items] == expected  # pytest's own, asked for afterwards: the same
     assert [m for _, _, m in found if m.startswith("TestB.")] == ["TestB.test_x[1]", "TestB.test_x[2]", "TestB.test_x[3]"]
 
 
