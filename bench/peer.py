@@ -11,8 +11,9 @@ status 200, IPv4, no redirects. For every size N and every limits setting it mea
 - healthsuite: `pytest checks --env FILE` on an environment of N `pages:` (AV1, AV3 and PERF1 each, one
   GET per page), in a subprocess as a user runs it (with byte-code caches). `default` declares no `http:`
   limits, so the package's defaults hold (max_concurrency 16, max_per_host 6: 6 in flight against this one
-  host); `K` declares `http: {max_concurrency: K, max_per_host: K}`. Wall time, CPU (wait4's rusage) and
-  peak RSS (bench/run.py's RssSampler and wait4's ru_maxrss); the summary of the report it wrote.
+  host); `K` declares `http: {max_concurrency: K, max_per_host: K}`. Wall time, CPU and peak RSS as
+  bench/launch.py measures them (wait4's rusage of the run alone) and bench/run.py's RssSampler; the
+  summary of the report it wrote.
 - blackbox_exporter, a daemon started before (as it is used): N `GET /probe?module=http_2xx&target=...`
   with exactly as many in flight as healthsuite had, driven by `curl --parallel --parallel-max K --config
   FILE` (one process, an event loop in C, writing the bodies to a tmpfs: its own CPU stays a small fraction
@@ -46,7 +47,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,7 +57,7 @@ from urllib.parse import quote
 from healthsuite.model.environment import HttpSettings, Timeouts
 from healthsuite.testing.asgi_server import LOOPBACK
 
-from .run import AS_INSTALLED_ARGS, PROJECT, HttpTarget, RssSampler, as_installed_environ, machine, span
+from .run import AS_INSTALLED_ARGS, PROJECT, HttpTarget, as_installed_environ, machine, run_process, span
 
 BLACKBOX = os.environ.get("HEALTHSUITE_BLACKBOX", "/usr/bin/prometheus-blackbox-exporter")
 ENDPOINT_DELAY_MS = 50
@@ -255,42 +255,6 @@ class Blackbox:
 
 
 # --- running a subprocess: wall, CPU, and nothing left behind ------------------------------------------------
-
-
-def run_process(args: list[str], environ: dict[str, str] | None = None,
-                sample_rss: bool = False) -> tuple[int, float, float, dict[str, Any], str, str]:
-    """Run `args` to its end: (exit code, wall s, CPU s, RSS, stdout, stderr). The CPU is wait4's rusage (the
-    process and the children it reaped); RSS, when sampled, as bench/run.py's run_checks reads it. The process
-    is killed when this is interrupted (an exception, Ctrl-C, the SIGTERM handler's SystemExit)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=PROJECT, env=environ, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = RssSampler(proc.pid).start() if sample_rss else None
-    output: dict[str, str] = {}
-    readers = [threading.Thread(target=lambda name=name, pipe=pipe: output.__setitem__(name, pipe.read()))
-               for name, pipe in (("out", proc.stdout), ("err", proc.stderr))]
-    for reader in readers:
-        reader.start()
-    watchdog = threading.Timer(RUN_TIMEOUT_S, proc.kill)
-    watchdog.start()
-    reaped = False
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-        reaped = True
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        wall = time.perf_counter() - started
-        watchdog.cancel()
-        if not reaped:  # interrupted: stop it (and, for pytest, the probes it has in flight) before leaving
-            proc.kill()
-            proc.wait()
-        rss = sampler.stop() if sampler is not None else {}
-        for reader in readers:
-            reader.join()
-    if rss:
-        rss["max_process_mb"] = round(max(rss["max_process_mb"] * 1024, usage.ru_maxrss) / 1024, 1)
-    cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, wall, cpu, rss, output.get("out", ""), output.get("err", "")
 
 
 def run_healthsuite(env_file: Path, reports: Path) -> dict[str, Any]:

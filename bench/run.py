@@ -319,38 +319,56 @@ def as_installed_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
-    args = [sys.executable, "-m", "pytest", str(PROJECT / "checks"), "--env", str(env_file), "-q",
-            *AS_INSTALLED_ARGS, "--diagnosis", DIAGNOSES, "--reports-dir", str(reports)]
-    if workers:
-        args += ["-n", str(workers), "--keep-workers"]  # real workers: what this table measures
-    environ = as_installed_environ()
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=PROJECT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = RssSampler(proc.pid).start()
+def run_process(args: list[str], environ: dict[str, str] | None = None, sample_rss: bool = False,
+                timeout_s: float = 1800) -> tuple[int, float, float, dict[str, Any], str, str]:
+    """Run `args` to its end: (exit code, wall s, CPU s, RSS, stdout, stderr). Started by bench.launch, which
+    gives its wall, its CPU and its own peak RSS (wait4's rusage, never this larger process's: see there);
+    RSS, when sampled, also by RssSampler (the whole tree, e.g. xdist workers). The process is killed when this is
+    interrupted (an exception, Ctrl-C, the SIGTERM handler's SystemExit)."""
+    with tempfile.NamedTemporaryFile(prefix="healthsuite-launch-", suffix=".json", delete=False) as handle:
+        figures = Path(handle.name)
+    proc = subprocess.Popen([sys.executable, "-S", "-m", "bench.launch", str(figures), "--", *args],
+                            cwd=PROJECT, env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    sampler = RssSampler(proc.pid).start() if sample_rss else None
     output: dict[str, str] = {}
     readers = [threading.Thread(target=lambda name=name, pipe=pipe: output.__setitem__(name, pipe.read()))
                for name, pipe in (("out", proc.stdout), ("err", proc.stderr))]
     for reader in readers:
         reader.start()
-    watchdog = threading.Timer(3600, proc.kill)
+    watchdog = threading.Timer(timeout_s, lambda: os.killpg(proc.pid, signal.SIGKILL))
     watchdog.start()
     try:
-        # wait4, not wait: its ru_maxrss is the kernel's exact peak of the largest of pytest and the workers it
-        # reaped, also a peak in the last moments, between two samples
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
     finally:
-        wall = time.perf_counter() - started
         watchdog.cancel()
-        rss = sampler.stop()
+        if proc.returncode is None:  # interrupted: stop it (and, for pytest, the probes it has in flight)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rss = sampler.stop() if sampler is not None else {}
         for reader in readers:
             reader.join()
-    rss["max_process_mb"] = round(max(rss["max_process_mb"] * 1024, usage.ru_maxrss) / 1024, 1)
-    out, err = output.get("out", ""), output.get("err", "")
+    try:
+        measured = json.loads(figures.read_text() or "{}")
+    finally:
+        figures.unlink(missing_ok=True)
+    if not measured:
+        raise RuntimeError(f"bench.launch measured nothing (exit {proc.returncode}):\n{output.get('err', '')[-2000:]}")
+    if rss:
+        rss["max_process_mb"] = round(max(rss["max_process_mb"] * 1024, measured["max_rss_kb"]) / 1024, 1)
+    return (proc.returncode, measured["wall_s"], measured["cpu_s"], rss, output.get("out", ""),
+            output.get("err", ""))
+
+
+def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
+    args = [sys.executable, "-m", "pytest", str(PROJECT / "checks"), "--env", str(env_file), "-q",
+            *AS_INSTALLED_ARGS, "--diagnosis", DIAGNOSES, "--reports-dir", str(reports)]
+    if workers:
+        args += ["-n", str(workers), "--keep-workers"]  # real workers: what this table measures
+    code, wall, _, rss, out, err = run_process(args, as_installed_environ(), sample_rss=True, timeout_s=3600)
     latest = reports / "latest.json"
     if not latest.is_file():
-        raise RuntimeError(f"the run wrote no report (exit {proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+        raise RuntimeError(f"the run wrote no report (exit {code}):\n{out[-2000:]}\n{err[-2000:]}")
     report = json.loads(latest.read_text())
     totals = [
         r["facts"]["timings"]["cumulative_ms"]["time_total"]
@@ -359,7 +377,7 @@ def run_checks(env_file: Path, reports: Path, workers: int) -> dict[str, Any]:
     ]
     probe_max = max(totals, default=0) / 1000
     return {
-        "exit": proc.returncode,
+        "exit": code,
         "wall_s": round(wall, 2),
         "probe_sum_s": round(sum(totals) / 1000, 2),
         "probe_max_s": round(probe_max, 2),
