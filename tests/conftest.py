@@ -41,7 +41,7 @@ def _import_the_lazy_drivers() -> None:
         preload(*(value for value in vars(module).values() if isinstance(value, LazyModule)))
     import dns.rdata
 
-    dns.rdata.load_all_types()  # the record types dnspython would otherwise import on first sight
+    dns.rdata.load_all_types()  # type: ignore[no-untyped-call]  # the record types dnspython would otherwise import on first sight
 
 
 _import_the_lazy_drivers()
