@@ -58,8 +58,7 @@ def runs_lean(item: pytest.Item) -> bool:
 def _lean_arguments(item: pytest.Function, state: RunState) -> dict[str, Any]:
     env = state.env
     assert env is not None
-    if state.probes is None:
-        state.probes = probe_session_of(item.config, env)
+    probe_session_of(item.config, env)
     state.item = item
     arguments: dict[str, Any] = {}
     for name in item._fixtureinfo.argnames:

@@ -26,15 +26,17 @@ def healthsuite_env(pytestconfig: pytest.Config) -> LoadedEnvironment:
 @pytest.fixture(scope="session")
 def probes(pytestconfig: pytest.Config, healthsuite_env: LoadedEnvironment) -> ProbeSession:
     """The run's probes: each (observation, target) probed once, shared by every check."""
-    state = pytestconfig.stash[STATE]
-    if state.probes is None:  # no check planned a prefetch: the previous run's hints all the same (LOG1-LOG4)
-        state.probes = probe_session_of(pytestconfig, healthsuite_env)
-    return state.probes
+    # no check planned a prefetch: made here, the previous run's hints all the same (LOG1-LOG4)
+    return probe_session_of(pytestconfig, healthsuite_env)
 
 
 def probe_session_of(config: pytest.Config, env: LoadedEnvironment) -> ProbeSession:
-    """The run's probes, with what the previous run of the environment learned (its report's probe_hints)."""
-    return ProbeSession(env, previous_hints_of(config, env))
+    """The run's probes, made on first use, with what the previous run of the environment learned (its
+    report's probe_hints)."""
+    state = config.stash[STATE]
+    if state.probes is None:
+        state.probes = ProbeSession(env, previous_hints_of(config, env))
+    return state.probes
 
 
 def previous_hints_of(config: pytest.Config, env: LoadedEnvironment) -> dict[str, dict[str, str]]:

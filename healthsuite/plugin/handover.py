@@ -46,7 +46,6 @@ from healthsuite.plugin.state import (
 from healthsuite.plugin.workers import aliases_of
 from healthsuite.probes import deadline
 from healthsuite.runner.clock import process_started
-from healthsuite.runner.pool import Prefetcher
 from healthsuite.runner.workunits import share_of, worker_number
 
 
@@ -92,16 +91,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             readers.append((diagnosis_of(item) or "", found.target))
     if not work:
         return
-    if state.probes is None:
-        state.probes = probe_session_of(config, state.env)
+    probes = probe_session_of(config, env)
     if env.model.retries.by_diagnosis:  # an exchange gets the most attempts of any check that reads it
         for diagnosis, target in readers:
-            state.probes.note_reader(target, diagnosis)
-    settings = state.env.model.http
+            probes.note_reader(target, diagnosis)
     workers = int(config.workerinput["workercount"]) if is_worker(config) else 1  # type: ignore[attr-defined]
-    # the environment's limits hold for the run: under -n, each worker gets its share
-    state.prefetcher = Prefetcher(max(1, settings.max_concurrency // workers), max(1, settings.max_per_host // workers))
-    state.prefetcher.start(state.probes, work, history)
+    streaming.pool_of(config, workers).start(probes, work, history)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -102,14 +102,21 @@ class Streamer:
         batch, self.batch = self.batch, []
         if not batch:
             return
-        state = self.config.stash[STATE]
+        env = self.config.stash[STATE].env
+        assert env is not None
+        pool_of(self.config).add(probe_session_of(self.config, env), batch)
+
+
+def pool_of(config: pytest.Config, workers: int = 1) -> Prefetcher:
+    """The run's probe pool, made on first use with the environment's limits, which hold for the run:
+    under -n, each of the `workers` gets its share."""
+    state = config.stash[STATE]
+    if state.prefetcher is None:
         assert state.env is not None
-        if state.probes is None:
-            state.probes = probe_session_of(self.config, state.env)
-        if state.prefetcher is None:
-            settings = state.env.model.http
-            state.prefetcher = Prefetcher(settings.max_concurrency, settings.max_per_host)
-        state.prefetcher.add(state.probes, batch)
+        settings = state.env.model.http
+        state.prefetcher = Prefetcher(max(1, settings.max_concurrency // workers),
+                                      max(1, settings.max_per_host // workers))
+    return state.prefetcher
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own, which collects
