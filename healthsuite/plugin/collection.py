@@ -81,10 +81,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 _property("runbook", runbooks[diagnosis_id]),
             ]
         )
-        if getattr(item, "_request", None) and _is_lean_candidate(item):  # not let go when it was made
-            # its run protocol builds no fixture request; pytest's builds one anew when it needs one
-            item._request = False  # type: ignore[attr-defined]
-            item.funcargs = None  # type: ignore[attr-defined]
+        footprint.let_go_of_request(item, _is_lean_candidate)  # one another collector made
         if allure:
             for label_type, value in (
                 ("feature", entry.category),
@@ -123,7 +120,7 @@ def _property(key: str, value: str) -> tuple[str, str]:
 
 
 def _is_lean_candidate(item: pytest.Item) -> bool:
-    return isinstance(item, pytest.Function) and hasattr(item, "_request") and runs_lean(item)
+    return isinstance(item, pytest.Function) and runs_lean(item)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -145,9 +142,7 @@ def pytest_pycollect_makeitem(
 def pytest_itemcollected(item: pytest.Item) -> None:
     """A parametrized item's call spec, shared with the items parametrized alike (those another
     collector made; pytest_pycollect_makeitem has shared those of test functions already)."""
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        item.callspec = item.config.stash[STATE].callspecs.shared(callspec)  # type: ignore[attr-defined]
+    footprint.share_callspec(item, item.config.stash[STATE].callspecs)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -62,15 +62,25 @@ def after_creation(items: Sequence[object], callspecs: CallSpecs, lean: Callable
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None:
-            item.callspec = callspecs.shared(callspec)
-        if getattr(item, "_request", None) and lean(item):
-            # its run protocol builds no fixture request; pytest's builds one anew when it needs one
-            item._request = False  # type: ignore[assignment]
-            item.funcargs = None  # type: ignore[assignment]
+        share_callspec(item, callspecs)
+        let_go_of_request(item, lean)
         if share_keyword_matches and not item.extra_keyword_matches:
             item.extra_keyword_matches = NO_EXTRA_KEYWORDS  # type: ignore[assignment]
+
+
+def share_callspec(item: pytest.Item, callspecs: CallSpecs) -> None:
+    """A parametrized item's call spec, the one items parametrized alike share."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        item.callspec = callspecs.shared(callspec)  # type: ignore[attr-defined]
+
+
+def let_go_of_request(item: pytest.Item, lean: Callable[[pytest.Item], bool]) -> None:
+    """A check that will run under the lean protocol lets go of its fixture request: its run protocol
+    builds none, and pytest's builds one anew when it needs one."""
+    if getattr(item, "_request", None) and lean(item):
+        item._request = False  # type: ignore[attr-defined]
+        item.funcargs = None  # type: ignore[attr-defined]
 
 
 def after_collection(items: list[pytest.Item]) -> None:
