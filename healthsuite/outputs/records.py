@@ -123,7 +123,7 @@ def in_window_text(window: Mapping[str, str] | None) -> str:
     return f"failed during maintenance {window.get('name', '')}{until}{reason}"
 
 
-def _window(text: str) -> dict[str, str]:
+def window_of(text: str) -> dict[str, str]:
     """The `maintenance` property: the window's name, reason and end."""
     try:
         value = json.loads(text)
@@ -224,7 +224,7 @@ class RecordBook:
         elif outcome == "passed" and when == "call" and properties.get("verdict") == MAINTENANCE:
             record.outcome = MAINTENANCE  # it failed inside a maintenance window (healthsuite.plugin.maintenance)
             record.message = message
-            record.maintenance = _window(properties.get("maintenance", ""))
+            record.maintenance = window_of(properties.get("maintenance", ""))
         elif outcome == "passed" and when == "call" and record.attempts_json:
             record.outcome = RETRIED
         elif outcome == "skipped":

@@ -54,7 +54,7 @@ from ..checkapi import Expect, diagnosis_of
 from ..model.environment import Target
 from ..outputs.allure import carry_history, categories
 from ..outputs.junit import attempt_lines
-from ..outputs.records import in_window_text
+from ..outputs.records import in_window_text, window_of
 from .fixtures import EXPECT_TYPE
 from .maintenance import WINDOW_PROPERTY, in_maintenance
 from .state import ALLURE_SEVERITY, STATE
@@ -207,12 +207,7 @@ def allure_verdict(report: pytest.TestReport) -> AllureVerdict | None:
         return None
     properties = {key: str(value) for key, value in report.user_properties}
     if in_maintenance(report):
-        try:
-            window = json.loads(properties.get(WINDOW_PROPERTY, "") or "{}")
-        except ValueError:
-            window = {}
-        shown = {str(k): str(v) for k, v in window.items()} if isinstance(window, dict) else {}
-        return AllureVerdict("skipped", in_window_text(shown), known=True)
+        return AllureVerdict("skipped", in_window_text(window_of(properties.get(WINDOW_PROPERTY, ""))), known=True)
     if was_retried(report):
         _, lines = attempt_lines(properties.get("attempts", ""))
         return AllureVerdict("passed", "\n".join(["passed after retry", *lines]), flaky=True)
