@@ -204,16 +204,14 @@ def redis_url_problem(template: Template, *, judge_secrets: bool = True) -> Prob
     if is_one_reference(template.raw.strip()):
         return None
     first, second = _reads(template)
-    quick = quick_redis_url(first), quick_redis_url(second)
-    try:
-        if quick[0] is not None and quick[1] is not None:
-            one, two = quick[0], quick[1]
-        else:
-            from redis.connection import parse_url
+    one, two = quick_redis_url(first), quick_redis_url(second)
+    if one is None or two is None:  # not a common form: redis-py's own parser, and its words
+        from redis.connection import parse_url
 
+        try:
             one, two = parse_url(first), parse_url(second)  # type: ignore[no-untyped-call]
-    except ValueError as exc:
-        return f"redis-py cannot read the URL: {exc}", "write redis://cache.internal:6379/0 (rediss:// for TLS)"
+        except ValueError as exc:
+            return f"redis-py cannot read the URL: {exc}", "write redis://cache.internal:6379/0 (rediss:// for TLS)"
     if judge_secrets and "password" in one and not _from_variable(one.get("password"), two.get("password")):
         return (
             "the URL carries a literal password",

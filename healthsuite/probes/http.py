@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from . import deadline, http1
 from .errors import ProbeError, classify
@@ -279,7 +279,7 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     port = parts.port or (443 if https else 80)
     address = f"{parts.scheme}://{host}:{port}"
     if request.follow_redirects:
-        return _fetch_following(client, request, max_body_bytes, address)
+        return _fetch_following(client, request, max_body_bytes, parts, address)
     marks = http1.Marks()
     dns_ms: float | None = None
     peer = host
@@ -334,9 +334,10 @@ def fetch(client: HttpClient, request: HttpRequest, max_body_bytes: int) -> Http
     raise AssertionError("unreachable")  # pragma: no cover - the exchange returns or fails above
 
 
-def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: int, address: str) -> HttpObservation:
-    """fetch, following redirects through httpx; `address` is the first request's scheme://host:port."""
-    parts = urlsplit(request.url)
+def _fetch_following(client: HttpClient, request: HttpRequest, max_body_bytes: int, parts: SplitResult,
+                     address: str) -> HttpObservation:
+    """fetch, following redirects through httpx; `parts` is the first request's URL, split, and `address`
+    its scheme://host:port."""
     started = time.perf_counter()
     trace = _Trace(started)
     extensions: dict[str, Any] = {"trace": trace}

@@ -23,10 +23,10 @@ APPLICATION_NAME = "healthsuite"
 MARK = "/* healthsuite */"
 
 
-
 def ready() -> None:
     """psycopg imported, before an exchange's deadline starts (probes.lazy.preload)."""
     preload(psycopg)
+
 
 def marked(sql: str) -> str:
     """The statement as the suite sends it: with its leading MARK."""
