@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 from redis.connection import parse_url
 
-from healthsuite.model.addresses import postgres_dsn_problem, quick_conninfo, quick_redis_url, redis_url_problem
+from healthsuite.model.addresses import (
+    Problem,
+    postgres_dsn_problem,
+    quick_conninfo,
+    quick_redis_url,
+    redis_url_problem,
+)
 from healthsuite.model.templates import Template
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -90,27 +97,25 @@ def test_any_other_redis_url_is_left_to_redis_py(url: str) -> None:
     assert quick_redis_url(url) is None
 
 
-@pytest.mark.parametrize(("dsn", "problem"), [
-    ("postgresql://monitor:hunter2@h/d", "literal password"),
-    ("postgresql://h:99999/d", "port '99999'"),
-    ("host=h port=abc", "port 'abc'"),
-    ("postgresql://h/d?sslmode=nonsense", "sslmode 'nonsense'"),
-    ("postgresql://h/d?nosuchkeyword=1", "libpq cannot read the DSN: "),
-    ("postgresql://monitor:${PGPASSWORD}@h:${PGPORT}/d", ""),
+@pytest.mark.parametrize(("problem_of", "value", "problem"), [
+    (postgres_dsn_problem, "postgresql://monitor:hunter2@h/d", "literal password"),
+    (postgres_dsn_problem, "postgresql://h:99999/d", "port '99999'"),
+    (postgres_dsn_problem, "host=h port=abc", "port 'abc'"),
+    (postgres_dsn_problem, "postgresql://h/d?sslmode=nonsense", "sslmode 'nonsense'"),
+    (postgres_dsn_problem, "postgresql://h/d?nosuchkeyword=1", "libpq cannot read the DSN: "),
+    (postgres_dsn_problem, "postgresql://monitor:${PGPASSWORD}@h:${PGPORT}/d", ""),
+    (redis_url_problem, "redis://:hunter2@h:6379/0", "literal password"),
+    (redis_url_problem, "redis://h:65536/0", "redis-py cannot read the URL: Port out of range"),
+    (redis_url_problem, "redis://127.0.0.1:${REDIS_PORT}/0", ""),
 ])
-def test_the_problems_of_a_dsn_are_the_same_either_way(dsn: str, problem: str) -> None:
-    found = postgres_dsn_problem(Template(dsn))
-    assert (found[0] if found else "").find(problem) >= 0 if problem else found is None, found
-
-
-@pytest.mark.parametrize(("url", "problem"), [
-    ("redis://:hunter2@h:6379/0", "literal password"),
-    ("redis://h:65536/0", "redis-py cannot read the URL: Port out of range"),
-    ("redis://127.0.0.1:${REDIS_PORT}/0", ""),
-])
-def test_the_problems_of_a_redis_url_are_the_same_either_way(url: str, problem: str) -> None:
-    found = redis_url_problem(Template(url))
-    assert (found[0] if found else "").find(problem) >= 0 if problem else found is None, found
+def test_the_problems_of_an_address_are_the_same_either_way(
+    problem_of: Callable[[Template], Problem | None], value: str, problem: str
+) -> None:
+    found = problem_of(Template(value))
+    if problem:
+        assert found is not None and problem in found[0], found
+    else:
+        assert found is None, found
 
 
 def test_loading_an_environment_of_common_forms_imports_no_driver(tmp_path: Path) -> None:
