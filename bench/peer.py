@@ -64,7 +64,6 @@ ENDPOINT_DELAY_MS = 50
 HTTP_TIMEOUT_S = float(Timeouts.model_fields["http_s"].default)  # healthsuite's default, given to blackbox too
 DEFAULT_MAX_CONCURRENCY = int(HttpSettings.model_fields["max_concurrency"].default)
 DEFAULT_MAX_PER_HOST = int(HttpSettings.model_fields["max_per_host"].default)
-RUN_TIMEOUT_S = 1800  # a watchdog on every subprocess run
 
 # The targets
 RATIO_LIMIT = 1.5  # healthsuite wall <= 1.5 x blackbox's ...

@@ -319,8 +319,11 @@ def as_installed_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+RUN_TIMEOUT_S = 1800  # a watchdog on every measured run
+
+
 def run_process(args: list[str], environ: dict[str, str] | None = None, sample_rss: bool = False,
-                timeout_s: float = 1800) -> tuple[int, float, float, dict[str, Any], str, str]:
+                timeout_s: float = RUN_TIMEOUT_S) -> tuple[int, float, float, dict[str, Any], str, str]:
     """Run `args` to its end: (exit code, wall s, CPU s, RSS, stdout, stderr). Started by bench.launch, which
     gives its wall, its CPU and its own peak RSS (wait4's rusage, never this larger process's: see there);
     RSS, when sampled, also by RssSampler (the whole tree, e.g. xdist workers). The process is killed when this is
